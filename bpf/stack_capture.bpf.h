@@ -1,0 +1,76 @@
+/* Stack capture shared by every profile type: walk a stack into per-CPU scratch, hash it, and store it once
+ * in the `stacks` map under its hash. The walk is the one piece a DWARF unwinder will replace; the hashing,
+ * storage and the stack ids the daemon reads stay the same. */
+#ifndef PROFD_BPF_STACK_CAPTURE_BPF_H
+#define PROFD_BPF_STACK_CAPTURE_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "profd_abi.h"
+#include "counters.bpf.h"
+
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+#ifndef E2BIG
+#define E2BIG 7
+#endif
+
+/* Stacks by id (hash of their frames). Sized by the daemon before load. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct profd_stack);
+} stacks SEC(".maps");
+
+/* Scratch for the walk: a profd_stack is too large for the 512-byte BPF stack. Index 0: user, 1: kernel. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, struct profd_stack);
+} stack_scratch SEC(".maps");
+
+/* A 64-bit mix per frame (splitmix64 finalizer); never returns 0, which means "no stack". */
+static __always_inline __u64 profd_hash_stack(const struct profd_stack *st) {
+  __u64 h = 0x9e3779b97f4a7c15ULL ^ st->len;
+  for (__u32 i = 0; i < PROFD_MAX_FRAMES; i++) {
+    if (i >= st->len) break;
+    __u64 x = h ^ st->ips[i];
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    h = x + 0x9e3779b97f4a7c15ULL;
+  }
+  return h ? h : 1;
+}
+
+/* Captures the current user (user != 0) or kernel stack of `ctx`; returns its id, or 0 when there is none. */
+static __always_inline __u64 profd_capture_stack(void *ctx, int user) {
+  __u32 slot = user ? 0 : 1;
+  struct profd_stack *st = bpf_map_lookup_elem(&stack_scratch, &slot);
+  if (!st) return 0;
+
+  long bytes = bpf_get_stack(ctx, st->ips, sizeof(st->ips), user ? BPF_F_USER_STACK : 0);
+  if (bytes < 0) {
+    profd_count(user ? PROFD_COUNTER_USER_STACK_FAILED : PROFD_COUNTER_KERNEL_STACK_FAILED);
+    return 0;
+  }
+  st->len = (__u32)bytes / sizeof(__u64);
+  if (st->len == 0) return 0; /* a kernel thread has no user stack */
+  /* bpf_get_stack fills at most the buffer: a full buffer may mean outer frames were cut off. */
+  st->flags = st->len >= PROFD_MAX_FRAMES ? PROFD_STACK_TRUNCATED : 0;
+  if (st->flags & PROFD_STACK_TRUNCATED) profd_count(PROFD_COUNTER_STACK_TRUNCATED);
+
+  __u64 id = profd_hash_stack(st);
+  long err = bpf_map_update_elem(&stacks, &id, st, BPF_NOEXIST);
+  if (err == 0 || err == -EEXIST) return id; /* -EEXIST: stored before, the common case */
+  profd_count(err == -E2BIG ? PROFD_COUNTER_STACKS_MAP_FULL : PROFD_COUNTER_STACKS_STORE_FAILED);
+  return 0;
+}
+
+#endif /* PROFD_BPF_STACK_CAPTURE_BPF_H */

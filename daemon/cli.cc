@@ -1,0 +1,169 @@
+#include "cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace profd {
+namespace {
+
+struct TypeName {
+  const char* name;
+  ProfileType type;
+};
+constexpr TypeName kTypeNames[] = {
+    {"cpu", ProfileType::kCpu},           {"heap", ProfileType::kHeap},
+    {"allocs", ProfileType::kAllocs},     {"block", ProfileType::kBlock},
+    {"offcpu", ProfileType::kBlock},      {"mutex", ProfileType::kMutex},
+    {"goroutine", ProfileType::kGoroutine}, {"threads", ProfileType::kGoroutine},
+    {"threadcreate", ProfileType::kThreadCreate}, {"cmdline", ProfileType::kCmdline},
+};
+
+}  // namespace
+
+bool ParseProfileType(const std::string& name, ProfileType* type) {
+  for (const TypeName& t : kTypeNames) {
+    if (name == t.name) {
+      *type = t.type;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string ProfileTypeName(ProfileType type) {
+  for (const TypeName& t : kTypeNames)
+    if (t.type == type) return t.name;
+  return "?";
+}
+
+bool ParseDuration(const std::string& text, double* seconds) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || !std::isfinite(value)) return false;
+  const std::string suffix(end);
+  double scale;
+  if (suffix.empty() || suffix == "s")
+    scale = 1;
+  else if (suffix == "ms")
+    scale = 1e-3;
+  else if (suffix == "m")
+    scale = 60;
+  else if (suffix == "h")
+    scale = 3600;
+  else
+    return false;
+  *seconds = value * scale;
+  return true;
+}
+
+bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string* error) {
+  std::stringstream ss(text);
+  std::string item;
+  pids->clear();
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const long value = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || value <= 0 || value > 4194304) {
+      *error = "--pid: '" + item + "' is not a process id (expected positive numbers, e.g. 1234,5678)";
+      return false;
+    }
+    pids->push_back(static_cast<pid_t>(value));
+  }
+  if (pids->empty()) {
+    *error = "--pid: no process id given";
+    return false;
+  }
+  return true;
+}
+
+CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out, std::string* err) {
+  CliOptions options;
+  CLI::App app{
+      "profd: a system-wide eBPF sampling profiler. Writes gzipped pprof profiles that `go tool pprof`, "
+      "Pyroscope and Parca read.",
+      "profd"};
+  std::string pid_text, type_text = "cpu", seconds_text = "30";
+  app.add_option("-p,--pid", pid_text, "process id(s) to profile, comma separated");
+  app.add_flag("-a,--all", options.all_processes, "profile every process on the host");
+  app.add_option("-t,--type", type_text,
+                 "profile type: cpu, heap, allocs, block (offcpu), mutex, goroutine (threads), "
+                 "threadcreate, cmdline")
+      ->capture_default_str();
+  app.add_option("-s,--seconds", seconds_text, "length of the window: 30, 1.5, 500ms, 2m")
+      ->capture_default_str();
+  app.add_option("-F,--frequency", options.frequency_hz, "cpu: samples per second per CPU")
+      ->capture_default_str();
+  app.add_option("-o,--output", options.output,
+                 "where to write the profile (default profd-TYPE-TARGET-TIME.pb.gz here)");
+  app.add_option("--top", options.top_rows, "rows of the summary table printed (0: none)")
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", options.quiet, "no progress and no summary table, only the file's path");
+  app.add_flag("-v,--verbose", options.verbose, "debug logging, including libbpf's");
+  app.add_option("--symbolize", options.symbolize_object,
+                 "symbolize hex addresses of FILE read from stdin, printed like llvm-symbolizer "
+                 "--inlining --obj=FILE");
+  bool version = false;
+  app.add_flag("--version", version, "print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    *out = app.help();
+    options.mode = CliOptions::Mode::kExit;
+    return options;
+  } catch (const CLI::ParseError& e) {
+    *err = std::string("profd: ") + e.what() + "\nRun 'profd --help' for the flags.\n";
+    options.mode = CliOptions::Mode::kExit;
+    options.exit_code = 2;
+    return options;
+  }
+
+  auto fail = [&](const std::string& message) {
+    *err = "profd: " + message + "\n";
+    options.mode = CliOptions::Mode::kExit;
+    options.exit_code = 2;
+    return options;
+  };
+
+  if (version) {
+    *out = "profd 0.1.0\n";
+    options.mode = CliOptions::Mode::kExit;
+    return options;
+  }
+  if (!options.symbolize_object.empty()) {
+    if (!pid_text.empty() || options.all_processes)
+      return fail("--symbolize takes no --pid or --all");
+    options.mode = CliOptions::Mode::kSymbolize;
+    return options;
+  }
+  if (!ParseProfileType(type_text, &options.type))
+    return fail("--type: unknown profile type '" + type_text +
+                "'; the types are cpu, heap, allocs, block (alias offcpu), mutex, goroutine (alias "
+                "threads), threadcreate, cmdline");
+  if (!ParseDuration(seconds_text, &options.seconds))
+    return fail("--seconds: '" + seconds_text + "' is not a duration (e.g. 30, 1.5, 500ms, 2m)");
+  if (options.seconds <= 0)
+    return fail("--seconds: the window must be longer than zero (got " + seconds_text + ")");
+  if (options.seconds > kMaxSeconds)
+    return fail("--seconds: " + seconds_text +
+                " is longer than one day; for continuous profiling run the daemon");
+  if (options.frequency_hz < 1 || options.frequency_hz > kMaxFrequencyHz)
+    return fail("--frequency: " + std::to_string(options.frequency_hz) + " Hz is outside 1.." +
+                std::to_string(kMaxFrequencyHz));
+  if (options.top_rows < 0) return fail("--top: must be 0 or more");
+  if (pid_text.empty() && !options.all_processes)
+    return fail("say what to profile: --pid PID[,PID...] or --all");
+  if (!pid_text.empty() && options.all_processes) return fail("--pid and --all exclude each other");
+  if (!pid_text.empty()) {
+    std::string error;
+    if (!ParsePidList(pid_text, &options.pids, &error)) return fail(error);
+  }
+  if (options.type == ProfileType::kCmdline && options.pids.size() != 1)
+    return fail("--type cmdline takes exactly one --pid");
+  return options;
+}
+
+}  // namespace profd

@@ -1,0 +1,49 @@
+// The command line: what the user asked for, validated, with a message for everything wrong.
+#ifndef PROFD_DAEMON_CLI_H
+#define PROFD_DAEMON_CLI_H
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace profd {
+
+enum class ProfileType { kCpu, kHeap, kAllocs, kBlock, kMutex, kGoroutine, kThreadCreate, kCmdline };
+
+// Parses a --type value (with the aliases offcpu and threads); false for unknown names.
+bool ParseProfileType(const std::string& name, ProfileType* type);
+std::string ProfileTypeName(ProfileType type);
+
+// Parses a duration: "30", "1.5", "500ms", "10s", "2m", "1h". False when malformed.
+bool ParseDuration(const std::string& text, double* seconds);
+
+// Parses "1234" or "1234,5678"; false with `error` set when any entry is no positive pid.
+bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string* error);
+
+struct CliOptions {
+  enum class Mode { kProfile, kSymbolize, kExit };
+  Mode mode = Mode::kProfile;
+  int exit_code = 0;  // with kExit (help, version, or a usage error already reported)
+
+  std::vector<pid_t> pids;
+  bool all_processes = false;
+  ProfileType type = ProfileType::kCpu;
+  double seconds = 30;  // net/http/pprof's default
+  int frequency_hz = 99;
+  std::string output;  // "" = profd-<type>-<target>-<time>.pb.gz in the current directory
+  int top_rows = 10;   // 0 = no table
+  bool quiet = false;  // no progress, no table
+  bool verbose = false;
+  std::string symbolize_object;  // with kSymbolize
+};
+
+constexpr double kMaxSeconds = 86400;  // one window of a day; longer runs belong to the daemon
+constexpr int kMaxFrequencyHz = 10000;
+
+// Parses argv. Help/version text goes to `out`; errors (naming the flag and what is allowed) to `err`.
+CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out, std::string* err);
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_CLI_H

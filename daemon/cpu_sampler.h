@@ -1,0 +1,61 @@
+// The CPU profile collector: a perf_event CPU-clock sampler on every online CPU running cpu.bpf.c,
+// filtered in the kernel to the target processes, counting stacks in kernel maps.
+#ifndef PROFD_DAEMON_CPU_SAMPLER_H
+#define PROFD_DAEMON_CPU_SAMPLER_H
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stack_samples.h"
+#include "unique_fd.h"
+
+struct cpu_bpf;
+struct bpf_link;
+
+namespace profd {
+
+class CpuSampler {
+ public:
+  struct Options {
+    int frequency_hz = 99;
+    bool all_processes = false;  // false: only `pids`
+    std::vector<pid_t> pids;
+    // Distinct stacks and (thread, stack) keys kept in the kernel; preallocated, so they size the kernel
+    // memory profd holds: about 1 KiB per stack and 100 bytes per key.
+    uint32_t max_stacks = 16384;
+    uint32_t max_counts = 65536;
+  };
+
+  // Loads and attaches; null with `error` set (saying what is missing) on failure.
+  static std::unique_ptr<CpuSampler> Start(const Options& options, std::string* error);
+  ~CpuSampler();
+  CpuSampler(const CpuSampler&) = delete;
+  CpuSampler& operator=(const CpuSampler&) = delete;
+
+  // Stops sampling; what was counted stays readable.
+  void Stop();
+
+  // The processes that have samples so far (to capture their mappings while they are alive).
+  std::vector<pid_t> SampledPids() const;
+
+  // Everything counted so far; values are {samples, cpu nanoseconds}.
+  StackSamples Collect() const;
+
+  int64_t period_nanos() const { return period_nanos_; }
+
+ private:
+  CpuSampler() = default;
+
+  cpu_bpf* skel_ = nullptr;
+  std::vector<UniqueFd> perf_fds_;
+  std::vector<bpf_link*> links_;
+  int64_t period_nanos_ = 0;
+};
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_CPU_SAMPLER_H

@@ -1,0 +1,20 @@
+// profd: the command-line entry point.
+#include <iostream>
+#include <string>
+
+#include "cli.h"
+#include "log.h"
+#include "profile_command.h"
+#include "symbolize_command.h"
+
+int main(int argc, char** argv) {
+  std::string out, err;
+  profd::CliOptions options = profd::ParseCommandLine(argc, argv, &out, &err);
+  std::cout << out;
+  std::cerr << err;
+  if (options.mode == profd::CliOptions::Mode::kExit) return options.exit_code;
+  if (options.verbose) profd::SetLogLevel(profd::LogLevel::kDebug);
+  if (options.mode == profd::CliOptions::Mode::kSymbolize)
+    return profd::RunSymbolizeCommand(options.symbolize_object, std::cin, std::cout, std::cerr);
+  return profd::RunProfileCommand(options);
+}

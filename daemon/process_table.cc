@@ -1,0 +1,167 @@
+#include "process_table.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace profd {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return "";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string ProcPath(pid_t pid, const char* what) {
+  return "/proc/" + std::to_string(pid) + "/" + what;
+}
+
+}  // namespace
+
+std::vector<MapsEntry> ParseProcMaps(const std::string& text) {
+  std::vector<MapsEntry> entries;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    MapsEntry e;
+    char perms[8] = {};
+    unsigned long long start, end, offset, inode;
+    unsigned major, minor;
+    int path_at = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &offset,
+                    &major, &minor, &inode, &path_at) < 7)
+      continue;
+    e.start = start;
+    e.end = end;
+    e.perms = perms;
+    e.offset = offset;
+    e.dev_major = major;
+    e.dev_minor = minor;
+    e.inode = inode;
+    if (path_at > 0 && static_cast<size_t>(path_at) <= line.size()) e.path = line.substr(path_at);
+    static const std::string kDeleted = " (deleted)";
+    if (e.path.size() > kDeleted.size() &&
+        e.path.compare(e.path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
+      e.path.resize(e.path.size() - kDeleted.size());
+      e.deleted = true;
+    }
+    entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
+const Mapping* ProcessInfo::FindMapping(uint64_t address) const {
+  auto it = std::upper_bound(mappings.begin(), mappings.end(), address,
+                             [](uint64_t a, const Mapping& m) { return a < m.start; });
+  if (it == mappings.begin()) return nullptr;
+  --it;
+  return address < it->end ? &*it : nullptr;
+}
+
+std::string ReadProcessComm(pid_t pid) {
+  std::string comm = ReadFile(ProcPath(pid, "comm"));
+  while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+  return comm;
+}
+
+bool ProcessExists(pid_t pid) {
+  struct stat st;
+  return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
+}
+
+bool IsKernelThread(pid_t pid) {
+  std::string stat = ReadFile(ProcPath(pid, "stat"));
+  // Fields after the parenthesised comm, which may itself hold spaces and parentheses.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  unsigned long flags = 0;
+  for (int i = 3; i <= 9 && rest >> field; i++)
+    if (i == 9) flags = std::stoul(field);
+  constexpr unsigned long kPfKthread = 0x00200000;
+  return flags & kPfKthread;
+}
+
+std::shared_ptr<MappedFile> ProcessTable::OpenFile(pid_t pid, const MapsEntry& entry) {
+  const uint64_t dev = makedev(entry.dev_major, entry.dev_minor);
+  auto key = std::make_pair(dev, entry.inode);
+  if (auto it = files_.find(key); it != files_.end()) {
+    if (auto file = it->second.lock()) return file;
+  }
+  // map_files reaches the very file that is mapped, even when deleted or replaced on disk, and
+  // inside another mount namespace; the root path is the fallback where map_files is not readable.
+  char name[64];
+  std::snprintf(name, sizeof(name), "/map_files/%" PRIx64 "-%" PRIx64, entry.start, entry.end);
+  int fd = ::open(("/proc/" + std::to_string(pid) + name).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fd = ::open((ProcPath(pid, "root") + entry.path).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  auto file = std::make_shared<MappedFile>();
+  file->fd = UniqueFd(fd);
+  file->path = entry.path;
+  file->dev = dev;
+  file->inode = entry.inode;
+  files_[key] = file;
+  return file;
+}
+
+bool ProcessTable::Capture(pid_t pid, ProcessInfo* info) {
+  std::string maps = ReadFile(ProcPath(pid, "maps"));
+  std::string comm = ReadProcessComm(pid);
+  if (comm.empty()) return false;
+  info->pid = pid;
+  info->comm = comm;
+  info->root = ProcPath(pid, "root");
+  info->kernel_thread = maps.empty() && IsKernelThread(pid);
+  std::vector<Mapping> mappings;
+  for (const MapsEntry& e : ParseProcMaps(maps)) {
+    if (!e.executable()) continue;
+    Mapping m;
+    m.start = e.start;
+    m.end = e.end;
+    m.offset = e.offset;
+    m.path = e.path;
+    m.is_vdso = e.path == "[vdso]";
+    if (!e.path.empty() && e.path[0] == '/') m.file = OpenFile(pid, e);
+    mappings.push_back(std::move(m));
+  }
+  std::sort(mappings.begin(), mappings.end(),
+            [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+  if (!mappings.empty() || info->mappings.empty()) info->mappings = std::move(mappings);
+  return true;
+}
+
+bool ProcessTable::Observe(pid_t pid) {
+  if (processes_.count(pid)) return true;
+  ProcessInfo info;
+  if (!Capture(pid, &info)) return false;
+  processes_.emplace(pid, std::move(info));
+  return true;
+}
+
+void ProcessTable::Refresh(pid_t pid) {
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) {
+    Observe(pid);
+    return;
+  }
+  ProcessInfo fresh = it->second;
+  if (Capture(pid, &fresh)) it->second = std::move(fresh);
+}
+
+const ProcessInfo* ProcessTable::Find(pid_t pid) const {
+  auto it = processes_.find(pid);
+  return it == processes_.end() ? nullptr : &it->second;
+}
+
+}  // namespace profd

@@ -1,0 +1,95 @@
+// What profd knows of each profiled process: its name and its executable mappings, captured while the
+// process is alive so that its samples can still be symbolized after it exits or its files are replaced.
+#ifndef PROFD_DAEMON_PROCESS_TABLE_H
+#define PROFD_DAEMON_PROCESS_TABLE_H
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "unique_fd.h"
+
+namespace profd {
+
+// One line of /proc/PID/maps.
+struct MapsEntry {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t offset = 0;
+  std::string perms;  // "r-xp"
+  uint32_t dev_major = 0;
+  uint32_t dev_minor = 0;
+  uint64_t inode = 0;
+  std::string path;  // "" for anonymous, "[vdso]" etc. for special mappings; " (deleted)" stripped
+  bool deleted = false;
+
+  bool executable() const { return perms.size() > 2 && perms[2] == 'x'; }
+};
+
+// Parses the text of /proc/PID/maps; lines that do not parse are skipped.
+std::vector<MapsEntry> ParseProcMaps(const std::string& text);
+
+// A mapped file held open by fd, so it stays readable after the process exits or the file is deleted.
+// Shared by every process that maps the same file (same device and inode).
+struct MappedFile {
+  UniqueFd fd;
+  std::string path;  // the path the process mapped it from
+  uint64_t dev = 0;
+  uint64_t inode = 0;
+  // Path the symbolizer opens: /proc/self/fd/N.
+  std::string open_path() const { return "/proc/self/fd/" + std::to_string(fd.get()); }
+};
+
+struct Mapping {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t offset = 0;
+  std::string path;
+  std::shared_ptr<MappedFile> file;  // null for [vdso] and files that could not be opened
+  bool is_vdso = false;
+};
+
+struct ProcessInfo {
+  pid_t pid = 0;
+  std::string comm;
+  std::string root;  // /proc/PID/root, for debug-file lookups inside containers
+  std::vector<Mapping> mappings;  // executable mappings, sorted by start
+  bool kernel_thread = false;
+
+  // The mapping holding `address`, or null.
+  const Mapping* FindMapping(uint64_t address) const;
+};
+
+// Reads /proc/PID/comm ("" when the process is gone).
+std::string ReadProcessComm(pid_t pid);
+// True when /proc/PID exists.
+bool ProcessExists(pid_t pid);
+// True for kernel threads (PF_KTHREAD in /proc/PID/stat).
+bool IsKernelThread(pid_t pid);
+
+class ProcessTable {
+ public:
+  // Captures `pid` if it is not known yet. Returns false when it could not be read (e.g. it exited).
+  bool Observe(pid_t pid);
+  // Re-reads the mappings of a known live process (after dlopen or exec); keeps the old ones if it is gone.
+  void Refresh(pid_t pid);
+  const ProcessInfo* Find(pid_t pid) const;
+  size_t size() const { return processes_.size(); }
+  size_t open_files() const { return files_.size(); }
+
+ private:
+  bool Capture(pid_t pid, ProcessInfo* info);
+  std::shared_ptr<MappedFile> OpenFile(pid_t pid, const MapsEntry& entry);
+
+  std::map<pid_t, ProcessInfo> processes_;
+  std::map<std::pair<uint64_t, uint64_t>, std::weak_ptr<MappedFile>> files_;  // (dev, inode)
+};
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_PROCESS_TABLE_H

@@ -1,0 +1,59 @@
+// Turns drained stack samples into a symbolized pprof profile: maps each address to its process's mapping,
+// symbolizes every file's addresses in one batch, and adds locations (with inline lines) and samples.
+#ifndef PROFD_DAEMON_PROFILE_ASSEMBLER_H
+#define PROFD_DAEMON_PROFILE_ASSEMBLER_H
+
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "process_table.h"
+#include "profile_builder.h"
+#include "stack_samples.h"
+#include "symbolizer.h"
+
+namespace profd {
+
+class ProfileAssembler {
+ public:
+  // `kernel` may be null or unloaded (then kernel frames show as addresses).
+  ProfileAssembler(Symbolizer* symbolizer, const KernelSymbolizer* kernel,
+                   const ProcessTable* processes);
+
+  // Adds every sample with labels pid, tid, comm and thread_comm.
+  void Add(const StackSamples& samples, ProfileBuilder* builder);
+
+  // Addresses that could not be symbolized, for the profile's comments.
+  uint64_t unsymbolized_frames() const { return unsymbolized_frames_; }
+
+ private:
+  struct FileAddress {
+    const MappedFile* file;
+    uint64_t vaddr;
+    bool operator<(const FileAddress& o) const {
+      return std::tie(file, vaddr) < std::tie(o.file, o.vaddr);
+    }
+  };
+
+  const ElfFileInfo* Describe(const MappedFile* file);
+  std::vector<uint64_t> UserLocations(const ProcessInfo* process, const StackTrace& trace,
+                                      ProfileBuilder* builder);
+  std::vector<uint64_t> KernelLocations(const StackTrace& trace, ProfileBuilder* builder);
+  uint64_t AddMapping(const ProcessInfo& process, const Mapping& mapping, ProfileBuilder* builder);
+  void SymbolizeAll(const StackSamples& samples);
+  const MappedFile* VdsoFile();
+
+  Symbolizer* symbolizer_;
+  const KernelSymbolizer* kernel_;
+  const ProcessTable* processes_;
+  std::map<const MappedFile*, ElfFileInfo> elf_info_;  // a missing value means not an ELF file
+  std::map<const MappedFile*, bool> elf_ok_;
+  std::map<FileAddress, Symbolization> symbols_;
+  std::shared_ptr<MappedFile> vdso_;
+  bool vdso_tried_ = false;
+  uint64_t unsymbolized_frames_ = 0;
+};
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_PROFILE_ASSEMBLER_H

@@ -1,0 +1,226 @@
+#include "profile_command.h"
+
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "atomic_file.h"
+#include "bpf_support.h"
+#include "cpu_sampler.h"
+#include "log.h"
+#include "process_table.h"
+#include "profile_assembler.h"
+#include "profile_builder.h"
+#include "symbolizer.h"
+#include "top_table.h"
+
+namespace profd {
+namespace {
+
+volatile sig_atomic_t g_stop_requested = 0;
+
+void RequestStop(int) { g_stop_requested = 1; }
+
+// Ctrl-C and SIGTERM end the window early; the profile of what was collected is still written.
+void InstallStopHandlers() {
+  struct sigaction action = {};
+  action.sa_handler = RequestStop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+std::string DefaultOutputPath(const CliOptions& options) {
+  std::string target = "all";
+  if (!options.all_processes) {
+    target.clear();
+    for (pid_t pid : options.pids) target += (target.empty() ? "" : "_") + std::to_string(pid);
+  }
+  char stamp[32];
+  time_t now = time(nullptr);
+  struct tm tm;
+  localtime_r(&now, &tm);
+  strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+  return "profd-" + ProfileTypeName(options.type) + "-" + target + "-" + stamp + ".pb.gz";
+}
+
+std::string Seconds(double s) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), s < 10 ? "%.1fs" : "%.0fs", s);
+  return buffer;
+}
+
+// Checks every target before anything is loaded: a clear message for each that cannot be profiled.
+bool CheckTargets(const std::vector<pid_t>& pids, std::string* error) {
+  for (pid_t pid : pids) {
+    if (!ProcessExists(pid)) {
+      *error = "no process with pid " + std::to_string(pid) + " (is it still running? see ps -p " +
+               std::to_string(pid) + ")";
+      return false;
+    }
+    if (IsKernelThread(pid)) {
+      *error = "pid " + std::to_string(pid) + " (" + ReadProcessComm(pid) +
+               ") is a kernel thread: it has no user space to profile; use --all to see kernel time";
+      return false;
+    }
+  }
+  return true;
+}
+
+int RunCmdline(const CliOptions& options) {
+  const pid_t pid = options.pids.front();
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::stringstream ss;
+  if (in) ss << in.rdbuf();
+  std::string cmdline = ss.str();
+  if (!in || !ProcessExists(pid)) {
+    LogError("no process with pid " + std::to_string(pid));
+    return kExitFailed;
+  }
+  // As net/http/pprof serves it: the arguments joined by NUL, without a trailing one.
+  if (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
+  if (options.output.empty() || options.output == "-") {
+    std::cout << cmdline;
+    return kExitOk;
+  }
+  AtomicFile file;
+  std::string error;
+  if (!file.Open(options.output, &error) || !file.Commit(cmdline, &error)) {
+    LogError(error);
+    return kExitFailed;
+  }
+  std::cout << options.output << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunProfileCommand(const CliOptions& options) {
+  if (options.type == ProfileType::kCmdline) return RunCmdline(options);
+  if (options.type != ProfileType::kCpu) {
+    LogError("--type " + ProfileTypeName(options.type) +
+             " is not available in this version of profd yet; it collects cpu and cmdline");
+    return kExitUsage;
+  }
+
+  std::string error;
+  if (!CheckTargets(options.pids, &error)) {
+    LogError(error);
+    return kExitFailed;
+  }
+  if (std::string missing = CheckBpfPrerequisites(); !missing.empty()) {
+    LogError(missing);
+    return kExitFailed;
+  }
+  const std::string output = options.output.empty() ? DefaultOutputPath(options) : options.output;
+  AtomicFile file;
+  if (!file.Open(output, &error)) {
+    LogError(error + " (choose another path with -o)");
+    return kExitFailed;
+  }
+
+  InstallLibbpfLogger();
+  InstallStopHandlers();
+  CpuSampler::Options sampler_options;
+  sampler_options.frequency_hz = options.frequency_hz;
+  sampler_options.all_processes = options.all_processes;
+  sampler_options.pids = options.pids;
+
+  ProcessTable processes;
+  for (pid_t pid : options.pids) processes.Observe(pid);
+
+  const auto wall_start = std::chrono::system_clock::now();
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<CpuSampler> sampler = CpuSampler::Start(sampler_options, &error);
+  if (!sampler) {
+    LogError(error);
+    return kExitFailed;
+  }
+
+  const bool show_progress = !options.quiet && isatty(STDERR_FILENO);
+  std::set<pid_t> exited;
+  std::string exit_note;
+  double elapsed = 0;
+  auto last_tick = start;
+  while (!g_stop_requested && elapsed < options.seconds) {
+    const double left = options.seconds - elapsed;
+    struct timespec nap = {0, static_cast<long>(std::min(left, 0.1) * 1e9)};
+    nanosleep(&nap, nullptr);
+    const auto now = std::chrono::steady_clock::now();
+    elapsed = std::chrono::duration<double>(now - start).count();
+
+    if (now - last_tick < std::chrono::seconds(1) && elapsed < options.seconds) continue;
+    last_tick = now;
+    // Capture new processes' mappings while they are alive; re-read targets' for dlopen'ed code.
+    if (options.all_processes) {
+      for (pid_t pid : sampler->SampledPids()) processes.Observe(pid);
+    } else {
+      for (pid_t pid : options.pids) {
+        if (exited.count(pid)) continue;
+        if (!ProcessExists(pid)) {
+          exited.insert(pid);
+          exit_note += "pid " + std::to_string(pid) + " exited " + Seconds(elapsed) + " into the " +
+                       Seconds(options.seconds) + " window; ";
+          continue;
+        }
+        processes.Refresh(pid);
+      }
+      if (exited.size() == options.pids.size()) break;
+    }
+    if (show_progress)
+      std::fprintf(stderr, "\rprofd: cpu profile, %s / %s (Ctrl-C ends early)  ",
+                   Seconds(elapsed).c_str(), Seconds(options.seconds).c_str());
+  }
+  sampler->Stop();
+  const auto duration = std::chrono::steady_clock::now() - start;
+  if (show_progress) std::fprintf(stderr, "\n");
+  if (g_stop_requested) LogInfo("interrupted after " + Seconds(elapsed) + ": writing what was collected");
+
+  StackSamples samples = sampler->Collect();
+  for (const StackSample& s : samples.samples) processes.Observe(static_cast<pid_t>(s.pid));
+
+  KernelSymbolizer kernel;
+  if (!kernel.Load("/proc/kallsyms", &error)) LogWarning("kernel frames stay unsymbolized: " + error);
+  Symbolizer symbolizer;
+  ProfileAssembler assembler(&symbolizer, &kernel, &processes);
+  const int64_t period = sampler->period_nanos();
+  ProfileBuilder builder({{"samples", "count"}, {"cpu", "nanoseconds"}}, "cpu",
+                         {"cpu", "nanoseconds"}, period);
+  assembler.Add(samples, &builder);
+  builder.SetTime(std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count(),
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count());
+  builder.AddComment("profd 0.1.0 cpu profile at " + std::to_string(options.frequency_hz) + " Hz");
+  for (const DropCounter& drop : samples.drops) {
+    const std::string line = drop.name + ": " + std::to_string(drop.count);
+    builder.AddComment(line);
+    LogWarning(line);
+  }
+  if (assembler.unsymbolized_frames())
+    builder.AddComment("frames without symbols: " + std::to_string(assembler.unsymbolized_frames()));
+  if (!exit_note.empty()) builder.AddComment(exit_note);
+
+  if (!file.Commit(builder.SerializeGzipped(), &error)) {
+    LogError(error);
+    return kExitFailed;
+  }
+  std::cout << output << "\n";
+  if (!options.quiet && options.top_rows > 0)
+    std::cout << FormatTopTable(builder.profile(), static_cast<size_t>(options.top_rows));
+  if (samples.samples.empty())
+    LogWarning("no samples: the target did not run on a CPU during the window");
+  if (!exit_note.empty()) {
+    LogWarning(exit_note + "the profile holds what was collected until then");
+    return kExitPartial;
+  }
+  return kExitOk;
+}
+
+}  // namespace profd

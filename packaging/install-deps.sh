@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package profd needs to build, run and test. Idempotent; run as root.
+set -euo pipefail
+
+BUILD_PACKAGES=(
+  build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev
+  libprotobuf-dev protobuf-compiler libcli11-dev libyaml-cpp-dev
+)
+TEST_PACKAGES=(
+  libgtest-dev libgmock-dev libbenchmark-dev golang-go python3 elfutils binutils libc6-dbg
+  linux-perf util-linux procps hyperfine
+)
+
+want=("${BUILD_PACKAGES[@]}")
+[[ "${1:-}" == "--build-only" ]] || want+=("${TEST_PACKAGES[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

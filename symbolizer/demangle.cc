@@ -1,0 +1,101 @@
+// Name demangling: Itanium C++ through the C++ runtime, Rust legacy by hand (to drop the hash).
+#include <cxxabi.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "symbolizer.h"
+
+namespace profd {
+
+namespace {
+
+bool IsHex(std::string_view text) {
+  for (char c : text) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// Rust legacy symbols are Itanium nested names whose last component is "h" + 16 hex digits.
+bool LooksLikeRustLegacy(std::string_view name) {
+  if (!name.starts_with("_ZN")) return false;
+  size_t end = name.rfind('E');
+  if (end == std::string_view::npos || end < 20) return false;
+  std::string_view hash = name.substr(end - 20, 20);  // "17h" + 16 hex + nothing
+  return hash.starts_with("17h") && IsHex(hash.substr(3));
+}
+
+// Undoes rustc's legacy escapes: $LT$ → <, $u20$ → ' ', .. → ::, and so on.
+std::string UnescapeRustIdentifier(std::string_view id) {
+  if (id.starts_with("_$")) id.remove_prefix(1);
+  std::string out;
+  for (size_t i = 0; i < id.size();) {
+    if (id[i] == '$') {
+      size_t close = id.find('$', i + 1);
+      if (close == std::string_view::npos) return std::string(id);
+      std::string_view code = id.substr(i + 1, close - i - 1);
+      if (code == "SP") out += '@';
+      else if (code == "BP") out += '*';
+      else if (code == "RF") out += '&';
+      else if (code == "LT") out += '<';
+      else if (code == "GT") out += '>';
+      else if (code == "LP") out += '(';
+      else if (code == "RP") out += ')';
+      else if (code == "C") out += ',';
+      else if (code.size() >= 2 && code[0] == 'u' && IsHex(code.substr(1))) {
+        out += static_cast<char>(std::strtoul(std::string(code.substr(1)).c_str(), nullptr, 16));
+      } else {
+        return std::string(id);  // not an escape we know: leave the identifier alone
+      }
+      i = close + 1;
+    } else if (id.substr(i).starts_with("..")) {
+      out += "::";
+      i += 2;
+    } else {
+      out += id[i++];
+    }
+  }
+  return out;
+}
+
+bool DemangleRustLegacy(std::string_view name, std::string* out) {
+  size_t pos = 3;  // after "_ZN"
+  std::string result;
+  while (pos < name.size() && name[pos] != 'E') {
+    size_t length = 0;
+    if (!std::isdigit(static_cast<unsigned char>(name[pos]))) return false;
+    while (pos < name.size() && std::isdigit(static_cast<unsigned char>(name[pos]))) {
+      length = length * 10 + static_cast<size_t>(name[pos++] - '0');
+    }
+    if (length == 0 || pos + length > name.size()) return false;
+    std::string_view id = name.substr(pos, length);
+    pos += length;
+    bool is_hash = pos < name.size() && name[pos] == 'E' && length == 17 && id[0] == 'h' &&
+                   IsHex(id.substr(1));
+    if (is_hash) break;
+    if (!result.empty()) result += "::";
+    result += UnescapeRustIdentifier(id);
+  }
+  if (result.empty()) return false;
+  *out = std::move(result);
+  return true;
+}
+
+}  // namespace
+
+std::string Demangle(const std::string& name) {
+  if (!name.starts_with("_Z")) return name;
+  std::string rust;
+  if (LooksLikeRustLegacy(name) && DemangleRustLegacy(name, &rust)) return rust;
+  int status = 0;
+  std::unique_ptr<char, decltype(&std::free)> demangled(
+      abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status), &std::free);
+  if (status != 0 || demangled == nullptr) return name;
+  return demangled.get();
+}
+
+}  // namespace profd

@@ -1,0 +1,37 @@
+// Function and object symbols of one ELF file, looked up the way llvm-symbolizer does.
+#ifndef PROFD_SYMBOLIZER_ELF_SYMBOL_TABLE_H
+#define PROFD_SYMBOLIZER_ELF_SYMBOL_TABLE_H
+
+#include <libelf.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace profd::symbolizer_internal {
+
+class ElfSymbolTable {
+ public:
+  // Reads .symtab, or .dynsym when there is no .symtab. Names point into `elf`, which must outlive
+  // this table.
+  void Load(Elf* elf);
+
+  // The symbol at or before `address` that covers it (a symbol of size 0 covers everything up to the
+  // next one); "" when none. Among symbols at one address the largest wins, as in llvm-symbolizer.
+  std::string_view Find(uint64_t address) const;
+
+  bool empty() const { return symbols_.empty(); }
+
+ private:
+  struct Symbol {
+    uint64_t address;
+    uint64_t size;
+    std::string_view name;
+  };
+  std::vector<Symbol> symbols_;  // sorted by address, one per address
+};
+
+}  // namespace profd::symbolizer_internal
+
+#endif  // PROFD_SYMBOLIZER_ELF_SYMBOL_TABLE_H

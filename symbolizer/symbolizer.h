@@ -1,0 +1,119 @@
+// Address → source symbolization for ELF files (DWARF via libdw, with inline chains) and the kernel.
+#ifndef PROFD_SYMBOLIZER_SYMBOLIZER_H
+#define PROFD_SYMBOLIZER_SYMBOLIZER_H
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace profd {
+
+// One level of an inline chain.
+struct SourceFrame {
+  std::string function;  // demangled; "" when unknown
+  std::string file;      // as DWARF names it (full path when it has one); "" when unknown
+  uint32_t line = 0;     // 0 when unknown
+  uint32_t column = 0;   // 0 when unknown
+};
+
+// What one address resolved to: the inline chain innermost first, the physical function last.
+struct Symbolization {
+  std::vector<SourceFrame> frames;  // empty when the address is unknown
+  std::string error;                // why it is unknown ("" when frames is not empty)
+};
+
+// A PT_LOAD segment: how the file's bytes map to its virtual addresses.
+struct LoadSegment {
+  uint64_t vaddr = 0;
+  uint64_t file_offset = 0;
+  uint64_t file_size = 0;
+  bool executable = false;
+};
+
+// What the daemon needs to know of an ELF file to turn runtime addresses into ELF addresses.
+struct ElfFileInfo {
+  std::string build_id;  // lowercase hex of .note.gnu.build-id, "" when absent
+  bool has_debug_info = false;  // DWARF found (in the file or a separate debug file)
+  bool has_symbols = false;     // .symtab or .dynsym
+  std::vector<LoadSegment> loads;
+
+  // Sets `vaddr` to the ELF virtual address of the byte at `file_offset`; false when no PT_LOAD
+  // maps that byte.
+  bool FileOffsetToVaddr(uint64_t file_offset, uint64_t* vaddr) const;
+};
+
+class Symbolizer {
+ public:
+  struct Options {
+    std::string debug_dir = "/usr/lib/debug";  // where build-id and debuglink files are searched
+    size_t max_cached_files = 128;             // open ELF files kept; least recently used evicted
+    bool demangle = true;
+    // Check the CRC-32 a .gnu_debuglink records against the debug file found by name.
+    bool verify_debuglink_crc = false;
+    // When neither DWARF nor the binary's own symbol table covers an address, try the .symtab of
+    // the separate debug file (llvm-symbolizer does not; it prints "??" there).
+    bool use_debug_file_symbols = true;
+  };
+
+  Symbolizer();
+  explicit Symbolizer(Options options);
+  ~Symbolizer();
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+
+  // Symbolizes ELF virtual addresses of the file at `path`, returning one result per address in the
+  // caller's order. `path` may be a /proc/PID/map_files or /proc/self/fd path. `root` (e.g. /proc/PID/root)
+  // prefixes every debug-file lookup so containers find their own debug files first.
+  // Files are cached by identity (dev, inode, size, mtime), never by pid.
+  std::vector<Symbolization> Symbolize(const std::string& path, std::span<const uint64_t> addresses,
+                                       const std::string& root = "");
+
+  // Build id and load segments of the file at `path`; false with `error` set when it is no readable ELF.
+  // `root` as for Symbolize (it only decides has_debug_info).
+  bool Describe(const std::string& path, ElfFileInfo* info, std::string* error,
+                const std::string& root = "");
+
+  struct Stats {
+    uint64_t cache_hits = 0;
+    uint64_t cache_misses = 0;
+    uint64_t files_open = 0;        // files in the cache now
+    uint64_t files_evicted = 0;     // dropped as least recently used
+    uint64_t addresses = 0;         // addresses symbolized
+    uint64_t addresses_unknown = 0; // of which nothing was found
+  };
+  Stats stats() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Kernel addresses from /proc/kallsyms (module names appended as "[module]" in the file field).
+class KernelSymbolizer {
+ public:
+  // Loads `kallsyms_path`; false with `error` set when it cannot be read or holds only zero addresses.
+  bool Load(const std::string& kallsyms_path, std::string* error);
+  Symbolization Symbolize(uint64_t address) const;
+  bool loaded() const { return !symbols_.empty(); }
+
+ private:
+  struct Symbol {
+    uint64_t address;
+    std::string name;
+    std::string module;
+  };
+  std::vector<Symbol> symbols_;  // sorted by address
+};
+
+// Demangles C++ (Itanium) and Rust (legacy, hash suffix dropped) names; returns others unchanged.
+std::string Demangle(const std::string& name);
+
+// Formats results the way `llvm-symbolizer --inlining --obj=FILE` prints them: per address one function
+// line and one file:line:column line per inline frame, innermost first, then a blank line.
+std::string FormatLlvmStyle(const Symbolization& result);
+
+}  // namespace profd
+
+#endif  // PROFD_SYMBOLIZER_SYMBOLIZER_H

@@ -1,0 +1,128 @@
+#include "cli.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace profd {
+namespace {
+
+CliOptions Parse(std::vector<const char*> args, std::string* err) {
+  args.insert(args.begin(), "profd");
+  std::string out;
+  return ParseCommandLine(static_cast<int>(args.size()), args.data(), &out, err);
+}
+
+TEST(ParseDuration, AcceptsSecondsAndUnits) {
+  double s = 0;
+  ASSERT_TRUE(ParseDuration("30", &s));
+  EXPECT_DOUBLE_EQ(s, 30);
+  ASSERT_TRUE(ParseDuration("1.5", &s));
+  EXPECT_DOUBLE_EQ(s, 1.5);
+  ASSERT_TRUE(ParseDuration("500ms", &s));
+  EXPECT_DOUBLE_EQ(s, 0.5);
+  ASSERT_TRUE(ParseDuration("2m", &s));
+  EXPECT_DOUBLE_EQ(s, 120);
+  ASSERT_TRUE(ParseDuration("1h", &s));
+  EXPECT_DOUBLE_EQ(s, 3600);
+}
+
+TEST(ParseDuration, RejectsMalformed) {
+  double s = 0;
+  EXPECT_FALSE(ParseDuration("", &s));
+  EXPECT_FALSE(ParseDuration("abc", &s));
+  EXPECT_FALSE(ParseDuration("10x", &s));
+  EXPECT_FALSE(ParseDuration("nan", &s));
+  EXPECT_FALSE(ParseDuration("inf", &s));
+}
+
+TEST(ParsePidList, ParsesCommaSeparated) {
+  std::vector<pid_t> pids;
+  std::string error;
+  ASSERT_TRUE(ParsePidList("1234,5678", &pids, &error));
+  EXPECT_EQ(pids, (std::vector<pid_t>{1234, 5678}));
+  EXPECT_FALSE(ParsePidList("12x", &pids, &error));
+  EXPECT_NE(error.find("12x"), std::string::npos);
+  EXPECT_FALSE(ParsePidList("-5", &pids, &error));
+  EXPECT_FALSE(ParsePidList("0", &pids, &error));
+  EXPECT_FALSE(ParsePidList("1,,2", &pids, &error));
+}
+
+TEST(ProfileType, NamesAndAliases) {
+  ProfileType t;
+  ASSERT_TRUE(ParseProfileType("offcpu", &t));
+  EXPECT_EQ(t, ProfileType::kBlock);
+  ASSERT_TRUE(ParseProfileType("threads", &t));
+  EXPECT_EQ(t, ProfileType::kGoroutine);
+  EXPECT_FALSE(ParseProfileType("cpux", &t));
+  EXPECT_EQ(ProfileTypeName(ProfileType::kThreadCreate), "threadcreate");
+}
+
+TEST(ParseCommandLine, FullCpuRequest) {
+  std::string err;
+  CliOptions o = Parse({"--pid", "1234,5678", "--type", "cpu", "--seconds", "10", "-o", "out.pb.gz",
+                        "--frequency", "199"},
+                       &err);
+  EXPECT_EQ(o.mode, CliOptions::Mode::kProfile) << err;
+  EXPECT_EQ(o.pids, (std::vector<pid_t>{1234, 5678}));
+  EXPECT_EQ(o.type, ProfileType::kCpu);
+  EXPECT_DOUBLE_EQ(o.seconds, 10);
+  EXPECT_EQ(o.frequency_hz, 199);
+  EXPECT_EQ(o.output, "out.pb.gz");
+}
+
+TEST(ParseCommandLine, Defaults) {
+  std::string err;
+  CliOptions o = Parse({"--all"}, &err);
+  EXPECT_EQ(o.mode, CliOptions::Mode::kProfile) << err;
+  EXPECT_TRUE(o.all_processes);
+  EXPECT_EQ(o.type, ProfileType::kCpu);
+  EXPECT_DOUBLE_EQ(o.seconds, 30);
+  EXPECT_EQ(o.frequency_hz, 99);
+}
+
+struct BadCase {
+  std::vector<const char*> args;
+  const char* message;  // a part the error must contain
+};
+
+TEST(ParseCommandLine, BadInputIsAUsageErrorThatSaysWhy) {
+  const BadCase cases[] = {
+      {{"--pid", "1", "--type", "cpux"}, "unknown profile type 'cpux'"},
+      {{"--pid", "1", "--seconds", "0"}, "longer than zero"},
+      {{"--pid", "1", "--seconds", "-3"}, "longer than zero"},
+      {{"--pid", "1", "--seconds", "1e9"}, "longer than one day"},
+      {{"--pid", "1", "--seconds", "ten"}, "not a duration"},
+      {{"--pid", "1", "--frequency", "0"}, "outside 1..10000"},
+      {{"--pid", "1", "--frequency", "100000"}, "outside 1..10000"},
+      {{"--pid", "abc"}, "'abc' is not a process id"},
+      {{}, "--pid PID[,PID...] or --all"},
+      {{"--pid", "1", "--all"}, "exclude each other"},
+      {{"--pid", "1,2", "--type", "cmdline"}, "exactly one --pid"},
+      {{"--bogus"}, "bogus"},
+  };
+  for (const BadCase& c : cases) {
+    std::string err;
+    CliOptions o = Parse(c.args, &err);
+    EXPECT_EQ(o.mode, CliOptions::Mode::kExit) << c.message;
+    EXPECT_EQ(o.exit_code, 2) << c.message;
+    EXPECT_NE(err.find(c.message), std::string::npos) << "got: " << err;
+  }
+}
+
+TEST(ParseCommandLine, Symbolize) {
+  std::string err;
+  CliOptions o = Parse({"--symbolize", "/bin/true"}, &err);
+  EXPECT_EQ(o.mode, CliOptions::Mode::kSymbolize);
+  EXPECT_EQ(o.symbolize_object, "/bin/true");
+}
+
+TEST(ParseCommandLine, HelpExitsZero) {
+  std::string err;
+  CliOptions o = Parse({"--help"}, &err);
+  EXPECT_EQ(o.mode, CliOptions::Mode::kExit);
+  EXPECT_EQ(o.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace profd

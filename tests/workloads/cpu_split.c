@@ -1,0 +1,56 @@
+// A CPU-bound workload whose true profile is known by construction: for every unit of work in
+// cold_function, hot_function does three with the very same per-unit code, so 3/4 of its CPU time is in
+// hot_function (cum) and 1/4 in cold_function. Both inline mix_step, so their frames carry an inline chain.
+//
+// usage: cpu-split [SECONDS [THREAD_NAME]]   (runs SECONDS, default 30; renames itself THREAD_NAME)
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#define UNIT 200000
+
+static volatile uint64_t sink;
+
+static inline __attribute__((always_inline)) uint64_t mix_step(uint64_t x) {
+  x ^= x << 13;  // mix_step line
+  x ^= x >> 7;
+  x ^= x << 17;
+  return x;
+}
+
+// A call that makes hot_function and cold_function non-leaf: compilers skip the frame-pointer set-up in
+// leaf functions even under -fno-omit-frame-pointer, which would hide their caller from frame-pointer
+// unwinding.
+__attribute__((noinline)) void record(uint64_t x) { sink = x; }
+
+__attribute__((noinline)) void hot_function(uint64_t seed) {
+  uint64_t x = seed | 1;
+  for (int i = 0; i < 3 * UNIT; i++) x = mix_step(x);
+  record(x);
+}
+
+__attribute__((noinline)) void cold_function(uint64_t seed) {
+  uint64_t x = seed | 1;
+  for (int i = 0; i < 1 * UNIT; i++) x = mix_step(x);
+  record(x);
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char** argv) {
+  const double seconds = argc > 1 ? atof(argv[1]) : 30;
+  if (argc > 2) prctl(PR_SET_NAME, argv[2], 0, 0, 0);
+  const double end = now_seconds() + seconds;
+  uint64_t round = 0;
+  while (now_seconds() < end) {
+    hot_function(round);
+    cold_function(round);
+    round++;
+  }
+  return 0;
+}
