@@ -26,6 +26,16 @@ std::string ProcPath(pid_t pid, const char* what) {
   return "/proc/" + std::to_string(pid) + "/" + what;
 }
 
+// The kernel marks paths of deleted files with this suffix; returns whether it was there.
+bool StripDeletedSuffix(std::string* path) {
+  static const std::string kDeleted = " (deleted)";
+  if (path->size() <= kDeleted.size() ||
+      path->compare(path->size() - kDeleted.size(), kDeleted.size(), kDeleted) != 0)
+    return false;
+  path->resize(path->size() - kDeleted.size());
+  return true;
+}
+
 }  // namespace
 
 std::vector<MapsEntry> ParseProcMaps(const std::string& text) {
@@ -49,12 +59,7 @@ std::vector<MapsEntry> ParseProcMaps(const std::string& text) {
     e.dev_minor = minor;
     e.inode = inode;
     if (path_at > 0 && static_cast<size_t>(path_at) <= line.size()) e.path = line.substr(path_at);
-    static const std::string kDeleted = " (deleted)";
-    if (e.path.size() > kDeleted.size() &&
-        e.path.compare(e.path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
-      e.path.resize(e.path.size() - kDeleted.size());
-      e.deleted = true;
-    }
+    e.deleted = StripDeletedSuffix(&e.path);
     entries.push_back(std::move(e));
   }
   return entries;
@@ -68,6 +73,14 @@ const Mapping* ProcessInfo::FindMapping(uint64_t address) const {
   return address < it->end ? &*it : nullptr;
 }
 
+const Mapping* ProcessInfo::MainMapping() const {
+  for (const Mapping& m : mappings)
+    if (!exe.empty() && m.path == exe) return &m;
+  for (const Mapping& m : mappings)
+    if (m.file) return &m;
+  return nullptr;
+}
+
 std::string ReadProcessComm(pid_t pid) {
   std::string comm = ReadFile(ProcPath(pid, "comm"));
   while (!comm.empty() && comm.back() == '\n') comm.pop_back();
@@ -75,8 +88,12 @@ std::string ReadProcessComm(pid_t pid) {
 }
 
 bool ProcessExists(pid_t pid) {
-  struct stat st;
-  return ::stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
+  // A zombie (Z) or dead (X) process has exited; only its parent has not reaped it yet.
+  std::string stat = ReadFile(ProcPath(pid, "stat"));
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return false;
+  const char state = stat[close + 2];
+  return state != 'Z' && state != 'X';
 }
 
 bool IsKernelThread(pid_t pid) {
@@ -122,6 +139,10 @@ bool ProcessTable::Capture(pid_t pid, ProcessInfo* info) {
   info->pid = pid;
   info->comm = comm;
   info->root = ProcPath(pid, "root");
+  char exe[4096];
+  const ssize_t n = ::readlink(ProcPath(pid, "exe").c_str(), exe, sizeof(exe) - 1);
+  info->exe = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
+  StripDeletedSuffix(&info->exe);
   info->kernel_thread = maps.empty() && IsKernelThread(pid);
   std::vector<Mapping> mappings;
   for (const MapsEntry& e : ParseProcMaps(maps)) {

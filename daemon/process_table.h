@@ -57,17 +57,20 @@ struct Mapping {
 struct ProcessInfo {
   pid_t pid = 0;
   std::string comm;
+  std::string exe;   // the executable's path (/proc/PID/exe), "" when unreadable
   std::string root;  // /proc/PID/root, for debug-file lookups inside containers
   std::vector<Mapping> mappings;  // executable mappings, sorted by start
   bool kernel_thread = false;
 
   // The mapping holding `address`, or null.
   const Mapping* FindMapping(uint64_t address) const;
+  // The executable's first mapping (pprof's main binary), else the first file mapping, or null.
+  const Mapping* MainMapping() const;
 };
 
 // Reads /proc/PID/comm ("" when the process is gone).
 std::string ReadProcessComm(pid_t pid);
-// True when /proc/PID exists.
+// True while the process runs: it exists and has not exited (a zombie has).
 bool ProcessExists(pid_t pid);
 // True for kernel threads (PF_KTHREAD in /proc/PID/stat).
 bool IsKernelThread(pid_t pid);

@@ -203,8 +203,8 @@ void ProfileAssembler::Add(const StackSamples& samples, ProfileBuilder* builder)
   for (const StackSample& sample : samples.samples) pids.insert(sample.pid);
   for (uint32_t pid : pids) {
     const ProcessInfo* process = processes_->Find(static_cast<pid_t>(pid));
-    if (process && !process->mappings.empty())
-      AddMapping(*process, process->mappings.front(), builder);
+    if (const Mapping* main = process ? process->MainMapping() : nullptr)
+      AddMapping(*process, *main, builder);
   }
 
   const StackTrace kEmpty;

@@ -24,8 +24,8 @@ bool IsHex(std::string_view text) {
 bool LooksLikeRustLegacy(std::string_view name) {
   if (!name.starts_with("_ZN")) return false;
   size_t end = name.rfind('E');
-  if (end == std::string_view::npos || end < 20) return false;
-  std::string_view hash = name.substr(end - 20, 20);  // "17h" + 16 hex + nothing
+  if (end == std::string_view::npos || end < 22) return false;
+  std::string_view hash = name.substr(end - 19, 19);  // "17h" + 16 hex digits
   return hash.starts_with("17h") && IsHex(hash.substr(3));
 }
 
@@ -38,14 +38,22 @@ std::string UnescapeRustIdentifier(std::string_view id) {
       size_t close = id.find('$', i + 1);
       if (close == std::string_view::npos) return std::string(id);
       std::string_view code = id.substr(i + 1, close - i - 1);
-      if (code == "SP") out += '@';
-      else if (code == "BP") out += '*';
-      else if (code == "RF") out += '&';
-      else if (code == "LT") out += '<';
-      else if (code == "GT") out += '>';
-      else if (code == "LP") out += '(';
-      else if (code == "RP") out += ')';
-      else if (code == "C") out += ',';
+      if (code == "SP")
+        out += '@';
+      else if (code == "BP")
+        out += '*';
+      else if (code == "RF")
+        out += '&';
+      else if (code == "LT")
+        out += '<';
+      else if (code == "GT")
+        out += '>';
+      else if (code == "LP")
+        out += '(';
+      else if (code == "RP")
+        out += ')';
+      else if (code == "C")
+        out += ',';
       else if (code.size() >= 2 && code[0] == 'u' && IsHex(code.substr(1))) {
         out += static_cast<char>(std::strtoul(std::string(code.substr(1)).c_str(), nullptr, 16));
       } else {
@@ -95,7 +103,14 @@ std::string Demangle(const std::string& name) {
   std::unique_ptr<char, decltype(&std::free)> demangled(
       abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status), &std::free);
   if (status != 0 || demangled == nullptr) return name;
-  return demangled.get();
+  // Clone suffixes as LLVM prints them ("f() (.cold)"), not libstdc++'s "f() [clone .cold]".
+  std::string text = demangled.get();
+  for (size_t at; (at = text.find(" [clone ")) != std::string::npos;) {
+    size_t close = text.find(']', at);
+    if (close == std::string::npos) break;
+    text = text.substr(0, at) + " (" + text.substr(at + 8, close - at - 8) + ")" + text.substr(close + 1);
+  }
+  return text;
 }
 
 }  // namespace profd

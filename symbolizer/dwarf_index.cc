@@ -308,8 +308,8 @@ const std::string& DwarfIndex::FilePath(Unit* unit, uint64_t file_index) {
     path = file_index == 0 ? std::string(joined) : JoinPath(unit->comp_dir, joined);
   } else {
     std::string_view view(joined);
-    bool from_comp_dir = view.starts_with(unit->comp_dir) &&
-                         view.size() > unit->comp_dir.size() && view[unit->comp_dir.size()] == '/';
+    bool from_comp_dir = view.starts_with(unit->comp_dir) && view.size() > unit->comp_dir.size() &&
+                         view[unit->comp_dir.size()] == '/';
     path = from_comp_dir ? std::string(joined) : JoinPath(unit->comp_dir, joined);
   }
   return path;

@@ -1,5 +1,6 @@
-// Lazily built per-compilation-unit lookup tables over one file's DWARF: scope (function and inlined
-// call) ranges and the line table, so each unit is parsed once and then answers every address in it.
+// Lazily built per-compilation-unit lookup tables over one file's DWARF: scope (function and
+// inlined call) ranges and the line table, so each unit is parsed once and then answers every
+// address in it.
 #ifndef PROFD_SYMBOLIZER_DWARF_INDEX_H
 #define PROFD_SYMBOLIZER_DWARF_INDEX_H
 
@@ -49,8 +50,8 @@ class DwarfIndex {
 
   Dwarf* dwarf_;
   bool demangle_;
-  std::vector<std::unique_ptr<Unit>> units_;  // in .debug_info order
-  std::vector<UnitRange> unit_ranges_;        // sorted by low
+  std::vector<std::unique_ptr<Unit>> units_;          // in .debug_info order
+  std::vector<UnitRange> unit_ranges_;                // sorted by low
   std::unordered_map<Dwarf_Off, uint32_t> name_ids_;  // by the DIE offset names are read from
   std::vector<std::string> names_;
   size_t units_parsed_ = 0;

@@ -73,7 +73,8 @@ std::string ReadBuildId(Elf* elf) {
   if (elf_getphdrnum(elf, &phnum) != 0) return "";
   for (size_t i = 0; i < phnum; ++i) {
     GElf_Phdr phdr;
-    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_NOTE) continue;
+    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_NOTE)
+      continue;
     Elf_Data* data = elf_getdata_rawchunk(elf, phdr.p_offset, phdr.p_filesz, ELF_T_NHDR);
     if (data == nullptr) continue;
     std::string id = from_note_data(data);
@@ -88,7 +89,8 @@ std::vector<LoadSegment> ReadLoadSegments(Elf* elf) {
   if (elf_getphdrnum(elf, &phnum) != 0) return loads;
   for (size_t i = 0; i < phnum; ++i) {
     GElf_Phdr phdr;
-    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_LOAD) continue;
+    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr || phdr.p_type != PT_LOAD)
+      continue;
     loads.push_back({.vaddr = phdr.p_vaddr,
                      .file_offset = phdr.p_offset,
                      .file_size = phdr.p_filesz,

@@ -43,7 +43,8 @@ struct DwarfDeleter {
 };
 using UniqueDwarf = std::unique_ptr<Dwarf, DwarfDeleter>;
 
-// An opened ELF file: the descriptor and the libelf handle over it (the handle reads through the fd).
+// An opened ELF file: the descriptor and the libelf handle over it (the handle reads through the
+// fd).
 struct OpenElf {
   UniqueFd fd;
   UniqueElf elf;

@@ -67,8 +67,7 @@ int RunSymbolizeCommand(const std::string& object_path, std::istream& in, std::o
     if (text.empty()) continue;
     std::optional<uint64_t> address = ParseHexAddress(text);
     if (!address) {
-      err << "profd-symbolize: line " << line_number << ": '" << text
-          << "' is not a hex address\n";
+      err << "profd-symbolize: line " << line_number << ": '" << text << "' is not a hex address\n";
     }
     addresses.push_back(address.value_or(0));
     valid.push_back(address.has_value());

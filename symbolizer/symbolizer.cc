@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "debug_file_finder.h"
+#include "dwarf_image.h"
 #include "dwarf_index.h"
 #include "elf_file.h"
 #include "elf_symbol_table.h"
@@ -21,6 +22,7 @@
 namespace profd {
 
 using symbolizer_internal::DebugFileFinder;
+using symbolizer_internal::DwarfImage;
 using symbolizer_internal::DwarfIndex;
 using symbolizer_internal::ElfSymbolTable;
 using symbolizer_internal::OpenElf;
@@ -51,9 +53,9 @@ struct FileIdentity {
 struct FileIdentityHash {
   size_t operator()(const FileIdentity& id) const {
     uint64_t h = id.device * 0x9e3779b97f4a7c15ull;
-    for (uint64_t v : {id.inode, static_cast<uint64_t>(id.size),
-                       static_cast<uint64_t>(id.mtime_seconds),
-                       static_cast<uint64_t>(id.mtime_nanoseconds)}) {
+    for (uint64_t v :
+         {id.inode, static_cast<uint64_t>(id.size), static_cast<uint64_t>(id.mtime_seconds),
+          static_cast<uint64_t>(id.mtime_nanoseconds)}) {
       h = (h ^ v) * 0x100000001b3ull;
     }
     return static_cast<size_t>(h ^ (h >> 29));
@@ -81,7 +83,8 @@ struct LoadedFile {
   ElfSymbolTable symbols;  // the binary's own .symtab or .dynsym, as llvm-symbolizer uses
 
   bool debug_searched = false;
-  OpenElf debug_file;  // a separate debug file, when the binary has no DWARF
+  OpenElf debug_file;      // a separate debug file, when the binary has no DWARF
+  DwarfImage dwarf_image;  // its compressed DWARF inflated, when it has some
   UniqueDwarf dwarf;
   std::unique_ptr<DwarfIndex> index;
   ElfSymbolTable debug_symbols;  // .symtab of the separate debug file
@@ -109,8 +112,7 @@ class Symbolizer::Impl {
   Stats stats_;
 };
 
-std::shared_ptr<LoadedFile> Symbolizer::Impl::GetFile(const std::string& path,
-                                                      std::string* error) {
+std::shared_ptr<LoadedFile> Symbolizer::Impl::GetFile(const std::string& path, std::string* error) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
     *error = "cannot stat " + path + ": " + std::strerror(errno);
@@ -160,6 +162,7 @@ void Symbolizer::Impl::EnsureDebugInfo(LoadedFile* file, const std::string& root
     }
   }
   if (dwarf_elf == nullptr) return;
+  if (file->dwarf_image.Build(dwarf_elf)) dwarf_elf = file->dwarf_image.elf();
   file->dwarf.reset(dwarf_begin_elf(dwarf_elf, DWARF_C_READ, nullptr));
   if (file->dwarf == nullptr) {
     file->debug_error = std::string("libdw cannot read the DWARF: ") + dwarf_errmsg(-1);
@@ -173,20 +176,23 @@ Symbolization Symbolizer::Impl::SymbolizeOne(LoadedFile* file, uint64_t address)
   Symbolization result;
   if (file->index) file->index->Lookup(address, &result.frames);
   // llvm-symbolizer names the physical frame after the ELF symbol holding the address.
-  std::string_view symbol = file->symbols.Find(address);
+  std::string_view symbol_file;
+  std::string_view symbol = file->symbols.Find(address, &symbol_file);
   if (symbol.empty() && result.frames.empty() && options_.use_debug_file_symbols) {
-    symbol = file->debug_symbols.Find(address);
+    symbol = file->debug_symbols.Find(address, &symbol_file);
   }
   if (!symbol.empty()) {
     if (result.frames.empty()) result.frames.emplace_back();
+    SourceFrame& physical = result.frames.back();
     std::string name(symbol);
-    result.frames.back().function = options_.demangle ? Demangle(name) : std::move(name);
+    physical.function = options_.demangle ? Demangle(name) : std::move(name);
+    if (physical.file.empty()) physical.file = symbol_file;
   }
   if (result.frames.empty()) {
     result.error = "no symbol or line information covers " + HexAddress(address);
     if (!file->index) {
-      result.error += file->debug_error.empty() ? " (no DWARF)"
-                                                : " (no DWARF: " + file->debug_error + ")";
+      result.error +=
+          file->debug_error.empty() ? " (no DWARF)" : " (no DWARF: " + file->debug_error + ")";
     }
   }
   return result;

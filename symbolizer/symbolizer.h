@@ -1,4 +1,5 @@
-// Address → source symbolization for ELF files (DWARF via libdw, with inline chains) and the kernel.
+// Address → source symbolization for ELF files (DWARF via libdw, with inline chains) and the
+// kernel.
 #ifndef PROFD_SYMBOLIZER_SYMBOLIZER_H
 #define PROFD_SYMBOLIZER_SYMBOLIZER_H
 
@@ -34,7 +35,7 @@ struct LoadSegment {
 
 // What the daemon needs to know of an ELF file to turn runtime addresses into ELF addresses.
 struct ElfFileInfo {
-  std::string build_id;  // lowercase hex of .note.gnu.build-id, "" when absent
+  std::string build_id;         // lowercase hex of .note.gnu.build-id, "" when absent
   bool has_debug_info = false;  // DWARF found (in the file or a separate debug file)
   bool has_symbols = false;     // .symtab or .dynsym
   std::vector<LoadSegment> loads;
@@ -64,24 +65,24 @@ class Symbolizer {
   Symbolizer& operator=(const Symbolizer&) = delete;
 
   // Symbolizes ELF virtual addresses of the file at `path`, returning one result per address in the
-  // caller's order. `path` may be a /proc/PID/map_files or /proc/self/fd path. `root` (e.g. /proc/PID/root)
-  // prefixes every debug-file lookup so containers find their own debug files first.
-  // Files are cached by identity (dev, inode, size, mtime), never by pid.
+  // caller's order. `path` may be a /proc/PID/map_files or /proc/self/fd path. `root` (e.g.
+  // /proc/PID/root) prefixes every debug-file lookup so containers find their own debug files
+  // first. Files are cached by identity (dev, inode, size, mtime), never by pid.
   std::vector<Symbolization> Symbolize(const std::string& path, std::span<const uint64_t> addresses,
                                        const std::string& root = "");
 
-  // Build id and load segments of the file at `path`; false with `error` set when it is no readable ELF.
-  // `root` as for Symbolize (it only decides has_debug_info).
+  // Build id and load segments of the file at `path`; false with `error` set when it is no readable
+  // ELF. `root` as for Symbolize (it only decides has_debug_info).
   bool Describe(const std::string& path, ElfFileInfo* info, std::string* error,
                 const std::string& root = "");
 
   struct Stats {
     uint64_t cache_hits = 0;
     uint64_t cache_misses = 0;
-    uint64_t files_open = 0;        // files in the cache now
-    uint64_t files_evicted = 0;     // dropped as least recently used
-    uint64_t addresses = 0;         // addresses symbolized
-    uint64_t addresses_unknown = 0; // of which nothing was found
+    uint64_t files_open = 0;         // files in the cache now
+    uint64_t files_evicted = 0;      // dropped as least recently used
+    uint64_t addresses = 0;          // addresses symbolized
+    uint64_t addresses_unknown = 0;  // of which nothing was found
   };
   Stats stats() const;
 
@@ -93,7 +94,8 @@ class Symbolizer {
 // Kernel addresses from /proc/kallsyms (module names appended as "[module]" in the file field).
 class KernelSymbolizer {
  public:
-  // Loads `kallsyms_path`; false with `error` set when it cannot be read or holds only zero addresses.
+  // Loads `kallsyms_path`; false with `error` set when it cannot be read or holds only zero
+  // addresses.
   bool Load(const std::string& kallsyms_path, std::string* error);
   Symbolization Symbolize(uint64_t address) const;
   bool loaded() const { return !symbols_.empty(); }
@@ -110,8 +112,8 @@ class KernelSymbolizer {
 // Demangles C++ (Itanium) and Rust (legacy, hash suffix dropped) names; returns others unchanged.
 std::string Demangle(const std::string& name);
 
-// Formats results the way `llvm-symbolizer --inlining --obj=FILE` prints them: per address one function
-// line and one file:line:column line per inline frame, innermost first, then a blank line.
+// Formats results the way `llvm-symbolizer --inlining --obj=FILE` prints them: per address one
+// function line and one file:line:column line per inline frame, innermost first, then a blank line.
 std::string FormatLlvmStyle(const Symbolization& result);
 
 }  // namespace profd

@@ -45,6 +45,8 @@ TEST(ProcessTable, CapturesOwnProcessAndFindsMappings) {
   ASSERT_NE(m->file, nullptr);
   EXPECT_NE(m->path.find("daemon_unit_tests"), std::string::npos);
   EXPECT_EQ(self->FindMapping(0), nullptr);
+  ASSERT_NE(self->MainMapping(), nullptr);
+  EXPECT_EQ(self->MainMapping()->path, self->exe);
 }
 
 TEST(ProcessTable, UnknownPidIsNotObserved) {

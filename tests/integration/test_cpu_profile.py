@@ -27,7 +27,7 @@ class CpuProfileTest(unittest.TestCase):
         self.procs.append(p)
         return p
 
-    def assert_split(self, rows, hot, cold, text):
+    def assert_split(self, rows, hot, cold, text, min_coverage=90.0):
         self.assertIn(hot, rows, text)
         self.assertIn(cold, rows, text)
         hot_cum, cold_cum = rows[hot][1], rows[cold][1]
@@ -35,7 +35,7 @@ class CpuProfileTest(unittest.TestCase):
         # By construction the split is 3:1; sampling noise at a few hundred samples is a few percent.
         self.assertGreater(share, 0.68, text)
         self.assertLess(share, 0.82, text)
-        self.assertGreater(hot_cum + cold_cum, 90.0, text)
+        self.assertGreater(hot_cum + cold_cum, min_coverage, text)
 
     def test_c_program_three_to_one_with_inline_frames_and_lines(self):
         p = self.workload([CPU_SPLIT, "60"])
@@ -52,7 +52,7 @@ class CpuProfileTest(unittest.TestCase):
         self.assertGreater(rows["mix_step"][0], 80.0, text)
         self.assertGreater(rows["main"][1], 95.0, text)
         traces = pprof(["-traces", out])
-        self.assertRegex(traces, r"mix_step\s*\n\s*.*hot_function", traces)
+        self.assertRegex(traces, r"mix_step \(inline\)\s*\n\s*hot_function\s*\n\s*main", traces)
         # File and line numbers come from DWARF.
         lines = pprof(["-top", "-lines", out])
         self.assertRegex(lines, r"mix_step .*cpu_split\.c:\d+", lines)
@@ -94,7 +94,8 @@ class CpuProfileTest(unittest.TestCase):
         tags = pprof(["-tags", out])
         self.assertIn("profd-marker", tags)
         rows, text = top_rows(out, ["-tagfocus=thread_comm=profd-marker"])
-        self.assert_split(rows, "hot_function", "cold_function", text)
+        # Percentages are of the whole host here, so only the split is checked.
+        self.assert_split(rows, "hot_function", "cold_function", text, min_coverage=0)
         rows, text = top_rows(out, ["-tagfocus=pid=%d" % p.pid])
         self.assertIn("hot_function", rows, text)
 
