@@ -26,8 +26,8 @@ struct {
   __type(value, __u64);
 } counts SEC(".maps");
 
-/* Processes with samples (tgid → 1), written on the rare path that adds a new counts key, so the daemon
- * can find new processes without walking the whole counts map. */
+/* Processes with new stacks (tgid → 1), written on the rare path that adds a new counts key, so the
+ * daemon finds new processes without walking the counts map; it deletes what it has read. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 32768);

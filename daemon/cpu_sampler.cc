@@ -95,10 +95,13 @@ void CpuSampler::Stop() {
   perf_fds_.clear();
 }
 
-std::vector<pid_t> CpuSampler::SampledPids() const {
+std::vector<pid_t> CpuSampler::TakeSampledPids() {
+  const int fd = bpf_map__fd(skel_->maps.sampled_pids);
   std::vector<pid_t> pids;
-  for (uint32_t pid : ReadMapKeys<uint32_t>(bpf_map__fd(skel_->maps.sampled_pids)))
+  for (uint32_t pid : ReadMapKeys<uint32_t>(fd)) {
+    bpf_map_delete_elem(fd, &pid);
     pids.push_back(static_cast<pid_t>(pid));
+  }
   return pids;
 }
 

@@ -39,8 +39,9 @@ class CpuSampler {
   // Stops sampling; what was counted stays readable.
   void Stop();
 
-  // The processes that have samples so far (to capture their mappings while they are alive).
-  std::vector<pid_t> SampledPids() const;
+  // The processes that gained new stacks since the last call (to capture their mappings while they are
+  // alive). Taken keys are removed, so each call costs only what is new.
+  std::vector<pid_t> TakeSampledPids();
 
   // Everything counted so far; values are {samples, cpu nanoseconds}.
   StackSamples Collect() const;

@@ -146,7 +146,7 @@ std::vector<uint64_t> ProfileAssembler::UserLocations(const ProcessInfo* process
     const uint64_t ip = CallSiteAddress(trace.ips[i], i);
     const Mapping* mapping = process ? process->FindMapping(ip) : nullptr;
     if (!mapping) {
-      unsymbolized_frames_++;
+      frame_stats_.outside_mappings++;
       ids.push_back(builder->AddLocation(0, ip, {}));
       continue;
     }
@@ -160,7 +160,7 @@ std::vector<uint64_t> ProfileAssembler::UserLocations(const ProcessInfo* process
     }
     if (lines.empty()) {
       // Name the place by file and offset so it still tells the reader where the time went.
-      unsymbolized_frames_++;
+      frame_stats_.without_symbols++;
       LineInfo unknown;
       unknown.function = BaseName(mapping->path) + "+" + Hex(info ? vaddr : ip - mapping->start);
       unknown.system_name = unknown.function;
@@ -186,7 +186,7 @@ std::vector<uint64_t> ProfileAssembler::KernelLocations(const StackTrace& trace,
     std::vector<LineInfo> lines;
     if (kernel_ && kernel_->loaded()) lines = ToLines(kernel_->Symbolize(ip));
     if (lines.empty()) {
-      unsymbolized_frames_++;
+      frame_stats_.kernel++;
       lines.push_back({"[kernel] " + Hex(ip), "", "", 0, 0});
       lines.back().system_name = lines.back().function;
     }

@@ -23,8 +23,14 @@ class ProfileAssembler {
   // Adds every sample with labels pid, tid, comm and thread_comm.
   void Add(const StackSamples& samples, ProfileBuilder* builder);
 
-  // Addresses that could not be symbolized, for the profile's comments.
-  uint64_t unsymbolized_frames() const { return unsymbolized_frames_; }
+  // Frames (distinct per sample key) that could not be symbolized, by cause, for the profile's comments.
+  struct FrameStats {
+    uint64_t outside_mappings = 0;  // no mapping of the process holds the address (exited before it was
+                                    // read, or a bad frame from frame-pointer walking)
+    uint64_t without_symbols = 0;   // in a mapping whose file has no symbol for it
+    uint64_t kernel = 0;            // kernel addresses not in kallsyms
+  };
+  const FrameStats& frame_stats() const { return frame_stats_; }
 
  private:
   struct FileAddress {
@@ -51,7 +57,7 @@ class ProfileAssembler {
   std::map<FileAddress, Symbolization> symbols_;
   std::shared_ptr<MappedFile> vdso_;
   bool vdso_tried_ = false;
-  uint64_t unsymbolized_frames_ = 0;
+  FrameStats frame_stats_;
 };
 
 }  // namespace profd

@@ -157,24 +157,23 @@ int RunProfileCommand(const CliOptions& options) {
     const auto now = std::chrono::steady_clock::now();
     elapsed = std::chrono::duration<double>(now - start).count();
 
+    // Capture new processes' mappings while they are alive: short-lived ones may be gone in a second.
+    if (options.all_processes)
+      for (pid_t pid : sampler->TakeSampledPids()) processes.Observe(pid);
     if (now - last_tick < std::chrono::seconds(1) && elapsed < options.seconds) continue;
     last_tick = now;
-    // Capture new processes' mappings while they are alive; re-read targets' for dlopen'ed code.
-    if (options.all_processes) {
-      for (pid_t pid : sampler->SampledPids()) processes.Observe(pid);
-    } else {
-      for (pid_t pid : options.pids) {
-        if (exited.count(pid)) continue;
-        if (!ProcessExists(pid)) {
-          exited.insert(pid);
-          exit_note += "pid " + std::to_string(pid) + " exited " + Seconds(elapsed) + " into the " +
-                       Seconds(options.seconds) + " window; ";
-          continue;
-        }
-        processes.Refresh(pid);
+    // Re-read the targets' mappings for code they dlopen'ed; notice targets that exited.
+    for (pid_t pid : options.pids) {
+      if (exited.count(pid)) continue;
+      if (!ProcessExists(pid)) {
+        exited.insert(pid);
+        exit_note += "pid " + std::to_string(pid) + " exited " + Seconds(elapsed) + " into the " +
+                     Seconds(options.seconds) + " window; ";
+        continue;
       }
-      if (exited.size() == options.pids.size()) break;
+      processes.Refresh(pid);
     }
+    if (!options.pids.empty() && exited.size() == options.pids.size()) break;
     if (show_progress)
       std::fprintf(stderr, "\rprofd: cpu profile, %s / %s (Ctrl-C ends early)  ",
                    Seconds(elapsed).c_str(), Seconds(options.seconds).c_str());
@@ -203,8 +202,13 @@ int RunProfileCommand(const CliOptions& options) {
     builder.AddComment(line);
     LogWarning(line);
   }
-  if (assembler.unsymbolized_frames())
-    builder.AddComment("frames without symbols: " + std::to_string(assembler.unsymbolized_frames()));
+  const ProfileAssembler::FrameStats& frames = assembler.frame_stats();
+  if (frames.outside_mappings)
+    builder.AddComment("frames outside any mapping read: " + std::to_string(frames.outside_mappings));
+  if (frames.without_symbols)
+    builder.AddComment("frames without symbols: " + std::to_string(frames.without_symbols));
+  if (frames.kernel)
+    builder.AddComment("kernel frames not in kallsyms: " + std::to_string(frames.kernel));
   if (!exit_note.empty()) builder.AddComment(exit_note);
 
   if (!file.Commit(builder.SerializeGzipped(), &error)) {

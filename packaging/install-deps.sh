@@ -4,10 +4,10 @@ set -euo pipefail
 
 BUILD_PACKAGES=(
   build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev
-  libprotobuf-dev protobuf-compiler libcli11-dev libyaml-cpp-dev
+  libprotobuf-dev protobuf-compiler libcli11-dev libyaml-cpp-dev libdeflate0
 )
 TEST_PACKAGES=(
-  libgtest-dev libgmock-dev libbenchmark-dev golang-go python3 elfutils binutils libc6-dbg
+  libgtest-dev libgmock-dev libbenchmark-dev golang-go python3 elfutils binutils libc6-dbg llvm
   linux-perf util-linux procps hyperfine
 )
 

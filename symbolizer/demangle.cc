@@ -108,7 +108,8 @@ std::string Demangle(const std::string& name) {
   for (size_t at; (at = text.find(" [clone ")) != std::string::npos;) {
     size_t close = text.find(']', at);
     if (close == std::string::npos) break;
-    text = text.substr(0, at) + " (" + text.substr(at + 8, close - at - 8) + ")" + text.substr(close + 1);
+    text = text.substr(0, at) + " (" + text.substr(at + 8, close - at - 8) + ")" +
+           text.substr(close + 1);
   }
   return text;
 }

@@ -61,8 +61,7 @@ void ElfSymbolTable::Load(Elf* elf) {
       dynsym_shdr = shdr;
     }
   }
-  auto add = [this](uint64_t address, uint64_t size, std::string_view name,
-                    std::string_view file) {
+  auto add = [this](uint64_t address, uint64_t size, std::string_view name, std::string_view file) {
     symbols_.push_back({address, size, name, file});
   };
   if (symtab == nullptr || !ReadSymbols(elf, symtab, symtab_shdr, add)) {

@@ -20,8 +20,8 @@ class ElfSymbolTable {
   // The symbol at or before `address` that covers it (a symbol of size 0 covers everything up to
   // the next one); "" when none. Among symbols at one address the largest wins, as in
   // llvm-symbolizer.
-  // `file`, when given, gets the name of the STT_FILE symbol before it in the table (llvm-symbolizer
-  // prints it as the file of frames without line information).
+  // `file`, when given, gets the name of the STT_FILE symbol before it in the table
+  // (llvm-symbolizer prints it as the file of frames without line information).
   std::string_view Find(uint64_t address, std::string_view* file = nullptr) const;
 
   bool empty() const { return symbols_.empty(); }

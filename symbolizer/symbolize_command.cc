@@ -67,7 +67,7 @@ int RunSymbolizeCommand(const std::string& object_path, std::istream& in, std::o
     if (text.empty()) continue;
     std::optional<uint64_t> address = ParseHexAddress(text);
     if (!address) {
-      err << "profd-symbolize: line " << line_number << ": '" << text << "' is not a hex address\n";
+      err << "profd --symbolize: line " << line_number << ": '" << text << "' is not a hex address\n";
     }
     addresses.push_back(address.value_or(0));
     valid.push_back(address.has_value());
@@ -83,7 +83,7 @@ int RunSymbolizeCommand(const std::string& object_path, std::istream& in, std::o
 
   int status = 0;
   if (!batch.empty() && symbolizer.stats().files_open == 0) {
-    err << "profd-symbolize: " << results.front().error << "\n";
+    err << "profd --symbolize: " << results.front().error << "\n";
     status = 1;
   }
   std::string text;

@@ -6,7 +6,7 @@ interleaved; medians are reported. Our output is then compared with llvm-symboli
 
 Environment:
   PROFD_SYMBOLIZE_CMD  command taking the object as its last argument and addresses on stdin
-                       (default: build-sym/symbolizer/profd-symbolize; later "profd --symbolize")
+                       (default: "build/daemon/profd --symbolize")
   OBJ                  ELF file (default /lib/x86_64-linux-gnu/libc.so.6)
   N, SEED, RUNS        address count (20000), seed (42), runs per tool (7)
 """
@@ -35,7 +35,7 @@ def main():
     seed = int(os.environ.get("SEED", "42"))
     runs = int(os.environ.get("RUNS", "7"))
     ours = shlex.split(os.environ.get(
-        "PROFD_SYMBOLIZE_CMD", os.path.join(REPO, "build-sym/symbolizer/profd-symbolize")))
+        "PROFD_SYMBOLIZE_CMD", os.path.join(REPO, "build/daemon/profd") + " --symbolize"))
     work = tempfile.mkdtemp(prefix="symbench.")
     addresses = os.path.join(work, "addresses.txt")
     with open(addresses, "w") as f:

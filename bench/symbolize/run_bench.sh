@@ -1,6 +1,6 @@
 #!/bin/sh
 # Symbolization benchmark: profd vs llvm-symbolizer vs addr2line on Debian's libc (see bench.py).
-# Switch the command under test with PROFD_SYMBOLIZE_CMD="build/daemon/profd --symbolize".
+# The command under test is build/daemon/profd --symbolize; set PROFD_SYMBOLIZE_CMD to change it.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 exec python3 "$here/bench.py" "$@"
