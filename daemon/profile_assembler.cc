@@ -78,13 +78,13 @@ const MappedFile* ProfileAssembler::VdsoFile() {
   return vdso_.get();
 }
 
-const ElfFileInfo* ProfileAssembler::Describe(const MappedFile* file) {
+const ElfFileInfo* ProfileAssembler::Describe(const MappedFile* file, const std::string& root) {
   if (!file) return nullptr;
   auto ok = elf_ok_.find(file);
   if (ok == elf_ok_.end()) {
     ElfFileInfo info;
     std::string error;
-    bool described = symbolizer_->Describe(file->open_path(), &info, &error);
+    bool described = symbolizer_->Describe(file->open_path(), &info, &error, root);
     if (!described) LogDebug("cannot read " + file->path + " as ELF: " + error);
     ok = elf_ok_.emplace(file, described).first;
     if (described) elf_info_.emplace(file, std::move(info));
@@ -94,7 +94,6 @@ const ElfFileInfo* ProfileAssembler::Describe(const MappedFile* file) {
 
 void ProfileAssembler::SymbolizeAll(const StackSamples& samples) {
   std::map<const MappedFile*, std::set<uint64_t>> wanted;
-  std::map<const MappedFile*, std::string> roots;
   for (const StackSample& sample : samples.samples) {
     const ProcessInfo* process = processes_->Find(static_cast<pid_t>(sample.pid));
     auto trace = samples.stacks.find(sample.user_stack_id);
@@ -104,18 +103,17 @@ void ProfileAssembler::SymbolizeAll(const StackSamples& samples) {
       const Mapping* mapping = process->FindMapping(ip);
       if (!mapping) continue;
       const MappedFile* file = mapping->is_vdso ? VdsoFile() : mapping->file.get();
-      const ElfFileInfo* info = Describe(file);
+      const ElfFileInfo* info = Describe(file, process->root);
       uint64_t vaddr;
       if (!info || !info->FileOffsetToVaddr(ip - mapping->start + mapping->offset, &vaddr)) continue;
       if (symbols_.count({file, vaddr})) continue;
       wanted[file].insert(vaddr);
-      roots.emplace(file, mapping->is_vdso ? "" : process->root);
     }
   }
   for (const auto& [file, vaddr_set] : wanted) {
     std::vector<uint64_t> vaddrs(vaddr_set.begin(), vaddr_set.end());
-    std::vector<Symbolization> results =
-        symbolizer_->Symbolize(file->open_path(), vaddrs, roots[file]);
+    // Debug files were found by Describe, under the root of the first process seen mapping the file.
+    std::vector<Symbolization> results = symbolizer_->Symbolize(file->open_path(), vaddrs);
     for (size_t i = 0; i < vaddrs.size() && i < results.size(); i++)
       symbols_[{file, vaddrs[i]}] = std::move(results[i]);
   }
@@ -129,7 +127,7 @@ uint64_t ProfileAssembler::AddMapping(const ProcessInfo& process, const Mapping&
   info.file_offset = mapping.offset;
   info.filename = mapping.path;
   const MappedFile* file = mapping.is_vdso ? VdsoFile() : mapping.file.get();
-  if (const ElfFileInfo* elf = Describe(file)) {
+  if (const ElfFileInfo* elf = Describe(file, process.root)) {
     info.build_id = elf->build_id;
     info.has_line_numbers = info.has_filenames = info.has_inline_frames = elf->has_debug_info;
   }
@@ -151,7 +149,7 @@ std::vector<uint64_t> ProfileAssembler::UserLocations(const ProcessInfo* process
       continue;
     }
     const MappedFile* file = mapping->is_vdso ? VdsoFile() : mapping->file.get();
-    const ElfFileInfo* info = Describe(file);
+    const ElfFileInfo* info = Describe(file, process->root);
     uint64_t vaddr = 0;
     std::vector<LineInfo> lines;
     if (info && info->FileOffsetToVaddr(ip - mapping->start + mapping->offset, &vaddr)) {

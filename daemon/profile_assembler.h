@@ -41,7 +41,8 @@ class ProfileAssembler {
     }
   };
 
-  const ElfFileInfo* Describe(const MappedFile* file);
+  // `root` is the process's /proc/PID/root, where a container's debug files are looked up first.
+  const ElfFileInfo* Describe(const MappedFile* file, const std::string& root);
   std::vector<uint64_t> UserLocations(const ProcessInfo* process, const StackTrace& trace,
                                       ProfileBuilder* builder);
   std::vector<uint64_t> KernelLocations(const StackTrace& trace, ProfileBuilder* builder);

@@ -211,6 +211,10 @@ int RunProfileCommand(const CliOptions& options) {
     builder.AddComment("kernel frames not in kallsyms: " + std::to_string(frames.kernel));
   if (!exit_note.empty()) builder.AddComment(exit_note);
 
+  // The same rules pprof checks on reading: a profile it would reject is a bug of ours, reported loudly.
+  if (std::string invalid = CheckValid(builder.profile()); !invalid.empty())
+    LogError("internal error: the profile breaks pprof's rules (" + invalid +
+             "); it is written anyway, please report this");
   if (!file.Commit(builder.SerializeGzipped(), &error)) {
     LogError(error);
     return kExitFailed;

@@ -8,6 +8,7 @@ import time
 PROFD = os.environ.get("PROFD", "profd")
 CPU_SPLIT = os.environ.get("CPU_SPLIT", "cpu-split")
 GO_SPLIT = os.environ.get("GO_SPLIT", "go-split")
+VDSO_LOOP = os.environ.get("VDSO_LOOP", "vdso-loop")
 GO = os.environ.get("GO", "go")
 
 
@@ -19,7 +20,10 @@ def start_workload(argv):
 
 
 def run_profd(args, timeout=120):
-    return subprocess.run([PROFD] + args, capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run([PROFD] + args, capture_output=True, text=True, timeout=timeout)
+    if "internal error" in r.stderr:
+        raise AssertionError("profd reported an internal error: " + r.stderr)
+    return r
 
 
 def pprof(args, timeout=120):

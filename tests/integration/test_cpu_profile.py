@@ -1,14 +1,15 @@
 """CPU profiles of real processes through the real BPF sampler, checked with `go tool pprof`."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
 import unittest
 
-from profd_testing import (CPU_SPLIT, GO_SPLIT, PROFD, pprof, run_profd, start_workload,
-                           top_rows)
+from profd_testing import (CPU_SPLIT, GO_SPLIT, PROFD, VDSO_LOOP, pprof, run_profd,
+                           start_workload, top_rows)
 
 
 class CpuProfileTest(unittest.TestCase):
@@ -109,6 +110,32 @@ class CpuProfileTest(unittest.TestCase):
         self.assertTrue(any("write" in name for name in rows if not name.startswith("[kernel]")),
                         text)
         self.assertIn("entry_SYSCALL_64_after_hwframe", rows, text)
+
+    def test_deleted_binary_still_symbolizes(self):
+        # The binary is removed after start: profd reads it through /proc/PID/map_files.
+        copy = os.path.join(self.dir, "doomed-split")
+        shutil.copy(CPU_SPLIT, copy)
+        p = self.workload([copy, "60"])
+        os.unlink(copy)
+        out = os.path.join(self.dir, "deleted.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out)
+        self.assert_split(rows, "hot_function", "cold_function", text)
+        self.assertIn("doomed-split", pprof(["-raw", out]))
+
+    def test_vdso_frames_are_symbolized(self):
+        p = self.workload([VDSO_LOOP, "60"])
+        out = os.path.join(self.dir, "vdso.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out)
+        # The vDSO's exported functions carry names; its static helpers show as [vdso]+offset.
+        self.assertIn("__vdso_clock_gettime", rows, text)
+        in_vdso = sum(flat for name, (flat, _) in rows.items()
+                      if name.startswith("__vdso_") or name.startswith("[vdso]+"))
+        self.assertGreater(in_vdso, 50.0, text)
+        self.assertIn("[vdso]", pprof(["-raw", out]))
 
     def test_ctrl_c_ends_early_and_writes(self):
         p = self.workload([CPU_SPLIT, "60"])
