@@ -1,5 +1,6 @@
-// A file that appears whole or not at all: written to a temporary beside the destination, then renamed.
-// Opened before profiling starts, so an unwritable path fails at once rather than after the window.
+// A file that appears whole or not at all: written to a temporary beside the destination, then
+// renamed. Opened before profiling starts, so an unwritable path fails at once rather than after
+// the window.
 #ifndef PROFD_DAEMON_ATOMIC_FILE_H
 #define PROFD_DAEMON_ATOMIC_FILE_H
 

@@ -26,7 +26,8 @@ std::array<uint64_t, PROFD_COUNTER_MAX> ReadCounters(int counters_map_fd) {
   return totals;
 }
 
-void ReportCounters(const std::array<uint64_t, PROFD_COUNTER_MAX>& counters, StackSamples* samples) {
+void ReportCounters(const std::array<uint64_t, PROFD_COUNTER_MAX>& counters,
+                    StackSamples* samples) {
   static const char* const kNames[PROFD_COUNTER_MAX] = {
       "samples",
       "samples dropped: counts map full",

@@ -1,4 +1,5 @@
-// Reading profd's shared BPF maps (stacks, counters) from userspace; every collector drains through these.
+// Reading profd's shared BPF maps (stacks, counters) from userspace; every collector drains through
+// these.
 #ifndef PROFD_DAEMON_BPF_MAPS_H
 #define PROFD_DAEMON_BPF_MAPS_H
 

@@ -39,7 +39,8 @@ void InstallLibbpfLogger() { libbpf_set_print(LibbpfPrint); }
 
 std::string CheckBpfPrerequisites() {
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
-    return "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): profd's BPF programs need a "
+    return "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): profd's BPF programs need "
+           "a "
            "kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian's kernels have it)";
   constexpr int kCapPerfmon = 38, kCapBpf = 39;
   const bool bpf_ok = HasCapability(kCapBpf) || HasCapability(CAP_SYS_ADMIN);
@@ -60,8 +61,9 @@ std::string DescribeBpfError(const std::string& what, int err) {
   if (err == EPERM || err == EACCES)
     message += " — the kernel refused: run profd as root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)";
   else if (err == ENOENT || err == EINVAL || err == EOPNOTSUPP)
-    message += " — this kernel may lack a needed BPF feature (see the README's requirements; run "
-               "with --verbose for libbpf's log)";
+    message +=
+        " — this kernel may lack a needed BPF feature (see the README's requirements; run "
+        "with --verbose for libbpf's log)";
   return message;
 }
 

@@ -1,5 +1,6 @@
-// What every BPF-based collector needs: libbpf's log routed into ours, the feature and privilege checks
-// that turn a kernel's refusal into a message saying what is missing, and the list of online CPUs.
+// What every BPF-based collector needs: libbpf's log routed into ours, the feature and privilege
+// checks that turn a kernel's refusal into a message saying what is missing, and the list of online
+// CPUs.
 #ifndef PROFD_DAEMON_BPF_SUPPORT_H
 #define PROFD_DAEMON_BPF_SUPPORT_H
 

@@ -13,11 +13,16 @@ struct TypeName {
   ProfileType type;
 };
 constexpr TypeName kTypeNames[] = {
-    {"cpu", ProfileType::kCpu},           {"heap", ProfileType::kHeap},
-    {"allocs", ProfileType::kAllocs},     {"block", ProfileType::kBlock},
-    {"offcpu", ProfileType::kBlock},      {"mutex", ProfileType::kMutex},
-    {"goroutine", ProfileType::kGoroutine}, {"threads", ProfileType::kGoroutine},
-    {"threadcreate", ProfileType::kThreadCreate}, {"cmdline", ProfileType::kCmdline},
+    {"cpu", ProfileType::kCpu},
+    {"heap", ProfileType::kHeap},
+    {"allocs", ProfileType::kAllocs},
+    {"block", ProfileType::kBlock},
+    {"offcpu", ProfileType::kBlock},
+    {"mutex", ProfileType::kMutex},
+    {"goroutine", ProfileType::kGoroutine},
+    {"threads", ProfileType::kGoroutine},
+    {"threadcreate", ProfileType::kThreadCreate},
+    {"cmdline", ProfileType::kCmdline},
 };
 
 }  // namespace
@@ -67,7 +72,8 @@ bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string
     char* end = nullptr;
     const long value = std::strtol(item.c_str(), &end, 10);
     if (item.empty() || *end != '\0' || value <= 0 || value > 4194304) {
-      *error = "--pid: '" + item + "' is not a process id (expected positive numbers, e.g. 1234,5678)";
+      *error =
+          "--pid: '" + item + "' is not a process id (expected positive numbers, e.g. 1234,5678)";
       return false;
     }
     pids->push_back(static_cast<pid_t>(value));
@@ -82,7 +88,8 @@ bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string
 CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out, std::string* err) {
   CliOptions options;
   CLI::App app{
-      "profd: a system-wide eBPF sampling profiler. Writes gzipped pprof profiles that `go tool pprof`, "
+      "profd: a system-wide eBPF sampling profiler. Writes gzipped pprof profiles that `go tool "
+      "pprof`, "
       "Pyroscope and Parca read.",
       "profd"};
   std::string pid_text, type_text = "cpu", seconds_text = "30";
@@ -100,7 +107,8 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
                  "where to write the profile (default profd-TYPE-TARGET-TIME.pb.gz here)");
   app.add_option("--top", options.top_rows, "rows of the summary table printed (0: none)")
       ->capture_default_str();
-  app.add_flag("-q,--quiet", options.quiet, "no progress and no summary table, only the file's path");
+  app.add_flag("-q,--quiet", options.quiet,
+               "no progress and no summary table, only the file's path");
   app.add_flag("-v,--verbose", options.verbose, "debug logging, including libbpf's");
   app.add_option("--symbolize", options.symbolize_object,
                  "symbolize hex addresses of FILE read from stdin, printed like llvm-symbolizer "

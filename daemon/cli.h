@@ -9,7 +9,16 @@
 
 namespace profd {
 
-enum class ProfileType { kCpu, kHeap, kAllocs, kBlock, kMutex, kGoroutine, kThreadCreate, kCmdline };
+enum class ProfileType {
+  kCpu,
+  kHeap,
+  kAllocs,
+  kBlock,
+  kMutex,
+  kGoroutine,
+  kThreadCreate,
+  kCmdline
+};
 
 // Parses a --type value (with the aliases offcpu and threads); false for unknown names.
 bool ParseProfileType(const std::string& name, ProfileType* type);
@@ -41,7 +50,8 @@ struct CliOptions {
 constexpr double kMaxSeconds = 86400;  // one window of a day; longer runs belong to the daemon
 constexpr int kMaxFrequencyHz = 10000;
 
-// Parses argv. Help/version text goes to `out`; errors (naming the flag and what is allowed) to `err`.
+// Parses argv. Help/version text goes to `out`; errors (naming the flag and what is allowed) to
+// `err`.
 CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out, std::string* err);
 
 }  // namespace profd

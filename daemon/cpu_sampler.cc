@@ -22,8 +22,8 @@ int OpenCpuClock(int cpu, int64_t period_nanos) {
   attr.size = sizeof(attr);
   attr.type = PERF_TYPE_SOFTWARE;
   attr.config = PERF_COUNT_SW_CPU_CLOCK;
-  // A fixed period in nanoseconds, not a frequency: every sample then stands for exactly period_nanos
-  // of CPU time, which is what cpu/nanoseconds reports.
+  // A fixed period in nanoseconds, not a frequency: every sample then stands for exactly
+  // period_nanos of CPU time, which is what cpu/nanoseconds reports.
   attr.sample_period = static_cast<uint64_t>(period_nanos);
   attr.freq = 0;
   return static_cast<int>(
@@ -45,8 +45,8 @@ std::unique_ptr<CpuSampler> CpuSampler::Start(const Options& options, std::strin
   skel->rodata->filter_pids = !options.all_processes;
   bpf_map__set_max_entries(skel->maps.stacks, options.max_stacks);
   bpf_map__set_max_entries(skel->maps.counts, options.max_counts);
-  // The maps stay preallocated: allocating an entry in the timer interrupt the sampler runs in fails now
-  // and then (measured: about 1 new stack in 250 lost with BPF_F_NO_PREALLOC).
+  // The maps stay preallocated: allocating an entry in the timer interrupt the sampler runs in
+  // fails now and then (measured: about 1 new stack in 250 lost with BPF_F_NO_PREALLOC).
   if (int err = cpu_bpf__load(skel)) {
     *error = DescribeBpfError("cannot load the CPU sampler's BPF programs", err);
     return nullptr;
@@ -72,7 +72,8 @@ std::unique_ptr<CpuSampler> CpuSampler::Start(const Options& options, std::strin
     sampler->perf_fds_.emplace_back(fd);
     bpf_link* link = bpf_program__attach_perf_event(skel->progs.profd_cpu_sample, fd);
     if (!link) {
-      *error = DescribeBpfError("cannot attach the CPU sampler on CPU " + std::to_string(cpu), errno);
+      *error =
+          DescribeBpfError("cannot attach the CPU sampler on CPU " + std::to_string(cpu), errno);
       return nullptr;
     }
     sampler->links_.push_back(link);

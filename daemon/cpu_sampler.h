@@ -24,8 +24,8 @@ class CpuSampler {
     int frequency_hz = 99;
     bool all_processes = false;  // false: only `pids`
     std::vector<pid_t> pids;
-    // Distinct stacks and (thread, stack) keys kept in the kernel; preallocated, so they size the kernel
-    // memory profd holds: about 1 KiB per stack and 100 bytes per key.
+    // Distinct stacks and (thread, stack) keys kept in the kernel; preallocated, so they size the
+    // kernel memory profd holds: about 1 KiB per stack and 100 bytes per key.
     uint32_t max_stacks = 16384;
     uint32_t max_counts = 65536;
   };
@@ -39,8 +39,8 @@ class CpuSampler {
   // Stops sampling; what was counted stays readable.
   void Stop();
 
-  // The processes that gained new stacks since the last call (to capture their mappings while they are
-  // alive). Taken keys are removed, so each call costs only what is new.
+  // The processes that gained new stacks since the last call (to capture their mappings while they
+  // are alive). Taken keys are removed, so each call costs only what is new.
   std::vector<pid_t> TakeSampledPids();
 
   // Everything counted so far; values are {samples, cpu nanoseconds}.

@@ -1,5 +1,6 @@
-// What profd knows of each profiled process: its name and its executable mappings, captured while the
-// process is alive so that its samples can still be symbolized after it exits or its files are replaced.
+// What profd knows of each profiled process: its name and its executable mappings, captured while
+// the process is alive so that its samples can still be symbolized after it exits or its files are
+// replaced.
 #ifndef PROFD_DAEMON_PROCESS_TABLE_H
 #define PROFD_DAEMON_PROCESS_TABLE_H
 
@@ -34,8 +35,8 @@ struct MapsEntry {
 // Parses the text of /proc/PID/maps; lines that do not parse are skipped.
 std::vector<MapsEntry> ParseProcMaps(const std::string& text);
 
-// A mapped file held open by fd, so it stays readable after the process exits or the file is deleted.
-// Shared by every process that maps the same file (same device and inode).
+// A mapped file held open by fd, so it stays readable after the process exits or the file is
+// deleted. Shared by every process that maps the same file (same device and inode).
 struct MappedFile {
   UniqueFd fd;
   std::string path;  // the path the process mapped it from
@@ -57,8 +58,8 @@ struct Mapping {
 struct ProcessInfo {
   pid_t pid = 0;
   std::string comm;
-  std::string exe;   // the executable's path (/proc/PID/exe), "" when unreadable
-  std::string root;  // /proc/PID/root, for debug-file lookups inside containers
+  std::string exe;                // the executable's path (/proc/PID/exe), "" when unreadable
+  std::string root;               // /proc/PID/root, for debug-file lookups inside containers
   std::vector<Mapping> mappings;  // executable mappings, sorted by start
   bool kernel_thread = false;
 
@@ -77,9 +78,11 @@ bool IsKernelThread(pid_t pid);
 
 class ProcessTable {
  public:
-  // Captures `pid` if it is not known yet. Returns false when it could not be read (e.g. it exited).
+  // Captures `pid` if it is not known yet. Returns false when it could not be read (e.g. it
+  // exited).
   bool Observe(pid_t pid);
-  // Re-reads the mappings of a known live process (after dlopen or exec); keeps the old ones if it is gone.
+  // Re-reads the mappings of a known live process (after dlopen or exec); keeps the old ones if it
+  // is gone.
   void Refresh(pid_t pid);
   const ProcessInfo* Find(pid_t pid) const;
   size_t size() const { return processes_.size(); }

@@ -105,14 +105,16 @@ void ProfileAssembler::SymbolizeAll(const StackSamples& samples) {
       const MappedFile* file = mapping->is_vdso ? VdsoFile() : mapping->file.get();
       const ElfFileInfo* info = Describe(file, process->root);
       uint64_t vaddr;
-      if (!info || !info->FileOffsetToVaddr(ip - mapping->start + mapping->offset, &vaddr)) continue;
+      if (!info || !info->FileOffsetToVaddr(ip - mapping->start + mapping->offset, &vaddr))
+        continue;
       if (symbols_.count({file, vaddr})) continue;
       wanted[file].insert(vaddr);
     }
   }
   for (const auto& [file, vaddr_set] : wanted) {
     std::vector<uint64_t> vaddrs(vaddr_set.begin(), vaddr_set.end());
-    // Debug files were found by Describe, under the root of the first process seen mapping the file.
+    // Debug files were found by Describe, under the root of the first process seen mapping the
+    // file.
     std::vector<Symbolization> results = symbolizer_->Symbolize(file->open_path(), vaddrs);
     for (size_t i = 0; i < vaddrs.size() && i < results.size(); i++)
       symbols_[{file, vaddrs[i]}] = std::move(results[i]);
@@ -217,9 +219,11 @@ void ProfileAssembler::Add(const StackSamples& samples, ProfileBuilder* builder)
     std::vector<uint64_t> user_ids = UserLocations(process, user_trace, builder);
     locations.insert(locations.end(), user_ids.begin(), user_ids.end());
     if (user_trace.truncated || kernel_trace.truncated)
-      locations.push_back(builder->AddLocation(0, 0, {{"[truncated stack]", "[truncated stack]", "", 0, 0}}));
+      locations.push_back(
+          builder->AddLocation(0, 0, {{"[truncated stack]", "[truncated stack]", "", 0, 0}}));
     if (locations.empty()) {
-      const char* why = sample.user_stack_id || sample.kernel_stack_id ? "[stack lost]" : "[no stack]";
+      const char* why =
+          sample.user_stack_id || sample.kernel_stack_id ? "[stack lost]" : "[no stack]";
       locations.push_back(builder->AddLocation(0, 0, {{why, why, "", 0, 0}}));
     }
 

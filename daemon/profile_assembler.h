@@ -1,5 +1,6 @@
-// Turns drained stack samples into a symbolized pprof profile: maps each address to its process's mapping,
-// symbolizes every file's addresses in one batch, and adds locations (with inline lines) and samples.
+// Turns drained stack samples into a symbolized pprof profile: maps each address to its process's
+// mapping, symbolizes every file's addresses in one batch, and adds locations (with inline lines)
+// and samples.
 #ifndef PROFD_DAEMON_PROFILE_ASSEMBLER_H
 #define PROFD_DAEMON_PROFILE_ASSEMBLER_H
 
@@ -23,12 +24,13 @@ class ProfileAssembler {
   // Adds every sample with labels pid, tid, comm and thread_comm.
   void Add(const StackSamples& samples, ProfileBuilder* builder);
 
-  // Frames (distinct per sample key) that could not be symbolized, by cause, for the profile's comments.
+  // Frames (distinct per sample key) that could not be symbolized, by cause, for the profile's
+  // comments.
   struct FrameStats {
-    uint64_t outside_mappings = 0;  // no mapping of the process holds the address (exited before it was
-                                    // read, or a bad frame from frame-pointer walking)
-    uint64_t without_symbols = 0;   // in a mapping whose file has no symbol for it
-    uint64_t kernel = 0;            // kernel addresses not in kallsyms
+    uint64_t outside_mappings = 0;  // no mapping of the process holds the address (exited before it
+                                    // was read, or a bad frame from frame-pointer walking)
+    uint64_t without_symbols = 0;  // in a mapping whose file has no symbol for it
+    uint64_t kernel = 0;           // kernel addresses not in kallsyms
   };
   const FrameStats& frame_stats() const { return frame_stats_; }
 

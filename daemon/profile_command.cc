@@ -67,8 +67,9 @@ bool CheckTargets(const std::vector<pid_t>& pids, std::string* error) {
       return false;
     }
     if (IsKernelThread(pid)) {
-      *error = "pid " + std::to_string(pid) + " (" + ReadProcessComm(pid) +
-               ") is a kernel thread: it has no user space to profile; use --all to see kernel time";
+      *error =
+          "pid " + std::to_string(pid) + " (" + ReadProcessComm(pid) +
+          ") is a kernel thread: it has no user space to profile; use --all to see kernel time";
       return false;
     }
   }
@@ -157,7 +158,8 @@ int RunProfileCommand(const CliOptions& options) {
     const auto now = std::chrono::steady_clock::now();
     elapsed = std::chrono::duration<double>(now - start).count();
 
-    // Capture new processes' mappings while they are alive: short-lived ones may be gone in a second.
+    // Capture new processes' mappings while they are alive: short-lived ones may be gone in a
+    // second.
     if (options.all_processes)
       for (pid_t pid : sampler->TakeSampledPids()) processes.Observe(pid);
     if (now - last_tick < std::chrono::seconds(1) && elapsed < options.seconds) continue;
@@ -181,21 +183,24 @@ int RunProfileCommand(const CliOptions& options) {
   sampler->Stop();
   const auto duration = std::chrono::steady_clock::now() - start;
   if (show_progress) std::fprintf(stderr, "\n");
-  if (g_stop_requested) LogInfo("interrupted after " + Seconds(elapsed) + ": writing what was collected");
+  if (g_stop_requested)
+    LogInfo("interrupted after " + Seconds(elapsed) + ": writing what was collected");
 
   StackSamples samples = sampler->Collect();
   for (const StackSample& s : samples.samples) processes.Observe(static_cast<pid_t>(s.pid));
 
   KernelSymbolizer kernel;
-  if (!kernel.Load("/proc/kallsyms", &error)) LogWarning("kernel frames stay unsymbolized: " + error);
+  if (!kernel.Load("/proc/kallsyms", &error))
+    LogWarning("kernel frames stay unsymbolized: " + error);
   Symbolizer symbolizer;
   ProfileAssembler assembler(&symbolizer, &kernel, &processes);
   const int64_t period = sampler->period_nanos();
   ProfileBuilder builder({{"samples", "count"}, {"cpu", "nanoseconds"}}, "cpu",
                          {"cpu", "nanoseconds"}, period);
   assembler.Add(samples, &builder);
-  builder.SetTime(std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count(),
-                  std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count());
+  builder.SetTime(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count(),
+      std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count());
   builder.AddComment("profd 0.1.0 cpu profile at " + std::to_string(options.frequency_hz) + " Hz");
   for (const DropCounter& drop : samples.drops) {
     const std::string line = drop.name + ": " + std::to_string(drop.count);
@@ -204,14 +209,16 @@ int RunProfileCommand(const CliOptions& options) {
   }
   const ProfileAssembler::FrameStats& frames = assembler.frame_stats();
   if (frames.outside_mappings)
-    builder.AddComment("frames outside any mapping read: " + std::to_string(frames.outside_mappings));
+    builder.AddComment("frames outside any mapping read: " +
+                       std::to_string(frames.outside_mappings));
   if (frames.without_symbols)
     builder.AddComment("frames without symbols: " + std::to_string(frames.without_symbols));
   if (frames.kernel)
     builder.AddComment("kernel frames not in kallsyms: " + std::to_string(frames.kernel));
   if (!exit_note.empty()) builder.AddComment(exit_note);
 
-  // The same rules pprof checks on reading: a profile it would reject is a bug of ours, reported loudly.
+  // The same rules pprof checks on reading: a profile it would reject is a bug of ours, reported
+  // loudly.
   if (std::string invalid = CheckValid(builder.profile()); !invalid.empty())
     LogError("internal error: the profile breaks pprof's rules (" + invalid +
              "); it is written anyway, please report this");

@@ -1,4 +1,5 @@
-// The one-shot command: profile the given processes (or the host) for a window and write one profile.
+// The one-shot command: profile the given processes (or the host) for a window and write one
+// profile.
 #ifndef PROFD_DAEMON_PROFILE_COMMAND_H
 #define PROFD_DAEMON_PROFILE_COMMAND_H
 
@@ -8,9 +9,9 @@ namespace profd {
 
 // Exit codes of the one-shot command.
 constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;    // nothing written: environment, privileges, target missing
-constexpr int kExitUsage = 2;     // bad command line
-constexpr int kExitPartial = 3;   // written, but a target exited before the window ended
+constexpr int kExitFailed = 1;   // nothing written: environment, privileges, target missing
+constexpr int kExitUsage = 2;    // bad command line
+constexpr int kExitPartial = 3;  // written, but a target exited before the window ended
 
 int RunProfileCommand(const CliOptions& options);
 

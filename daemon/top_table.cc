@@ -67,7 +67,8 @@ std::string FormatTopTable(const perftools::profiles::Profile& profile, size_t m
   if (profile.sample_type_size() == 0) return "";
   int index = profile.sample_type_size() - 1;
   for (int i = 0; i < profile.sample_type_size(); i++)
-    if (profile.default_sample_type() && profile.sample_type(i).type() == profile.default_sample_type())
+    if (profile.default_sample_type() &&
+        profile.sample_type(i).type() == profile.default_sample_type())
       index = i;
   const std::string unit = str(profile.sample_type(index).unit());
 
@@ -111,20 +112,23 @@ std::string FormatTopTable(const perftools::profiles::Profile& profile, size_t m
   for (size_t i = 0; i < shown; i++) shown_flat += flat[rows[i]];
 
   std::string out = "Showing nodes accounting for " + FormatValue(shown_flat, unit) + ", " +
-                    Trim(Percent(shown_flat, total)) + " of " + FormatValue(total, unit) + " total\n";
+                    Trim(Percent(shown_flat, total)) + " of " + FormatValue(total, unit) +
+                    " total\n";
   if (shown < rows.size())
     out += "Showing top " + std::to_string(shown) + " nodes out of " + std::to_string(rows.size()) +
            "\n";
   char line[512];
-  std::snprintf(line, sizeof(line), "%10s %6s %6s %10s %6s\n", "flat", "flat%", "sum%", "cum", "cum%");
+  std::snprintf(line, sizeof(line), "%10s %6s %6s %10s %6s\n", "flat", "flat%", "sum%", "cum",
+                "cum%");
   out += line;
   int64_t sum = 0;
   for (size_t i = 0; i < shown; i++) {
     const std::string& name = rows[i];
     sum += flat[name];
-    std::snprintf(line, sizeof(line), "%10s %6s %6s %10s %6s  ", FormatValue(flat[name], unit).c_str(),
-                  Percent(flat[name], total).c_str(), Percent(sum, total).c_str(),
-                  FormatValue(cum[name], unit).c_str(), Percent(cum[name], total).c_str());
+    std::snprintf(line, sizeof(line), "%10s %6s %6s %10s %6s  ",
+                  FormatValue(flat[name], unit).c_str(), Percent(flat[name], total).c_str(),
+                  Percent(sum, total).c_str(), FormatValue(cum[name], unit).c_str(),
+                  Percent(cum[name], total).c_str());
     out += line + name + "\n";
   }
   return out;

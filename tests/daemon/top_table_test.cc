@@ -29,10 +29,14 @@ TEST(FormatTopTable, FlatGoesToInnermostInlineFrameCumToEveryFunction) {
   const std::string table = FormatTopTable(b.profile(), 10);
   EXPECT_NE(table.find("Showing nodes accounting for 40ms, 100% of 40ms total"), std::string::npos)
       << table;
-  EXPECT_NE(table.find("      30ms 75.00% 75.00%       30ms 75.00%  step"), std::string::npos) << table;
-  EXPECT_NE(table.find("      10ms 25.00%   100%       10ms 25.00%  cold"), std::string::npos) << table;
-  EXPECT_NE(table.find("         0     0%   100%       30ms 75.00%  hot"), std::string::npos) << table;
-  EXPECT_NE(table.find("         0     0%   100%       40ms   100%  main"), std::string::npos) << table;
+  EXPECT_NE(table.find("      30ms 75.00% 75.00%       30ms 75.00%  step"), std::string::npos)
+      << table;
+  EXPECT_NE(table.find("      10ms 25.00%   100%       10ms 25.00%  cold"), std::string::npos)
+      << table;
+  EXPECT_NE(table.find("         0     0%   100%       30ms 75.00%  hot"), std::string::npos)
+      << table;
+  EXPECT_NE(table.find("         0     0%   100%       40ms   100%  main"), std::string::npos)
+      << table;
 }
 
 }  // namespace

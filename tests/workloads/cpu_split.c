@@ -1,9 +1,11 @@
 // A CPU-bound workload whose true profile is known by construction: for every unit of work in
-// cold_function, hot_function does three with the very same per-unit code, so 3/4 of its CPU time is in
-// hot_function (cum) and 1/4 in cold_function. Both inline mix_step, so their frames carry an inline chain.
+// cold_function, hot_function does three with the very same per-unit code, so 3/4 of its CPU time
+// is in hot_function (cum) and 1/4 in cold_function. Both inline mix_step, so their frames carry an
+// inline chain.
 //
 // usage: cpu-split [SECONDS [THREAD_NAME]]   (runs SECONDS, default 30; renames itself THREAD_NAME)
-// At exit it prints the rounds of work per second it did, the throughput the overhead benchmark compares.
+// At exit it prints the rounds of work per second it did, the throughput the overhead benchmark
+// compares.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +23,9 @@ static inline __attribute__((always_inline)) uint64_t mix_step(uint64_t x) {
   return x;
 }
 
-// A call that makes hot_function and cold_function non-leaf: compilers skip the frame-pointer set-up in
-// leaf functions even under -fno-omit-frame-pointer, which would hide their caller from frame-pointer
-// unwinding.
+// A call that makes hot_function and cold_function non-leaf: compilers skip the frame-pointer
+// set-up in leaf functions even under -fno-omit-frame-pointer, which would hide their caller from
+// frame-pointer unwinding.
 __attribute__((noinline)) void record(uint64_t x) { sink = x; }
 
 __attribute__((noinline)) void hot_function(uint64_t seed) {

@@ -1,5 +1,5 @@
-// Spends most of its time in the vDSO: a tight loop of clock_gettime, which never enters the kernel.
-// usage: vdso-loop [SECONDS]
+// Spends most of its time in the vDSO: a tight loop of clock_gettime, which never enters the
+// kernel. usage: vdso-loop [SECONDS]
 #include <stdlib.h>
 #include <time.h>
 
