@@ -38,6 +38,7 @@ enum profd_counter {
   PROFD_COUNTER_COUNTS_STORE_FAILED,  /* sample dropped: the kernel could not store a new key now */
   PROFD_COUNTER_STACKS_MAP_FULL,      /* stack dropped: stacks map had no room (sample kept, stack id 0) */
   PROFD_COUNTER_STACKS_STORE_FAILED,  /* stack dropped: the kernel could not store it now (no memory) */
+  PROFD_COUNTER_STACK_HASH_COLLISION, /* stack dropped: another stack is stored under the same hash */
   PROFD_COUNTER_USER_STACK_FAILED,    /* bpf_get_stack failed on a user stack */
   PROFD_COUNTER_KERNEL_STACK_FAILED,  /* bpf_get_stack failed on a kernel stack */
   PROFD_COUNTER_STACK_TRUNCATED,      /* a stack hit PROFD_MAX_FRAMES */

@@ -49,6 +49,15 @@ static __always_inline __u64 profd_hash_stack(const struct profd_stack *st) {
   return h ? h : 1;
 }
 
+static __always_inline bool profd_same_stack(const struct profd_stack *a, const struct profd_stack *b) {
+  if (a->len != b->len) return false;
+  for (__u32 i = 0; i < PROFD_MAX_FRAMES; i++) {
+    if (i >= a->len) break;
+    if (a->ips[i] != b->ips[i]) return false;
+  }
+  return true;
+}
+
 /* Captures the current user (user != 0) or kernel stack of `ctx`; returns its id, or 0 when there is none. */
 static __always_inline __u64 profd_capture_stack(void *ctx, int user) {
   __u32 slot = user ? 0 : 1;
@@ -68,7 +77,15 @@ static __always_inline __u64 profd_capture_stack(void *ctx, int user) {
 
   __u64 id = profd_hash_stack(st);
   long err = bpf_map_update_elem(&stacks, &id, st, BPF_NOEXIST);
-  if (err == 0 || err == -EEXIST) return id; /* -EEXIST: stored before, the common case */
+  if (err == 0) return id;
+  if (err == -EEXIST) { /* stored before, the common case; a different stack there is a collision */
+    const struct profd_stack *stored = bpf_map_lookup_elem(&stacks, &id);
+    if (stored && !profd_same_stack(stored, st)) {
+      profd_count(PROFD_COUNTER_STACK_HASH_COLLISION);
+      return 0;
+    }
+    return id;
+  }
   profd_count(err == -E2BIG ? PROFD_COUNTER_STACKS_MAP_FULL : PROFD_COUNTER_STACKS_STORE_FAILED);
   return 0;
 }

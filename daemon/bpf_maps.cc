@@ -26,22 +26,45 @@ std::array<uint64_t, PROFD_COUNTER_MAX> ReadCounters(int counters_map_fd) {
   return totals;
 }
 
+namespace {
+
+// A switch rather than a table, so that a counter added to profd_abi.h without a name fails to
+// build.
+const char* CounterName(profd_counter counter) {
+  switch (counter) {
+    case PROFD_COUNTER_SAMPLES:
+      return "samples";
+    case PROFD_COUNTER_COUNTS_MAP_FULL:
+      return "samples dropped: counts map full";
+    case PROFD_COUNTER_COUNTS_STORE_FAILED:
+      return "samples dropped: kernel could not store a new key";
+    case PROFD_COUNTER_STACKS_MAP_FULL:
+      return "stacks dropped: stacks map full";
+    case PROFD_COUNTER_STACKS_STORE_FAILED:
+      return "stacks dropped: kernel could not store a new stack";
+    case PROFD_COUNTER_STACK_HASH_COLLISION:
+      return "stacks dropped: hash collision with another stack";
+    case PROFD_COUNTER_USER_STACK_FAILED:
+      return "user stacks that could not be read";
+    case PROFD_COUNTER_KERNEL_STACK_FAILED:
+      return "kernel stacks that could not be read";
+    case PROFD_COUNTER_STACK_TRUNCATED:
+      return "stacks truncated at 127 frames";
+    case PROFD_COUNTER_MAX:
+      break;
+  }
+  return "?";
+}
+
+}  // namespace
+
 void ReportCounters(const std::array<uint64_t, PROFD_COUNTER_MAX>& counters,
                     StackSamples* samples) {
-  static const char* const kNames[PROFD_COUNTER_MAX] = {
-      "samples",
-      "samples dropped: counts map full",
-      "samples dropped: kernel could not store a new key",
-      "stacks dropped: stacks map full",
-      "stacks dropped: kernel could not store a new stack",
-      "user stacks that could not be read",
-      "kernel stacks that could not be read",
-      "stacks truncated at 127 frames",
-  };
   samples->events = counters[PROFD_COUNTER_SAMPLES];
   samples->drops.clear();
-  for (int id = 1; id < PROFD_COUNTER_MAX; id++)
-    if (counters[id]) samples->drops.push_back({kNames[id], counters[id]});
+  for (int id = PROFD_COUNTER_SAMPLES + 1; id < PROFD_COUNTER_MAX; id++)
+    if (counters[id])
+      samples->drops.push_back({CounterName(static_cast<profd_counter>(id)), counters[id]});
 }
 
 }  // namespace profd
