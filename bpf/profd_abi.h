@@ -45,6 +45,62 @@ enum profd_counter {
   PROFD_COUNTER_MAX,
 };
 
+/* ---- DWARF-based unwinding ----
+ * Userspace turns each ELF file's .eh_frame/.debug_frame into a compact table of rows, sorted by pc, one
+ * BPF array per file; the unwinder finds the row of a pc by binary search and computes the caller's
+ * registers from it. x86-64 only: the return address is always at CFA - 8. */
+
+enum profd_cfa_type {
+  PROFD_CFA_NONE = 0,   /* no unwind information covers this pc (a gap, or a rule we cannot express) */
+  PROFD_CFA_RSP = 1,    /* CFA = rsp + cfa_offset */
+  PROFD_CFA_RBP = 2,    /* CFA = rbp + cfa_offset */
+  PROFD_CFA_PLT = 3,    /* PLT stubs: CFA = rsp + cfa_offset + ((rip & 15) >= 11 ? 8 : 0) */
+  PROFD_CFA_SIGNAL = 4, /* signal trampoline: rsp, rbp and rip are read from the ucontext at rsp */
+  PROFD_CFA_END = 5,    /* outermost frame: the return address is undefined (e.g. _start) */
+};
+
+enum profd_rbp_type {
+  PROFD_RBP_UNCHANGED = 0, /* rbp keeps its value in the caller (same value, or no rule) */
+  PROFD_RBP_AT_CFA = 1,    /* the caller's rbp was saved at CFA + rbp_offset */
+  PROFD_RBP_UNDEFINED = 2, /* the caller's rbp cannot be recovered */
+};
+
+/* One row: the rule for pcs from `pc` (ELF virtual address) up to the next row's pc. */
+struct profd_unwind_row {
+  __u64 pc;
+  __s32 cfa_offset;
+  __s16 rbp_offset;
+  __u8 cfa_type; /* enum profd_cfa_type */
+  __u8 rbp_type; /* enum profd_rbp_type */
+};
+
+#define PROFD_MAX_UNWIND_MAPPINGS 256
+
+/* One executable mapping of a process, as the unwinder sees it. */
+struct profd_unwind_mapping {
+  __u64 start; /* runtime addresses [start, end) */
+  __u64 end;
+  __u64 bias;      /* runtime address - ELF virtual address */
+  __u64 table_id;  /* key of its rows in unwind_tables; 0: walk this code with frame pointers */
+  __u32 row_count; /* rows in that table */
+  __u32 reserved;
+};
+
+/* The executable mappings of one process, sorted by start. */
+struct profd_process_unwind {
+  __u32 count;
+  __u32 reserved;
+  struct profd_unwind_mapping mappings[PROFD_MAX_UNWIND_MAPPINGS];
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct profd_unwind_row) == 16, "profd_unwind_row layout");
+static_assert(sizeof(struct profd_unwind_mapping) == 40, "profd_unwind_mapping layout");
+#else
+_Static_assert(sizeof(struct profd_unwind_row) == 16, "profd_unwind_row layout");
+_Static_assert(sizeof(struct profd_unwind_mapping) == 40, "profd_unwind_mapping layout");
+#endif
+
 #ifdef __cplusplus
 static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
