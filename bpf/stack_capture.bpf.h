@@ -1,10 +1,11 @@
 /* Stack capture shared by every profile type: walk a stack into per-CPU scratch, hash it, and store it once
- * in the `stacks` map under its hash. The walk is the one piece a DWARF unwinder will replace; the hashing,
- * storage and the stack ids the daemon reads stay the same. */
+ * in the `stacks` map under its hash. User stacks are walked with the unwind tables of unwind_user.bpf.h
+ * where the daemon loaded them, else with frame pointers; kernel stacks by the kernel's own unwinder. */
 #ifndef PROFD_BPF_STACK_CAPTURE_BPF_H
 #define PROFD_BPF_STACK_CAPTURE_BPF_H
 
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
 #include "profd_abi.h"
@@ -33,6 +34,8 @@ struct {
   __type(value, struct profd_stack);
 } stack_scratch SEC(".maps");
 
+#include "unwind_user.bpf.h"
+
 /* A 64-bit mix per frame (splitmix64 finalizer); never returns 0, which means "no stack". */
 static __always_inline __u64 profd_hash_stack(const struct profd_stack *st) {
   __u64 h = 0x9e3779b97f4a7c15ULL ^ st->len;
@@ -58,21 +61,47 @@ static __always_inline bool profd_same_stack(const struct profd_stack *a, const 
   return true;
 }
 
+/* Walks the current task's user stack into `st`: with unwind tables when the process has them, else
+ * with frame pointers. Returns false when there is no user stack to walk. */
+static __always_inline bool profd_walk_user_stack(void *ctx, struct profd_stack *st) {
+  struct task_struct *task = bpf_get_current_task_btf();
+  if (!BPF_CORE_READ(task, mm)) return false; /* a kernel thread */
+  /* The user registers saved on kernel entry: where the thread was when the sample interrupted it or
+   * when it entered the syscall it is blocked in. */
+  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+  __u32 pid = bpf_get_current_pid_tgid() >> 32;
+  if (profd_unwind_user(st, BPF_CORE_READ(regs, ip), BPF_CORE_READ(regs, sp),
+                        BPF_CORE_READ(regs, bp), pid))
+    return true;
+  long bytes = bpf_get_stack(ctx, st->ips, sizeof(st->ips), BPF_F_USER_STACK);
+  if (bytes < 0) {
+    profd_count(PROFD_COUNTER_USER_STACK_FAILED);
+    return false;
+  }
+  st->len = (__u32)bytes / sizeof(__u64);
+  /* bpf_get_stack fills at most the buffer: a full buffer may mean outer frames were cut off. */
+  st->flags = st->len >= PROFD_MAX_FRAMES ? PROFD_STACK_TRUNCATED : 0;
+  return true;
+}
+
+static __always_inline bool profd_walk_kernel_stack(void *ctx, struct profd_stack *st) {
+  long bytes = bpf_get_stack(ctx, st->ips, sizeof(st->ips), 0);
+  if (bytes < 0) {
+    profd_count(PROFD_COUNTER_KERNEL_STACK_FAILED);
+    return false;
+  }
+  st->len = (__u32)bytes / sizeof(__u64);
+  st->flags = st->len >= PROFD_MAX_FRAMES ? PROFD_STACK_TRUNCATED : 0;
+  return true;
+}
+
 /* Captures the current user (user != 0) or kernel stack of `ctx`; returns its id, or 0 when there is none. */
 static __always_inline __u64 profd_capture_stack(void *ctx, int user) {
   __u32 slot = user ? 0 : 1;
   struct profd_stack *st = bpf_map_lookup_elem(&stack_scratch, &slot);
   if (!st) return 0;
-
-  long bytes = bpf_get_stack(ctx, st->ips, sizeof(st->ips), user ? BPF_F_USER_STACK : 0);
-  if (bytes < 0) {
-    profd_count(user ? PROFD_COUNTER_USER_STACK_FAILED : PROFD_COUNTER_KERNEL_STACK_FAILED);
-    return 0;
-  }
-  st->len = (__u32)bytes / sizeof(__u64);
-  if (st->len == 0) return 0; /* a kernel thread has no user stack */
-  /* bpf_get_stack fills at most the buffer: a full buffer may mean outer frames were cut off. */
-  st->flags = st->len >= PROFD_MAX_FRAMES ? PROFD_STACK_TRUNCATED : 0;
+  if (!(user ? profd_walk_user_stack(ctx, st) : profd_walk_kernel_stack(ctx, st))) return 0;
+  if (st->len == 0) return 0;
   if (st->flags & PROFD_STACK_TRUNCATED) profd_count(PROFD_COUNTER_STACK_TRUNCATED);
 
   __u64 id = profd_hash_stack(st);

@@ -50,6 +50,14 @@ const char* CounterName(profd_counter counter) {
       return "kernel stacks that could not be read";
     case PROFD_COUNTER_STACK_TRUNCATED:
       return "stacks truncated at 127 frames";
+    case PROFD_COUNTER_UNWIND_NO_MAPPING:
+      return "frames outside known mappings (frame pointers used)";
+    case PROFD_COUNTER_UNWIND_NO_ROW:
+      return "frames without unwind rows (frame pointers used)";
+    case PROFD_COUNTER_UNWIND_TABLE_MISSING:
+      return "frames whose unwind table was not loaded (frame pointers used)";
+    case PROFD_COUNTER_UNWIND_READ_FAILED:
+      return "user stacks ended by an unreadable address";
     case PROFD_COUNTER_MAX:
       break;
   }

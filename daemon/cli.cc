@@ -103,6 +103,11 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
       ->capture_default_str();
   app.add_option("-F,--frequency", options.frequency_hz, "cpu: samples per second per CPU")
       ->capture_default_str();
+  std::string unwind_text = "dwarf";
+  app.add_option("--unwind", unwind_text,
+                 "user stacks: dwarf (unwind tables from .eh_frame, frame pointers where a binary "
+                 "has no tables) or fp (frame pointers only)")
+      ->capture_default_str();
   app.add_option("-o,--output", options.output,
                  "where to write the profile (default profd-TYPE-TARGET-TIME.pb.gz here)");
   app.add_option("--top", options.top_rows, "rows of the summary table printed (0: none)")
@@ -110,6 +115,9 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
   app.add_flag("-q,--quiet", options.quiet,
                "no progress and no summary table, only the file's path");
   app.add_flag("-v,--verbose", options.verbose, "debug logging, including libbpf's");
+  app.add_flag("--bpf-stats", options.bpf_stats,
+               "report the BPF program's run time per sample (turns on kernel BPF stats while "
+               "profiling)");
   app.add_option("--symbolize", options.symbolize_object,
                  "symbolize hex addresses of FILE read from stdin, printed like llvm-symbolizer "
                  "--inlining --obj=FILE");
@@ -162,6 +170,9 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
     return fail("--frequency: " + std::to_string(options.frequency_hz) + " Hz is outside 1.." +
                 std::to_string(kMaxFrequencyHz));
   if (options.top_rows < 0) return fail("--top: must be 0 or more");
+  if (unwind_text != "dwarf" && unwind_text != "fp")
+    return fail("--unwind: '" + unwind_text + "' is neither dwarf nor fp");
+  options.dwarf_unwinding = unwind_text == "dwarf";
   if (pid_text.empty() && !options.all_processes)
     return fail("say what to profile: --pid PID[,PID...] or --all");
   if (!pid_text.empty() && options.all_processes) return fail("--pid and --all exclude each other");

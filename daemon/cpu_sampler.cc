@@ -32,7 +32,7 @@ int OpenCpuClock(int cpu, int64_t period_nanos) {
 
 }  // namespace
 
-std::unique_ptr<CpuSampler> CpuSampler::Start(const Options& options, std::string* error) {
+std::unique_ptr<CpuSampler> CpuSampler::Load(const Options& options, std::string* error) {
   std::unique_ptr<CpuSampler> sampler(new CpuSampler());  // owns the skeleton from here on
   sampler->period_nanos_ = 1000000000LL / options.frequency_hz;
 
@@ -43,6 +43,7 @@ std::unique_ptr<CpuSampler> CpuSampler::Start(const Options& options, std::strin
   }
   cpu_bpf* skel = sampler->skel_;
   skel->rodata->filter_pids = !options.all_processes;
+  skel->rodata->dwarf_unwinding = options.dwarf_unwinding;
   bpf_map__set_max_entries(skel->maps.stacks, options.max_stacks);
   bpf_map__set_max_entries(skel->maps.counts, options.max_counts);
   // The maps stay preallocated: allocating an entry in the timer interrupt the sampler runs in
@@ -61,28 +62,46 @@ std::unique_ptr<CpuSampler> CpuSampler::Start(const Options& options, std::strin
     }
   }
 
+  return sampler;
+}
+
+CpuSampler::ProgramCost CpuSampler::program_cost() const {
+  bpf_prog_info info = {};
+  uint32_t length = sizeof(info);
+  ProgramCost cost;
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(skel_->progs.profd_cpu_sample), &info, &length) == 0) {
+    cost.runs = info.run_cnt;
+    cost.nanoseconds = info.run_time_ns;
+  }
+  return cost;
+}
+
+int CpuSampler::unwind_tables_fd() const { return bpf_map__fd(skel_->maps.unwind_tables); }
+int CpuSampler::process_unwind_fd() const { return bpf_map__fd(skel_->maps.process_unwind); }
+
+bool CpuSampler::Attach(std::string* error) {
   for (int cpu : OnlineCpus()) {
-    int fd = OpenCpuClock(cpu, sampler->period_nanos_);
+    int fd = OpenCpuClock(cpu, period_nanos_);
     if (fd < 0) {
       if (errno == ENODEV) continue;  // went offline meanwhile
       *error = DescribeBpfError("cannot open a CPU clock perf event on CPU " + std::to_string(cpu),
                                 errno);
-      return nullptr;
+      return false;
     }
-    sampler->perf_fds_.emplace_back(fd);
-    bpf_link* link = bpf_program__attach_perf_event(skel->progs.profd_cpu_sample, fd);
+    perf_fds_.emplace_back(fd);
+    bpf_link* link = bpf_program__attach_perf_event(skel_->progs.profd_cpu_sample, fd);
     if (!link) {
       *error =
           DescribeBpfError("cannot attach the CPU sampler on CPU " + std::to_string(cpu), errno);
-      return nullptr;
+      return false;
     }
-    sampler->links_.push_back(link);
+    links_.push_back(link);
   }
-  if (sampler->links_.empty()) {
+  if (links_.empty()) {
     *error = "no online CPU could be sampled";
-    return nullptr;
+    return false;
   }
-  return sampler;
+  return true;
 }
 
 CpuSampler::~CpuSampler() {

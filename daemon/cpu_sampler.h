@@ -22,7 +22,8 @@ class CpuSampler {
  public:
   struct Options {
     int frequency_hz = 99;
-    bool all_processes = false;  // false: only `pids`
+    bool all_processes = false;    // false: only `pids`
+    bool dwarf_unwinding = true;   // false: frame pointers only
     std::vector<pid_t> pids;
     // Distinct stacks and (thread, stack) keys kept in the kernel; preallocated, so they size the
     // kernel memory profd holds: about 1 KiB per stack and 100 bytes per key.
@@ -30,8 +31,11 @@ class CpuSampler {
     uint32_t max_counts = 65536;
   };
 
-  // Loads and attaches; null with `error` set (saying what is missing) on failure.
-  static std::unique_ptr<CpuSampler> Start(const Options& options, std::string* error);
+  // Loads the BPF programs; null with `error` set (saying what is missing) on failure. Sampling starts
+  // with Attach, so that unwind tables can be loaded first.
+  static std::unique_ptr<CpuSampler> Load(const Options& options, std::string* error);
+  // Opens a CPU-clock perf event on every online CPU and attaches the sampler to each.
+  bool Attach(std::string* error);
   ~CpuSampler();
   CpuSampler(const CpuSampler&) = delete;
   CpuSampler& operator=(const CpuSampler&) = delete;
@@ -47,6 +51,16 @@ class CpuSampler {
   StackSamples Collect() const;
 
   int64_t period_nanos() const { return period_nanos_; }
+  // Run count and total run time of the BPF program (both 0 unless kernel BPF stats are enabled).
+  struct ProgramCost {
+    uint64_t runs = 0;
+    uint64_t nanoseconds = 0;
+  };
+  ProgramCost program_cost() const;
+
+  // The maps LoadedUnwindTables fills.
+  int unwind_tables_fd() const;
+  int process_unwind_fd() const;
 
  private:
   CpuSampler() = default;

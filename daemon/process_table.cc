@@ -1,6 +1,8 @@
 #include "process_table.h"
 
 #include <fcntl.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -132,6 +134,29 @@ std::shared_ptr<MappedFile> ProcessTable::OpenFile(pid_t pid, const MapsEntry& e
   return file;
 }
 
+// The vDSO is not a file; every process of this kernel maps the same image, so a copy of profd's own
+// stands in for all of them (for symbols and unwind tables alike).
+std::shared_ptr<MappedFile> ProcessTable::VdsoFile() {
+  if (vdso_tried_) return vdso_;
+  vdso_tried_ = true;
+  const uint64_t base = getauxval(AT_SYSINFO_EHDR);
+  if (!base) return nullptr;
+  uint64_t end = 0;
+  for (const MapsEntry& e : ParseProcMaps(ReadFile("/proc/self/maps")))
+    if (e.path == "[vdso]" && e.start == base) end = e.end;
+  if (end <= base) return nullptr;
+  int fd = memfd_create("profd-vdso", MFD_CLOEXEC);
+  if (fd < 0) return nullptr;
+  auto file = std::make_shared<MappedFile>();
+  file->fd = UniqueFd(fd);
+  file->path = "[vdso]";
+  const size_t size = end - base;
+  if (::write(fd, reinterpret_cast<const void*>(base), size) != static_cast<ssize_t>(size))
+    return nullptr;
+  vdso_ = std::move(file);
+  return vdso_;
+}
+
 bool ProcessTable::Capture(pid_t pid, ProcessInfo* info) {
   std::string maps = ReadFile(ProcPath(pid, "maps"));
   std::string comm = ReadProcessComm(pid);
@@ -153,7 +178,10 @@ bool ProcessTable::Capture(pid_t pid, ProcessInfo* info) {
     m.offset = e.offset;
     m.path = e.path;
     m.is_vdso = e.path == "[vdso]";
-    if (!e.path.empty() && e.path[0] == '/') m.file = OpenFile(pid, e);
+    if (m.is_vdso)
+      m.file = VdsoFile();
+    else if (!e.path.empty() && e.path[0] == '/')
+      m.file = OpenFile(pid, e);
     mappings.push_back(std::move(m));
   }
   std::sort(mappings.begin(), mappings.end(),
@@ -170,14 +198,18 @@ bool ProcessTable::Observe(pid_t pid) {
   return true;
 }
 
-void ProcessTable::Refresh(pid_t pid) {
+bool ProcessTable::Refresh(pid_t pid) {
   auto it = processes_.find(pid);
-  if (it == processes_.end()) {
-    Observe(pid);
-    return;
-  }
+  if (it == processes_.end()) return Observe(pid);
   ProcessInfo fresh = it->second;
-  if (Capture(pid, &fresh)) it->second = std::move(fresh);
+  if (!Capture(pid, &fresh)) return false;
+  auto same = [](const Mapping& a, const Mapping& b) {
+    return a.start == b.start && a.end == b.end && a.offset == b.offset && a.path == b.path;
+  };
+  const bool changed = !std::equal(fresh.mappings.begin(), fresh.mappings.end(),
+                                   it->second.mappings.begin(), it->second.mappings.end(), same);
+  it->second = std::move(fresh);
+  return changed;
 }
 
 const ProcessInfo* ProcessTable::Find(pid_t pid) const {

@@ -51,8 +51,8 @@ struct Mapping {
   uint64_t end = 0;
   uint64_t offset = 0;
   std::string path;
-  std::shared_ptr<MappedFile> file;  // null for [vdso] and files that could not be opened
-  bool is_vdso = false;
+  std::shared_ptr<MappedFile> file;  // null for anonymous code and files that could not be opened
+  bool is_vdso = false;              // file is then a copy of the vDSO image
 };
 
 struct ProcessInfo {
@@ -82,8 +82,8 @@ class ProcessTable {
   // exited).
   bool Observe(pid_t pid);
   // Re-reads the mappings of a known live process (after dlopen or exec); keeps the old ones if it
-  // is gone.
-  void Refresh(pid_t pid);
+  // is gone. Returns true when its executable mappings changed.
+  bool Refresh(pid_t pid);
   const ProcessInfo* Find(pid_t pid) const;
   size_t size() const { return processes_.size(); }
   size_t open_files() const { return files_.size(); }
@@ -91,9 +91,12 @@ class ProcessTable {
  private:
   bool Capture(pid_t pid, ProcessInfo* info);
   std::shared_ptr<MappedFile> OpenFile(pid_t pid, const MapsEntry& entry);
+  std::shared_ptr<MappedFile> VdsoFile();
 
   std::map<pid_t, ProcessInfo> processes_;
   std::map<std::pair<uint64_t, uint64_t>, std::weak_ptr<MappedFile>> files_;  // (dev, inode)
+  std::shared_ptr<MappedFile> vdso_;
+  bool vdso_tried_ = false;
 };
 
 }  // namespace profd

@@ -1,13 +1,8 @@
 #include "profile_assembler.h"
 
-#include <sys/auxv.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <set>
 
 #include "log.h"
@@ -51,33 +46,6 @@ ProfileAssembler::ProfileAssembler(Symbolizer* symbolizer, const KernelSymbolize
                                    const ProcessTable* processes)
     : symbolizer_(symbolizer), kernel_(kernel), processes_(processes) {}
 
-// The vDSO is not a file; every process of this kernel maps the same image, so symbolize against a
-// copy of our own.
-const MappedFile* ProfileAssembler::VdsoFile() {
-  if (vdso_tried_) return vdso_.get();
-  vdso_tried_ = true;
-  const uint64_t base = getauxval(AT_SYSINFO_EHDR);
-  if (!base) return nullptr;
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  uint64_t start = 0, end = 0;
-  while (std::getline(maps, line)) {
-    if (line.find("[vdso]") == std::string::npos) continue;
-    std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64, &start, &end);
-  }
-  if (start != base || end <= start) return nullptr;
-  int fd = memfd_create("profd-vdso", MFD_CLOEXEC);
-  if (fd < 0) return nullptr;
-  auto file = std::make_shared<MappedFile>();
-  file->fd = UniqueFd(fd);
-  file->path = "[vdso]";
-  const size_t size = end - start;
-  if (write(fd, reinterpret_cast<const void*>(start), size) != static_cast<ssize_t>(size))
-    return nullptr;
-  vdso_ = std::move(file);
-  return vdso_.get();
-}
-
 const ElfFileInfo* ProfileAssembler::Describe(const MappedFile* file, const std::string& root) {
   if (!file) return nullptr;
   auto ok = elf_ok_.find(file);
@@ -102,7 +70,7 @@ void ProfileAssembler::SymbolizeAll(const StackSamples& samples) {
       const uint64_t ip = CallSiteAddress(trace->second.ips[i], i);
       const Mapping* mapping = process->FindMapping(ip);
       if (!mapping) continue;
-      const MappedFile* file = mapping->is_vdso ? VdsoFile() : mapping->file.get();
+      const MappedFile* file = mapping->file.get();
       const ElfFileInfo* info = Describe(file, process->root);
       uint64_t vaddr;
       if (!info || !info->FileOffsetToVaddr(ip - mapping->start + mapping->offset, &vaddr))
@@ -128,7 +96,7 @@ uint64_t ProfileAssembler::AddMapping(const ProcessInfo& process, const Mapping&
   info.memory_limit = mapping.end;
   info.file_offset = mapping.offset;
   info.filename = mapping.path;
-  const MappedFile* file = mapping.is_vdso ? VdsoFile() : mapping.file.get();
+  const MappedFile* file = mapping.file.get();
   if (const ElfFileInfo* elf = Describe(file, process.root)) {
     info.build_id = elf->build_id;
     info.has_line_numbers = info.has_filenames = info.has_inline_frames = elf->has_debug_info;
@@ -150,7 +118,7 @@ std::vector<uint64_t> ProfileAssembler::UserLocations(const ProcessInfo* process
       ids.push_back(builder->AddLocation(0, ip, {}));
       continue;
     }
-    const MappedFile* file = mapping->is_vdso ? VdsoFile() : mapping->file.get();
+    const MappedFile* file = mapping->file.get();
     const ElfFileInfo* info = Describe(file, process->root);
     uint64_t vaddr = 0;
     std::vector<LineInfo> lines;

@@ -50,7 +50,6 @@ class ProfileAssembler {
   std::vector<uint64_t> KernelLocations(const StackTrace& trace, ProfileBuilder* builder);
   uint64_t AddMapping(const ProcessInfo& process, const Mapping& mapping, ProfileBuilder* builder);
   void SymbolizeAll(const StackSamples& samples);
-  const MappedFile* VdsoFile();
 
   Symbolizer* symbolizer_;
   const KernelSymbolizer* kernel_;
@@ -58,8 +57,6 @@ class ProfileAssembler {
   std::map<const MappedFile*, ElfFileInfo> elf_info_;  // a missing value means not an ELF file
   std::map<const MappedFile*, bool> elf_ok_;
   std::map<FileAddress, Symbolization> symbols_;
-  std::shared_ptr<MappedFile> vdso_;
-  bool vdso_tried_ = false;
   FrameStats frame_stats_;
 };
 

@@ -4,7 +4,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +19,7 @@
 #include "atomic_file.h"
 #include "bpf_support.h"
 #include "cpu_sampler.h"
+#include "loaded_unwind_tables.h"
 #include "log.h"
 #include "process_table.h"
 #include "profile_assembler.h"
@@ -134,14 +139,32 @@ int RunProfileCommand(const CliOptions& options) {
   sampler_options.frequency_hz = options.frequency_hz;
   sampler_options.all_processes = options.all_processes;
   sampler_options.pids = options.pids;
+  sampler_options.dwarf_unwinding = options.dwarf_unwinding;
 
   ProcessTable processes;
   for (pid_t pid : options.pids) processes.Observe(pid);
 
   const auto wall_start = std::chrono::system_clock::now();
   const auto start = std::chrono::steady_clock::now();
-  std::unique_ptr<CpuSampler> sampler = CpuSampler::Start(sampler_options, &error);
+  std::unique_ptr<CpuSampler> sampler = CpuSampler::Load(sampler_options, &error);
   if (!sampler) {
+    LogError(error);
+    return kExitFailed;
+  }
+  // Unwind tables of the targets go in before sampling starts, so no early sample walks without them.
+  LoadedUnwindTables unwind_tables(sampler->unwind_tables_fd(), sampler->process_unwind_fd());
+  auto add_to_unwinder = [&](pid_t pid) {
+    if (!options.dwarf_unwinding) return;
+    if (const ProcessInfo* process = processes.Find(pid)) unwind_tables.AddProcess(*process);
+  };
+  for (pid_t pid : options.pids) add_to_unwinder(pid);
+  // Kernel BPF run-time stats stay on while this fd is open.
+  UniqueFd bpf_stats;
+  if (options.bpf_stats) {
+    bpf_stats = UniqueFd(bpf_enable_stats(BPF_STATS_RUN_TIME));
+    if (!bpf_stats.valid()) LogWarning("cannot enable BPF stats: " + std::string(strerror(errno)));
+  }
+  if (!sampler->Attach(&error)) {
     LogError(error);
     return kExitFailed;
   }
@@ -160,8 +183,12 @@ int RunProfileCommand(const CliOptions& options) {
 
     // Capture new processes' mappings while they are alive: short-lived ones may be gone in a
     // second.
-    if (options.all_processes)
-      for (pid_t pid : sampler->TakeSampledPids()) processes.Observe(pid);
+    if (options.all_processes) {
+      for (pid_t pid : sampler->TakeSampledPids()) {
+        const bool known = processes.Find(pid) != nullptr;
+        if (!known && processes.Observe(pid)) add_to_unwinder(pid);
+      }
+    }
     if (now - last_tick < std::chrono::seconds(1) && elapsed < options.seconds) continue;
     last_tick = now;
     // Re-read the targets' mappings for code they dlopen'ed; notice targets that exited.
@@ -171,9 +198,10 @@ int RunProfileCommand(const CliOptions& options) {
         exited.insert(pid);
         exit_note += "pid " + std::to_string(pid) + " exited " + Seconds(elapsed) + " into the " +
                      Seconds(options.seconds) + " window; ";
+        unwind_tables.RemoveProcess(pid);
         continue;
       }
-      processes.Refresh(pid);
+      if (processes.Refresh(pid)) add_to_unwinder(pid);
     }
     if (!options.pids.empty() && exited.size() == options.pids.size()) break;
     if (show_progress)
@@ -202,6 +230,15 @@ int RunProfileCommand(const CliOptions& options) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count(),
       std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count());
   builder.AddComment("profd 0.1.0 cpu profile at " + std::to_string(options.frequency_hz) + " Hz");
+  if (options.dwarf_unwinding) {
+    const LoadedUnwindTables::Stats& u = unwind_tables.stats();
+    builder.AddComment("user stacks unwound with .eh_frame tables (" +
+                       std::to_string(u.tables_loaded) + " files, " +
+                       std::to_string(u.rows_loaded) + " rows), frame pointers for " +
+                       std::to_string(u.files_without_table) + " files without tables");
+  } else {
+    builder.AddComment("user stacks walked with frame pointers (--unwind fp)");
+  }
   for (const DropCounter& drop : samples.drops) {
     const std::string line = drop.name + ": " + std::to_string(drop.count);
     builder.AddComment(line);
@@ -216,6 +253,18 @@ int RunProfileCommand(const CliOptions& options) {
   if (frames.kernel)
     builder.AddComment("kernel frames not in kallsyms: " + std::to_string(frames.kernel));
   if (!exit_note.empty()) builder.AddComment(exit_note);
+  if (bpf_stats.valid()) {
+    const CpuSampler::ProgramCost cost = sampler->program_cost();
+    // Runs for other processes and the idle task return at the filter; the time is in the samples taken.
+    char line[200];
+    std::snprintf(line, sizeof(line),
+                  "BPF program: %llu runs, %llu samples taken, %.2f us per sample taken",
+                  static_cast<unsigned long long>(cost.runs),
+                  static_cast<unsigned long long>(samples.events),
+                  samples.events ? cost.nanoseconds / 1e3 / samples.events : 0.0);
+    builder.AddComment(line);
+    LogInfo(line);
+  }
 
   // The same rules pprof checks on reading: a profile it would reject is a bug of ours, reported
   // loudly.

@@ -79,6 +79,9 @@ TEST(ParseCommandLine, Defaults) {
   EXPECT_EQ(o.type, ProfileType::kCpu);
   EXPECT_DOUBLE_EQ(o.seconds, 30);
   EXPECT_EQ(o.frequency_hz, 99);
+  EXPECT_TRUE(o.dwarf_unwinding);
+  o = Parse({"--all", "--unwind", "fp"}, &err);
+  EXPECT_FALSE(o.dwarf_unwinding);
 }
 
 struct BadCase {
@@ -100,6 +103,7 @@ TEST(ParseCommandLine, BadInputIsAUsageErrorThatSaysWhy) {
       {{"--pid", "1", "--all"}, "exclude each other"},
       {{"--pid", "1,2", "--type", "cmdline"}, "exactly one --pid"},
       {{"--bogus"}, "bogus"},
+      {{"--pid", "1", "--unwind", "lbr"}, "'lbr' is neither dwarf nor fp"},
   };
   for (const BadCase& c : cases) {
     std::string err;

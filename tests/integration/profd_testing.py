@@ -51,3 +51,55 @@ def top_rows(profile_path, extra=()):
             name = re.sub(r" \(inline\)$", "", name)
             rows[name] = (float(m.group(2)), float(m.group(5)))
     return rows, text
+
+
+KERNEL_START = 0xffff800000000000
+
+
+def raw_samples(profile_path):
+    """Parses `go tool pprof -raw`: returns [(count, [(address, function), ...leaf first])], user frames
+    only (kernel addresses dropped)."""
+    text = pprof(["-raw", profile_path])
+    locations = {}
+    in_locations = False
+    for line in text.splitlines():
+        if line.startswith("Locations"):
+            in_locations = True
+            continue
+        if line.startswith("Mappings"):
+            break
+        if in_locations:
+            m = re.match(r"^\s+(\d+): (0x[0-9a-f]+) M=\d+ (\S+)", line)
+            if m:
+                locations[int(m.group(1))] = (int(m.group(2), 16), m.group(3))
+            else:
+                m = re.match(r"^\s+(\d+): (0x[0-9a-f]+)", line)
+                if m:
+                    locations[int(m.group(1))] = (int(m.group(2), 16), "")
+    samples = []
+    in_samples = False
+    for line in text.splitlines():
+        if line.startswith("Samples:"):
+            in_samples = True
+            continue
+        if line.startswith("Locations"):
+            break
+        m = re.match(r"^\s+(\d+)\s+\d+: ([\d ]+)$", line) if in_samples else None
+        if m:
+            frames = [locations[int(i)] for i in m.group(2).split()]
+            samples.append((int(m.group(1)), [f for f in frames if f[0] < KERNEL_START]))
+    return samples
+
+
+def eu_stack(pid):
+    """The main thread's stack from eu-stack (ptrace, CFI unwinding): [(pc, function)], leaf first."""
+    out = subprocess.run(["eu-stack", "-1", "-p", str(pid)], capture_output=True, text=True,
+                         timeout=60)
+    frames = []
+    for line in out.stdout.splitlines():
+        m = re.match(r"^#\d+\s+(0x[0-9a-f]+)\s*(\S*)", line)
+        if m:
+            frames.append((int(m.group(1), 16), m.group(2)))
+    if not frames:
+        raise AssertionError("eu-stack gave no stack: " + out.stderr)
+    return frames

@@ -1,0 +1,71 @@
+"""DWARF unwinding: the stacks profd records match, frame by frame, those eu-stack (libdw's CFI
+unwinder, through ptrace) prints for the same process, in binaries with and without frame pointers."""
+import os
+import tempfile
+import time
+import unittest
+
+from profd_testing import eu_stack, raw_samples, run_profd, start_workload
+
+BUILD = os.environ.get("WORKLOADS_DIR", "")
+
+
+class UnwindTest(unittest.TestCase):
+    def check_case(self, binary, mode=None, unwind="dwarf", spin="spin"):
+        argv = [os.path.join(BUILD, binary)] + ([mode] if mode else [])
+        p = start_workload(argv)
+        try:
+            time.sleep(0.3)
+            expected = eu_stack(p.pid)
+            self.assertEqual(expected[0][1], spin, "eu-stack: %s" % expected)
+            out = os.path.join(tempfile.mkdtemp(prefix="profd-unwind-"), "u.pb.gz")
+            r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out, "--unwind", unwind])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            samples = raw_samples(out)
+        finally:
+            p.kill()
+            p.wait()
+        total = sum(count for count, _ in samples)
+        self.assertGreater(total, 50, samples)
+
+        def matches(frames):
+            # Callers hold return addresses: profd stores the call site (return address - 1).
+            if len(frames) != len(expected) or frames[0][1] != spin:
+                return False
+            return all(addr + 1 == pc for (addr, _), (pc, _) in zip(frames[1:], expected[1:]))
+
+        good = sum(count for count, frames in samples if matches(frames))
+        best = max(samples, key=lambda s: s[0])[1]
+        detail = "\neu-stack: %s\nprofd:    %s" % (
+            [name for _, name in expected], [name for _, name in best])
+        self.assertGreaterEqual(good / total, 0.95, "%d of %d samples match%s" % (good, total, detail))
+
+    def test_chain_without_frame_pointers_pie(self):
+        self.check_case("unwind-cases-nofp-pie", "chain")
+
+    def test_chain_without_frame_pointers_non_pie(self):
+        self.check_case("unwind-cases-nofp-nopie", "chain")
+
+    def test_chain_with_frame_pointers(self):
+        self.check_case("unwind-cases-fp-pie", "chain")
+
+    def test_through_glibc_qsort(self):
+        self.check_case("unwind-cases-nofp-pie", "libc")
+
+    def test_through_a_signal_handler(self):
+        self.check_case("unwind-cases-nofp-pie", "signal")
+
+    def test_through_a_shared_library(self):
+        self.check_case("unwind-cases-nofp-pie", "shlib")
+
+    def test_cpp_with_exceptions(self):
+        self.check_case("unwind-cpp", spin="profd_test::Spin()")
+
+    def test_frame_pointers_alone_lose_these_stacks(self):
+        # The control: without tables the same program yields no whole stack, so the test above can fail.
+        with self.assertRaises(AssertionError):
+            self.check_case("unwind-cases-nofp-pie", "libc", unwind="fp")
+
+
+if __name__ == "__main__":
+    unittest.main()
