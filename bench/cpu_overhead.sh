@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark 1: slowdown of a CPU-bound workload (cpu-split, pinned to CPU 0) unprofiled, under
-# `profd --pid` at 99 Hz, and under `perf record -F 99 -g`, in interleaved rounds. Prints medians.
+# `profd --pid` at 99 Hz with DWARF unwinding and with frame pointers only, and under
+# `perf record -F 99 -g`, in interleaved rounds. Prints medians.
 # usage: bench/cpu_overhead.sh [BUILD_DIR] [ROUNDS] [SECONDS]
 set -euo pipefail
 build=${1:-build}
@@ -12,10 +13,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 run_plain() { taskset -c 0 "$workload" "$seconds" | awk '{print $2}'; }
-run_profd() {
+run_profd() {  # $1: --unwind mode
   taskset -c 0 "$workload" "$seconds" >"$tmp/out" &
   local pid=$!
-  "$profd" --pid "$pid" --seconds "$((seconds + 5))" -q -o "$tmp/p.pb.gz" >/dev/null 2>&1 &
+  "$profd" --pid "$pid" --seconds "$((seconds + 5))" --unwind "$1" -q -o "$tmp/p.pb.gz" \
+    >/dev/null 2>&1 &
   local profd_pid=$!
   wait "$pid"
   kill -INT "$profd_pid" 2>/dev/null || true
@@ -29,17 +31,23 @@ run_perf() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-: >"$tmp/plain"; : >"$tmp/profd"; : >"$tmp/perf"
+: >"$tmp/plain"; : >"$tmp/dwarf"; : >"$tmp/fp"; : >"$tmp/perf"
 for ((i = 1; i <= rounds; i++)); do
   run_plain >>"$tmp/plain"
-  run_profd >>"$tmp/profd"
+  run_profd dwarf >>"$tmp/dwarf"
+  run_profd fp >>"$tmp/fp"
   run_perf >>"$tmp/perf"
 done
 plain=$(median <"$tmp/plain")
-prof=$(median <"$tmp/profd")
-perf=$(median <"$tmp/perf")
 echo "| condition | rounds/s (median of $rounds x ${seconds}s) | vs unprofiled |"
 echo "|---|---|---|"
 echo "| unprofiled | $plain | 1.000 |"
-awk -v p="$plain" -v v="$prof" 'BEGIN {printf "| profd --pid, 99 Hz | %s | %.4f |\n", v, v / p}'
-awk -v p="$plain" -v v="$perf" 'BEGIN {printf "| perf record -F 99 -g | %s | %.4f |\n", v, v / p}'
+for c in dwarf fp perf; do
+  v=$(median <"$tmp/$c")
+  case $c in
+    dwarf) name="profd --pid, 99 Hz, --unwind dwarf (default)" ;;
+    fp) name="profd --pid, 99 Hz, --unwind fp" ;;
+    perf) name="perf record -F 99 -g" ;;
+  esac
+  awk -v p="$plain" -v v="$v" -v n="$name" 'BEGIN {printf "| %s | %s | %.4f |\n", n, v, v / p}'
+done

@@ -41,9 +41,9 @@ struct CliOptions {
   double seconds = 30;  // net/http/pprof's default
   int frequency_hz = 99;
   bool dwarf_unwinding = true;  // --unwind dwarf (default) or fp
-  std::string output;  // "" = profd-<type>-<target>-<time>.pb.gz in the current directory
-  int top_rows = 10;   // 0 = no table
-  bool quiet = false;  // no progress, no table
+  std::string output;           // "" = profd-<type>-<target>-<time>.pb.gz in the current directory
+  int top_rows = 10;            // 0 = no table
+  bool quiet = false;           // no progress, no table
   bool verbose = false;
   bool bpf_stats = false;  // measure the BPF program's own run time (kernel BPF stats, host-wide)
   std::string symbolize_object;  // with kSymbolize

@@ -22,8 +22,8 @@ class CpuSampler {
  public:
   struct Options {
     int frequency_hz = 99;
-    bool all_processes = false;    // false: only `pids`
-    bool dwarf_unwinding = true;   // false: frame pointers only
+    bool all_processes = false;   // false: only `pids`
+    bool dwarf_unwinding = true;  // false: frame pointers only
     std::vector<pid_t> pids;
     // Distinct stacks and (thread, stack) keys kept in the kernel; preallocated, so they size the
     // kernel memory profd holds: about 1 KiB per stack and 100 bytes per key.
@@ -31,8 +31,8 @@ class CpuSampler {
     uint32_t max_counts = 65536;
   };
 
-  // Loads the BPF programs; null with `error` set (saying what is missing) on failure. Sampling starts
-  // with Attach, so that unwind tables can be loaded first.
+  // Loads the BPF programs; null with `error` set (saying what is missing) on failure. Sampling
+  // starts with Attach, so that unwind tables can be loaded first.
   static std::unique_ptr<CpuSampler> Load(const Options& options, std::string* error);
   // Opens a CPU-clock perf event on every online CPU and attaches the sampler to each.
   bool Attach(std::string* error);

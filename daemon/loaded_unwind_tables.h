@@ -57,8 +57,8 @@ class LoadedUnwindTables {
   Stats stats_;
 };
 
-// The difference between a mapping's runtime addresses and its file's ELF virtual addresses, from the
-// file's PT_LOAD headers; false when no segment holds the mapping's file offset.
+// The difference between a mapping's runtime addresses and its file's ELF virtual addresses, from
+// the file's PT_LOAD headers; false when no segment holds the mapping's file offset.
 bool MappingBias(int elf_fd, uint64_t map_start, uint64_t map_offset, uint64_t* bias);
 
 }  // namespace profd

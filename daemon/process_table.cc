@@ -134,8 +134,8 @@ std::shared_ptr<MappedFile> ProcessTable::OpenFile(pid_t pid, const MapsEntry& e
   return file;
 }
 
-// The vDSO is not a file; every process of this kernel maps the same image, so a copy of profd's own
-// stands in for all of them (for symbols and unwind tables alike).
+// The vDSO is not a file; every process of this kernel maps the same image, so a copy of profd's
+// own stands in for all of them (for symbols and unwind tables alike).
 std::shared_ptr<MappedFile> ProcessTable::VdsoFile() {
   if (vdso_tried_) return vdso_;
   vdso_tried_ = true;

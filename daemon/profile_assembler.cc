@@ -1,6 +1,5 @@
 #include "profile_assembler.h"
 
-
 #include <cinttypes>
 #include <cstdio>
 #include <set>

@@ -29,8 +29,8 @@ class ProfileAssembler {
   struct FrameStats {
     uint64_t outside_mappings = 0;  // no mapping of the process holds the address (exited before it
                                     // was read, or a bad frame from frame-pointer walking)
-    uint64_t without_symbols = 0;  // in a mapping whose file has no symbol for it
-    uint64_t kernel = 0;           // kernel addresses not in kallsyms
+    uint64_t without_symbols = 0;   // in a mapping whose file has no symbol for it
+    uint64_t kernel = 0;            // kernel addresses not in kallsyms
   };
   const FrameStats& frame_stats() const { return frame_stats_; }
 

@@ -1,16 +1,15 @@
 #include "profile_command.h"
 
+#include <bpf/bpf.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
-
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -22,6 +21,7 @@
 #include "loaded_unwind_tables.h"
 #include "log.h"
 #include "process_table.h"
+#include "profd_abi.h"
 #include "profile_assembler.h"
 #include "profile_builder.h"
 #include "symbolizer.h"
@@ -151,7 +151,8 @@ int RunProfileCommand(const CliOptions& options) {
     LogError(error);
     return kExitFailed;
   }
-  // Unwind tables of the targets go in before sampling starts, so no early sample walks without them.
+  // Unwind tables of the targets go in before sampling starts, so no early sample walks without
+  // them.
   LoadedUnwindTables unwind_tables(sampler->unwind_tables_fd(), sampler->process_unwind_fd());
   auto add_to_unwinder = [&](pid_t pid) {
     if (!options.dwarf_unwinding) return;
@@ -232,10 +233,16 @@ int RunProfileCommand(const CliOptions& options) {
   builder.AddComment("profd 0.1.0 cpu profile at " + std::to_string(options.frequency_hz) + " Hz");
   if (options.dwarf_unwinding) {
     const LoadedUnwindTables::Stats& u = unwind_tables.stats();
-    builder.AddComment("user stacks unwound with .eh_frame tables (" +
-                       std::to_string(u.tables_loaded) + " files, " +
-                       std::to_string(u.rows_loaded) + " rows), frame pointers for " +
-                       std::to_string(u.files_without_table) + " files without tables");
+    char line[300];
+    std::snprintf(
+        line, sizeof(line),
+        "user stacks unwound with .eh_frame tables: %llu files, %llu rows (%.1f MiB of map "
+        "memory), built in %.3f s; frame pointers for %llu files without tables",
+        static_cast<unsigned long long>(u.tables_loaded),
+        static_cast<unsigned long long>(u.rows_loaded),
+        u.rows_loaded * sizeof(profd_unwind_row) / 1048576.0, u.build_seconds,
+        static_cast<unsigned long long>(u.files_without_table));
+    builder.AddComment(line);
   } else {
     builder.AddComment("user stacks walked with frame pointers (--unwind fp)");
   }
@@ -255,13 +262,13 @@ int RunProfileCommand(const CliOptions& options) {
   if (!exit_note.empty()) builder.AddComment(exit_note);
   if (bpf_stats.valid()) {
     const CpuSampler::ProgramCost cost = sampler->program_cost();
-    // Runs for other processes and the idle task return at the filter; the time is in the samples taken.
+    // Runs for other processes and the idle task return at the filter; the time is in the samples
+    // taken.
     char line[200];
-    std::snprintf(line, sizeof(line),
-                  "BPF program: %llu runs, %llu samples taken, %.2f us per sample taken",
-                  static_cast<unsigned long long>(cost.runs),
-                  static_cast<unsigned long long>(samples.events),
-                  samples.events ? cost.nanoseconds / 1e3 / samples.events : 0.0);
+    std::snprintf(
+        line, sizeof(line), "BPF program: %llu runs, %llu samples taken, %.2f us per sample taken",
+        static_cast<unsigned long long>(cost.runs), static_cast<unsigned long long>(samples.events),
+        samples.events ? cost.nanoseconds / 1e3 / samples.events : 0.0);
     builder.AddComment(line);
     LogInfo(line);
   }

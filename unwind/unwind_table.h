@@ -1,5 +1,5 @@
-// Compact unwind tables: an ELF file's call frame information (.eh_frame, else .debug_frame) turned into
-// the sorted rows the BPF unwinder searches (struct profd_unwind_row in bpf/profd_abi.h).
+// Compact unwind tables: an ELF file's call frame information (.eh_frame, else .debug_frame) turned
+// into the sorted rows the BPF unwinder searches (struct profd_unwind_row in bpf/profd_abi.h).
 #ifndef PROFD_UNWIND_UNWIND_TABLE_H
 #define PROFD_UNWIND_UNWIND_TABLE_H
 
@@ -12,19 +12,35 @@
 namespace profd {
 
 struct UnwindTableStats {
-  uint64_t fdes = 0;              // frame description entries read
-  uint64_t rows = 0;              // rows in the table (after merging)
-  uint64_t unsupported_rows = 0;  // rows whose rule could not be expressed (emitted as PROFD_CFA_NONE)
-  std::string source;             // ".eh_frame" or ".debug_frame"
+  uint64_t fdes = 0;  // frame description entries read
+  uint64_t rows = 0;  // rows in the table (after merging)
+  uint64_t unsupported_rows =
+      0;               // rows whose rule could not be expressed (emitted as PROFD_CFA_NONE)
+  std::string source;  // ".eh_frame", ".debug_frame" or ".eh_frame+.debug_frame"
+
+  // Why rows were unsupported (interpreted rows, counted before merging; they sum to
+  // unsupported_rows).
+  uint64_t cfa_other_register_rows = 0;  // CFA = a register other than rsp/rbp + offset
+  uint64_t cfa_expression_rows = 0;      // a CFA expression that is neither PLT nor signal frame
+  uint64_t ra_rule_rows = 0;             // return address not at CFA-8 (e.g. held in a register)
+  uint64_t plt_threshold_rows = 0;       // PLT expression with a threshold other than 11 (IBT PLT)
+  // Not unsupported rows, but worth knowing.
+  uint64_t rbp_rule_unexpressible = 0;  // rbp rule the ABI cannot express, emitted as UNDEFINED
+  uint64_t bad_entries = 0;             // malformed CIEs/FDEs skipped
+  uint64_t fdes_outside_code = 0;       // FDEs outside executable segments (discarded code)
+  uint64_t fdes_overlapping = 0;        // FDEs partly or wholly shadowed by an earlier FDE
 };
 
-// Builds the table of the ELF file at `path` (may be /proc/self/fd/N). Rows are sorted by pc, adjacent
-// rows with the same rule are merged, and every gap between FDEs starts with a PROFD_CFA_NONE row.
-// Returns false with `error` set when the file has no usable call frame information.
+// Builds the table of the ELF file at `path` (may be /proc/self/fd/N). Rows are sorted by pc,
+// adjacent rows with the same rule are merged, and every gap between FDEs starts with a
+// PROFD_CFA_NONE row. .eh_frame is read, and .debug_frame (compressed or not) fills pcs .eh_frame
+// does not cover. See compact_rows.h for how overlapping FDEs are resolved. Returns false with
+// `error` set when the file has no usable call frame information.
 bool BuildUnwindTable(const std::string& path, std::vector<profd_unwind_row>* rows,
                       UnwindTableStats* stats, std::string* error);
 
-// True when the file is a Go binary (Go keeps frame pointers; profd walks them rather than its CFI).
+// True when the file is a Go binary (Go keeps frame pointers; profd walks them rather than its
+// CFI).
 bool IsGoBinary(const std::string& path);
 
 }  // namespace profd

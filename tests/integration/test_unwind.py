@@ -17,7 +17,8 @@ class UnwindTest(unittest.TestCase):
         try:
             time.sleep(0.3)
             expected = eu_stack(p.pid)
-            self.assertEqual(expected[0][1], spin, "eu-stack: %s" % expected)
+            # eu-stack prints C++ names with their parameters, pprof's convention is without.
+            self.assertTrue(expected[0][1].startswith(spin), "eu-stack: %s" % expected)
             out = os.path.join(tempfile.mkdtemp(prefix="profd-unwind-"), "u.pb.gz")
             r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out, "--unwind", unwind])
             self.assertEqual(r.returncode, 0, r.stderr)
@@ -59,7 +60,7 @@ class UnwindTest(unittest.TestCase):
         self.check_case("unwind-cases-nofp-pie", "shlib")
 
     def test_cpp_with_exceptions(self):
-        self.check_case("unwind-cpp", spin="profd_test::Spin()")
+        self.check_case("unwind-cpp", spin="profd_test::Spin")
 
     def test_frame_pointers_alone_lose_these_stacks(self):
         # The control: without tables the same program yields no whole stack, so the test above can fail.

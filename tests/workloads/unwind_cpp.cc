@@ -9,7 +9,7 @@ volatile uint64_t sink;
 namespace profd_test {
 
 struct Guard {  // a destructor gives the frame a cleanup landing pad
-  ~Guard() { sink++; }
+  ~Guard() { sink = sink + 1; }
 };
 
 __attribute__((noinline)) void Spin() {
@@ -35,6 +35,6 @@ __attribute__((noinline)) int Catcher(int n) {
 
 int main() {
   // One throw first, so the exception machinery has run, then the spin below a try block.
-  sink += profd_test::Catcher(-1);
+  sink = sink + profd_test::Catcher(-1);
   return profd_test::Catcher(1);
 }
