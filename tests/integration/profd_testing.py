@@ -69,7 +69,7 @@ def raw_samples(profile_path):
         if line.startswith("Mappings"):
             break
         if in_locations:
-            m = re.match(r"^\s+(\d+): (0x[0-9a-f]+) M=\d+ (\S+)", line)
+            m = re.match(r"^\s+(\d+): (0x[0-9a-f]+)(?: M=\d+)? (\S.*?) \S*:\d+ s=\d+(?:\(.*\))?$", line)
             if m:
                 locations[int(m.group(1))] = (int(m.group(2), 16), m.group(3))
             else:

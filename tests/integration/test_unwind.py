@@ -62,6 +62,24 @@ class UnwindTest(unittest.TestCase):
     def test_cpp_with_exceptions(self):
         self.check_case("unwind-cpp", spin="profd_test::Spin")
 
+    def test_deep_stack_is_marked_truncated(self):
+        p = start_workload([os.path.join(BUILD, "unwind-cases-nofp-pie"), "deep"])
+        try:
+            out = os.path.join(tempfile.mkdtemp(prefix="profd-unwind-"), "deep.pb.gz")
+            r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            samples = raw_samples(out)
+        finally:
+            p.kill()
+            p.wait()
+        count, frames = max(samples, key=lambda s: s[0])
+        names = [name for _, name in frames]
+        # 127 real frames, then the marker instead of a silent cut.
+        self.assertEqual(len(frames), 128, names)
+        self.assertEqual(names[0], "spin")
+        self.assertEqual(set(names[1:127]), {"recurse"})
+        self.assertEqual(names[127], "[truncated stack]")
+
     def test_frame_pointers_alone_lose_these_stacks(self):
         # The control: without tables the same program yields no whole stack, so the test above can fail.
         with self.assertRaises(AssertionError):

@@ -6,6 +6,7 @@
 //   libc    main → level1 → sort_numbers → qsort (glibc, no frame pointers) → compare_numbers (spins)
 //   signal  main → level1 → raise → [signal] → on_signal → spin
 //   shlib   main → level1 → lib_outer (libunwind-lib.so) → lib_inner → call_back → spin
+//   deep    main → level1 → recurse × 300 → spin (deeper than the 127 frames profd keeps)
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,9 +18,10 @@ volatile uint64_t sink;
 
 #define NOINLINE __attribute__((noinline))
 
-// The leaf: a loop the compiler cannot drop, with no calls, so only its own pc varies.
+// The leaf: a loop the compiler cannot drop, with no calls, so only its own pc varies. (It ends only if
+// the generator hits 1, which it never does in practice; a visible exit keeps the callers ordinary.)
 NOINLINE void spin(void) {
-  for (;;) sink = sink * 6364136223846793005ULL + 1442695040888963407ULL;
+  while (sink != 1) sink = sink * 6364136223846793005ULL + 1442695040888963407ULL;
 }
 
 NOINLINE void level3(void) {
@@ -52,6 +54,14 @@ NOINLINE void call_back(void) {
   sink++;
 }
 
+NOINLINE void recurse(int depth) {
+  if (depth == 0)
+    spin();
+  else
+    recurse(depth - 1);
+  sink++;
+}
+
 NOINLINE void level1(const char* mode) {
   if (strcmp(mode, "libc") == 0) {
     sort_numbers();
@@ -60,6 +70,8 @@ NOINLINE void level1(const char* mode) {
     raise(SIGUSR1);
   } else if (strcmp(mode, "shlib") == 0) {
     lib_outer(call_back);
+  } else if (strcmp(mode, "deep") == 0) {
+    recurse(300);
   } else {
     level2();
   }
