@@ -6,6 +6,7 @@
 
 #include "profd_abi.h"
 #include "counters.bpf.h"
+#include "process_events.bpf.h"
 #include "stack_capture.bpf.h"
 
 /* Set by the daemon before load: false = profile every process (--all). */

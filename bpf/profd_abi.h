@@ -49,6 +49,12 @@ enum profd_counter {
   PROFD_COUNTER_MAX,
 };
 
+/* Values of the process_events map. */
+enum profd_process_event {
+  PROFD_PROCESS_EXEC = 1,
+  PROFD_PROCESS_EXIT = 2,
+};
+
 /* ---- DWARF-based unwinding ----
  * Userspace turns each ELF file's .eh_frame/.debug_frame into a compact table of rows, sorted by pc, one
  * BPF array per file; the unwinder finds the row of a pc by binary search and computes the caller's

@@ -101,7 +101,27 @@ bool CpuSampler::Attach(std::string* error) {
     *error = "no online CPU could be sampled";
     return false;
   }
+  for (bpf_program* program : {skel_->progs.profd_on_exec, skel_->progs.profd_on_exit}) {
+    bpf_link* link = bpf_program__attach(program);
+    if (!link) {
+      *error = DescribeBpfError(std::string("cannot attach ") + bpf_program__name(program), errno);
+      return false;
+    }
+    links_.push_back(link);
+  }
   return true;
+}
+
+std::vector<CpuSampler::ProcessEvent> CpuSampler::TakeProcessEvents() {
+  const int fd = bpf_map__fd(skel_->maps.process_events);
+  std::vector<ProcessEvent> events;
+  for (uint32_t pid : ReadMapKeys<uint32_t>(fd)) {
+    uint8_t event = 0;
+    if (bpf_map_lookup_elem(fd, &pid, &event) == 0)
+      events.push_back({static_cast<pid_t>(pid), event == PROFD_PROCESS_EXIT});
+    bpf_map_delete_elem(fd, &pid);
+  }
+  return events;
 }
 
 CpuSampler::~CpuSampler() {

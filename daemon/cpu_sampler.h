@@ -47,6 +47,13 @@ class CpuSampler {
   // are alive). Taken keys are removed, so each call costs only what is new.
   std::vector<pid_t> TakeSampledPids();
 
+  // Processes that exec'ed or exited since the last call (taken keys are removed).
+  struct ProcessEvent {
+    pid_t pid;
+    bool exited;  // false: exec'ed
+  };
+  std::vector<ProcessEvent> TakeProcessEvents();
+
   // Everything counted so far; values are {samples, cpu nanoseconds}.
   StackSamples Collect() const;
 
@@ -67,7 +74,7 @@ class CpuSampler {
 
   cpu_bpf* skel_ = nullptr;
   std::vector<UniqueFd> perf_fds_;
-  std::vector<bpf_link*> links_;
+  std::vector<bpf_link*> links_;  // perf events, then the process event tracepoints
   int64_t period_nanos_ = 0;
 };
 

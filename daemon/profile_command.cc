@@ -190,6 +190,14 @@ int RunProfileCommand(const CliOptions& options) {
         if (!known && processes.Observe(pid)) add_to_unwinder(pid);
       }
     }
+    // An exec replaces a process's code: read its mappings again; an exit releases its tables.
+    for (const CpuSampler::ProcessEvent& event : sampler->TakeProcessEvents()) {
+      if (!processes.Find(event.pid)) continue;
+      if (event.exited)
+        unwind_tables.RemoveProcess(event.pid);
+      else if (processes.Refresh(event.pid))
+        add_to_unwinder(event.pid);
+    }
     if (now - last_tick < std::chrono::seconds(1) && elapsed < options.seconds) continue;
     last_tick = now;
     // Re-read the targets' mappings for code they dlopen'ed; notice targets that exited.

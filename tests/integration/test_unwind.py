@@ -80,6 +80,45 @@ class UnwindTest(unittest.TestCase):
         self.assertEqual(set(names[1:127]), {"recurse"})
         self.assertEqual(names[127], "[truncated stack]")
 
+    def test_samples_in_syscalls_keep_their_callers(self):
+        # Most samples land in the kernel under write(2): the user stack starts at the registers saved
+        # on syscall entry, inside glibc's wrapper (no frame pointers), and must still reach main.
+        p = start_workload([os.path.join(BUILD, "unwind-cases-nofp-pie"), "syscall"])
+        try:
+            out = os.path.join(tempfile.mkdtemp(prefix="profd-unwind-"), "sys.pb.gz")
+            r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            samples = raw_samples(out)
+        finally:
+            p.kill()
+            p.wait()
+        total = sum(count for count, _ in samples)
+        whole = sum(count for count, frames in samples
+                    if [n for _, n in frames][-6:] == ["write_loop", "level1", "main",
+                                                       "__libc_start_call_main",
+                                                       "__libc_start_main", "_start"])
+        self.assertGreater(total, 50)
+        self.assertGreaterEqual(whole / total, 0.95, samples[:5])
+
+    def test_process_that_execs_during_the_window(self):
+        # The target starts as a shell and execs the workload 1 s in: profd must notice the exec, read
+        # the new mappings and load their tables, or the stacks after it stay one frame deep.
+        binary = os.path.join(BUILD, "unwind-cases-nofp-pie")
+        p = start_workload(["sh", "-c", "sleep 1; exec %s chain" % binary])
+        try:
+            out = os.path.join(tempfile.mkdtemp(prefix="profd-unwind-"), "exec.pb.gz")
+            r = run_profd(["--pid", str(p.pid), "--seconds", "3", "-o", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            samples = raw_samples(out)
+        finally:
+            p.kill()
+            p.wait()
+        chain = ["spin", "level3", "level2", "level1", "main"]
+        whole = sum(count for count, frames in samples if [n for _, n in frames][:5] == chain)
+        in_spin = sum(count for count, frames in samples if frames and frames[0][1] == "spin")
+        self.assertGreater(in_spin, 50, samples[:5])
+        self.assertGreaterEqual(whole / in_spin, 0.9, samples[:5])
+
     def test_frame_pointers_alone_lose_these_stacks(self):
         # The control: without tables the same program yields no whole stack, so the test above can fail.
         with self.assertRaises(AssertionError):

@@ -7,10 +7,13 @@
 //   signal  main → level1 → raise → [signal] → on_signal → spin
 //   shlib   main → level1 → lib_outer (libunwind-lib.so) → lib_inner → call_back → spin
 //   deep    main → level1 → recurse × 300 → spin (deeper than the 127 frames profd keeps)
+//   syscall main → level1 → write_loop → write (glibc) → the kernel, over and over
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void lib_outer(void (*callback)(void));  // in unwind_lib.c
 
@@ -62,6 +65,12 @@ NOINLINE void recurse(int depth) {
   sink++;
 }
 
+NOINLINE void write_loop(void) {
+  int fd = open("/dev/null", O_WRONLY);
+  char byte = 0;
+  while (write(fd, &byte, 1) == 1) sink++;
+}
+
 NOINLINE void level1(const char* mode) {
   if (strcmp(mode, "libc") == 0) {
     sort_numbers();
@@ -70,6 +79,8 @@ NOINLINE void level1(const char* mode) {
     raise(SIGUSR1);
   } else if (strcmp(mode, "shlib") == 0) {
     lib_outer(call_back);
+  } else if (strcmp(mode, "syscall") == 0) {
+    write_loop();
   } else if (strcmp(mode, "deep") == 0) {
     recurse(300);
   } else {
