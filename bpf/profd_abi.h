@@ -31,6 +31,12 @@ struct profd_sample_key {
   char thread_comm[PROFD_COMM_LEN];
 };
 
+/* What a counts key accumulates: events, and their total weight (CPU nanoseconds, blocked nanoseconds). */
+struct profd_sample_value {
+  __u64 count;
+  __u64 total;
+};
+
 /* Every way a sample can be lost or damaged; indexes into the per-CPU `counters` array. */
 enum profd_counter {
   PROFD_COUNTER_SAMPLES = 0,          /* samples that passed the pid filter */

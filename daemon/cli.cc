@@ -54,6 +54,8 @@ bool ParseDuration(const std::string& text, double* seconds) {
     scale = 1;
   else if (suffix == "ms")
     scale = 1e-3;
+  else if (suffix == "us")
+    scale = 1e-6;
   else if (suffix == "m")
     scale = 60;
   else if (suffix == "h")
@@ -102,6 +104,10 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
   app.add_option("-s,--seconds", seconds_text, "length of the window: 30, 1.5, 500ms, 2m")
       ->capture_default_str();
   app.add_option("-F,--frequency", options.frequency_hz, "cpu: samples per second per CPU")
+      ->capture_default_str();
+  std::string min_block_text = "10us";
+  app.add_option("--min-block", min_block_text,
+                 "block: waits shorter than this are not counted (e.g. 10us, 1ms, 0)")
       ->capture_default_str();
   std::string unwind_text = "dwarf";
   app.add_option("--unwind", unwind_text,
@@ -170,6 +176,10 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
     return fail("--frequency: " + std::to_string(options.frequency_hz) + " Hz is outside 1.." +
                 std::to_string(kMaxFrequencyHz));
   if (options.top_rows < 0) return fail("--top: must be 0 or more");
+  if (!ParseDuration(min_block_text, &options.min_block_seconds) || options.min_block_seconds < 0 ||
+      options.min_block_seconds > 60)
+    return fail("--min-block: '" + min_block_text +
+                "' is not a duration between 0 and 60s (e.g. 10us, 1ms)");
   if (unwind_text != "dwarf" && unwind_text != "fp")
     return fail("--unwind: '" + unwind_text + "' is neither dwarf nor fp");
   options.dwarf_unwinding = unwind_text == "dwarf";

@@ -24,7 +24,7 @@ enum class ProfileType {
 bool ParseProfileType(const std::string& name, ProfileType* type);
 std::string ProfileTypeName(ProfileType type);
 
-// Parses a duration: "30", "1.5", "500ms", "10s", "2m", "1h". False when malformed.
+// Parses a duration: "30", "1.5", "20us", "500ms", "10s", "2m", "1h". False when malformed.
 bool ParseDuration(const std::string& text, double* seconds);
 
 // Parses "1234" or "1234,5678"; false with `error` set when any entry is no positive pid.
@@ -40,10 +40,11 @@ struct CliOptions {
   ProfileType type = ProfileType::kCpu;
   double seconds = 30;  // net/http/pprof's default
   int frequency_hz = 99;
-  bool dwarf_unwinding = true;  // --unwind dwarf (default) or fp
-  std::string output;           // "" = profd-<type>-<target>-<time>.pb.gz in the current directory
-  int top_rows = 10;            // 0 = no table
-  bool quiet = false;           // no progress, no table
+  double min_block_seconds = 10e-6;  // block: shorter waits are not counted
+  bool dwarf_unwinding = true;       // --unwind dwarf (default) or fp
+  std::string output;  // "" = profd-<type>-<target>-<time>.pb.gz in the current directory
+  int top_rows = 10;   // 0 = no table
+  bool quiet = false;  // no progress, no table
   bool verbose = false;
   bool bpf_stats = false;  // measure the BPF program's own run time (kernel BPF stats, host-wide)
   std::string symbolize_object;  // with kSymbolize

@@ -25,6 +25,12 @@ std::string Hex(uint64_t v) {
   return buffer;
 }
 
+bool IsTracingPlumbing(const std::string& function) {
+  for (const char* prefix : {"bpf_prog_", "bpf_trace_run", "__bpf_trace_", "__traceiter_"})
+    if (function.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
 std::vector<LineInfo> ToLines(const Symbolization& s) {
   std::vector<LineInfo> lines;
   for (const SourceFrame& f : s.frames) {
@@ -148,10 +154,15 @@ std::vector<uint64_t> ProfileAssembler::KernelLocations(const StackTrace& trace,
   kernel_mapping.has_functions = true;
   const uint64_t mapping_id = builder->AddMapping(kernel_mapping);
   std::vector<uint64_t> ids;
+  bool in_plumbing = true;
   for (size_t i = 0; i < trace.ips.size(); i++) {
     const uint64_t ip = CallSiteAddress(trace.ips[i], i);
     std::vector<LineInfo> lines;
     if (kernel_ && kernel_->loaded()) lines = ToLines(kernel_->Symbolize(ip));
+    // A stack taken in a tracepoint starts in profd's own BPF program and the tracepoint's glue;
+    // the profile starts where the traced code called it.
+    if (in_plumbing && !lines.empty() && IsTracingPlumbing(lines.back().function)) continue;
+    in_plumbing = false;
     if (lines.empty()) {
       frame_stats_.kernel++;
       lines.push_back({"[kernel] " + Hex(ip), "", "", 0, 0});

@@ -20,6 +20,7 @@
 #include "cpu_sampler.h"
 #include "loaded_unwind_tables.h"
 #include "log.h"
+#include "offcpu_collector.h"
 #include "process_table.h"
 #include "profd_abi.h"
 #include "profile_assembler.h"
@@ -81,6 +82,46 @@ bool CheckTargets(const std::vector<pid_t>& pids, std::string* error) {
   return true;
 }
 
+// What a profile type records: its pprof sample types and period, and its collector.
+struct ProfileKind {
+  std::vector<ValueType> sample_types;  // {events, total weight}, as the collectors count them
+  std::string default_sample_type;
+  ValueType period_type;
+  int64_t period = 0;
+  std::string description;
+};
+
+std::unique_ptr<StackCollector> LoadCollector(const CliOptions& options, ProfileKind* kind,
+                                              std::string* error) {
+  if (options.type == ProfileType::kBlock) {
+    OffCpuCollector::Options o;
+    o.all_processes = options.all_processes;
+    o.dwarf_unwinding = options.dwarf_unwinding;
+    o.pids = options.pids;
+    o.min_block_nanos = static_cast<uint64_t>(options.min_block_seconds * 1e9);
+    // As Go's block profile: contentions and delay, one event per period.
+    *kind = {{{"contentions", "count"}, {"delay", "nanoseconds"}},
+             "delay",
+             {"contentions", "count"},
+             1,
+             "block profile: off-CPU waits of at least " +
+                 FormatValue(static_cast<int64_t>(o.min_block_nanos), "nanoseconds")};
+    return OffCpuCollector::Load(o, error);
+  }
+  CpuSampler::Options o;
+  o.frequency_hz = options.frequency_hz;
+  o.all_processes = options.all_processes;
+  o.pids = options.pids;
+  o.dwarf_unwinding = options.dwarf_unwinding;
+  std::unique_ptr<CpuSampler> sampler = CpuSampler::Load(o, error);
+  *kind = {{{"samples", "count"}, {"cpu", "nanoseconds"}},
+           "cpu",
+           {"cpu", "nanoseconds"},
+           1000000000LL / options.frequency_hz,
+           "cpu profile at " + std::to_string(options.frequency_hz) + " Hz"};
+  return sampler;
+}
+
 int RunCmdline(const CliOptions& options) {
   const pid_t pid = options.pids.front();
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
@@ -111,9 +152,9 @@ int RunCmdline(const CliOptions& options) {
 
 int RunProfileCommand(const CliOptions& options) {
   if (options.type == ProfileType::kCmdline) return RunCmdline(options);
-  if (options.type != ProfileType::kCpu) {
+  if (options.type != ProfileType::kCpu && options.type != ProfileType::kBlock) {
     LogError("--type " + ProfileTypeName(options.type) +
-             " is not available in this version of profd yet; it collects cpu and cmdline");
+             " is not available in this version of profd yet; it collects cpu, block and cmdline");
     return kExitUsage;
   }
 
@@ -135,18 +176,13 @@ int RunProfileCommand(const CliOptions& options) {
 
   InstallLibbpfLogger();
   InstallStopHandlers();
-  CpuSampler::Options sampler_options;
-  sampler_options.frequency_hz = options.frequency_hz;
-  sampler_options.all_processes = options.all_processes;
-  sampler_options.pids = options.pids;
-  sampler_options.dwarf_unwinding = options.dwarf_unwinding;
-
   ProcessTable processes;
   for (pid_t pid : options.pids) processes.Observe(pid);
 
   const auto wall_start = std::chrono::system_clock::now();
   const auto start = std::chrono::steady_clock::now();
-  std::unique_ptr<CpuSampler> sampler = CpuSampler::Load(sampler_options, &error);
+  ProfileKind kind;
+  std::unique_ptr<StackCollector> sampler = LoadCollector(options, &kind, &error);
   if (!sampler) {
     LogError(error);
     return kExitFailed;
@@ -191,7 +227,7 @@ int RunProfileCommand(const CliOptions& options) {
       }
     }
     // An exec replaces a process's code: read its mappings again; an exit releases its tables.
-    for (const CpuSampler::ProcessEvent& event : sampler->TakeProcessEvents()) {
+    for (const StackCollector::ProcessEvent& event : sampler->TakeProcessEvents()) {
       if (!processes.Find(event.pid)) continue;
       if (event.exited)
         unwind_tables.RemoveProcess(event.pid);
@@ -214,8 +250,9 @@ int RunProfileCommand(const CliOptions& options) {
     }
     if (!options.pids.empty() && exited.size() == options.pids.size()) break;
     if (show_progress)
-      std::fprintf(stderr, "\rprofd: cpu profile, %s / %s (Ctrl-C ends early)  ",
-                   Seconds(elapsed).c_str(), Seconds(options.seconds).c_str());
+      std::fprintf(stderr, "\rprofd: %s profile, %s / %s (Ctrl-C ends early)  ",
+                   ProfileTypeName(options.type).c_str(), Seconds(elapsed).c_str(),
+                   Seconds(options.seconds).c_str());
   }
   sampler->Stop();
   const auto duration = std::chrono::steady_clock::now() - start;
@@ -231,14 +268,13 @@ int RunProfileCommand(const CliOptions& options) {
     LogWarning("kernel frames stay unsymbolized: " + error);
   Symbolizer symbolizer;
   ProfileAssembler assembler(&symbolizer, &kernel, &processes);
-  const int64_t period = sampler->period_nanos();
-  ProfileBuilder builder({{"samples", "count"}, {"cpu", "nanoseconds"}}, "cpu",
-                         {"cpu", "nanoseconds"}, period);
+  ProfileBuilder builder(kind.sample_types, kind.default_sample_type, kind.period_type,
+                         kind.period);
   assembler.Add(samples, &builder);
   builder.SetTime(
       std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count(),
       std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count());
-  builder.AddComment("profd 0.1.0 cpu profile at " + std::to_string(options.frequency_hz) + " Hz");
+  builder.AddComment("profd 0.1.0 " + kind.description);
   if (options.dwarf_unwinding) {
     const LoadedUnwindTables::Stats& u = unwind_tables.stats();
     char line[300];
@@ -269,7 +305,7 @@ int RunProfileCommand(const CliOptions& options) {
     builder.AddComment("kernel frames not in kallsyms: " + std::to_string(frames.kernel));
   if (!exit_note.empty()) builder.AddComment(exit_note);
   if (bpf_stats.valid()) {
-    const CpuSampler::ProgramCost cost = sampler->program_cost();
+    const StackCollector::ProgramCost cost = sampler->program_cost();
     // Runs for other processes and the idle task return at the filter; the time is in the samples
     // taken.
     char line[200];
@@ -294,7 +330,9 @@ int RunProfileCommand(const CliOptions& options) {
   if (!options.quiet && options.top_rows > 0)
     std::cout << FormatTopTable(builder.profile(), static_cast<size_t>(options.top_rows));
   if (samples.samples.empty())
-    LogWarning("no samples: the target did not run on a CPU during the window");
+    LogWarning(options.type == ProfileType::kCpu
+                   ? "no samples: the target did not run on a CPU during the window"
+                   : "no samples: no thread of the target blocked (and woke) during the window");
   if (!exit_note.empty()) {
     LogWarning(exit_note + "the profile holds what was collected until then");
     return kExitPartial;

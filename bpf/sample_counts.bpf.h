@@ -1,0 +1,68 @@
+/* The target filter and the counts map every stack profile shares: a (pid, tid, user stack, kernel stack,
+ * thread name) key accumulates {events, total weight}; nothing is streamed per event. */
+#ifndef PROFD_BPF_SAMPLE_COUNTS_BPF_H
+#define PROFD_BPF_SAMPLE_COUNTS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "counters.bpf.h"
+#include "profd_abi.h"
+#include "stack_capture.bpf.h"
+
+/* Set by the daemon before load: false = every process (--all). */
+const volatile bool filter_pids = true;
+
+/* Target processes (tgid → 1), when filter_pids. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, __u8);
+} target_pids SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct profd_sample_key);
+  __type(value, struct profd_sample_value);
+} counts SEC(".maps");
+
+/* Processes with new stacks (tgid → 1), written on the rare path that adds a new counts key, so the
+ * daemon finds new processes without walking the counts map; it deletes what it has read. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 32768);
+  __type(key, __u32);
+  __type(value, __u8);
+} sampled_pids SEC(".maps");
+
+static __always_inline bool profd_is_target(__u32 pid) {
+  return !filter_pids || bpf_map_lookup_elem(&target_pids, &pid);
+}
+
+/* Adds one event of weight `total` to `key`. */
+static __always_inline void profd_add_sample(const struct profd_sample_key *key, __u64 total) {
+  struct profd_sample_value *value = bpf_map_lookup_elem(&counts, key);
+  if (value) {
+    __sync_fetch_and_add(&value->count, 1);
+    __sync_fetch_and_add(&value->total, total);
+    return;
+  }
+  struct profd_sample_value first = {.count = 1, .total = total};
+  __u8 seen = 1;
+  __u32 pid = key->pid;
+  bpf_map_update_elem(&sampled_pids, &pid, &seen, BPF_ANY);
+  long err = bpf_map_update_elem(&counts, key, &first, BPF_NOEXIST);
+  if (err == -EEXIST) { /* another CPU inserted it meanwhile */
+    value = bpf_map_lookup_elem(&counts, key);
+    if (value) {
+      __sync_fetch_and_add(&value->count, 1);
+      __sync_fetch_and_add(&value->total, total);
+    }
+  } else if (err != 0) {
+    profd_count(err == -E2BIG ? PROFD_COUNTER_COUNTS_MAP_FULL : PROFD_COUNTER_COUNTS_STORE_FAILED);
+  }
+}
+
+#endif /* PROFD_BPF_SAMPLE_COUNTS_BPF_H */

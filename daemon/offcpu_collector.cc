@@ -1,0 +1,40 @@
+#include "offcpu_collector.h"
+
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+
+#include "bpf_support.h"
+#include "offcpu.skel.h"
+
+namespace profd {
+
+std::unique_ptr<OffCpuCollector> OffCpuCollector::Load(const Options& options, std::string* error) {
+  std::unique_ptr<OffCpuCollector> collector(new OffCpuCollector());
+  collector->skel_ = offcpu_bpf__open();
+  if (!collector->skel_) {
+    *error = DescribeBpfError("cannot open the block profiler's BPF object", errno);
+    return nullptr;
+  }
+  offcpu_bpf* skel = collector->skel_;
+  skel->rodata->filter_pids = !options.all_processes;
+  skel->rodata->dwarf_unwinding = options.dwarf_unwinding;
+  skel->rodata->min_block_nanos = options.min_block_nanos;
+  if (int err = offcpu_bpf__load(skel)) {
+    *error = DescribeBpfError("cannot load the block profiler's BPF programs", err);
+    return nullptr;
+  }
+  if (!collector->UseObject(skel->obj, options.pids, error)) return nullptr;
+  return collector;
+}
+
+bool OffCpuCollector::Attach(std::string* error) {
+  return AttachProgram(skel_->progs.profd_sched_switch, error) && AttachProcessEvents(error);
+}
+
+OffCpuCollector::~OffCpuCollector() {
+  Stop();
+  if (skel_) offcpu_bpf__destroy(skel_);
+}
+
+}  // namespace profd

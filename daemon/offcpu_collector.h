@@ -1,0 +1,39 @@
+// The block (off-CPU) profile collector: offcpu.bpf.c on the scheduler's sched_switch raw
+// tracepoint.
+#ifndef PROFD_DAEMON_OFFCPU_COLLECTOR_H
+#define PROFD_DAEMON_OFFCPU_COLLECTOR_H
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stack_collector.h"
+
+struct offcpu_bpf;
+
+namespace profd {
+
+class OffCpuCollector : public StackCollector {
+ public:
+  struct Options {
+    bool all_processes = false;
+    bool dwarf_unwinding = true;
+    std::vector<pid_t> pids;
+    uint64_t min_block_nanos = 10000;  // waits shorter than this are not counted
+  };
+
+  static std::unique_ptr<OffCpuCollector> Load(const Options& options, std::string* error);
+  ~OffCpuCollector() override;
+  bool Attach(std::string* error) override;
+
+ private:
+  OffCpuCollector() = default;
+  offcpu_bpf* skel_ = nullptr;
+};
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_OFFCPU_COLLECTOR_H

@@ -1,0 +1,70 @@
+"""Block (off-CPU) profiles through the real sched_switch program, checked with `go tool pprof`."""
+import os
+import tempfile
+import unittest
+
+from profd_testing import CPU_SPLIT, pprof, run_profd, start_workload, top_rows
+
+BLOCK_SPLIT = os.path.join(os.environ.get("WORKLOADS_DIR", ""), "block-split")
+
+
+class BlockProfileTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="profd-block-")
+
+    def profile(self, argv, extra=(), seconds="3"):
+        p = start_workload(argv)
+        try:
+            out = os.path.join(self.dir, "b.pb.gz")
+            r = run_profd(["--pid", str(p.pid), "--type", "block", "--seconds", seconds, "-o", out]
+                          + list(extra))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return out
+        finally:
+            p.kill()
+            p.wait()
+
+    def test_known_proportions_of_waiting(self):
+        out = self.profile([BLOCK_SPLIT, "60"])
+        rows, text = top_rows(out, ["-sample_index=delay"])
+        long_ms, short_ms = rows["sleep_long"][1], rows["sleep_short"][1]
+        share = long_ms / (long_ms + short_ms)
+        self.assertGreater(share, 0.72, text)  # 20 ms against 5 ms: 0.8 by construction
+        self.assertLess(share, 0.88, text)
+        # Three threads block all the time: main (sleeps), the socket reader, the socket writer.
+        self.assertGreater(rows["wait_on_socket"][1], 25.0, text)
+        self.assertGreater(rows["feed_socket"][1], 25.0, text)
+        # Whole stacks through glibc (no frame pointers) into the kernel's scheduler.
+        self.assertGreater(rows["main"][1], 25.0, text)
+        self.assertIn("__schedule", rows, text)
+        self.assertFalse([n for n in rows if n.startswith("bpf_")], text)
+        # Contentions: one per sleep, as many short ones as long ones.
+        rows, text = top_rows(out, ["-sample_index=contentions"])
+        ratio = rows["sleep_long"][1] / rows["sleep_short"][1]
+        self.assertGreater(ratio, 0.9, text)
+        self.assertLess(ratio, 1.1, text)
+        raw = pprof(["-raw", out])
+        self.assertIn("contentions/count delay/nanoseconds", raw)
+
+    def test_min_block_drops_shorter_waits(self):
+        out = self.profile([BLOCK_SPLIT, "60"], ["--min-block", "10ms"])
+        rows, text = top_rows(out, ["-sample_index=delay"])
+        self.assertIn("sleep_long", rows, text)
+        self.assertNotIn("sleep_short", rows, text)
+
+    def test_preemption_is_not_blocking(self):
+        # A CPU-bound loop never blocks; it is only preempted, which must not count.
+        p = start_workload([CPU_SPLIT, "60"])
+        try:
+            out = os.path.join(self.dir, "cpu.pb.gz")
+            r = run_profd(["--pid", str(p.pid), "--type", "block", "--seconds", "2", "-o", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            p.kill()
+            p.wait()
+        text = pprof(["-top", "-sample_index=delay", out])
+        self.assertRegex(text, r"Total samples = 0\s", text)
+
+
+if __name__ == "__main__":
+    unittest.main()
