@@ -49,7 +49,7 @@ enum profd_counter {
   PROFD_COUNTER_KERNEL_STACK_FAILED,  /* bpf_get_stack failed on a kernel stack */
   PROFD_COUNTER_STACK_TRUNCATED,      /* a stack hit PROFD_MAX_FRAMES */
   PROFD_COUNTER_UNWIND_NO_MAPPING,    /* a pc outside the process's known mappings: frame pointers used */
-  PROFD_COUNTER_UNWIND_NO_ROW,        /* a pc no unwind row covers: frame pointers used */
+  PROFD_COUNTER_UNWIND_NO_ROW,        /* a pc no unwind row covers: leaf rule or frame pointers */
   PROFD_COUNTER_UNWIND_TABLE_MISSING, /* a mapping's table is not loaded: frame pointers used */
   PROFD_COUNTER_UNWIND_READ_FAILED,   /* reading the user stack failed: the stack ends there */
   PROFD_COUNTER_MAX,

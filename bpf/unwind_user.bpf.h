@@ -130,8 +130,23 @@ static __always_inline bool profd_step_frame_pointer(struct profd_unwind_state *
   return true;
 }
 
+/* A pc no row covers, where the thread is (leaf, or interrupted): most such code is a frameless leaf —
+ * a syscall wrapper, like glibc's clone3 whose FDE ends before its syscall on purpose — so the return
+ * address is at [sp]. Taken only if it points into a known mapping; else frame pointers. */
+static __always_inline bool profd_step_frameless_leaf(struct profd_unwind_state *s,
+                                                      const struct profd_process_unwind *proc) {
+  __u64 ra;
+  if (bpf_probe_read_user(&ra, sizeof(ra), (void *)s->sp) != 0 || !profd_find_mapping(proc, ra))
+    return profd_step_frame_pointer(s);
+  s->sp += 8;
+  s->ip = ra;
+  s->exact_ip = 0;
+  return true;
+}
+
 /* Returns false when the walk ends. */
 static __always_inline bool profd_step_dwarf(struct profd_unwind_state *s,
+                                             const struct profd_process_unwind *proc,
                                              const struct profd_unwind_mapping *m) {
   __u64 table_id = m->table_id;
   void *rows = bpf_map_lookup_elem(&unwind_tables, &table_id);
@@ -144,7 +159,7 @@ static __always_inline bool profd_step_dwarf(struct profd_unwind_state *s,
   const struct profd_unwind_row *row = profd_find_row(rows, m->row_count, pc);
   if (!row || row->cfa_type == PROFD_CFA_NONE) {
     profd_count(PROFD_COUNTER_UNWIND_NO_ROW);
-    return profd_step_frame_pointer(s);
+    return s->exact_ip ? profd_step_frameless_leaf(s, proc) : profd_step_frame_pointer(s);
   }
 
   __u64 cfa;
@@ -215,7 +230,7 @@ static long profd_unwind_step(__u32 index, void *ctx) {
   const struct profd_unwind_mapping *m = profd_find_mapping(proc, s->ip);
   bool more;
   if (m && m->table_id != 0) {
-    more = profd_step_dwarf(s, m);
+    more = profd_step_dwarf(s, proc, m);
   } else {
     if (!m) profd_count(PROFD_COUNTER_UNWIND_NO_MAPPING);
     more = profd_step_frame_pointer(s);

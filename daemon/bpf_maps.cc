@@ -53,7 +53,7 @@ const char* CounterName(profd_counter counter) {
     case PROFD_COUNTER_UNWIND_NO_MAPPING:
       return "frames outside known mappings (frame pointers used)";
     case PROFD_COUNTER_UNWIND_NO_ROW:
-      return "frames without unwind rows (frame pointers used)";
+      return "frames without unwind rows (leaf: return address at sp; else frame pointers)";
     case PROFD_COUNTER_UNWIND_TABLE_MISSING:
       return "frames whose unwind table was not loaded (frame pointers used)";
     case PROFD_COUNTER_UNWIND_READ_FAILED:

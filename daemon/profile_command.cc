@@ -26,6 +26,7 @@
 #include "profile_assembler.h"
 #include "profile_builder.h"
 #include "symbolizer.h"
+#include "threadcreate_collector.h"
 #include "top_table.h"
 
 namespace profd {
@@ -108,6 +109,19 @@ std::unique_ptr<StackCollector> LoadCollector(const CliOptions& options, Profile
                  FormatValue(static_cast<int64_t>(o.min_block_nanos), "nanoseconds")};
     return OffCpuCollector::Load(o, error);
   }
+  if (options.type == ProfileType::kThreadCreate) {
+    ThreadCreateCollector::Options o;
+    o.all_processes = options.all_processes;
+    o.dwarf_unwinding = options.dwarf_unwinding;
+    o.pids = options.pids;
+    // As Go's threadcreate profile: one count per thread created, at the creating stack.
+    *kind = {{{"threadcreate", "count"}},
+             "",
+             {"threadcreate", "count"},
+             1,
+             "threadcreate profile: threads created, by the creating thread's stack"};
+    return ThreadCreateCollector::Load(o, error);
+  }
   CpuSampler::Options o;
   o.frequency_hz = options.frequency_hz;
   o.all_processes = options.all_processes;
@@ -152,9 +166,11 @@ int RunCmdline(const CliOptions& options) {
 
 int RunProfileCommand(const CliOptions& options) {
   if (options.type == ProfileType::kCmdline) return RunCmdline(options);
-  if (options.type != ProfileType::kCpu && options.type != ProfileType::kBlock) {
+  if (options.type != ProfileType::kCpu && options.type != ProfileType::kBlock &&
+      options.type != ProfileType::kThreadCreate) {
     LogError("--type " + ProfileTypeName(options.type) +
-             " is not available in this version of profd yet; it collects cpu, block and cmdline");
+             " is not available in this version of profd yet; it collects cpu, block, "
+             "threadcreate and cmdline");
     return kExitUsage;
   }
 
@@ -261,6 +277,8 @@ int RunProfileCommand(const CliOptions& options) {
     LogInfo("interrupted after " + Seconds(elapsed) + ": writing what was collected");
 
   StackSamples samples = sampler->Collect();
+  // Collectors count {events, total weight}; a profile with one sample type keeps the events.
+  for (StackSample& s : samples.samples) s.values.resize(kind.sample_types.size());
   for (const StackSample& s : samples.samples) processes.Observe(static_cast<pid_t>(s.pid));
 
   KernelSymbolizer kernel;
@@ -332,7 +350,9 @@ int RunProfileCommand(const CliOptions& options) {
   if (samples.samples.empty())
     LogWarning(options.type == ProfileType::kCpu
                    ? "no samples: the target did not run on a CPU during the window"
-                   : "no samples: no thread of the target blocked (and woke) during the window");
+               : options.type == ProfileType::kBlock
+                   ? "no samples: no thread of the target blocked (and woke) during the window"
+                   : "no samples: the target created no thread during the window");
   if (!exit_note.empty()) {
     LogWarning(exit_note + "the profile holds what was collected until then");
     return kExitPartial;

@@ -1,0 +1,36 @@
+// The threadcreate profile collector: threadcreate.bpf.c on the task_newtask raw tracepoint.
+#ifndef PROFD_DAEMON_THREADCREATE_COLLECTOR_H
+#define PROFD_DAEMON_THREADCREATE_COLLECTOR_H
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stack_collector.h"
+
+struct threadcreate_bpf;
+
+namespace profd {
+
+class ThreadCreateCollector : public StackCollector {
+ public:
+  struct Options {
+    bool all_processes = false;
+    bool dwarf_unwinding = true;
+    std::vector<pid_t> pids;
+  };
+
+  static std::unique_ptr<ThreadCreateCollector> Load(const Options& options, std::string* error);
+  ~ThreadCreateCollector() override;
+  bool Attach(std::string* error) override;
+
+ private:
+  ThreadCreateCollector() = default;
+  threadcreate_bpf* skel_ = nullptr;
+};
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_THREADCREATE_COLLECTOR_H
