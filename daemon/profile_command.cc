@@ -20,6 +20,7 @@
 #include "cpu_sampler.h"
 #include "loaded_unwind_tables.h"
 #include "log.h"
+#include "mutex_collector.h"
 #include "offcpu_collector.h"
 #include "process_table.h"
 #include "profd_abi.h"
@@ -109,6 +110,19 @@ std::unique_ptr<StackCollector> LoadCollector(const CliOptions& options, Profile
                  FormatValue(static_cast<int64_t>(o.min_block_nanos), "nanoseconds")};
     return OffCpuCollector::Load(o, error);
   }
+  if (options.type == ProfileType::kMutex) {
+    MutexCollector::Options o;
+    o.all_processes = options.all_processes;
+    o.dwarf_unwinding = options.dwarf_unwinding;
+    o.pids = options.pids;
+    // As Go's mutex profile: contentions and delay, one event per period.
+    *kind = {{{"contentions", "count"}, {"delay", "nanoseconds"}},
+             "delay",
+             {"contentions", "count"},
+             1,
+             "mutex profile: waits on contended locks (futex wait and lock-pi)"};
+    return MutexCollector::Load(o, error);
+  }
   if (options.type == ProfileType::kThreadCreate) {
     ThreadCreateCollector::Options o;
     o.all_processes = options.all_processes;
@@ -166,10 +180,10 @@ int RunCmdline(const CliOptions& options) {
 
 int RunProfileCommand(const CliOptions& options) {
   if (options.type == ProfileType::kCmdline) return RunCmdline(options);
-  if (options.type != ProfileType::kCpu && options.type != ProfileType::kBlock &&
-      options.type != ProfileType::kThreadCreate) {
+  if (options.type == ProfileType::kHeap || options.type == ProfileType::kAllocs ||
+      options.type == ProfileType::kGoroutine) {
     LogError("--type " + ProfileTypeName(options.type) +
-             " is not available in this version of profd yet; it collects cpu, block, "
+             " is not available in this version of profd yet; it collects cpu, block, mutex, "
              "threadcreate and cmdline");
     return kExitUsage;
   }

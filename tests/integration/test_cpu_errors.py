@@ -64,7 +64,7 @@ class CpuErrorsTest(unittest.TestCase):
         self.assertIn("root", r.stderr)
 
     def test_type_not_built_yet_says_so(self):
-        r = run_profd(["--pid", str(os.getpid()), "--type", "mutex", "--seconds", "1"])
+        r = run_profd(["--pid", str(os.getpid()), "--type", "heap", "--seconds", "1"])
         self.assertEqual(r.returncode, 2)
         self.assertIn("not available", r.stderr)
 
