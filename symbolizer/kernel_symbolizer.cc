@@ -61,4 +61,15 @@ Symbolization KernelSymbolizer::Symbolize(uint64_t address) const {
   return result;
 }
 
+bool KernelSymbolizer::AddressOf(const std::string& name, uint64_t* address) const {
+  // A linear scan: used for the few dozen frames of a thread dump, not per sample.
+  for (const Symbol& symbol : symbols_) {
+    if (symbol.name == name) {
+      *address = symbol.address;
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace profd

@@ -99,6 +99,9 @@ class KernelSymbolizer {
   bool Load(const std::string& kallsyms_path, std::string* error);
   Symbolization Symbolize(uint64_t address) const;
   bool loaded() const { return !symbols_.empty(); }
+  // The address of the first symbol called `name` (e.g. to read /proc/PID/stack, which shows names
+  // and offsets but hides addresses); false when there is none.
+  bool AddressOf(const std::string& name, uint64_t* address) const;
 
  private:
   struct Symbol {
