@@ -38,26 +38,29 @@ int profd_sched_switch(struct bpf_raw_tracepoint_args *ctx) {
   const unsigned int prev_state = ctx->args[3];
   const __u64 now = bpf_ktime_get_ns();
 
-  /* prev is still `current` here, so its own stacks are what gets captured. */
-  __u32 prev_tid = BPF_CORE_READ(prev, pid);
-  if (prev_tid != 0 && !preempt && prev_state != 0 /* TASK_RUNNING */ &&
+  /* prev is still `current` here, so its own stacks are what gets captured. The cheap tests first:
+   * this runs on every context switch of the host. */
+  if (!preempt && prev_state != 0 /* TASK_RUNNING */ &&
       profd_is_target(BPF_CORE_READ(prev, tgid))) {
+    __u32 prev_tid = BPF_CORE_READ(prev, pid);
     profd_count(PROFD_COUNTER_SAMPLES);
     struct blocked_thread b = {
         .since_nanos = now,
         .user_stack_id = profd_capture_stack(ctx, 1),
         .kernel_stack_id = profd_capture_stack(ctx, 0),
     };
-    if (bpf_map_update_elem(&blocked, &prev_tid, &b, BPF_ANY) != 0)
+    if (prev_tid != 0 && bpf_map_update_elem(&blocked, &prev_tid, &b, BPF_ANY) != 0)
       profd_count(PROFD_COUNTER_COUNTS_STORE_FAILED);
   }
 
+  const __u32 next_pid = BPF_CORE_READ(next, tgid);
+  if (!profd_is_target(next_pid)) return 0;
   __u32 next_tid = BPF_CORE_READ(next, pid);
   struct blocked_thread *b = bpf_map_lookup_elem(&blocked, &next_tid);
   if (!b) return 0;
   const __u64 waited = now - b->since_nanos;
   struct profd_sample_key key = {};
-  key.pid = BPF_CORE_READ(next, tgid);
+  key.pid = next_pid;
   key.tid = next_tid;
   key.user_stack_id = b->user_stack_id;
   key.kernel_stack_id = b->kernel_stack_id;

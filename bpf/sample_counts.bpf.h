@@ -13,6 +13,12 @@
 /* Set by the daemon before load: false = every process (--all). */
 const volatile bool filter_pids = true;
 
+/* Up to PROFD_TARGET_LIST targets are also listed here, so the filter is a few compares instead of a
+ * map lookup: it runs on every event of the host (every context switch, for block). */
+#define PROFD_TARGET_LIST 8
+const volatile __u32 target_list[PROFD_TARGET_LIST] = {};
+const volatile __u32 target_list_length = 0; /* 0: use the map */
+
 /* Target processes (tgid → 1), when filter_pids. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -38,7 +44,11 @@ struct {
 } sampled_pids SEC(".maps");
 
 static __always_inline bool profd_is_target(__u32 pid) {
-  return !filter_pids || bpf_map_lookup_elem(&target_pids, &pid);
+  if (!filter_pids) return true;
+  if (target_list_length == 0) return bpf_map_lookup_elem(&target_pids, &pid) != NULL;
+  for (int i = 0; i < PROFD_TARGET_LIST; i++)
+    if (i < target_list_length && target_list[i] == pid) return true;
+  return false;
 }
 
 /* Adds one event of weight `total` to `key`. */

@@ -18,6 +18,7 @@ std::unique_ptr<OffCpuCollector> OffCpuCollector::Load(const Options& options, s
   }
   offcpu_bpf* skel = collector->skel_;
   skel->rodata->filter_pids = !options.all_processes;
+  ListTargets(options.pids, skel->rodata);
   skel->rodata->dwarf_unwinding = options.dwarf_unwinding;
   skel->rodata->min_block_nanos = options.min_block_nanos;
   if (int err = offcpu_bpf__load(skel)) {

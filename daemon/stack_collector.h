@@ -58,6 +58,13 @@ class StackCollector {
 
  protected:
   StackCollector() = default;
+  // Fills the rodata target list (before load) when there are few enough targets for it.
+  template <typename Rodata>
+  static void ListTargets(const std::vector<pid_t>& pids, Rodata* rodata) {
+    if (pids.size() > sizeof(rodata->target_list) / sizeof(rodata->target_list[0])) return;
+    for (size_t i = 0; i < pids.size(); i++) rodata->target_list[i] = static_cast<uint32_t>(pids[i]);
+    rodata->target_list_length = static_cast<uint32_t>(pids.size());
+  }
   // Finds the shared maps of the loaded `object` and fills the target filter.
   bool UseObject(bpf_object* object, const std::vector<pid_t>& pids, std::string* error);
   // Attaches `program` as its section says (tracepoints); false with `error` set.

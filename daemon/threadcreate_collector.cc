@@ -19,6 +19,7 @@ std::unique_ptr<ThreadCreateCollector> ThreadCreateCollector::Load(const Options
   }
   threadcreate_bpf* skel = collector->skel_;
   skel->rodata->filter_pids = !options.all_processes;
+  ListTargets(options.pids, skel->rodata);
   skel->rodata->dwarf_unwinding = options.dwarf_unwinding;
   if (int err = threadcreate_bpf__load(skel)) {
     *error = DescribeBpfError("cannot load the threadcreate profiler's BPF programs", err);
