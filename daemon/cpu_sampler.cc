@@ -39,9 +39,7 @@ std::unique_ptr<CpuSampler> CpuSampler::Load(const Options& options, std::string
     return nullptr;
   }
   cpu_bpf* skel = sampler->skel_;
-  skel->rodata->filter_pids = !options.all_processes;
-  ListTargets(options.pids, skel->rodata);
-  skel->rodata->dwarf_unwinding = options.dwarf_unwinding;
+  Configure(options, skel->rodata);
   skel->rodata->period_nanos = static_cast<uint64_t>(sampler->period_nanos_);
   bpf_map__set_max_entries(skel->maps.stacks, options.max_stacks);
   bpf_map__set_max_entries(skel->maps.counts, options.max_counts);

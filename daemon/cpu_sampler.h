@@ -19,11 +19,8 @@ namespace profd {
 
 class CpuSampler : public StackCollector {
  public:
-  struct Options {
+  struct Options : CollectorOptions {
     int frequency_hz = 99;
-    bool all_processes = false;   // false: only `pids`
-    bool dwarf_unwinding = true;  // false: frame pointers only
-    std::vector<pid_t> pids;
     // Distinct stacks and (thread, stack) keys kept in the kernel; preallocated, so they size the
     // kernel memory profd holds: about 1 KiB per stack and 100 bytes per key.
     uint32_t max_stacks = 16384;

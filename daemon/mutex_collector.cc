@@ -34,9 +34,7 @@ std::unique_ptr<MutexCollector> MutexCollector::Load(const Options& options, std
     return nullptr;
   }
   mutex_bpf* skel = collector->skel_;
-  skel->rodata->filter_pids = !options.all_processes;
-  ListTargets(options.pids, skel->rodata);
-  skel->rodata->dwarf_unwinding = options.dwarf_unwinding;
+  Configure(options, skel->rodata);
   if (int err = mutex_bpf__load(skel)) {
     *error = DescribeBpfError("cannot load the mutex profiler's BPF programs", err);
     return nullptr;

@@ -17,11 +17,7 @@ namespace profd {
 
 class MutexCollector : public StackCollector {
  public:
-  struct Options {
-    bool all_processes = false;
-    bool dwarf_unwinding = true;
-    std::vector<pid_t> pids;
-  };
+  using Options = CollectorOptions;
 
   static std::unique_ptr<MutexCollector> Load(const Options& options, std::string* error);
   ~MutexCollector() override;

@@ -17,9 +17,7 @@ std::unique_ptr<OffCpuCollector> OffCpuCollector::Load(const Options& options, s
     return nullptr;
   }
   offcpu_bpf* skel = collector->skel_;
-  skel->rodata->filter_pids = !options.all_processes;
-  ListTargets(options.pids, skel->rodata);
-  skel->rodata->dwarf_unwinding = options.dwarf_unwinding;
+  Configure(options, skel->rodata);
   skel->rodata->min_block_nanos = options.min_block_nanos;
   if (int err = offcpu_bpf__load(skel)) {
     *error = DescribeBpfError("cannot load the block profiler's BPF programs", err);

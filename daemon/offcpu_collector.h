@@ -18,10 +18,7 @@ namespace profd {
 
 class OffCpuCollector : public StackCollector {
  public:
-  struct Options {
-    bool all_processes = false;
-    bool dwarf_unwinding = true;
-    std::vector<pid_t> pids;
+  struct Options : CollectorOptions {
     uint64_t min_block_nanos = 10000;  // waits shorter than this are not counted
   };
 

@@ -96,59 +96,52 @@ struct ProfileKind {
 
 std::unique_ptr<StackCollector> LoadCollector(const CliOptions& options, ProfileKind* kind,
                                               std::string* error) {
-  if (options.type == ProfileType::kBlock) {
-    OffCpuCollector::Options o;
-    o.all_processes = options.all_processes;
-    o.dwarf_unwinding = options.dwarf_unwinding;
-    o.pids = options.pids;
-    o.min_block_nanos = static_cast<uint64_t>(options.min_block_seconds * 1e9);
-    // As Go's block profile: contentions and delay, one event per period.
-    *kind = {{{"contentions", "count"}, {"delay", "nanoseconds"}},
-             "delay",
-             {"contentions", "count"},
-             1,
-             "block profile: off-CPU waits of at least " +
-                 FormatValue(static_cast<int64_t>(o.min_block_nanos), "nanoseconds")};
-    return OffCpuCollector::Load(o, error);
+  CollectorOptions common;
+  common.all_processes = options.all_processes;
+  common.dwarf_unwinding = options.dwarf_unwinding;
+  common.pids = options.pids;
+  // block and mutex are Go's two "delay" profiles: contentions and delay, one event per period.
+  const std::vector<ValueType> kDelayTypes = {{"contentions", "count"}, {"delay", "nanoseconds"}};
+  switch (options.type) {
+    case ProfileType::kBlock: {
+      OffCpuCollector::Options o;
+      static_cast<CollectorOptions&>(o) = common;
+      o.min_block_nanos = static_cast<uint64_t>(options.min_block_seconds * 1e9);
+      *kind = {kDelayTypes,
+               "delay",
+               {"contentions", "count"},
+               1,
+               "block profile: off-CPU waits of at least " +
+                   FormatValue(static_cast<int64_t>(o.min_block_nanos), "nanoseconds")};
+      return OffCpuCollector::Load(o, error);
+    }
+    case ProfileType::kMutex:
+      *kind = {kDelayTypes,
+               "delay",
+               {"contentions", "count"},
+               1,
+               "mutex profile: waits on contended locks (futex wait and lock-pi)"};
+      return MutexCollector::Load(common, error);
+    case ProfileType::kThreadCreate:
+      // As Go's threadcreate profile: one count per thread created, at the creating stack.
+      *kind = {{{"threadcreate", "count"}},
+               "",
+               {"threadcreate", "count"},
+               1,
+               "threadcreate profile: threads created, by the creating thread's stack"};
+      return ThreadCreateCollector::Load(common, error);
+    default: {
+      CpuSampler::Options o;
+      static_cast<CollectorOptions&>(o) = common;
+      o.frequency_hz = options.frequency_hz;
+      *kind = {{{"samples", "count"}, {"cpu", "nanoseconds"}},
+               "cpu",
+               {"cpu", "nanoseconds"},
+               1000000000LL / options.frequency_hz,
+               "cpu profile at " + std::to_string(options.frequency_hz) + " Hz"};
+      return CpuSampler::Load(o, error);
+    }
   }
-  if (options.type == ProfileType::kMutex) {
-    MutexCollector::Options o;
-    o.all_processes = options.all_processes;
-    o.dwarf_unwinding = options.dwarf_unwinding;
-    o.pids = options.pids;
-    // As Go's mutex profile: contentions and delay, one event per period.
-    *kind = {{{"contentions", "count"}, {"delay", "nanoseconds"}},
-             "delay",
-             {"contentions", "count"},
-             1,
-             "mutex profile: waits on contended locks (futex wait and lock-pi)"};
-    return MutexCollector::Load(o, error);
-  }
-  if (options.type == ProfileType::kThreadCreate) {
-    ThreadCreateCollector::Options o;
-    o.all_processes = options.all_processes;
-    o.dwarf_unwinding = options.dwarf_unwinding;
-    o.pids = options.pids;
-    // As Go's threadcreate profile: one count per thread created, at the creating stack.
-    *kind = {{{"threadcreate", "count"}},
-             "",
-             {"threadcreate", "count"},
-             1,
-             "threadcreate profile: threads created, by the creating thread's stack"};
-    return ThreadCreateCollector::Load(o, error);
-  }
-  CpuSampler::Options o;
-  o.frequency_hz = options.frequency_hz;
-  o.all_processes = options.all_processes;
-  o.pids = options.pids;
-  o.dwarf_unwinding = options.dwarf_unwinding;
-  std::unique_ptr<CpuSampler> sampler = CpuSampler::Load(o, error);
-  *kind = {{{"samples", "count"}, {"cpu", "nanoseconds"}},
-           "cpu",
-           {"cpu", "nanoseconds"},
-           1000000000LL / options.frequency_hz,
-           "cpu profile at " + std::to_string(options.frequency_hz) + " Hz"};
-  return sampler;
 }
 
 // Writes `builder`'s profile to `output` and prints what the one-shot command prints.

@@ -20,6 +20,13 @@ struct bpf_program;
 
 namespace profd {
 
+// What every collector is told: whose events to count, and how to walk user stacks.
+struct CollectorOptions {
+  bool all_processes = false;   // false: only `pids`
+  bool dwarf_unwinding = true;  // false: frame pointers only
+  std::vector<pid_t> pids;
+};
+
 class StackCollector {
  public:
   virtual ~StackCollector();
@@ -58,11 +65,16 @@ class StackCollector {
 
  protected:
   StackCollector() = default;
-  // Fills the rodata target list (before load) when there are few enough targets for it.
+  // Sets the rodata every object shares (before load): the target filter and the unwinding mode.
   template <typename Rodata>
-  static void ListTargets(const std::vector<pid_t>& pids, Rodata* rodata) {
+  static void Configure(const CollectorOptions& options, Rodata* rodata) {
+    rodata->filter_pids = !options.all_processes;
+    rodata->dwarf_unwinding = options.dwarf_unwinding;
+    // Few enough targets are listed in rodata, so the filter is compares, not a map lookup.
+    const std::vector<pid_t>& pids = options.pids;
     if (pids.size() > sizeof(rodata->target_list) / sizeof(rodata->target_list[0])) return;
-    for (size_t i = 0; i < pids.size(); i++) rodata->target_list[i] = static_cast<uint32_t>(pids[i]);
+    for (size_t i = 0; i < pids.size(); i++)
+      rodata->target_list[i] = static_cast<uint32_t>(pids[i]);
     rodata->target_list_length = static_cast<uint32_t>(pids.size());
   }
   // Finds the shared maps of the loaded `object` and fills the target filter.

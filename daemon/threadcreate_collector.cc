@@ -18,9 +18,7 @@ std::unique_ptr<ThreadCreateCollector> ThreadCreateCollector::Load(const Options
     return nullptr;
   }
   threadcreate_bpf* skel = collector->skel_;
-  skel->rodata->filter_pids = !options.all_processes;
-  ListTargets(options.pids, skel->rodata);
-  skel->rodata->dwarf_unwinding = options.dwarf_unwinding;
+  Configure(options, skel->rodata);
   if (int err = threadcreate_bpf__load(skel)) {
     *error = DescribeBpfError("cannot load the threadcreate profiler's BPF programs", err);
     return nullptr;

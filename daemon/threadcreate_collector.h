@@ -16,11 +16,7 @@ namespace profd {
 
 class ThreadCreateCollector : public StackCollector {
  public:
-  struct Options {
-    bool all_processes = false;
-    bool dwarf_unwinding = true;
-    std::vector<pid_t> pids;
-  };
+  using Options = CollectorOptions;
 
   static std::unique_ptr<ThreadCreateCollector> Load(const Options& options, std::string* error);
   ~ThreadCreateCollector() override;

@@ -11,21 +11,32 @@ BUILD = os.environ.get("WORKLOADS_DIR", "")
 
 
 class UnwindTest(unittest.TestCase):
-    def check_case(self, binary, mode=None, unwind="dwarf", spin="spin"):
-        argv = [os.path.join(BUILD, binary)] + ([mode] if mode else [])
+    def profile(self, argv, seconds="2", unwind="dwarf", before=None):
+        """Profiles the workload `argv` (calling `before(pid)` first); returns raw_samples()."""
         p = start_workload(argv)
         try:
-            time.sleep(0.3)
-            expected = eu_stack(p.pid)
-            # eu-stack prints C++ names with their parameters, pprof's convention is without.
-            self.assertTrue(expected[0][1].startswith(spin), "eu-stack: %s" % expected)
+            if before:
+                before(p.pid)
             out = os.path.join(tempfile.mkdtemp(prefix="profd-unwind-"), "u.pb.gz")
-            r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out, "--unwind", unwind])
+            r = run_profd(["--pid", str(p.pid), "--seconds", seconds, "-o", out, "--unwind", unwind])
             self.assertEqual(r.returncode, 0, r.stderr)
-            samples = raw_samples(out)
+            return raw_samples(out)
         finally:
             p.kill()
             p.wait()
+
+    def check_case(self, binary, mode=None, unwind="dwarf", spin="spin"):
+        argv = [os.path.join(BUILD, binary)] + ([mode] if mode else [])
+        stacks = []
+
+        def take_eu_stack(pid):
+            time.sleep(0.3)
+            stacks.append(eu_stack(pid))
+            # eu-stack prints C++ names with their parameters, pprof's convention is without.
+            self.assertTrue(stacks[0][0][1].startswith(spin), "eu-stack: %s" % stacks[0])
+
+        samples = self.profile(argv, unwind=unwind, before=take_eu_stack)
+        expected = stacks[0]
         total = sum(count for count, _ in samples)
         self.assertGreater(total, 50, samples)
 
@@ -63,15 +74,7 @@ class UnwindTest(unittest.TestCase):
         self.check_case("unwind-cpp", spin="profd_test::Spin")
 
     def test_deep_stack_is_marked_truncated(self):
-        p = start_workload([os.path.join(BUILD, "unwind-cases-nofp-pie"), "deep"])
-        try:
-            out = os.path.join(tempfile.mkdtemp(prefix="profd-unwind-"), "deep.pb.gz")
-            r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out])
-            self.assertEqual(r.returncode, 0, r.stderr)
-            samples = raw_samples(out)
-        finally:
-            p.kill()
-            p.wait()
+        samples = self.profile([os.path.join(BUILD, "unwind-cases-nofp-pie"), "deep"])
         count, frames = max(samples, key=lambda s: s[0])
         names = [name for _, name in frames]
         # 127 real frames, then the marker instead of a silent cut.
@@ -83,15 +86,7 @@ class UnwindTest(unittest.TestCase):
     def test_samples_in_syscalls_keep_their_callers(self):
         # Most samples land in the kernel under write(2): the user stack starts at the registers saved
         # on syscall entry, inside glibc's wrapper (no frame pointers), and must still reach main.
-        p = start_workload([os.path.join(BUILD, "unwind-cases-nofp-pie"), "syscall"])
-        try:
-            out = os.path.join(tempfile.mkdtemp(prefix="profd-unwind-"), "sys.pb.gz")
-            r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out])
-            self.assertEqual(r.returncode, 0, r.stderr)
-            samples = raw_samples(out)
-        finally:
-            p.kill()
-            p.wait()
+        samples = self.profile([os.path.join(BUILD, "unwind-cases-nofp-pie"), "syscall"])
         total = sum(count for count, _ in samples)
         whole = sum(count for count, frames in samples
                     if [n for _, n in frames][-6:] == ["write_loop", "level1", "main",
@@ -104,15 +99,7 @@ class UnwindTest(unittest.TestCase):
         # The target starts as a shell and execs the workload 1 s in: profd must notice the exec, read
         # the new mappings and load their tables, or the stacks after it stay one frame deep.
         binary = os.path.join(BUILD, "unwind-cases-nofp-pie")
-        p = start_workload(["sh", "-c", "sleep 1; exec %s chain" % binary])
-        try:
-            out = os.path.join(tempfile.mkdtemp(prefix="profd-unwind-"), "exec.pb.gz")
-            r = run_profd(["--pid", str(p.pid), "--seconds", "3", "-o", out])
-            self.assertEqual(r.returncode, 0, r.stderr)
-            samples = raw_samples(out)
-        finally:
-            p.kill()
-            p.wait()
+        samples = self.profile(["sh", "-c", "sleep 1; exec %s chain" % binary], seconds="3")
         chain = ["spin", "level3", "level2", "level1", "main"]
         whole = sum(count for count, frames in samples if [n for _, n in frames][:5] == chain)
         in_spin = sum(count for count, frames in samples if frames and frames[0][1] == "spin")
