@@ -11,4 +11,4 @@ build/tests/workloads/cpu-split 30 &
 demo=$!
 trap 'kill $demo 2>/dev/null || true' EXIT
 sudo_if_needed build/daemon/profd --pid "$demo" --type cpu --seconds "${SECONDS_TO_PROFILE:-10}" -o demo-cpu.pb.gz
-echo "Read it with: go tool pprof -top demo-cpu.pb.gz"
+echo "Read it with: go tool pprof -top demo-cpu.pb.gz   (Debian package golang-go; ./test.sh installs it)"
