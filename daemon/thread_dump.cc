@@ -107,6 +107,15 @@ const UserStackUnwinder::FileRows& UserStackUnwinder::RowsOf(const MappedFile& f
   return it->second;
 }
 
+bool UserStackUnwinder::BiasOf(const Mapping& mapping, uint64_t* bias) {
+  auto [it, inserted] = biases_.try_emplace(&mapping);
+  if (inserted)
+    it->second.first =
+        MappingBias(mapping.file->fd.get(), mapping.start, mapping.offset, &it->second.second);
+  *bias = it->second.second;
+  return it->second.first;
+}
+
 bool UserStackUnwinder::Read(const StackCopy& stack, uint64_t address, uint64_t* value) const {
   if (address >= stack.base && address + 8 <= stack.base + stack.bytes.size()) {
     std::memcpy(value, stack.bytes.data() + (address - stack.base), 8);
@@ -143,7 +152,7 @@ std::vector<uint64_t> UserStackUnwinder::Unwind(uint64_t ip, uint64_t sp, uint64
     const FileRows* rows = dwarf && m && m->file ? &RowsOf(*m->file) : nullptr;
     uint64_t bias = 0;
     bool more;
-    if (!rows || !rows->usable || !MappingBias(m->file->fd.get(), m->start, m->offset, &bias)) {
+    if (!rows || !rows->usable || !BiasOf(*m, &bias)) {
       more = step_frame_pointer();
     } else {
       const uint64_t pc = (exact_ip ? ip : ip - 1) - bias;

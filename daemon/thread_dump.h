@@ -50,10 +50,13 @@ class UserStackUnwinder {
     std::vector<profd_unwind_row> rows;
   };
   const FileRows& RowsOf(const MappedFile& file);
+  // The mapping's runtime - ELF address difference, read once per mapping; false when unknown.
+  bool BiasOf(const Mapping& mapping, uint64_t* bias);
   bool Read(const StackCopy& stack, uint64_t address, uint64_t* value) const;
 
   const ProcessInfo* process_;
   std::map<const MappedFile*, FileRows> rows_;
+  std::map<const Mapping*, std::pair<bool, uint64_t>> biases_;
 };
 
 }  // namespace profd

@@ -62,14 +62,12 @@ Symbolization KernelSymbolizer::Symbolize(uint64_t address) const {
 }
 
 bool KernelSymbolizer::AddressOf(const std::string& name, uint64_t* address) const {
-  // A linear scan: used for the few dozen frames of a thread dump, not per sample.
-  for (const Symbol& symbol : symbols_) {
-    if (symbol.name == name) {
-      *address = symbol.address;
-      return true;
-    }
-  }
-  return false;
+  if (by_name_.empty())
+    for (const Symbol& symbol : symbols_) by_name_.try_emplace(symbol.name, symbol.address);
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return false;
+  *address = it->second;
+  return true;
 }
 
 }  // namespace profd

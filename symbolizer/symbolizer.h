@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace profd {
@@ -110,6 +111,7 @@ class KernelSymbolizer {
     std::string module;
   };
   std::vector<Symbol> symbols_;  // sorted by address
+  mutable std::unordered_map<std::string, uint64_t> by_name_;  // built on first AddressOf
 };
 
 // Demangles C++ (Itanium) and Rust (legacy, hash suffix dropped) names; returns others unchanged.
