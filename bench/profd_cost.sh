@@ -20,11 +20,13 @@ cost() {  # prints "cpu_seconds peak_rss_mb" of the command
   awk '{printf "%.2f %.1f\n", $1 + $2, $3 / 1024}' "$tmp/time"
 }
 read -r profd_cpu profd_rss < <(cost "$profd" --all --seconds "$seconds" -q -o "$tmp/all.pb.gz")
+sampling=$(go tool pprof -comments "$tmp/all.pb.gz" 2>/dev/null | sed -n 's/profd CPU while collecting: //p')
 read -r perf_cpu perf_rss < <(cost perf record -a -g -F 99 -o "$tmp/perf.data" -- sleep "$seconds")
 echo "| ${seconds}s --all at 99 Hz | CPU seconds | % of one core | peak RSS |"
 echo "|---|---|---|---|"
 awk -v c="$profd_cpu" -v r="$profd_rss" -v s="$seconds" \
   'BEGIN {printf "| profd --all | %.2f | %.2f%% | %.1f MB |\n", c, 100 * c / s, r}'
+echo "| profd --all, while sampling only (its own count, in the profile's comments) | $sampling | | |"
 awk -v c="$perf_cpu" -v r="$perf_rss" -v s="$seconds" \
   'BEGIN {printf "| perf record -a -g (record only, no report) | %.2f | %.2f%% | %.1f MB |\n", c, 100 * c / s, r}'
 

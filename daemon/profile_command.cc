@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +60,14 @@ std::string DefaultOutputPath(const CliOptions& options) {
   localtime_r(&now, &tm);
   strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
   return "profd-" + ProfileTypeName(options.type) + "-" + target + "-" + stamp + ".pb.gz";
+}
+
+// User + system CPU time profd has used so far.
+double OwnCpuSeconds() {
+  rusage usage = {};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 std::string Seconds(double s) {
@@ -302,6 +311,7 @@ int RunProfileCommand(const CliOptions& options) {
     return kExitFailed;
   }
 
+  const double cpu_at_attach = OwnCpuSeconds();
   const bool show_progress = !options.quiet && isatty(STDERR_FILENO);
   std::set<pid_t> exited;
   std::string exit_note;
@@ -351,6 +361,7 @@ int RunProfileCommand(const CliOptions& options) {
                    Seconds(options.seconds).c_str());
   }
   sampler->Stop();
+  const double cpu_while_sampling = OwnCpuSeconds() - cpu_at_attach;
   const auto duration = std::chrono::steady_clock::now() - start;
   if (show_progress) std::fprintf(stderr, "\n");
   if (g_stop_requested)
@@ -402,6 +413,12 @@ int RunProfileCommand(const CliOptions& options) {
   if (frames.kernel)
     builder.AddComment("kernel frames not in kallsyms: " + std::to_string(frames.kernel));
   if (!exit_note.empty()) builder.AddComment(exit_note);
+  {
+    char line[160];
+    std::snprintf(line, sizeof(line), "profd CPU while collecting: %.3f s (%.2f%% of one core)",
+                  cpu_while_sampling, elapsed > 0 ? 100 * cpu_while_sampling / elapsed : 0.0);
+    builder.AddComment(line);
+  }
   if (bpf_stats.valid()) {
     const StackCollector::ProgramCost cost = sampler->program_cost();
     // Runs for other processes and the idle task return at the filter; the time is in the samples
