@@ -52,6 +52,16 @@ class BlockProfileTest(unittest.TestCase):
         self.assertIn("sleep_long", rows, text)
         self.assertNotIn("sleep_short", rows, text)
 
+    def test_target_exits_mid_window(self):
+        p = start_workload([BLOCK_SPLIT, "1.5"])
+        out = os.path.join(self.dir, "exit.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--type", "block", "--seconds", "20", "-o", out])
+        p.wait()
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("exited", r.stderr)
+        rows, text = top_rows(out, ["-sample_index=delay"])
+        self.assertIn("sleep_long", rows, text)
+
     def test_preemption_is_not_blocking(self):
         # A CPU-bound loop never blocks; it is only preempted, which must not count.
         p = start_workload([CPU_SPLIT, "60"])
