@@ -62,6 +62,18 @@ std::string DefaultOutputPath(const CliOptions& options) {
   return "profd-" + ProfileTypeName(options.type) + "-" + target + "-" + stamp + ".pb.gz";
 }
 
+std::string OutputPath(const CliOptions& options) {
+  return options.output.empty() ? DefaultOutputPath(options) : options.output;
+}
+
+// Opened before any collecting, so an unwritable path fails at once.
+bool OpenOutput(const std::string& output, AtomicFile* file) {
+  std::string error;
+  if (file->Open(output, &error)) return true;
+  LogError(error + " (choose another path with -o)");
+  return false;
+}
+
 // User + system CPU time profd has used so far.
 double OwnCpuSeconds() {
   rusage usage = {};
@@ -101,6 +113,7 @@ struct ProfileKind {
   ValueType period_type;
   int64_t period = 0;
   std::string description;
+  std::string no_samples;  // why a profile can be empty, for the warning
 };
 
 std::unique_ptr<StackCollector> LoadCollector(const CliOptions& options, ProfileKind* kind,
@@ -121,7 +134,8 @@ std::unique_ptr<StackCollector> LoadCollector(const CliOptions& options, Profile
                {"contentions", "count"},
                1,
                "block profile: off-CPU waits of at least " +
-                   FormatValue(static_cast<int64_t>(o.min_block_nanos), "nanoseconds")};
+                   FormatValue(static_cast<int64_t>(o.min_block_nanos), "nanoseconds"),
+               "no thread of the target blocked (and woke) during the window"};
       return OffCpuCollector::Load(o, error);
     }
     case ProfileType::kMutex:
@@ -129,7 +143,8 @@ std::unique_ptr<StackCollector> LoadCollector(const CliOptions& options, Profile
                "delay",
                {"contentions", "count"},
                1,
-               "mutex profile: waits on contended locks (futex wait and lock-pi)"};
+               "mutex profile: waits on contended locks (futex wait and lock-pi)",
+               "no thread of the target waited on a contended lock during the window"};
       return MutexCollector::Load(common, error);
     case ProfileType::kThreadCreate:
       // As Go's threadcreate profile: one count per thread created, at the creating stack.
@@ -137,7 +152,8 @@ std::unique_ptr<StackCollector> LoadCollector(const CliOptions& options, Profile
                "",
                {"threadcreate", "count"},
                1,
-               "threadcreate profile: threads created, by the creating thread's stack"};
+               "threadcreate profile: threads created, by the creating thread's stack",
+               "the target created no thread during the window"};
       return ThreadCreateCollector::Load(common, error);
     default: {
       CpuSampler::Options o;
@@ -147,7 +163,8 @@ std::unique_ptr<StackCollector> LoadCollector(const CliOptions& options, Profile
                "cpu",
                {"cpu", "nanoseconds"},
                1000000000LL / options.frequency_hz,
-               "cpu profile at " + std::to_string(options.frequency_hz) + " Hz"};
+               "cpu profile at " + std::to_string(options.frequency_hz) + " Hz",
+               "the target did not run on a CPU during the window"};
       return CpuSampler::Load(o, error);
     }
   }
@@ -182,12 +199,9 @@ int RunThreadDump(const CliOptions& options) {
     LogError(error);
     return kExitFailed;
   }
-  const std::string output = options.output.empty() ? DefaultOutputPath(options) : options.output;
+  const std::string output = OutputPath(options);
   AtomicFile file;
-  if (!file.Open(output, &error)) {
-    LogError(error + " (choose another path with -o)");
-    return kExitFailed;
-  }
+  if (!OpenOutput(output, &file)) return kExitFailed;
   KernelSymbolizer kernel;
   if (!kernel.Load("/proc/kallsyms", &error)) LogWarning("kernel stacks are left out: " + error);
   ProcessTable processes;
@@ -272,12 +286,9 @@ int RunProfileCommand(const CliOptions& options) {
     LogError(missing);
     return kExitFailed;
   }
-  const std::string output = options.output.empty() ? DefaultOutputPath(options) : options.output;
+  const std::string output = OutputPath(options);
   AtomicFile file;
-  if (!file.Open(output, &error)) {
-    LogError(error + " (choose another path with -o)");
-    return kExitFailed;
-  }
+  if (!OpenOutput(output, &file)) return kExitFailed;
 
   InstallLibbpfLogger();
   InstallStopHandlers();
@@ -432,24 +443,9 @@ int RunProfileCommand(const CliOptions& options) {
     LogInfo(line);
   }
 
-  // The same rules pprof checks on reading: a profile it would reject is a bug of ours, reported
-  // loudly.
-  if (std::string invalid = CheckValid(builder.profile()); !invalid.empty())
-    LogError("internal error: the profile breaks pprof's rules (" + invalid +
-             "); it is written anyway, please report this");
-  if (!file.Commit(builder.SerializeGzipped(), &error)) {
-    LogError(error);
-    return kExitFailed;
-  }
-  std::cout << output << "\n";
-  if (!options.quiet && options.top_rows > 0)
-    std::cout << FormatTopTable(builder.profile(), static_cast<size_t>(options.top_rows));
-  if (samples.samples.empty())
-    LogWarning(options.type == ProfileType::kCpu
-                   ? "no samples: the target did not run on a CPU during the window"
-               : options.type == ProfileType::kBlock
-                   ? "no samples: no thread of the target blocked (and woke) during the window"
-                   : "no samples: the target created no thread during the window");
+  if (const int written = WriteProfile(options, &builder, &file, output); written != kExitOk)
+    return written;
+  if (samples.samples.empty()) LogWarning("no samples: " + kind.no_samples);
   if (!exit_note.empty()) {
     LogWarning(exit_note + "the profile holds what was collected until then");
     return kExitPartial;
