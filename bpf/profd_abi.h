@@ -52,7 +52,58 @@ enum profd_counter {
   PROFD_COUNTER_UNWIND_NO_ROW,        /* a pc no unwind row covers: leaf rule or frame pointers */
   PROFD_COUNTER_UNWIND_TABLE_MISSING, /* a mapping's table is not loaded: frame pointers used */
   PROFD_COUNTER_UNWIND_READ_FAILED,   /* reading the user stack failed: the stack ends there */
+  PROFD_COUNTER_LIVE_MAP_FULL,        /* heap: a sampled block not remembered, live map full */
+  PROFD_COUNTER_LIVE_STORE_FAILED,    /* heap: a sampled block not remembered (no memory) */
   PROFD_COUNTER_MAX,
+};
+
+/* ---- heap and allocs ---- */
+
+#define PROFD_EXP_TABLE_SIZE 1024 /* entries of heap.bpf.c's exponential table */
+
+/* A sampled block still allocated, by process and address. */
+struct profd_live_block_key {
+  __u32 pid;
+  __u32 reserved;
+  __u64 address;
+};
+
+struct profd_live_block {
+  struct profd_sample_key key; /* where it was allocated */
+  __u64 size;
+};
+
+/* The allocator entry points, as attach cookies of heap.bpf.c's program. */
+enum profd_heap_function {
+  PROFD_HEAP_MALLOC = 1,
+  PROFD_HEAP_CALLOC,
+  PROFD_HEAP_REALLOC,
+  PROFD_HEAP_REALLOCARRAY,
+  PROFD_HEAP_POSIX_MEMALIGN,
+  PROFD_HEAP_ALIGNED_ALLOC, /* aligned_alloc(alignment, size), memalign(alignment, size) */
+  PROFD_HEAP_VALLOC,        /* valloc(size), pvalloc(size) */
+  PROFD_HEAP_FREE,
+};
+
+#define PROFD_MAX_ALLOCATOR_FUNCTIONS 12
+
+/* Where a process's probed allocator functions are (runtime addresses [start, end)): a call whose
+ * return address is inside one of them is the allocator calling itself (realloc(NULL, n) calls malloc)
+ * and is not counted again. */
+struct profd_allocator_ranges {
+  __u32 count;
+  __u32 reserved;
+  __u64 start[PROFD_MAX_ALLOCATOR_FUNCTIONS];
+  __u64 end[PROFD_MAX_ALLOCATOR_FUNCTIONS];
+};
+
+/* Probe hits, per-CPU in heap_stats: what the duty-cycle controller prices. */
+enum profd_heap_stat {
+  PROFD_HEAP_ALLOC_CALLS = 0, /* entry probes of allocation functions */
+  PROFD_HEAP_ALLOC_RETURNS,   /* return probes (only sampled allocations have one) */
+  PROFD_HEAP_FREE_CALLS,      /* free() probes */
+  PROFD_HEAP_NESTED_CALLS,    /* the allocator calling itself: not counted */
+  PROFD_HEAP_STAT_MAX,
 };
 
 /* Values of the process_events map. */
@@ -120,9 +171,11 @@ _Static_assert(sizeof(struct profd_unwind_mapping) == 40, "profd_unwind_mapping 
 #ifdef __cplusplus
 static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
+static_assert(sizeof(struct profd_live_block) == 48, "profd_live_block layout");
 #else
 _Static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 _Static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
+_Static_assert(sizeof(struct profd_live_block) == 48, "profd_live_block layout");
 #endif
 
 #endif /* PROFD_BPF_PROFD_ABI_H */

@@ -58,6 +58,10 @@ const char* CounterName(profd_counter counter) {
       return "frames whose unwind table was not loaded (frame pointers used)";
     case PROFD_COUNTER_UNWIND_READ_FAILED:
       return "user stacks ended by an unreadable address";
+    case PROFD_COUNTER_LIVE_MAP_FULL:
+      return "sampled blocks not tracked: live map full (in-use values too low)";
+    case PROFD_COUNTER_LIVE_STORE_FAILED:
+      return "sampled blocks not tracked: kernel could not store them (in-use values too low)";
     case PROFD_COUNTER_MAX:
       break;
   }

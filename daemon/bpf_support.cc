@@ -18,9 +18,15 @@ namespace profd {
 namespace {
 
 int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
-  char buffer[1024];
-  std::vsnprintf(buffer, sizeof(buffer), format, args);
-  std::string message(buffer);
+  // Verifier logs come as one message of many kilobytes: sized, not cut.
+  va_list copy;
+  va_copy(copy, args);
+  const int length = std::vsnprintf(nullptr, 0, format, copy);
+  va_end(copy);
+  if (length <= 0) return 0;
+  std::string message(static_cast<size_t>(length) + 1, '\0');
+  std::vsnprintf(message.data(), message.size(), format, args);
+  message.resize(static_cast<size_t>(length));
   while (!message.empty() && message.back() == '\n') message.pop_back();
   Log(level == LIBBPF_WARN ? LogLevel::kWarning : LogLevel::kDebug, "libbpf: " + message);
   return 0;

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -66,6 +67,27 @@ bool ParseDuration(const std::string& text, double* seconds) {
   return true;
 }
 
+bool ParseByteCount(const std::string& text, uint64_t* bytes) {
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return false;
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+  const std::string suffix(end);
+  int shift;
+  if (suffix.empty() || suffix == "B")
+    shift = 0;
+  else if (suffix == "K" || suffix == "KB" || suffix == "KiB")
+    shift = 10;
+  else if (suffix == "M" || suffix == "MB" || suffix == "MiB")
+    shift = 20;
+  else if (suffix == "G" || suffix == "GB" || suffix == "GiB")
+    shift = 30;
+  else
+    return false;
+  if (value > (~0ull >> shift)) return false;
+  *bytes = value << shift;
+  return true;
+}
+
 bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string* error) {
   std::stringstream ss(text);
   std::string item;
@@ -108,6 +130,15 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
   std::string min_block_text = "10us";
   app.add_option("--min-block", min_block_text,
                  "block: waits shorter than this are not counted (e.g. 10us, 1ms, 0)")
+      ->capture_default_str();
+  std::string sample_rate_text = "512KiB";
+  app.add_option("--sample-rate", sample_rate_text,
+                 "heap, allocs: mean bytes allocated between samples (e.g. 512KiB, 4096, 1 = "
+                 "every allocation)")
+      ->capture_default_str();
+  app.add_option("--max-overhead", options.max_overhead_percent,
+                 "heap, allocs: the most of the target's CPU time its allocator probes may cost, "
+                 "in percent; above it they are attached in duty-cycled windows (100: always on)")
       ->capture_default_str();
   std::string unwind_text = "dwarf";
   app.add_option("--unwind", unwind_text,
@@ -180,6 +211,13 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
       options.min_block_seconds > 60)
     return fail("--min-block: '" + min_block_text +
                 "' is not a duration between 0 and 60s (e.g. 10us, 1ms)");
+  if (!ParseByteCount(sample_rate_text, &options.sample_rate_bytes) ||
+      options.sample_rate_bytes < 1 || options.sample_rate_bytes > (1ull << 40))
+    return fail("--sample-rate: '" + sample_rate_text +
+                "' is not a byte count between 1 and 1TiB (e.g. 512KiB, 4096, 1)");
+  if (!(options.max_overhead_percent > 0 && options.max_overhead_percent <= 100))
+    return fail("--max-overhead: " + std::to_string(options.max_overhead_percent) +
+                " is not a percent in (0, 100]");
   if (unwind_text != "dwarf" && unwind_text != "fp")
     return fail("--unwind: '" + unwind_text + "' is neither dwarf nor fp");
   options.dwarf_unwinding = unwind_text == "dwarf";
@@ -190,6 +228,11 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
     std::string error;
     if (!ParsePidList(pid_text, &options.pids, &error)) return fail(error);
   }
+  if ((options.type == ProfileType::kHeap || options.type == ProfileType::kAllocs) &&
+      options.all_processes)
+    return fail("--type " + ProfileTypeName(options.type) +
+                " probes the allocator of the processes given with --pid; --all would put a "
+                "uprobe on every malloc of the host");
   if (options.type == ProfileType::kCmdline && options.pids.size() != 1)
     return fail("--type cmdline takes exactly one --pid");
   return options;

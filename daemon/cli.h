@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ std::string ProfileTypeName(ProfileType type);
 // Parses a duration: "30", "1.5", "20us", "500ms", "10s", "2m", "1h". False when malformed.
 bool ParseDuration(const std::string& text, double* seconds);
 
+// Parses a byte count: "4096", "512KiB", "1MiB", "2GiB" (also K/KB, M/MB, G/GB as powers of 1024).
+bool ParseByteCount(const std::string& text, uint64_t* bytes);
+
 // Parses "1234" or "1234,5678"; false with `error` set when any entry is no positive pid.
 bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string* error);
 
@@ -40,8 +44,10 @@ struct CliOptions {
   ProfileType type = ProfileType::kCpu;
   double seconds = 30;  // net/http/pprof's default
   int frequency_hz = 99;
-  double min_block_seconds = 10e-6;  // block: shorter waits are not counted
-  bool dwarf_unwinding = true;       // --unwind dwarf (default) or fp
+  double min_block_seconds = 10e-6;         // block: shorter waits are not counted
+  bool dwarf_unwinding = true;              // --unwind dwarf (default) or fp
+  uint64_t sample_rate_bytes = 512 * 1024;  // heap, allocs: mean bytes between samples
+  double max_overhead_percent = 3;          // heap, allocs: probe cost budget, % of target CPU
   std::string output;  // "" = profd-<type>-<target>-<time>.pb.gz in the current directory
   int top_rows = 10;   // 0 = no table
   bool quiet = false;  // no progress, no table

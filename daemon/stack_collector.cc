@@ -75,6 +75,10 @@ bool StackCollector::AttachProcessEvents(std::string* error) {
   return true;
 }
 
+bool StackCollector::ReadStackTrace(uint64_t id, StackTrace* trace) const {
+  return ReadStack(stacks_fd_, id, trace);
+}
+
 std::vector<pid_t> StackCollector::TakeSampledPids() {
   std::vector<pid_t> pids;
   for (uint32_t pid : ReadMapKeys<uint32_t>(sampled_pids_fd_)) {

@@ -36,7 +36,14 @@ class StackCollector {
   // Starts collecting; false with `error` set (saying what is missing) on failure.
   virtual bool Attach(std::string* error) = 0;
   // Stops collecting; what was counted stays readable.
-  void Stop();
+  virtual void Stop();
+
+  // Called about every `returned` seconds while collecting, for collectors that act during the
+  // window (heap's duty cycle); returns the seconds until it wants to be called again.
+  virtual double Poll() { return 0.1; }
+
+  // Lines for the profile's comments saying how this collector collected (e.g. its duty cycle).
+  virtual std::vector<std::string> Notes() const { return {}; }
 
   // The processes that gained new stacks since the last call (to capture their mappings while they
   // are alive). Taken keys are removed, so each call costs only what is new.
@@ -49,8 +56,8 @@ class StackCollector {
   };
   std::vector<ProcessEvent> TakeProcessEvents();
 
-  // Everything counted so far; values are {events, total weight} per key.
-  StackSamples Collect() const;
+  // Everything counted so far; values are {events, total weight} per key (heap: its four values).
+  virtual StackSamples Collect() const;
 
   // Run count and total run time of the object's programs (0 unless kernel BPF stats are enabled).
   struct ProgramCost {
@@ -83,6 +90,8 @@ class StackCollector {
   bool AttachProgram(bpf_program* program, std::string* error);
   // Attaches the exec/exit notices of process_events.bpf.h.
   bool AttachProcessEvents(std::string* error);
+  // Reads stack `id` of the stacks map; false when it is not there.
+  bool ReadStackTrace(uint64_t id, StackTrace* trace) const;
 
   bpf_object* object_ = nullptr;
   std::vector<bpf_link*> links_;

@@ -36,6 +36,22 @@ TEST(ParseDuration, RejectsMalformed) {
   EXPECT_FALSE(ParseDuration("inf", &s));
 }
 
+TEST(ParseByteCount, AcceptsBytesAndBinaryUnits) {
+  uint64_t b = 0;
+  ASSERT_TRUE(ParseByteCount("1", &b));
+  EXPECT_EQ(b, 1u);
+  ASSERT_TRUE(ParseByteCount("4096", &b));
+  EXPECT_EQ(b, 4096u);
+  ASSERT_TRUE(ParseByteCount("512KiB", &b));
+  EXPECT_EQ(b, 512u * 1024);
+  ASSERT_TRUE(ParseByteCount("2M", &b));
+  EXPECT_EQ(b, 2u << 20);
+  ASSERT_TRUE(ParseByteCount("1GiB", &b));
+  EXPECT_EQ(b, 1u << 30);
+  for (const char* bad : {"", "-1", "1.5K", "KiB", "10x", "99999999999999999999G"})
+    EXPECT_FALSE(ParseByteCount(bad, &b)) << bad;
+}
+
 TEST(ParsePidList, ParsesCommaSeparated) {
   std::vector<pid_t> pids;
   std::string error;
@@ -104,6 +120,10 @@ TEST(ParseCommandLine, BadInputIsAUsageErrorThatSaysWhy) {
       {{"--pid", "1,2", "--type", "cmdline"}, "exactly one --pid"},
       {{"--bogus"}, "bogus"},
       {{"--pid", "1", "--unwind", "lbr"}, "'lbr' is neither dwarf nor fp"},
+      {{"--pid", "1", "--type", "heap", "--sample-rate", "0"}, "--sample-rate: '0'"},
+      {{"--pid", "1", "--type", "heap", "--sample-rate", "big"}, "not a byte count"},
+      {{"--pid", "1", "--type", "allocs", "--max-overhead", "150"}, "not a percent"},
+      {{"--all", "--type", "heap"}, "probes the allocator of the processes given with --pid"},
   };
   for (const BadCase& c : cases) {
     std::string err;

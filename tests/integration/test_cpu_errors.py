@@ -63,11 +63,6 @@ class CpuErrorsTest(unittest.TestCase):
         self.assertIn("CAP_BPF", r.stderr)
         self.assertIn("root", r.stderr)
 
-    def test_type_not_built_yet_says_so(self):
-        r = run_profd(["--pid", str(os.getpid()), "--type", "heap", "--seconds", "1"])
-        self.assertEqual(r.returncode, 2)
-        self.assertIn("not available", r.stderr)
-
     def test_cmdline(self):
         p = start_workload([CPU_SPLIT, "30", "name-arg"])
         try:

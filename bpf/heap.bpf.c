@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0
+/* heap and allocs profiles: one session uprobe program on the allocator's entry points (malloc, calloc,
+ * realloc, …, free; the attach cookie says which), attached to each target as one uprobe_multi link.
+ * Allocations are sampled by bytes like tcmalloc and Go: each thread counts down a distance drawn from
+ * an exponential distribution (mean sample_rate bytes); the allocation that crosses zero is sampled.
+ * Only a sampled allocation asks for its return probe (the entry returns 0), to learn the block's
+ * address: it adds to the counts map (objects, bytes) and is remembered in `live` until freed, so what
+ * is still in `live` at the end is the in-use heap. Every other call costs the target one trap.
+ *
+ * Every probe hit costs a trap whatever happens here; the daemon bounds that cost by attaching the
+ * link in duty-cycled windows. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "process_events.bpf.h"
+#include "profd_abi.h"
+#include "sample_counts.bpf.h"
+#include "stack_capture.bpf.h"
+
+extern bool bpf_session_is_return(void) __ksym;
+extern __u64 *bpf_session_cookie(void) __ksym;
+
+/* Mean bytes between samples; <= 1 samples every allocation. */
+const volatile __u64 sample_rate = 512 * 1024;
+/* -ln(u) for u = (i + 0.5) / PROFD_EXP_TABLE_SIZE, in 1/65536ths: exponential draws without log(). */
+const volatile __u32 exp_table[PROFD_EXP_TABLE_SIZE] = {};
+
+/* Set by the daemon while it measures what a probe costs: whether profd_calibrate asks for its return. */
+volatile __u32 calibrate_return = 0;
+
+/* Per-CPU probe hit counters (enum profd_heap_stat), for the duty-cycle controller. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, PROFD_HEAP_STAT_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} heap_stats SEC(".maps");
+
+/* Target pid → its allocator functions' addresses. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, struct profd_allocator_ranges);
+} allocator_ranges SEC(".maps");
+
+/* A thread's sampling state and its sampled call in progress. */
+struct profd_heap_thread {
+  __s64 bytes_until_sample;
+  __u64 call;        /* sequence number of the sampled call whose return is awaited */
+  __u64 size;        /* its bytes */
+  __u64 out_pointer; /* posix_memalign's memptr: where the block's address is written */
+  __u64 user_stack_id;
+  __u64 entry_sp;    /* the sampled call's stack pointer and return address at entry */
+  __u64 entry_return_address;
+  __u8 initialized;
+  __u8 pending;      /* the sampled call has not returned */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct profd_heap_thread);
+} heap_threads SEC(".maps");
+
+/* Sampled blocks not freed yet. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, 1 << 20);
+  __type(key, struct profd_live_block_key);
+  __type(value, struct profd_live_block);
+} live SEC(".maps");
+
+static __always_inline void heap_stat(__u32 stat) {
+  __u64 *value = bpf_map_lookup_elem(&heap_stats, &stat);
+  if (value) *value += 1;
+}
+
+static __always_inline __s64 next_sample_distance(void) {
+  __u32 i = bpf_get_prandom_u32() & (PROFD_EXP_TABLE_SIZE - 1);
+  return (__s64)((sample_rate * exp_table[i]) >> 16) + 1;
+}
+
+/* Poisson sampling by bytes: true when this allocation of `size` bytes is sampled. */
+static __always_inline bool take_sample(struct profd_heap_thread *t, __u64 size) {
+  if (sample_rate <= 1) return true;
+  if (!t->initialized) {
+    t->initialized = 1;
+    t->bytes_until_sample = next_sample_distance();
+  }
+  t->bytes_until_sample -= (__s64)size;
+  if (t->bytes_until_sample > 0) return false;
+  t->bytes_until_sample = next_sample_distance();
+  return true;
+}
+
+/* True when the call comes from inside the allocator's own functions (realloc(NULL, n) → malloc). */
+static __always_inline bool called_by_allocator(__u32 pid, __u64 return_address) {
+  const struct profd_allocator_ranges *ranges = bpf_map_lookup_elem(&allocator_ranges, &pid);
+  if (!ranges) return false;
+  for (int i = 0; i < PROFD_MAX_ALLOCATOR_FUNCTIONS; i++) {
+    if (i >= ranges->count) break;
+    if (return_address >= ranges->start[i] && return_address < ranges->end[i]) return true;
+  }
+  return false;
+}
+
+static __always_inline void forget_block(__u32 pid, __u64 address) {
+  struct profd_live_block_key key = {.pid = pid, .address = address};
+  bpf_map_delete_elem(&live, &key);
+}
+
+/* A sampled allocation returned: count it and remember its block. */
+static __always_inline int allocation_returned(struct pt_regs *ctx, __u32 pid, __u32 tid) {
+  struct profd_heap_thread *t = bpf_task_storage_get(&heap_threads, bpf_get_current_task_btf(), 0, 0);
+  __u64 *cookie = bpf_session_cookie();
+  if (!t || !cookie || *cookie != t->call) return 0; /* not the call this thread sampled last */
+  t->pending = 0;
+  __u64 address = PT_REGS_RC(ctx);
+  if (t->out_pointer) { /* posix_memalign returns 0 and writes the address */
+    if (address != 0 || bpf_probe_read_user(&address, sizeof(address), (void *)t->out_pointer))
+      address = 0;
+  }
+  if (!address) return 0;
+
+  struct profd_sample_key key = {};
+  key.pid = pid;
+  key.tid = tid;
+  key.user_stack_id = t->user_stack_id;
+  bpf_get_current_comm(key.thread_comm, sizeof(key.thread_comm));
+  profd_add_sample(&key, t->size);
+
+  struct profd_live_block_key block_key = {.pid = pid, .address = address};
+  struct profd_live_block block = {.key = key, .size = t->size};
+  long err = bpf_map_update_elem(&live, &block_key, &block, BPF_ANY);
+  if (err) profd_count(err == -E2BIG ? PROFD_COUNTER_LIVE_MAP_FULL : PROFD_COUNTER_LIVE_STORE_FAILED);
+  return 0;
+}
+
+/* Returns 0 to have the return probe run for this call, 1 not to. */
+SEC("uprobe.session")
+int profd_heap_call(struct pt_regs *ctx) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 pid = pid_tgid >> 32;
+  if (!profd_is_target(pid)) return 1;
+  if (bpf_session_is_return()) {
+    heap_stat(PROFD_HEAP_ALLOC_RETURNS);
+    return allocation_returned(ctx, pid, (__u32)pid_tgid);
+  }
+  const __u64 function = bpf_get_attach_cookie(ctx);
+  heap_stat(function == PROFD_HEAP_FREE ? PROFD_HEAP_FREE_CALLS : PROFD_HEAP_ALLOC_CALLS);
+  const __u64 sp = PT_REGS_SP(ctx);
+  __u64 return_address = 0;
+  bpf_probe_read_user(&return_address, sizeof(return_address), (void *)sp);
+  if (called_by_allocator(pid, return_address)) {
+    heap_stat(PROFD_HEAP_NESTED_CALLS);
+    return 1;
+  }
+  struct profd_heap_thread *t = bpf_task_storage_get(&heap_threads, bpf_get_current_task_btf(), 0,
+                                                     BPF_LOCAL_STORAGE_GET_F_CREATE);
+  /* A tail call of a sampled call (glibc's reallocarray jumps to realloc) enters in the same frame,
+   * whose return address the sampled call's return probe has replaced: it is that call, not another. */
+  if (t && t->pending && sp == t->entry_sp && return_address != t->entry_return_address) {
+    heap_stat(PROFD_HEAP_NESTED_CALLS);
+    return 1;
+  }
+  /* Read once, at fixed offsets: the verifier refuses a context load through a computed pointer. */
+  const __u64 arg1 = PT_REGS_PARM1(ctx);
+  const __u64 arg2 = PT_REGS_PARM2(ctx);
+  const __u64 arg3 = PT_REGS_PARM3(ctx);
+  __u64 size = 0, old_pointer = 0, out_pointer = 0;
+  switch (function) {
+    case PROFD_HEAP_FREE:
+      if (arg1) forget_block(pid, arg1);
+      return 1;
+    case PROFD_HEAP_MALLOC:
+    case PROFD_HEAP_VALLOC:
+      size = arg1;
+      break;
+    case PROFD_HEAP_CALLOC:
+      size = arg1 * arg2;
+      break;
+    case PROFD_HEAP_REALLOC:
+      old_pointer = arg1;
+      size = arg2;
+      break;
+    case PROFD_HEAP_REALLOCARRAY:
+      old_pointer = arg1;
+      size = arg2 * arg3;
+      break;
+    case PROFD_HEAP_ALIGNED_ALLOC:
+      size = arg2;
+      break;
+    case PROFD_HEAP_POSIX_MEMALIGN:
+      out_pointer = arg1;
+      size = arg3;
+      break;
+    default:
+      return 1;
+  }
+  /* realloc ends the old block (a failed realloc keeps it: rare, and then it is just not counted) */
+  if (old_pointer) forget_block(pid, old_pointer);
+
+  if (!t || !take_sample(t, size)) return 1;
+  profd_count(PROFD_COUNTER_SAMPLES);
+  __u64 *cookie = bpf_session_cookie();
+  if (!cookie) return 1;
+  t->call += 1;
+  *cookie = t->call;
+  t->size = size;
+  t->out_pointer = out_pointer;
+  t->entry_sp = sp;
+  t->entry_return_address = return_address;
+  t->pending = 1;
+  t->user_stack_id = profd_capture_stack(ctx, 1);
+  return 0;
+}
+
+/* Attached to a function of profd's own while it measures what an entry (and a return) probe costs. */
+SEC("uprobe.session")
+int profd_calibrate(struct pt_regs *ctx) { return calibrate_return ? 0 : 1; }
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,555 @@
+#include "heap_collector.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <tuple>
+
+#include "bpf_maps.h"
+#include "bpf_support.h"
+#include "heap.skel.h"
+#include "log.h"
+
+// A function of profd's own, probed once at start-up to measure what a uprobe hit costs here.
+extern "C" __attribute__((noinline)) void profd_uprobe_calibration_target(void* p) {
+  asm volatile("" : : "r"(p) : "memory");
+}
+
+namespace profd {
+namespace {
+
+double SteadySeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The cookie telling heap.bpf.c which function a probe is on.
+uint64_t FunctionCookie(const std::string& name) {
+  if (name == "malloc") return PROFD_HEAP_MALLOC;
+  if (name == "calloc") return PROFD_HEAP_CALLOC;
+  if (name == "realloc") return PROFD_HEAP_REALLOC;
+  if (name == "reallocarray") return PROFD_HEAP_REALLOCARRAY;
+  if (name == "posix_memalign") return PROFD_HEAP_POSIX_MEMALIGN;
+  if (name == "aligned_alloc" || name == "memalign") return PROFD_HEAP_ALIGNED_ALLOC;
+  if (name == "valloc" || name == "pvalloc") return PROFD_HEAP_VALLOC;
+  return PROFD_HEAP_FREE;
+}
+
+// BPF_LINK_CREATE's attributes for uprobe_multi links (Linux 6.6; session mode 6.13), which
+// Debian 12's linux/bpf.h and libbpf 1.1 predate: the kernel's layout, fixed by its ABI.
+constexpr uint32_t kBpfTraceUprobeSession = 57;
+struct UprobeMultiLinkAttr {
+  uint32_t prog_fd;
+  uint32_t target_fd;
+  uint32_t attach_type;
+  uint32_t flags;
+  uint64_t path;
+  uint64_t offsets;
+  uint64_t ref_ctr_offsets;
+  uint64_t cookies;
+  uint32_t count;
+  uint32_t multi_flags;
+  uint32_t pid;
+  uint32_t reserved;
+};
+static_assert(sizeof(UprobeMultiLinkAttr) == 64);
+
+// One link putting `program` on every offset of `path` for process `pid` (-1: every process). All
+// its breakpoints go at once when the fd is closed, with a single wait for running handlers.
+UniqueFd AttachSessionProbes(bpf_program* program, const std::string& path,
+                             const std::vector<uint64_t>& offsets,
+                             const std::vector<uint64_t>& cookies, pid_t pid) {
+  UprobeMultiLinkAttr attr = {};
+  attr.prog_fd = static_cast<uint32_t>(bpf_program__fd(program));
+  attr.attach_type = kBpfTraceUprobeSession;
+  attr.path = reinterpret_cast<uint64_t>(path.c_str());
+  attr.offsets = reinterpret_cast<uint64_t>(offsets.data());
+  attr.cookies = cookies.empty() ? 0 : reinterpret_cast<uint64_t>(cookies.data());
+  attr.count = static_cast<uint32_t>(offsets.size());
+  attr.pid = static_cast<uint32_t>(pid);
+  return UniqueFd(static_cast<int>(syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr))));
+}
+
+std::string DescribeAttachError(const std::string& what, int err) {
+  if (err == EINVAL || err == EOPNOTSUPP)
+    return what + ": the kernel rejected a uprobe session link (" + std::strerror(err) +
+           "); heap and allocs profiles need Linux 6.13 or later";
+  return DescribeBpfError(what, err);
+}
+
+// The file offset of `address` in profd's own executable.
+bool OwnFileOffset(const void* address, uint64_t* offset) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  const uint64_t a = reinterpret_cast<uint64_t>(address);
+  while (std::getline(maps, line)) {
+    uint64_t start, end, file_offset;
+    char perms[8];
+    if (std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64, &start, &end, perms,
+                    &file_offset) != 4)
+      continue;
+    if (a >= start && a < end) {
+      *offset = a - start + file_offset;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Seconds per call of the calibration target, the median of five runs of `calls` calls.
+double SecondsPerCall(int calls) {
+  std::vector<double> runs;
+  for (int run = 0; run < 5; run++) {
+    const double start = SteadySeconds();
+    for (int i = 0; i < calls; i++) profd_uprobe_calibration_target(&i);
+    runs.push_back((SteadySeconds() - start) / calls);
+  }
+  std::sort(runs.begin(), runs.end());
+  return runs[runs.size() / 2];
+}
+
+// Measures an entry probe, and an entry with its return probe, on profd itself (not a target: what
+// is measured is the trap, which a target pays on every hit).
+bool MeasureProbeCost(heap_bpf* skel, HeapCollector::ProbeCost* cost, std::string* error) {
+  uint64_t offset;
+  if (!OwnFileOffset(reinterpret_cast<const void*>(&profd_uprobe_calibration_target), &offset)) {
+    *error = "cannot find profd's own code in /proc/self/maps";
+    return false;
+  }
+  const double bare = SecondsPerCall(20000);
+  double with[2];
+  for (int with_return = 0; with_return < 2; with_return++) {
+    skel->bss->calibrate_return = with_return;
+    UniqueFd link =
+        AttachSessionProbes(skel->progs.profd_calibrate, "/proc/self/exe", {offset}, {}, getpid());
+    if (!link.valid()) {
+      *error = DescribeAttachError("cannot attach a uprobe", errno);
+      return false;
+    }
+    SecondsPerCall(20);  // the first hits map the probe's trampoline page
+    with[with_return] = SecondsPerCall(300);
+  }
+  cost->entry_seconds = std::max(0.0, with[0] - bare);
+  cost->return_seconds = std::max(0.0, with[1] - with[0]);
+  return true;
+}
+
+// Nanoseconds every thread of `pid` has run (schedstat), 0 when it is gone.
+double ProcessCpuSeconds(pid_t pid) {
+  const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = opendir(task_dir.c_str());
+  if (!dir) return 0;
+  double total = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream in(task_dir + "/" + entry->d_name + "/schedstat");
+    uint64_t nanos = 0;
+    if (in >> nanos) total += nanos / 1e9;
+  }
+  closedir(dir);
+  return total;
+}
+
+// User-mode CPU seconds of `pid` (utime in /proc/PID/stat), 0 when it is gone.
+double ProcessUserSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 14 && fields >> field; i++)
+    if (i == 14) return std::strtod(field.c_str(), nullptr) / sysconf(_SC_CLK_TCK);
+  return 0;
+}
+
+// Reads every entry of the live-blocks map in batches (a million entries one by one would take
+// seconds of syscalls).
+std::vector<profd_live_block> ReadLiveBlocks(int fd) {
+  std::vector<profd_live_block> blocks;
+  constexpr uint32_t kBatch = 4096;
+  std::vector<profd_live_block_key> keys(kBatch);
+  std::vector<profd_live_block> values(kBatch);
+  profd_live_block_key out_batch;
+  bool first = true;
+  profd_live_block_key in_batch;
+  while (true) {
+    uint32_t count = kBatch;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                   values.data(), &count, nullptr);
+    blocks.insert(blocks.end(), values.begin(), values.begin() + count);
+    if (err) break;  // ENOENT: the end
+    in_batch = out_batch;
+    first = false;
+  }
+  return blocks;
+}
+
+}  // namespace
+
+void ScaleHeapSample(int64_t count, int64_t bytes, uint64_t rate, int64_t* scaled_count,
+                     int64_t* scaled_bytes) {
+  if (count == 0 || bytes == 0) {
+    *scaled_count = *scaled_bytes = 0;
+    return;
+  }
+  if (rate <= 1) {
+    *scaled_count = count;
+    *scaled_bytes = bytes;
+    return;
+  }
+  const double average = static_cast<double>(bytes) / count;
+  const double scale = 1 / (1 - std::exp(-average / static_cast<double>(rate)));
+  *scaled_count = static_cast<int64_t>(count * scale);
+  *scaled_bytes = static_cast<int64_t>(bytes * scale);
+}
+
+std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
+                                                   const ProcessTable& processes,
+                                                   std::string* error) {
+  std::unique_ptr<HeapCollector> collector(new HeapCollector());
+  collector->options_ = options;
+  for (pid_t pid : options.pids) {
+    const ProcessInfo* process = processes.Find(pid);
+    if (!process) {
+      *error = "pid " + std::to_string(pid) + " exited before its allocator could be found";
+      return nullptr;
+    }
+    Allocator allocator;
+    if (!FindAllocator(*process, &allocator, error)) return nullptr;
+    Target target;
+    target.pid = pid;
+    target.file = allocator.mapping->file;
+    target.path = allocator.mapping->path;
+    target.functions = std::move(allocator.functions);
+    collector->targets_.push_back(std::move(target));
+  }
+  collector->skel_ = heap_bpf__open();
+  if (!collector->skel_) {
+    *error = DescribeBpfError("cannot open the heap profiler's BPF object", errno);
+    return nullptr;
+  }
+  heap_bpf* skel = collector->skel_;
+  Configure(options, skel->rodata);
+  skel->rodata->sample_rate = options.sample_rate;
+  for (int i = 0; i < PROFD_EXP_TABLE_SIZE; i++) {
+    const double u = (i + 0.5) / PROFD_EXP_TABLE_SIZE;
+    skel->rodata->exp_table[i] = static_cast<uint32_t>(std::lround(-std::log(u) * 65536));
+  }
+  // libbpf 1.1 predates uprobe session programs: their type is set here.
+  for (bpf_program* program : {skel->progs.profd_heap_call, skel->progs.profd_calibrate}) {
+    bpf_program__set_type(program, BPF_PROG_TYPE_KPROBE);
+    bpf_program__set_expected_attach_type(program,
+                                          static_cast<bpf_attach_type>(kBpfTraceUprobeSession));
+  }
+  if (int err = heap_bpf__load(skel)) {
+    *error = DescribeBpfError("cannot load the heap profiler's BPF programs", err);
+    return nullptr;
+  }
+  if (!collector->UseObject(skel->obj, options.pids, error)) return nullptr;
+  // Where each target's allocator functions are, so the allocator calling itself is not counted
+  // twice.
+  for (const Target& target : collector->targets_) {
+    profd_allocator_ranges ranges = {};
+    const ProcessInfo* process = processes.Find(target.pid);
+    for (const auto& [name, function] : target.functions) {
+      for (const Mapping& m : process->mappings) {
+        if (m.file != target.file || function.offset < m.offset ||
+            function.offset >= m.offset + (m.end - m.start) ||
+            ranges.count == PROFD_MAX_ALLOCATOR_FUNCTIONS)
+          continue;
+        ranges.start[ranges.count] = m.start + (function.offset - m.offset);
+        ranges.end[ranges.count] = ranges.start[ranges.count] + std::max<uint64_t>(function.size, 1);
+        ranges.count++;
+      }
+    }
+    const uint32_t key = static_cast<uint32_t>(target.pid);
+    if (bpf_map_update_elem(bpf_map__fd(skel->maps.allocator_ranges), &key, &ranges, BPF_ANY)) {
+      *error = DescribeBpfError("cannot store the allocator's addresses", errno);
+      return nullptr;
+    }
+  }
+  return collector;
+}
+
+HeapCollector::~HeapCollector() {
+  Stop();
+  if (skel_) heap_bpf__destroy(skel_);
+}
+
+bool HeapCollector::AttachProbes(std::string* error) {
+  for (Target& target : targets_) {
+    if (target.gone) continue;
+    std::vector<uint64_t> offsets, cookies;
+    for (const auto& [name, function] : target.functions) {
+      // Aliases (memalign = aligned_alloc in some glibc versions) share one probe.
+      if (std::find(offsets.begin(), offsets.end(), function.offset) != offsets.end()) continue;
+      offsets.push_back(function.offset);
+      cookies.push_back(FunctionCookie(name));
+    }
+    target.link = AttachSessionProbes(skel_->progs.profd_heap_call, target.file->open_path(),
+                                      offsets, cookies, target.pid);
+    if (target.link.valid()) continue;
+    const int err = errno;
+    if (!ProcessExists(target.pid)) {
+      target.gone = true;
+      continue;
+    }
+    DetachProbes();
+    *error = DescribeAttachError(
+        "cannot attach uprobes to " + target.path + " in pid " + std::to_string(target.pid), err);
+    return false;
+  }
+  probes_attached_ = true;
+  return true;
+}
+
+void HeapCollector::DetachProbes() {
+  for (Target& target : targets_) target.link = UniqueFd();
+  probes_attached_ = false;
+}
+
+HeapCollector::HitCounts HeapCollector::ReadHits() const {
+  HitCounts hits;
+  const int fd = bpf_map__fd(skel_->maps.heap_stats);
+  const int cpus = libbpf_num_possible_cpus();
+  std::vector<uint64_t> per_cpu(std::max(cpus, 1));
+  auto sum = [&](uint32_t id) {
+    uint64_t total = 0;
+    if (bpf_map_lookup_elem(fd, &id, per_cpu.data()) == 0)
+      for (uint64_t v : per_cpu) total += v;
+    return total;
+  };
+  hits.alloc_calls = sum(PROFD_HEAP_ALLOC_CALLS);
+  hits.alloc_returns = sum(PROFD_HEAP_ALLOC_RETURNS);
+  hits.frees = sum(PROFD_HEAP_FREE_CALLS);
+  hits.nested = sum(PROFD_HEAP_NESTED_CALLS);
+  return hits;
+}
+
+HeapCollector::CpuTimes HeapCollector::TargetCpuTimes() const {
+  CpuTimes times;
+  for (const Target& target : targets_) {
+    times.total += ProcessCpuSeconds(target.pid);
+    times.user += ProcessUserSeconds(target.pid);
+  }
+  return times;
+}
+
+double HeapCollector::ProbeSeconds(const HitCounts& hits) const {
+  return (hits.alloc_calls + hits.frees) * cost_.entry_seconds +
+         hits.alloc_returns * cost_.return_seconds;
+}
+
+bool HeapCollector::Attach(std::string* error) {
+  if (!MeasureProbeCost(skel_, &cost_, error)) return false;
+  if (!AttachProbes(error)) return false;
+  if (!AttachProcessEvents(error)) return false;
+  window_start_ = SteadySeconds();
+  next_switch_ = window_start_ + on_length_;
+  hits_at_window_start_ = ReadHits();
+  cpu_at_window_start_ = TargetCpuTimes();
+  return true;
+}
+
+// Closes the current window (probes on or off) into the totals.
+void HeapCollector::EndWindow(double now) {
+  const CpuTimes times = TargetCpuTimes();
+  const double cpu = std::max(0.0, times.total - cpu_at_window_start_.total);
+  const double user = std::max(0.0, times.user - cpu_at_window_start_.user);
+  if (probes_attached_) {
+    const HitCounts now_hits = ReadHits();
+    HitCounts window = {now_hits.alloc_calls - hits_at_window_start_.alloc_calls,
+                        now_hits.alloc_returns - hits_at_window_start_.alloc_returns,
+                        now_hits.frees - hits_at_window_start_.frees,
+                        now_hits.nested - hits_at_window_start_.nested};
+    hits_on_.alloc_calls += window.alloc_calls;
+    hits_on_.alloc_returns += window.alloc_returns;
+    hits_on_.frees += window.frees;
+    hits_on_.nested += window.nested;
+    probe_seconds_ += ProbeSeconds(window);
+    seconds_on_ += now - window_start_;
+    cpu_on_ += cpu;
+    user_on_ += user;
+    windows_++;
+    LogDebug("heap window: " + std::to_string(now - window_start_) + " s attached, target cpu " +
+             std::to_string(cpu) + " s, probes " + std::to_string(ProbeSeconds(window)) + " s");
+  } else {
+    seconds_off_ += now - window_start_;
+    cpu_off_ += cpu;
+    user_off_ += user;
+    LogDebug("heap window: " + std::to_string(now - window_start_) + " s detached, target cpu " +
+             std::to_string(cpu) + " s");
+  }
+}
+
+double HeapCollector::Poll() {
+  const double now = SteadySeconds();
+  if (stopped_ || now < next_switch_) return std::min(0.1, std::max(0.0, next_switch_ - now));
+  const bool was_attached = probes_attached_;
+  const double window_started = window_start_;
+  const double cpu_before = cpu_on_;
+  const double probe_before = probe_seconds_;
+  EndWindow(now);
+  if (was_attached) {
+    // The share of the targets' CPU the probes took in this window decides the duty cycle.
+    const double cpu = cpu_on_ - cpu_before;
+    const double probes = probe_seconds_ - probe_before;
+    // Aim under the budget: the cost per hit is measured on profd, not in the target.
+    const double budget = 0.8 * options_.max_overhead_percent / 100;
+    const double share = cpu > 0 ? std::min(1.0, probes / cpu) : 0;
+    const bool always_on = options_.max_overhead_percent >= 100;
+    const double duty = share > budget && !always_on ? budget / share : 1;
+    if (duty < 1) {
+      duty_cycled_ = true;
+      on_length_ = std::clamp(duty, 0.01, 1.0);
+      DetachProbes();
+      // Off long enough for this cycle's share, and for the whole collection's to come back under
+      // the budget (the first window, at full rate, may have gone over it).
+      const double cpu_rate = cpu / std::max(1e-3, now - window_started);
+      const double catch_up = (probe_seconds_ / budget - (cpu_on_ + cpu_off_)) / std::max(cpu_rate, 1e-3);
+      next_switch_ = now + std::max(on_length_ * (1 - duty) / duty, std::min(catch_up, 10.0));
+    } else {
+      // Stays attached; looks again soon, as an idle target may start allocating any moment.
+      next_switch_ = now + 0.02;
+    }
+  } else {
+    std::string error;
+    if (!AttachProbes(&error)) {
+      window_errors_.push_back(error);
+      stopped_ = true;
+      return 0.1;
+    }
+    next_switch_ = now + on_length_;
+  }
+  window_start_ = now;
+  hits_at_window_start_ = ReadHits();
+  cpu_at_window_start_ = TargetCpuTimes();
+  return std::min(0.1, next_switch_ - now);
+}
+
+void HeapCollector::Stop() {
+  if (!stopped_ && skel_ && (probes_attached_ || windows_ > 0)) EndWindow(SteadySeconds());
+  stopped_ = true;
+  DetachProbes();
+  StackCollector::Stop();
+}
+
+StackSamples HeapCollector::Collect() const {
+  StackSamples allocated = StackCollector::Collect();
+  // One row per (thread, stack): allocated {objects, bytes} from counts, in use from live blocks.
+  using RowKey = std::tuple<uint32_t, uint32_t, std::string, uint64_t, uint64_t>;
+  std::map<RowKey, StackSample> rows;
+  for (StackSample& s : allocated.samples) {
+    RowKey key{s.pid, s.tid, s.thread_comm, s.user_stack_id, s.kernel_stack_id};
+    s.values = {s.values[0], s.values[1], 0, 0};
+    rows[key] = std::move(s);
+  }
+  for (const profd_live_block& block : ReadLiveBlocks(bpf_map__fd(skel_->maps.live))) {
+    const profd_sample_key& k = block.key;
+    std::string comm(k.thread_comm, strnlen(k.thread_comm, sizeof(k.thread_comm)));
+    RowKey key{k.pid, k.tid, comm, k.user_stack_id, k.kernel_stack_id};
+    StackSample& row = rows[key];
+    if (row.values.empty()) {  // its allocation was not counted (counts map full)
+      row = {k.pid, k.tid, comm, k.user_stack_id, k.kernel_stack_id, {0, 0, 0, 0}};
+      if (k.user_stack_id && !allocated.stacks.count(k.user_stack_id)) {
+        StackTrace trace;
+        if (ReadStackTrace(k.user_stack_id, &trace))
+          allocated.stacks.emplace(k.user_stack_id, std::move(trace));
+      }
+    }
+    row.values[2] += 1;
+    row.values[3] += static_cast<int64_t>(block.size);
+  }
+  const double window_scale = WindowScale();
+
+  StackSamples out;
+  out.events = allocated.events;
+  out.drops = std::move(allocated.drops);
+  for (auto& [key, row] : rows) {
+    int64_t v[4];
+    ScaleHeapSample(row.values[0], row.values[1], options_.sample_rate, &v[0], &v[1]);
+    ScaleHeapSample(row.values[2], row.values[3], options_.sample_rate, &v[2], &v[3]);
+    v[0] = static_cast<int64_t>(v[0] * window_scale);
+    v[1] = static_cast<int64_t>(v[1] * window_scale);
+    row.values.assign(v, v + 4);
+    out.samples.push_back(std::move(row));
+  }
+  // Every stack starts at the allocator's entry point, where the probe fired: like Go's, the
+  // profile's leaf is the function that called it.
+  for (auto& [id, trace] : allocated.stacks)
+    if (trace.ips.size() > 1) trace.ips.erase(trace.ips.begin());
+  out.stacks = std::move(allocated.stacks);
+  return out;
+}
+
+double HeapCollector::WindowScale() const {
+  // Allocations are seen only while the probes are attached. A program allocates in step with the
+  // work it does: its CPU time less what the probes cost it, while attached, against all of it
+  // when detached. When the probes took nearly all of its time while attached, that difference is
+  // noise: its user time (probes cost system time) is used instead.
+  if (!duty_cycled_) return 1;
+  const double work_on = cpu_on_ - probe_seconds_;
+  if (work_on > 0.1 * cpu_on_) return (work_on + cpu_off_) / work_on;
+  if (user_on_ > 0) return (user_on_ + user_off_) / user_on_;
+  return seconds_on_ > 0 ? (seconds_on_ + seconds_off_) / seconds_on_ : 1;
+}
+
+std::vector<std::string> HeapCollector::Notes() const {
+  std::vector<std::string> notes;
+  char line[400];
+  for (const Target& t : targets_) {
+    std::string functions;
+    for (const auto& [name, function] : t.functions)
+      functions += (functions.empty() ? "" : ", ") + name;
+    notes.push_back("pid " + std::to_string(t.pid) + ": uprobes on " + functions + " in " + t.path);
+  }
+  std::snprintf(line, sizeof(line),
+                "sampled by bytes: on average one sample per %" PRIu64
+                " bytes allocated, values scaled as Go scales them",
+                options_.sample_rate);
+  notes.push_back(options_.sample_rate <= 1 ? "every allocation recorded (--sample-rate 1)"
+                                            : line);
+  const uint64_t hits = hits_on_.alloc_calls + hits_on_.alloc_returns + hits_on_.frees;
+  std::snprintf(line, sizeof(line),
+                "probe cost measured here: %.1f us per probe hit, %.1f us more for the return "
+                "probe of a sampled allocation; %" PRIu64 " allocation calls (%" PRIu64
+                " sampled) and %" PRIu64
+                " frees probed (%.0f hits/s while attached), %.2f%% of the targets' CPU time",
+                cost_.entry_seconds * 1e6, cost_.return_seconds * 1e6, hits_on_.alloc_calls,
+                hits_on_.alloc_returns, hits_on_.frees, seconds_on_ > 0 ? hits / seconds_on_ : 0.0,
+                cpu_on_ + cpu_off_ > 0 ? 100 * probe_seconds_ / (cpu_on_ + cpu_off_) : 0.0);
+  notes.push_back(line);
+  if (duty_cycled_) {
+    std::snprintf(line, sizeof(line),
+                  "duty-cycled to keep the probes under %.1f%% of the targets' CPU: attached "
+                  "%.1f%% of the time in %d windows; allocation values scaled by %.2f (%s); "
+                  "in-use values still count sampled blocks freed while the probes were detached",
+                  options_.max_overhead_percent,
+                  100 * seconds_on_ / std::max(1e-9, seconds_on_ + seconds_off_), windows_,
+                  WindowScale(),
+                  cpu_on_ - probe_seconds_ > 0.1 * cpu_on_
+                      ? "the targets' CPU time less the probes' in all windows over attached ones"
+                  : user_on_ > 0
+                      ? "an estimate from their user time: the probes took nearly all of their "
+                        "time while attached, absolute values are uncertain, proportions hold"
+                      : "wall time: the targets got no measurable work done while attached, "
+                        "absolute values are a floor, proportions hold");
+    notes.push_back(line);
+  }
+  for (const std::string& e : window_errors_) notes.push_back("probes stopped early: " + e);
+  return notes;
+}
+
+}  // namespace profd

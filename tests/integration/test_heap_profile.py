@@ -1,0 +1,134 @@
+"""heap and allocs profiles through the real allocator uprobes, checked with `go tool pprof`."""
+import os
+import re
+import tempfile
+import unittest
+
+from profd_testing import GO_SPLIT, pprof, raw_samples, run_profd, start_workload, top_rows
+
+HEAP_SPLIT = os.path.join(os.environ.get("WORKLOADS_DIR", ""), "heap-split")
+KIB = 1024
+
+
+def profile(args, workload, seconds="4"):
+    """Profiles a heap-split run (it waits 1 s for profd to attach); returns (result, path)."""
+    p = start_workload([HEAP_SPLIT] + workload)
+    try:
+        out = os.path.join(tempfile.mkdtemp(prefix="profd-heap-"), "heap.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--seconds", seconds, "-o", out] + args)
+    finally:
+        p.kill()
+        p.wait()
+    return r, out
+
+
+class HeapProfileTest(unittest.TestCase):
+    def test_allocs_in_known_proportions(self):
+        # 200 iterations/s of 3 x 64 KiB, 1 x 64 KiB and 32 KiB: bytes 6:2:1. Probes always on
+        # (--max-overhead 100), so the absolute bytes are right too.
+        r, out = profile(["--type", "allocs", "--sample-rate", "64KiB", "--max-overhead", "100"],
+                         ["split", "1", "10", "200"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out, ["-sample_index=alloc_space"])
+        self.assertAlmostEqual(rows["allocate_and_free_large"][0], 100 * 6 / 9, delta=6, msg=text)
+        self.assertAlmostEqual(rows["allocate_and_free_small"][0], 100 * 2 / 9, delta=5, msg=text)
+        self.assertAlmostEqual(rows["leak_some"][0], 100 * 1 / 9, delta=4, msg=text)
+        self.assertIn("Type: alloc_space", text)
+        # 4 s x 200/s x 288 KiB, within what sampling and the window's edges allow.
+        total = sum(s[0] for s in raw_samples_values(out, "alloc_space"))
+        expected = 4 * 200 * 288 * KIB
+        self.assertAlmostEqual(total / expected, 1.0, delta=0.25, msg=text)
+
+    def test_heap_keeps_only_what_is_not_freed(self):
+        r, out = profile(["--type", "heap", "--sample-rate", "64KiB", "--max-overhead", "100"],
+                         ["split", "1", "10", "200"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out)
+        self.assertIn("Type: inuse_space", text)
+        self.assertGreaterEqual(rows["leak_some"][0], 95, text)
+        # Allocated bytes are in the same profile, as in Go's heap profile.
+        rows, text = top_rows(out, ["-sample_index=alloc_space"])
+        self.assertAlmostEqual(rows["allocate_and_free_large"][0], 100 * 6 / 9, delta=6, msg=text)
+
+    def test_every_allocation_function_counted_once(self):
+        # 100 calls of each, every allocation recorded: realloc(NULL, n) calls malloc inside glibc
+        # and reallocarray jumps to realloc, yet each counts once, at the function that called it.
+        r, out = profile(["--type", "allocs", "--sample-rate", "1", "--max-overhead", "100"],
+                         ["kinds", "1", "3"], seconds="3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out, ["-sample_index=alloc_objects"])
+        for site in ["use_calloc", "use_realloc", "use_reallocarray", "use_posix_memalign",
+                     "use_aligned_alloc", "use_memalign", "use_valloc"]:
+            self.assertEqual(flat_count(text, site), 100, site + "\n" + text)
+        # C++ new: the allocation is at operator new, called from use_new.
+        traces = pprof(["-traces", "-sample_index=alloc_objects", out])
+        self.assertRegex(traces, r"\n\s+100\s+operator new\(unsigned long\)\n\s+use_new\n", traces)
+        self.assertIn("every allocation recorded", pprof(["-comments", out]))
+
+    def test_duty_cycled_under_the_budget(self):
+        # Millions of malloc/free a second: the probes would take nearly all of the target's time,
+        # so they are attached in short windows, and the profile says so.
+        r, out = profile(["--type", "allocs"], ["churn", "1", "8"], seconds="4")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        comments = pprof(["-comments", out])
+        m = re.search(r"duty-cycled to keep the probes under 3.0% of the targets' CPU: attached "
+                      r"([\d.]+)% of the time", comments)
+        self.assertIsNotNone(m, comments)
+        self.assertLess(float(m.group(1)), 20, comments)
+        m = re.search(r"([\d.]+)% of the targets' CPU time", comments)
+        self.assertLess(float(m.group(1)), 6, comments)
+
+    def test_go_program_has_no_malloc(self):
+        p = start_workload([GO_SPLIT, "30"])
+        try:
+            r = run_profd(["--pid", str(p.pid), "--type", "heap", "--seconds", "1",
+                           "-o", os.path.join(tempfile.mkdtemp(), "x.pb.gz")])
+        finally:
+            p.kill()
+            p.wait()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("has no malloc and free to probe", r.stderr)
+        self.assertIn("Go program", r.stderr)
+
+    def test_all_processes_refused(self):
+        r = run_profd(["--all", "--type", "allocs", "--seconds", "1"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--pid", r.stderr)
+
+    def test_bad_sample_rate(self):
+        r = run_profd(["--pid", "1", "--type", "heap", "--sample-rate", "lots"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--sample-rate", r.stderr)
+        r = run_profd(["--pid", "1", "--type", "heap", "--max-overhead", "0"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--max-overhead", r.stderr)
+
+
+def flat_count(top_text, function):
+    """The flat value of `function` in `go tool pprof -top` text of a count sample type."""
+    for line in top_text.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and " ".join(fields[5:]) == function:
+            return int(fields[0])
+    raise AssertionError(function + " not in\n" + top_text)
+
+
+def raw_samples_values(path, sample_type):
+    """[(value of `sample_type`,)] per sample, from `go tool pprof -raw`."""
+    text = pprof(["-raw", path])
+    lines = text.splitlines()
+    header = lines.index("Samples:") + 1
+    types = [t.split("/")[0] for t in lines[header].replace("[dflt]", "").split()]
+    column = types.index(sample_type)
+    values = []
+    for line in lines[header + 1:]:
+        if line.startswith("Locations"):
+            break
+        m = re.match(r"^\s+([\d ]+):", line)
+        if m:
+            values.append((int(m.group(1).split()[column]),))
+    return values
+
+
+if __name__ == "__main__":
+    unittest.main()
