@@ -85,7 +85,7 @@ enum profd_heap_function {
   PROFD_HEAP_FREE,
 };
 
-#define PROFD_MAX_ALLOCATOR_FUNCTIONS 12
+#define PROFD_MAX_ALLOCATOR_FUNCTIONS 32
 
 /* Where a process's probed allocator functions are (runtime addresses [start, end)): a call whose
  * return address is inside one of them is the allocator calling itself (realloc(NULL, n) calls malloc)

@@ -11,15 +11,24 @@
 
 namespace profd {
 
-const char* const kAllocatorFunctions[10] = {
-    "malloc",        "calloc", "realloc", "reallocarray", "posix_memalign",
-    "aligned_alloc", "memalign", "valloc", "pvalloc",     "free"};
+const std::vector<std::string> kAllocatorFunctions = {
+    "malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
+    "valloc", "pvalloc", "free",
+    // operator new and new[]: plain, nothrow, aligned, aligned nothrow (the size comes first)
+    "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",
+    "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t",
+    "_ZnamSt11align_val_tRKSt9nothrow_t",
+    // operator delete and delete[]: plain, sized, aligned, sized aligned, nothrow (the pointer
+    // comes first)
+    "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t",
+    "_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t", "_ZdlPvRKSt9nothrow_t",
+    "_ZdaPvRKSt9nothrow_t"};
 
 namespace {
 
 bool IsAllocatorFunction(const char* name) {
-  for (const char* f : kAllocatorFunctions)
-    if (std::strcmp(name, f) == 0) return true;
+  for (const std::string& f : kAllocatorFunctions)
+    if (f == name) return true;
   return false;
 }
 
@@ -100,7 +109,8 @@ bool FindAllocator(const ProcessInfo& process, Allocator* allocator, std::string
   for (const Mapping* m : order) {
     if (!m->file || seen[m->file.get()]) continue;
     seen[m->file.get()] = true;
-    std::map<std::string, AllocatorFunction> functions = FindAllocatorFunctions(m->file->open_path());
+    std::map<std::string, AllocatorFunction> functions =
+        FindAllocatorFunctions(m->file->open_path());
     if (!defines_malloc(functions)) continue;
     if (IsLibc(m->path)) {
       libc = m;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "process_table.h"
 
@@ -21,8 +22,9 @@ struct Allocator {
   std::map<std::string, AllocatorFunction> functions;  // by name (only those defined)
 };
 
-// The allocator entry points profd probes, in the order they are looked up.
-extern const char* const kAllocatorFunctions[10];
+// The allocator entry points profd probes: the C functions, and C++'s operator new and delete for
+// allocators that define their own (jemalloc, tcmalloc); libstdc++'s call malloc and free.
+extern const std::vector<std::string> kAllocatorFunctions;
 
 // Reads the defined functions named in kAllocatorFunctions from the ELF file at `path`; empty when
 // the file cannot be read or defines none.

@@ -1,10 +1,11 @@
 #include "cli.h"
 
 #include <CLI/CLI.hpp>
-#include <cctype>
-#include <cmath>
+#include <chrono>
 #include <cstdlib>
 #include <sstream>
+
+#include "units.h"
 
 namespace profd {
 namespace {
@@ -44,49 +45,17 @@ std::string ProfileTypeName(ProfileType type) {
   return "?";
 }
 
-bool ParseDuration(const std::string& text, double* seconds) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || !std::isfinite(value)) return false;
-  const std::string suffix(end);
-  double scale;
-  if (suffix.empty() || suffix == "s")
-    scale = 1;
-  else if (suffix == "ms")
-    scale = 1e-3;
-  else if (suffix == "us")
-    scale = 1e-6;
-  else if (suffix == "m")
-    scale = 60;
-  else if (suffix == "h")
-    scale = 3600;
-  else
-    return false;
-  *seconds = value * scale;
+namespace {
+
+// A duration in seconds, as config/units.h parses it.
+bool ParseSeconds(const std::string& text, double* seconds) {
+  std::chrono::nanoseconds duration;
+  if (!ParseDuration(text, &duration, nullptr)) return false;
+  *seconds = std::chrono::duration<double>(duration).count();
   return true;
 }
 
-bool ParseByteCount(const std::string& text, uint64_t* bytes) {
-  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return false;
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-  const std::string suffix(end);
-  int shift;
-  if (suffix.empty() || suffix == "B")
-    shift = 0;
-  else if (suffix == "K" || suffix == "KB" || suffix == "KiB")
-    shift = 10;
-  else if (suffix == "M" || suffix == "MB" || suffix == "MiB")
-    shift = 20;
-  else if (suffix == "G" || suffix == "GB" || suffix == "GiB")
-    shift = 30;
-  else
-    return false;
-  if (value > (~0ull >> shift)) return false;
-  *bytes = value << shift;
-  return true;
-}
+}  // namespace
 
 bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string* error) {
   std::stringstream ss(text);
@@ -118,14 +87,14 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
       "profd"};
   std::string pid_text, type_text = "cpu", seconds_text = "30";
   app.add_option("-p,--pid", pid_text, "process id(s) to profile, comma separated");
-  app.add_flag("-a,--all", options.all_processes, "profile every process on the host");
+  app.add_flag("-a,--all", options.request.all_processes, "profile every process on the host");
   app.add_option("-t,--type", type_text,
                  "profile type: cpu, heap, allocs, block (offcpu), mutex, goroutine (threads), "
                  "threadcreate, cmdline")
       ->capture_default_str();
   app.add_option("-s,--seconds", seconds_text, "length of the window: 30, 1.5, 500ms, 2m")
       ->capture_default_str();
-  app.add_option("-F,--frequency", options.frequency_hz, "cpu: samples per second per CPU")
+  app.add_option("-F,--frequency", options.request.frequency_hz, "cpu: samples per second per CPU")
       ->capture_default_str();
   std::string min_block_text = "10us";
   app.add_option("--min-block", min_block_text,
@@ -136,7 +105,7 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
                  "heap, allocs: mean bytes allocated between samples (e.g. 512KiB, 4096, 1 = "
                  "every allocation)")
       ->capture_default_str();
-  app.add_option("--max-overhead", options.max_overhead_percent,
+  app.add_option("--max-overhead", options.request.max_overhead_percent,
                  "heap, allocs: the most of the target's CPU time its allocator probes may cost, "
                  "in percent; above it they are attached in duty-cycled windows (100: always on)")
       ->capture_default_str();
@@ -152,7 +121,7 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
   app.add_flag("-q,--quiet", options.quiet,
                "no progress and no summary table, only the file's path");
   app.add_flag("-v,--verbose", options.verbose, "debug logging, including libbpf's");
-  app.add_flag("--bpf-stats", options.bpf_stats,
+  app.add_flag("--bpf-stats", options.request.bpf_stats,
                "report the BPF program's run time per sample (turns on kernel BPF stats while "
                "profiling)");
   app.add_option("--symbolize", options.symbolize_object,
@@ -187,53 +156,55 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
     return options;
   }
   if (!options.symbolize_object.empty()) {
-    if (!pid_text.empty() || options.all_processes)
+    if (!pid_text.empty() || options.request.all_processes)
       return fail("--symbolize takes no --pid or --all");
     options.mode = CliOptions::Mode::kSymbolize;
     return options;
   }
-  if (!ParseProfileType(type_text, &options.type))
+  if (!ParseProfileType(type_text, &options.request.type))
     return fail("--type: unknown profile type '" + type_text +
                 "'; the types are cpu, heap, allocs, block (alias offcpu), mutex, goroutine (alias "
                 "threads), threadcreate, cmdline");
-  if (!ParseDuration(seconds_text, &options.seconds))
+  if (!ParseSeconds(seconds_text, &options.request.seconds))
     return fail("--seconds: '" + seconds_text + "' is not a duration (e.g. 30, 1.5, 500ms, 2m)");
-  if (options.seconds <= 0)
+  if (options.request.seconds <= 0)
     return fail("--seconds: the window must be longer than zero (got " + seconds_text + ")");
-  if (options.seconds > kMaxSeconds)
+  if (options.request.seconds > kMaxSeconds)
     return fail("--seconds: " + seconds_text +
                 " is longer than one day; for continuous profiling run the daemon");
-  if (options.frequency_hz < 1 || options.frequency_hz > kMaxFrequencyHz)
-    return fail("--frequency: " + std::to_string(options.frequency_hz) + " Hz is outside 1.." +
-                std::to_string(kMaxFrequencyHz));
+  if (options.request.frequency_hz < 1 || options.request.frequency_hz > kMaxFrequencyHz)
+    return fail("--frequency: " + std::to_string(options.request.frequency_hz) +
+                " Hz is outside 1.." + std::to_string(kMaxFrequencyHz));
   if (options.top_rows < 0) return fail("--top: must be 0 or more");
-  if (!ParseDuration(min_block_text, &options.min_block_seconds) || options.min_block_seconds < 0 ||
-      options.min_block_seconds > 60)
+  if (!ParseSeconds(min_block_text, &options.request.min_block_seconds) ||
+      options.request.min_block_seconds < 0 || options.request.min_block_seconds > 60)
     return fail("--min-block: '" + min_block_text +
                 "' is not a duration between 0 and 60s (e.g. 10us, 1ms)");
-  if (!ParseByteCount(sample_rate_text, &options.sample_rate_bytes) ||
-      options.sample_rate_bytes < 1 || options.sample_rate_bytes > (1ull << 40))
+  if (!ParseByteSize(sample_rate_text, &options.request.sample_rate_bytes, nullptr) ||
+      options.request.sample_rate_bytes < 1 || options.request.sample_rate_bytes > (1ull << 40))
     return fail("--sample-rate: '" + sample_rate_text +
                 "' is not a byte count between 1 and 1TiB (e.g. 512KiB, 4096, 1)");
-  if (!(options.max_overhead_percent > 0 && options.max_overhead_percent <= 100))
-    return fail("--max-overhead: " + std::to_string(options.max_overhead_percent) +
+  if (!(options.request.max_overhead_percent > 0 && options.request.max_overhead_percent <= 100))
+    return fail("--max-overhead: " + std::to_string(options.request.max_overhead_percent) +
                 " is not a percent in (0, 100]");
   if (unwind_text != "dwarf" && unwind_text != "fp")
     return fail("--unwind: '" + unwind_text + "' is neither dwarf nor fp");
-  options.dwarf_unwinding = unwind_text == "dwarf";
-  if (pid_text.empty() && !options.all_processes)
+  options.request.dwarf_unwinding = unwind_text == "dwarf";
+  if (pid_text.empty() && !options.request.all_processes)
     return fail("say what to profile: --pid PID[,PID...] or --all");
-  if (!pid_text.empty() && options.all_processes) return fail("--pid and --all exclude each other");
+  if (!pid_text.empty() && options.request.all_processes)
+    return fail("--pid and --all exclude each other");
   if (!pid_text.empty()) {
     std::string error;
-    if (!ParsePidList(pid_text, &options.pids, &error)) return fail(error);
+    if (!ParsePidList(pid_text, &options.request.pids, &error)) return fail(error);
   }
-  if ((options.type == ProfileType::kHeap || options.type == ProfileType::kAllocs) &&
-      options.all_processes)
-    return fail("--type " + ProfileTypeName(options.type) +
+  if ((options.request.type == ProfileType::kHeap ||
+       options.request.type == ProfileType::kAllocs) &&
+      options.request.all_processes)
+    return fail("--type " + ProfileTypeName(options.request.type) +
                 " probes the allocator of the processes given with --pid; --all would put a "
                 "uprobe on every malloc of the host");
-  if (options.type == ProfileType::kCmdline && options.pids.size() != 1)
+  if (options.request.type == ProfileType::kCmdline && options.request.pids.size() != 1)
     return fail("--type cmdline takes exactly one --pid");
   return options;
 }

@@ -25,20 +25,11 @@ enum class ProfileType {
 bool ParseProfileType(const std::string& name, ProfileType* type);
 std::string ProfileTypeName(ProfileType type);
 
-// Parses a duration: "30", "1.5", "20us", "500ms", "10s", "2m", "1h". False when malformed.
-bool ParseDuration(const std::string& text, double* seconds);
-
-// Parses a byte count: "4096", "512KiB", "1MiB", "2GiB" (also K/KB, M/MB, G/GB as powers of 1024).
-bool ParseByteCount(const std::string& text, uint64_t* bytes);
-
 // Parses "1234" or "1234,5678"; false with `error` set when any entry is no positive pid.
 bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string* error);
 
-struct CliOptions {
-  enum class Mode { kProfile, kSymbolize, kExit };
-  Mode mode = Mode::kProfile;
-  int exit_code = 0;  // with kExit (help, version, or a usage error already reported)
-
+// What to profile and how: from the command line, or in the daemon from an HTTP request.
+struct ProfileRequest {
   std::vector<pid_t> pids;
   bool all_processes = false;
   ProfileType type = ProfileType::kCpu;
@@ -48,11 +39,19 @@ struct CliOptions {
   bool dwarf_unwinding = true;              // --unwind dwarf (default) or fp
   uint64_t sample_rate_bytes = 512 * 1024;  // heap, allocs: mean bytes between samples
   double max_overhead_percent = 3;          // heap, allocs: probe cost budget, % of target CPU
+  bool bpf_stats = false;  // measure the BPF program's own run time (kernel BPF stats, host-wide)
+};
+
+struct CliOptions {
+  enum class Mode { kProfile, kSymbolize, kExit };
+  Mode mode = Mode::kProfile;
+  int exit_code = 0;  // with kExit (help, version, or a usage error already reported)
+
+  ProfileRequest request;
   std::string output;  // "" = profd-<type>-<target>-<time>.pb.gz in the current directory
   int top_rows = 10;   // 0 = no table
   bool quiet = false;  // no progress, no table
   bool verbose = false;
-  bool bpf_stats = false;  // measure the BPF program's own run time (kernel BPF stats, host-wide)
   std::string symbolize_object;  // with kSymbolize
 };
 

@@ -43,7 +43,8 @@ uint64_t FunctionCookie(const std::string& name) {
   if (name == "posix_memalign") return PROFD_HEAP_POSIX_MEMALIGN;
   if (name == "aligned_alloc" || name == "memalign") return PROFD_HEAP_ALIGNED_ALLOC;
   if (name == "valloc" || name == "pvalloc") return PROFD_HEAP_VALLOC;
-  return PROFD_HEAP_FREE;
+  if (name.rfind("_Zn", 0) == 0) return PROFD_HEAP_MALLOC;  // operator new: the size first
+  return PROFD_HEAP_FREE;                                   // free, operator delete
 }
 
 // BPF_LINK_CREATE's attributes for uprobe_multi links (Linux 6.6; session mode 6.13), which
@@ -270,7 +271,8 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
             ranges.count == PROFD_MAX_ALLOCATOR_FUNCTIONS)
           continue;
         ranges.start[ranges.count] = m.start + (function.offset - m.offset);
-        ranges.end[ranges.count] = ranges.start[ranges.count] + std::max<uint64_t>(function.size, 1);
+        ranges.end[ranges.count] =
+            ranges.start[ranges.count] + std::max<uint64_t>(function.size, 1);
         ranges.count++;
       }
     }
@@ -418,7 +420,8 @@ double HeapCollector::Poll() {
       // Off long enough for this cycle's share, and for the whole collection's to come back under
       // the budget (the first window, at full rate, may have gone over it).
       const double cpu_rate = cpu / std::max(1e-3, now - window_started);
-      const double catch_up = (probe_seconds_ / budget - (cpu_on_ + cpu_off_)) / std::max(cpu_rate, 1e-3);
+      const double catch_up =
+          (probe_seconds_ / budget - (cpu_on_ + cpu_off_)) / std::max(cpu_rate, 1e-3);
       next_switch_ = now + std::max(on_length_ * (1 - duty) / duty, std::min(catch_up, 10.0));
     } else {
       // Stays attached; looks again soon, as an idle target may start allocating any moment.
@@ -511,16 +514,22 @@ std::vector<std::string> HeapCollector::Notes() const {
   char line[400];
   for (const Target& t : targets_) {
     std::string functions;
-    for (const auto& [name, function] : t.functions)
+    bool cxx = false;
+    for (const auto& [name, function] : t.functions) {
+      if (name.rfind("_Z", 0) == 0) {
+        cxx = true;
+        continue;
+      }
       functions += (functions.empty() ? "" : ", ") + name;
+    }
+    if (cxx) functions += ", operator new and delete";
     notes.push_back("pid " + std::to_string(t.pid) + ": uprobes on " + functions + " in " + t.path);
   }
   std::snprintf(line, sizeof(line),
                 "sampled by bytes: on average one sample per %" PRIu64
                 " bytes allocated, values scaled as Go scales them",
                 options_.sample_rate);
-  notes.push_back(options_.sample_rate <= 1 ? "every allocation recorded (--sample-rate 1)"
-                                            : line);
+  notes.push_back(options_.sample_rate <= 1 ? "every allocation recorded (--sample-rate 1)" : line);
   const uint64_t hits = hits_on_.alloc_calls + hits_on_.alloc_returns + hits_on_.frees;
   std::snprintf(line, sizeof(line),
                 "probe cost measured here: %.1f us per probe hit, %.1f us more for the return "
@@ -532,20 +541,19 @@ std::vector<std::string> HeapCollector::Notes() const {
                 cpu_on_ + cpu_off_ > 0 ? 100 * probe_seconds_ / (cpu_on_ + cpu_off_) : 0.0);
   notes.push_back(line);
   if (duty_cycled_) {
-    std::snprintf(line, sizeof(line),
-                  "duty-cycled to keep the probes under %.1f%% of the targets' CPU: attached "
-                  "%.1f%% of the time in %d windows; allocation values scaled by %.2f (%s); "
-                  "in-use values still count sampled blocks freed while the probes were detached",
-                  options_.max_overhead_percent,
-                  100 * seconds_on_ / std::max(1e-9, seconds_on_ + seconds_off_), windows_,
-                  WindowScale(),
-                  cpu_on_ - probe_seconds_ > 0.1 * cpu_on_
-                      ? "the targets' CPU time less the probes' in all windows over attached ones"
-                  : user_on_ > 0
-                      ? "an estimate from their user time: the probes took nearly all of their "
-                        "time while attached, absolute values are uncertain, proportions hold"
-                      : "wall time: the targets got no measurable work done while attached, "
-                        "absolute values are a floor, proportions hold");
+    std::snprintf(
+        line, sizeof(line),
+        "duty-cycled to keep the probes under %.1f%% of the targets' CPU: attached "
+        "%.1f%% of the time in %d windows; allocation values scaled by %.2f (%s); "
+        "in-use values still count sampled blocks freed while the probes were detached",
+        options_.max_overhead_percent,
+        100 * seconds_on_ / std::max(1e-9, seconds_on_ + seconds_off_), windows_, WindowScale(),
+        cpu_on_ - probe_seconds_ > 0.1 * cpu_on_
+            ? "the targets' CPU time less the probes' in all windows over attached ones"
+        : user_on_ > 0 ? "an estimate from their user time: the probes took nearly all of their "
+                         "time while attached, absolute values are uncertain, proportions hold"
+                       : "wall time: the targets got no measurable work done while attached, "
+                         "absolute values are a floor, proportions hold");
     notes.push_back(line);
   }
   for (const std::string& e : window_errors_) notes.push_back("probes stopped early: " + e);

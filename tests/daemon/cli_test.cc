@@ -13,45 +13,6 @@ CliOptions Parse(std::vector<const char*> args, std::string* err) {
   return ParseCommandLine(static_cast<int>(args.size()), args.data(), &out, err);
 }
 
-TEST(ParseDuration, AcceptsSecondsAndUnits) {
-  double s = 0;
-  ASSERT_TRUE(ParseDuration("30", &s));
-  EXPECT_DOUBLE_EQ(s, 30);
-  ASSERT_TRUE(ParseDuration("1.5", &s));
-  EXPECT_DOUBLE_EQ(s, 1.5);
-  ASSERT_TRUE(ParseDuration("500ms", &s));
-  EXPECT_DOUBLE_EQ(s, 0.5);
-  ASSERT_TRUE(ParseDuration("2m", &s));
-  EXPECT_DOUBLE_EQ(s, 120);
-  ASSERT_TRUE(ParseDuration("1h", &s));
-  EXPECT_DOUBLE_EQ(s, 3600);
-}
-
-TEST(ParseDuration, RejectsMalformed) {
-  double s = 0;
-  EXPECT_FALSE(ParseDuration("", &s));
-  EXPECT_FALSE(ParseDuration("abc", &s));
-  EXPECT_FALSE(ParseDuration("10x", &s));
-  EXPECT_FALSE(ParseDuration("nan", &s));
-  EXPECT_FALSE(ParseDuration("inf", &s));
-}
-
-TEST(ParseByteCount, AcceptsBytesAndBinaryUnits) {
-  uint64_t b = 0;
-  ASSERT_TRUE(ParseByteCount("1", &b));
-  EXPECT_EQ(b, 1u);
-  ASSERT_TRUE(ParseByteCount("4096", &b));
-  EXPECT_EQ(b, 4096u);
-  ASSERT_TRUE(ParseByteCount("512KiB", &b));
-  EXPECT_EQ(b, 512u * 1024);
-  ASSERT_TRUE(ParseByteCount("2M", &b));
-  EXPECT_EQ(b, 2u << 20);
-  ASSERT_TRUE(ParseByteCount("1GiB", &b));
-  EXPECT_EQ(b, 1u << 30);
-  for (const char* bad : {"", "-1", "1.5K", "KiB", "10x", "99999999999999999999G"})
-    EXPECT_FALSE(ParseByteCount(bad, &b)) << bad;
-}
-
 TEST(ParsePidList, ParsesCommaSeparated) {
   std::vector<pid_t> pids;
   std::string error;
@@ -80,10 +41,10 @@ TEST(ParseCommandLine, FullCpuRequest) {
                         "--frequency", "199"},
                        &err);
   EXPECT_EQ(o.mode, CliOptions::Mode::kProfile) << err;
-  EXPECT_EQ(o.pids, (std::vector<pid_t>{1234, 5678}));
-  EXPECT_EQ(o.type, ProfileType::kCpu);
-  EXPECT_DOUBLE_EQ(o.seconds, 10);
-  EXPECT_EQ(o.frequency_hz, 199);
+  EXPECT_EQ(o.request.pids, (std::vector<pid_t>{1234, 5678}));
+  EXPECT_EQ(o.request.type, ProfileType::kCpu);
+  EXPECT_DOUBLE_EQ(o.request.seconds, 10);
+  EXPECT_EQ(o.request.frequency_hz, 199);
   EXPECT_EQ(o.output, "out.pb.gz");
 }
 
@@ -91,13 +52,13 @@ TEST(ParseCommandLine, Defaults) {
   std::string err;
   CliOptions o = Parse({"--all"}, &err);
   EXPECT_EQ(o.mode, CliOptions::Mode::kProfile) << err;
-  EXPECT_TRUE(o.all_processes);
-  EXPECT_EQ(o.type, ProfileType::kCpu);
-  EXPECT_DOUBLE_EQ(o.seconds, 30);
-  EXPECT_EQ(o.frequency_hz, 99);
-  EXPECT_TRUE(o.dwarf_unwinding);
+  EXPECT_TRUE(o.request.all_processes);
+  EXPECT_EQ(o.request.type, ProfileType::kCpu);
+  EXPECT_DOUBLE_EQ(o.request.seconds, 30);
+  EXPECT_EQ(o.request.frequency_hz, 99);
+  EXPECT_TRUE(o.request.dwarf_unwinding);
   o = Parse({"--all", "--unwind", "fp"}, &err);
-  EXPECT_FALSE(o.dwarf_unwinding);
+  EXPECT_FALSE(o.request.dwarf_unwinding);
 }
 
 struct BadCase {

@@ -12,9 +12,9 @@ VDSO_LOOP = os.environ.get("VDSO_LOOP", "vdso-loop")
 GO = os.environ.get("GO", "go")
 
 
-def start_workload(argv):
+def start_workload(argv, env=None):
     """Starts a workload and waits until it has exec'ed and runs (its comm is no longer python's)."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     time.sleep(0.3)
     return proc
 

@@ -10,9 +10,12 @@ HEAP_SPLIT = os.path.join(os.environ.get("WORKLOADS_DIR", ""), "heap-split")
 KIB = 1024
 
 
-def profile(args, workload, seconds="4"):
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+
+
+def profile(args, workload, seconds="4", env=None):
     """Profiles a heap-split run (it waits 1 s for profd to attach); returns (result, path)."""
-    p = start_workload([HEAP_SPLIT] + workload)
+    p = start_workload([HEAP_SPLIT] + workload, env=env)
     try:
         out = os.path.join(tempfile.mkdtemp(prefix="profd-heap-"), "heap.pb.gz")
         r = run_profd(["--pid", str(p.pid), "--seconds", seconds, "-o", out] + args)
@@ -65,6 +68,21 @@ class HeapProfileTest(unittest.TestCase):
         self.assertRegex(traces, r"\n\s+100\s+operator new\(unsigned long\)\n\s+use_new\n", traces)
         self.assertIn("every allocation recorded", pprof(["-comments", out]))
 
+    def test_jemalloc_is_probed_instead_of_glibc(self):
+        # A preloaded allocator defines malloc before libc does, and its own operator new.
+        self.assertTrue(os.path.exists(JEMALLOC), "libjemalloc2 is needed for this test")
+        env = dict(os.environ, LD_PRELOAD=JEMALLOC)
+        r, out = profile(["--type", "allocs", "--sample-rate", "1", "--max-overhead", "100"],
+                         ["kinds", "1", "3"], seconds="3", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        comments = pprof(["-comments", out])
+        self.assertRegex(comments, r"uprobes on .*operator new and delete in \S*libjemalloc",
+                         comments)
+        rows, text = top_rows(out, ["-sample_index=alloc_objects"])
+        for site in ["use_calloc", "use_realloc", "use_reallocarray", "use_posix_memalign",
+                     "use_aligned_alloc", "use_memalign", "use_valloc", "use_new"]:
+            self.assertEqual(flat_count(text, site), 100, site + "\n" + text)
+
     def test_duty_cycled_under_the_budget(self):
         # Millions of malloc/free a second: the probes would take nearly all of the target's time,
         # so they are attached in short windows, and the profile says so.
@@ -77,6 +95,14 @@ class HeapProfileTest(unittest.TestCase):
         self.assertLess(float(m.group(1)), 20, comments)
         m = re.search(r"([\d.]+)% of the targets' CPU time", comments)
         self.assertLess(float(m.group(1)), 6, comments)
+
+    def test_target_exiting_mid_window_keeps_what_was_collected(self):
+        r, out = profile(["--type", "heap", "--sample-rate", "64KiB", "--max-overhead", "100"],
+                         ["split", "1", "2", "200"], seconds="8")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("exited", r.stderr)
+        rows, text = top_rows(out)
+        self.assertGreaterEqual(rows["leak_some"][0], 95, text)
 
     def test_go_program_has_no_malloc(self):
         p = start_workload([GO_SPLIT, "30"])

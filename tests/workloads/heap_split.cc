@@ -6,6 +6,8 @@
 //   kinds: once, 100 calls each of calloc, realloc(NULL, n), reallocarray, posix_memalign,
 //          aligned_alloc, memalign, valloc and C++ new, from one function per kind, all freed.
 //   churn: malloc(64)/free as fast as possible in churn(); prints the pairs per second made.
+//   fixed: N malloc/free pairs (ITERATIONS_PER_SECOND is N here), each followed by WORK rounds of
+//          arithmetic (the 5th argument); prints the seconds taken (the cost benchmark).
 // It waits DELAY seconds first (for the profiler to attach) and runs for SECONDS.
 #include <malloc.h>
 #include <stdlib.h>
@@ -92,11 +94,21 @@ __attribute__((noinline)) long churn(std::chrono::steady_clock::time_point end) 
   return pairs;
 }
 
+__attribute__((noinline)) void fixed_work(long pairs, long work) {
+  volatile unsigned long x = 0;
+  for (long n = 0; n < pairs; n++) {
+    void* p = malloc(64 + (n & 255));
+    static_cast<volatile unsigned char*>(p)[0] = 1;
+    free(p);
+    for (long w = 0; w < work; w++) x = x * 31 + w;
+  }
+}
+
 }  // extern "C"
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: heap-split split|kinds|churn DELAY SECONDS [ITERATIONS_PER_SECOND]\n");
+    std::fprintf(stderr, "usage: heap-split split|kinds|churn|fixed DELAY SECONDS [N] [WORK]\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -135,6 +147,12 @@ int main(int argc, char** argv) {
   } else if (mode == "churn") {
     const long pairs = churn(end);
     std::printf("churn: %.0f malloc/free pairs per second\n", pairs / seconds);
+  } else if (mode == "fixed") {
+    const long work = argc > 5 ? atol(argv[5]) : 0;
+    fixed_work(static_cast<long>(rate), work);
+    const double taken =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("fixed: %.0f pairs in %.3f s (%.0f pairs/s)\n", rate, taken, rate / taken);
   } else {
     std::fprintf(stderr, "heap-split: unknown mode %s\n", mode.c_str());
     return 2;

@@ -1,0 +1,116 @@
+// The configuration of `profd --daemon`: its settings with their defaults, and the loader of the
+// YAML file. The loader refuses what it does not understand (unknown key, wrong type, value out of
+// range) with the file, line, column and dotted key, so a typo never silently becomes a default.
+#ifndef PROFD_CONFIG_DAEMON_CONFIG_H
+#define PROFD_CONFIG_DAEMON_CONFIG_H
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace profd {
+
+// Each default is also written out, with what it means, in config/profd.yaml; a test keeps the
+// two equal. Ranges are the loader's checks.
+struct DaemonConfig {
+  // HTTP /debug/pprof: "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every interface); "" = no HTTP.
+  std::string listen = "127.0.0.1:6061";
+  std::string socket_path = "/run/profd/profd.sock";  // the CLI's control socket; absolute
+  // Absolute path of a file holding the bearer token HTTP clients must send. Required when listen
+  // is not a loopback address.
+  std::string token_file;
+  int frequency_hz = 99;        // CPU samples per second per CPU, 1..10000
+  bool dwarf_unwinding = true;  // key `unwind`: "dwarf" (true) or "fp"
+
+  // Continuous profiling: every `interval`, one profile per target process and type.
+  struct Schedule {
+    std::chrono::nanoseconds interval = std::chrono::seconds(60);  // 1s..1d
+    // The window of cpu and the other windowed types (allocs, block, mutex, threadcreate);
+    // heap and goroutine are snapshots. More than 0, at most `interval`.
+    std::chrono::nanoseconds cpu_seconds = std::chrono::seconds(10);
+    // Canonical names (aliases offcpu and threads resolved), in the file's order, no repeats:
+    // cpu, heap, allocs, block, mutex, goroutine, threadcreate. Empty = no schedule.
+    std::vector<std::string> types = {"cpu"};
+    bool operator==(const Schedule&) const = default;
+  } schedule;
+
+  // What the schedule profiles: every process, or the union of the lists.
+  struct Targets {
+    // In the file `all` defaults to true only when no list is given; all: true with a list is an
+    // error, and so is all: false with none.
+    bool all = true;
+    std::vector<pid_t> pids;
+    // fnmatch(3) globs matched against the command name (comm, at most 15 characters) and the
+    // executable's file name; see ProcessNameMatches.
+    std::vector<std::string> process_names;
+    // cgroup v2 paths as /proc/PID/cgroup shows them ("/system.slice/nginx.service"; a leading
+    // "/sys/fs/cgroup" is dropped) or systemd unit names ("nginx.service", .scope, .slice).
+    std::vector<std::string> cgroups;
+    bool operator==(const Targets&) const = default;
+  } targets;
+
+  // Where scheduled profiles are kept, and for how long.
+  struct Store {
+    std::string directory = "/var/lib/profd";                       // absolute
+    std::chrono::nanoseconds max_age = std::chrono::hours(7 * 24);  // at least 1m
+    uint64_t max_bytes = uint64_t{1} << 30;                         // at least 1MiB
+    bool operator==(const Store&) const = default;
+  } store;
+
+  struct Limits {
+    int max_concurrent_requests = 8;  // HTTP and socket profile requests at once, 1..1024
+    // The longest ?seconds= (or CLI --seconds over the socket) a client may ask for, 1s..1d.
+    std::chrono::nanoseconds max_seconds = std::chrono::seconds(300);
+    // The most processes one scheduled round writes profiles for, per type, 1..65536; the rest
+    // are left out of that round.
+    int max_targets = 256;
+    bool operator==(const Limits&) const = default;
+  } limits;
+
+  struct Heap {
+    uint64_t sample_rate = 512 * 1024;  // mean bytes allocated between samples, 1..1TiB
+    double max_overhead_percent = 3;    // allocator probes' budget, % of target CPU, (0, 100]
+    bool operator==(const Heap&) const = default;
+  } heap;
+
+  struct Block {
+    // Waits shorter than this are not counted, 0..60s.
+    std::chrono::nanoseconds min_block = std::chrono::microseconds(10);
+    bool operator==(const Block&) const = default;
+  } block;
+
+  bool operator==(const DaemonConfig&) const = default;
+};
+
+// Parses `yaml_text`; `source_name` (a path, or e.g. "<test>") starts every error message. Absent
+// keys and sections keep their defaults; an empty document is DaemonConfig{}. On failure returns
+// false, leaves `*config` unchanged (a bad reload keeps the running config) and sets `*error` to
+// one line per problem (at most 20):
+//   FILE:LINE:COLUMN: schedule.cpu_seconds: 2m is longer than schedule.interval (1m) ...
+// LINE and COLUMN are 1-based and point at the value, or at the key when the key is the problem.
+bool ParseDaemonConfig(const std::string& yaml_text, const std::string& source_name,
+                       DaemonConfig* config, std::string* error);
+
+// Reads the file at `path` and parses it as above; a file that cannot be read is an error too.
+bool LoadDaemonConfig(const std::string& path, DaemonConfig* config, std::string* error);
+
+// The config as YAML that ParseDaemonConfig reads back equal (no comments): for logging the
+// effective configuration.
+std::string DaemonConfigToYaml(const DaemonConfig& config);
+
+// Checks a `listen` value as the HTTP server reads it: "127.0.0.1:6061", "[::1]:6061",
+// "localhost:6061" or ":6061"; numeric hosts only (besides localhost), port 0..65535 (0: any free
+// port). Sets `*loopback` when only this host can connect.
+bool CheckListenAddress(const std::string& listen, bool* loopback, std::string* error);
+
+// Whether a targets.process_names pattern selects a process: fnmatch(3) against its command name
+// `comm` or the file name (after the last '/') of its executable `exe_path` ("" if unknown).
+bool ProcessNameMatches(const std::string& pattern, const std::string& comm,
+                        const std::string& exe_path);
+
+}  // namespace profd
+
+#endif  // PROFD_CONFIG_DAEMON_CONFIG_H

@@ -1,0 +1,392 @@
+#include "profile_collection.h"
+
+#include <bpf/bpf.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "bpf_support.h"
+#include "cpu_sampler.h"
+#include "heap_collector.h"
+#include "loaded_unwind_tables.h"
+#include "log.h"
+#include "mutex_collector.h"
+#include "offcpu_collector.h"
+#include "process_table.h"
+#include "profd_abi.h"
+#include "profile_assembler.h"
+#include "profile_builder.h"
+#include "symbolizer.h"
+#include "thread_dump.h"
+#include "threadcreate_collector.h"
+#include "top_table.h"
+
+namespace profd {
+namespace {
+
+// User + system CPU time profd has used so far.
+double OwnCpuSeconds() {
+  rusage usage = {};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// Checks every target before anything is loaded: a clear message for each that cannot be profiled.
+bool CheckTargets(const std::vector<pid_t>& pids, std::string* error) {
+  for (pid_t pid : pids) {
+    if (!ProcessExists(pid)) {
+      *error = "no process with pid " + std::to_string(pid) + " (is it still running? see ps -p " +
+               std::to_string(pid) + ")";
+      return false;
+    }
+    if (IsKernelThread(pid)) {
+      *error =
+          "pid " + std::to_string(pid) + " (" + ReadProcessComm(pid) +
+          ") is a kernel thread: it has no user space to profile; use --all to see kernel time";
+      return false;
+    }
+  }
+  return true;
+}
+
+// What a profile type records: its pprof sample types and period, and its collector.
+struct ProfileKind {
+  std::vector<ValueType> sample_types;  // {events, total weight}, as the collectors count them
+  std::string default_sample_type;
+  ValueType period_type;
+  int64_t period = 0;
+  std::string description;
+  std::string no_samples;  // why a profile can be empty, for the warning
+};
+
+std::unique_ptr<StackCollector> LoadCollector(const ProfileRequest& request,
+                                              const ProcessTable& processes, ProfileKind* kind,
+                                              std::string* error) {
+  CollectorOptions common;
+  common.all_processes = request.all_processes;
+  common.dwarf_unwinding = request.dwarf_unwinding;
+  common.pids = request.pids;
+  // block and mutex are Go's two "delay" profiles: contentions and delay, one event per period.
+  const std::vector<ValueType> kDelayTypes = {{"contentions", "count"}, {"delay", "nanoseconds"}};
+  switch (request.type) {
+    case ProfileType::kBlock: {
+      OffCpuCollector::Options o;
+      static_cast<CollectorOptions&>(o) = common;
+      o.min_block_nanos = static_cast<uint64_t>(request.min_block_seconds * 1e9);
+      *kind = {kDelayTypes,
+               "delay",
+               {"contentions", "count"},
+               1,
+               "block profile: off-CPU waits of at least " +
+                   FormatValue(static_cast<int64_t>(o.min_block_nanos), "nanoseconds"),
+               "no thread of the target blocked (and woke) during the window"};
+      return OffCpuCollector::Load(o, error);
+    }
+    case ProfileType::kMutex:
+      *kind = {kDelayTypes,
+               "delay",
+               {"contentions", "count"},
+               1,
+               "mutex profile: waits on contended locks (futex wait and lock-pi)",
+               "no thread of the target waited on a contended lock during the window"};
+      return MutexCollector::Load(common, error);
+    case ProfileType::kHeap:
+    case ProfileType::kAllocs: {
+      HeapCollector::Options o;
+      static_cast<CollectorOptions&>(o) = common;
+      o.sample_rate = request.sample_rate_bytes;
+      o.max_overhead_percent = request.max_overhead_percent;
+      const bool heap = request.type == ProfileType::kHeap;
+      // Go's four heap values; the two profiles differ only in the default, as in Go.
+      *kind = {{{"alloc_objects", "count"},
+                {"alloc_space", "bytes"},
+                {"inuse_objects", "count"},
+                {"inuse_space", "bytes"}},
+               heap ? "inuse_space" : "alloc_space",
+               {"space", "bytes"},
+               static_cast<int64_t>(request.sample_rate_bytes),
+               heap ? "heap profile: allocations made during the window and still live at its "
+                      "end (blocks allocated before the window are not seen)"
+                    : "allocs profile: allocations made during the window",
+               heap ? "no allocation made during the window was sampled and still live"
+                    : "no allocation made during the window was sampled (the target allocated "
+                      "less than --sample-rate bytes, or not through the probed malloc)"};
+      return HeapCollector::Load(o, processes, error);
+    }
+    case ProfileType::kThreadCreate:
+      // As Go's threadcreate profile: one count per thread created, at the creating stack.
+      *kind = {{{"threadcreate", "count"}},
+               "",
+               {"threadcreate", "count"},
+               1,
+               "threadcreate profile: threads created, by the creating thread's stack",
+               "the target created no thread during the window"};
+      return ThreadCreateCollector::Load(common, error);
+    default: {
+      CpuSampler::Options o;
+      static_cast<CollectorOptions&>(o) = common;
+      o.frequency_hz = request.frequency_hz;
+      *kind = {{{"samples", "count"}, {"cpu", "nanoseconds"}},
+               "cpu",
+               {"cpu", "nanoseconds"},
+               1000000000LL / request.frequency_hz,
+               "cpu profile at " + std::to_string(request.frequency_hz) + " Hz",
+               "the target did not run on a CPU during the window"};
+      return CpuSampler::Load(o, error);
+    }
+  }
+}
+
+// goroutine (alias threads): every thread's stack now; the window does not apply.
+CollectedProfile CollectThreadDump(const ProfileRequest& request) {
+  CollectedProfile result;
+  std::string error;
+  if (request.all_processes) {
+    result.status = CollectedProfile::Status::kBadRequest;
+    result.error =
+        "the goroutine profile dumps the threads of given processes, not of the whole host";
+    return result;
+  }
+  if (!CheckTargets(request.pids, &result.error)) return result;
+  KernelSymbolizer kernel;
+  if (!kernel.Load("/proc/kallsyms", &error)) LogWarning("kernel stacks are left out: " + error);
+  ProcessTable processes;
+  ThreadDump dump;
+  const auto wall_start = std::chrono::system_clock::now();
+  for (pid_t pid : request.pids) {
+    if (!processes.Observe(pid)) {
+      result.error = "pid " + std::to_string(pid) + " exited before its threads could be read";
+      return result;
+    }
+    if (DumpThreads(*processes.Find(pid), kernel, request.dwarf_unwinding, &dump) == 0) {
+      result.error = "no thread of pid " + std::to_string(pid) + " could be read" +
+                     (dump.errors.empty() ? "" : ": " + dump.errors.back());
+      return result;
+    }
+  }
+  for (const std::string& e : dump.errors) LogWarning(e);
+  std::vector<double>& pauses = dump.pause_micros;
+  Symbolizer symbolizer;
+  ProfileAssembler assembler(&symbolizer, &kernel, &processes);
+  result.builder = std::make_unique<ProfileBuilder>(std::vector<ValueType>{{"goroutine", "count"}},
+                                                    "", ValueType{"goroutine", "count"}, 1);
+  ProfileBuilder& builder = *result.builder;
+  assembler.Add(dump.samples, &builder);
+  builder.SetTime(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count(),
+      0);
+  std::sort(pauses.begin(), pauses.end());
+  char line[200];
+  std::snprintf(line, sizeof(line),
+                "profd 0.1.0 thread dump: %zu threads, each stopped (ptrace) for median %.0f us, "
+                "max %.0f us",
+                pauses.size(), pauses.empty() ? 0.0 : pauses[pauses.size() / 2],
+                pauses.empty() ? 0.0 : pauses.back());
+  builder.AddComment(line);
+  LogDebug(line);
+  result.status = CollectedProfile::Status::kOk;
+  return result;
+}
+
+}  // namespace
+
+std::string Seconds(double s) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), s < 10 ? "%.1fs" : "%.0fs", s);
+  return buffer;
+}
+
+CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionHooks& hooks) {
+  if (request.type == ProfileType::kGoroutine) return CollectThreadDump(request);
+  CollectedProfile result;
+  if (request.type == ProfileType::kCmdline) {
+    result.status = CollectedProfile::Status::kBadRequest;
+    result.error = "cmdline is not a profile: read /proc/PID/cmdline";
+    return result;
+  }
+  std::string error;
+  if (!CheckTargets(request.pids, &result.error)) return result;
+  if (std::string missing = CheckBpfPrerequisites(); !missing.empty()) {
+    result.error = missing;
+    return result;
+  }
+
+  InstallLibbpfLogger();
+  ProcessTable processes;
+  for (pid_t pid : request.pids) processes.Observe(pid);
+
+  const auto wall_start = std::chrono::system_clock::now();
+  const auto start = std::chrono::steady_clock::now();
+  ProfileKind kind;
+  std::unique_ptr<StackCollector> sampler = LoadCollector(request, processes, &kind, &error);
+  if (!sampler) {
+    result.error = error;
+    return result;
+  }
+  // Unwind tables of the targets go in before sampling starts, so no early sample walks without
+  // them.
+  LoadedUnwindTables unwind_tables(sampler->unwind_tables_fd(), sampler->process_unwind_fd());
+  auto add_to_unwinder = [&](pid_t pid) {
+    if (!request.dwarf_unwinding) return;
+    if (const ProcessInfo* process = processes.Find(pid)) unwind_tables.AddProcess(*process);
+  };
+  for (pid_t pid : request.pids) add_to_unwinder(pid);
+  // Kernel BPF run-time stats stay on while this fd is open.
+  UniqueFd bpf_stats;
+  if (request.bpf_stats) {
+    bpf_stats = UniqueFd(bpf_enable_stats(BPF_STATS_RUN_TIME));
+    if (!bpf_stats.valid()) LogWarning("cannot enable BPF stats: " + std::string(strerror(errno)));
+  }
+  if (!sampler->Attach(&error)) {
+    result.error = error;
+    return result;
+  }
+
+  const double cpu_at_attach = OwnCpuSeconds();
+  std::set<pid_t> exited;
+  std::string exit_note;
+  double elapsed = 0;
+  auto last_tick = start;
+  bool stopped = false;
+  while (elapsed < request.seconds && !(stopped = hooks.stop_requested && hooks.stop_requested())) {
+    const double left = request.seconds - elapsed;
+    const double wanted = sampler->Poll();
+    struct timespec nap = {0,
+                           static_cast<long>(std::max(0.0, std::min({left, 0.1, wanted})) * 1e9)};
+    nanosleep(&nap, nullptr);
+    const auto now = std::chrono::steady_clock::now();
+    elapsed = std::chrono::duration<double>(now - start).count();
+
+    // Capture new processes' mappings while they are alive: short-lived ones may be gone in a
+    // second.
+    if (request.all_processes) {
+      for (pid_t pid : sampler->TakeSampledPids()) {
+        const bool known = processes.Find(pid) != nullptr;
+        if (!known && processes.Observe(pid)) add_to_unwinder(pid);
+      }
+    }
+    // An exec replaces a process's code: read its mappings again; an exit releases its tables.
+    for (const StackCollector::ProcessEvent& event : sampler->TakeProcessEvents()) {
+      if (!processes.Find(event.pid)) continue;
+      if (event.exited)
+        unwind_tables.RemoveProcess(event.pid);
+      else if (processes.Refresh(event.pid))
+        add_to_unwinder(event.pid);
+    }
+    if (now - last_tick < std::chrono::seconds(1) && elapsed < request.seconds) continue;
+    last_tick = now;
+    // Re-read the targets' mappings for code they dlopen'ed; notice targets that exited.
+    for (pid_t pid : request.pids) {
+      if (exited.count(pid)) continue;
+      if (!ProcessExists(pid)) {
+        exited.insert(pid);
+        exit_note += "pid " + std::to_string(pid) + " exited " + Seconds(elapsed) + " into the " +
+                     Seconds(request.seconds) + " window; ";
+        unwind_tables.RemoveProcess(pid);
+        continue;
+      }
+      if (processes.Refresh(pid)) add_to_unwinder(pid);
+    }
+    if (!request.pids.empty() && exited.size() == request.pids.size()) break;
+    if (hooks.progress) hooks.progress(elapsed, request.seconds);
+  }
+  sampler->Stop();
+  const double cpu_while_sampling = OwnCpuSeconds() - cpu_at_attach;
+  const auto duration = std::chrono::steady_clock::now() - start;
+  result.stopped_early = stopped;
+  result.seconds = elapsed;
+
+  StackSamples samples = sampler->Collect();
+  // Collectors count {events, total weight}; a profile with one sample type keeps the events.
+  for (StackSample& s : samples.samples) s.values.resize(kind.sample_types.size());
+  for (const StackSample& s : samples.samples) processes.Observe(static_cast<pid_t>(s.pid));
+
+  KernelSymbolizer kernel;
+  if (!kernel.Load("/proc/kallsyms", &error))
+    LogWarning("kernel frames stay unsymbolized: " + error);
+  Symbolizer symbolizer;
+  ProfileAssembler assembler(&symbolizer, &kernel, &processes);
+  result.builder = std::make_unique<ProfileBuilder>(kind.sample_types, kind.default_sample_type,
+                                                    kind.period_type, kind.period);
+  ProfileBuilder& builder = *result.builder;
+  assembler.Add(samples, &builder);
+  builder.SetTime(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count(),
+      std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count());
+  builder.AddComment("profd 0.1.0 " + kind.description);
+  for (const std::string& note : sampler->Notes()) {
+    builder.AddComment(note);
+    LogDebug(note);
+  }
+  if (request.dwarf_unwinding) {
+    const LoadedUnwindTables::Stats& u = unwind_tables.stats();
+    char line[300];
+    std::snprintf(
+        line, sizeof(line),
+        "user stacks unwound with .eh_frame tables: %llu files, %llu rows (%.1f MiB of map "
+        "memory), built in %.3f s; frame pointers for %llu files without tables",
+        static_cast<unsigned long long>(u.tables_loaded),
+        static_cast<unsigned long long>(u.rows_loaded),
+        u.rows_loaded * sizeof(profd_unwind_row) / 1048576.0, u.build_seconds,
+        static_cast<unsigned long long>(u.files_without_table));
+    builder.AddComment(line);
+  } else {
+    builder.AddComment("user stacks walked with frame pointers (--unwind fp)");
+  }
+  for (const DropCounter& drop : samples.drops) {
+    const std::string line = drop.name + ": " + std::to_string(drop.count);
+    builder.AddComment(line);
+    LogWarning(line);
+  }
+  const ProfileAssembler::FrameStats& frames = assembler.frame_stats();
+  if (frames.outside_mappings)
+    builder.AddComment("frames outside any mapping read: " +
+                       std::to_string(frames.outside_mappings));
+  if (frames.without_symbols)
+    builder.AddComment("frames without symbols: " + std::to_string(frames.without_symbols));
+  if (frames.kernel)
+    builder.AddComment("kernel frames not in kallsyms: " + std::to_string(frames.kernel));
+  if (!exit_note.empty()) builder.AddComment(exit_note);
+  {
+    char line[160];
+    std::snprintf(line, sizeof(line), "profd CPU while collecting: %.3f s (%.2f%% of one core)",
+                  cpu_while_sampling, elapsed > 0 ? 100 * cpu_while_sampling / elapsed : 0.0);
+    builder.AddComment(line);
+  }
+  if (bpf_stats.valid()) {
+    const StackCollector::ProgramCost cost = sampler->program_cost();
+    // Runs for other processes and the idle task return at the filter; the time is in the samples
+    // taken.
+    char line[200];
+    std::snprintf(
+        line, sizeof(line), "BPF program: %llu runs, %llu samples taken, %.2f us per sample taken",
+        static_cast<unsigned long long>(cost.runs), static_cast<unsigned long long>(samples.events),
+        samples.events ? cost.nanoseconds / 1e3 / samples.events : 0.0);
+    builder.AddComment(line);
+    LogInfo(line);
+  }
+
+  result.status = CollectedProfile::Status::kOk;
+  if (samples.samples.empty()) {
+    result.empty = true;
+    LogWarning("no samples: " + kind.no_samples);
+  }
+  if (!exit_note.empty()) {
+    LogWarning(exit_note + "the profile holds what was collected until then");
+    result.status = CollectedProfile::Status::kPartial;
+  }
+  return result;
+}
+
+}  // namespace profd

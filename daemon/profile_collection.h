@@ -1,0 +1,43 @@
+// Collecting one profile: check the targets, load and attach the collector of the type, run the
+// window, symbolize, and build the pprof profile. The one-shot command and the daemon both use it.
+#ifndef PROFD_DAEMON_PROFILE_COLLECTION_H
+#define PROFD_DAEMON_PROFILE_COLLECTION_H
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "cli.h"
+#include "profile_builder.h"
+
+namespace profd {
+
+struct CollectionHooks {
+  std::function<bool()> stop_requested;  // polled about every 100 ms: true ends the window early
+  std::function<void(double elapsed, double total)> progress;  // about once a second
+};
+
+struct CollectedProfile {
+  enum class Status {
+    kOk,
+    kPartial,     // a target exited before the window ended: the profile holds what came before
+    kFailed,      // nothing collected: the environment, privileges, a target missing
+    kBadRequest,  // the request cannot be served as asked
+  };
+  Status status = Status::kFailed;
+  std::string error;                        // kFailed, kBadRequest: what is wrong, what to do
+  std::unique_ptr<ProfileBuilder> builder;  // kOk, kPartial
+  bool empty = false;          // no samples (a warning saying why has been logged)
+  bool stopped_early = false;  // hooks.stop_requested ended the window
+  double seconds = 0;          // the window's length as collected
+};
+
+// "1.5s", "30s": a duration as profd prints it.
+std::string Seconds(double seconds);
+
+// Any type but cmdline. Warnings (drops, exits) are logged as they happen.
+CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionHooks& hooks);
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_PROFILE_COLLECTION_H
