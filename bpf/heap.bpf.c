@@ -21,8 +21,11 @@
 extern bool bpf_session_is_return(void) __ksym;
 extern __u64 *bpf_session_cookie(void) __ksym;
 
-/* Mean bytes between samples; <= 1 samples every allocation. */
-const volatile __u64 sample_rate = 512 * 1024;
+/* Mean bytes between samples; <= 1 samples every allocation. The daemon lowers it when the probes are
+ * duty-cycled, so the windows it sees yield as many samples as the whole window would have. */
+volatile __u64 sample_rate = 512 * 1024;
+/* Bumped with each change of sample_rate: threads then draw a new distance at the new rate. */
+volatile __u32 sample_rate_generation = 0;
 /* -ln(u) for u = (i + 0.5) / PROFD_EXP_TABLE_SIZE, in 1/65536ths: exponential draws without log(). */
 const volatile __u32 exp_table[PROFD_EXP_TABLE_SIZE] = {};
 
@@ -54,6 +57,7 @@ struct profd_heap_thread {
   __u64 user_stack_id;
   __u64 entry_sp;    /* the sampled call's stack pointer and return address at entry */
   __u64 entry_return_address;
+  __u32 rate_generation; /* of the distance drawn */
   __u8 initialized;
   __u8 pending;      /* the sampled call has not returned */
 };
@@ -87,8 +91,9 @@ static __always_inline __s64 next_sample_distance(void) {
 /* Poisson sampling by bytes: true when this allocation of `size` bytes is sampled. */
 static __always_inline bool take_sample(struct profd_heap_thread *t, __u64 size) {
   if (sample_rate <= 1) return true;
-  if (!t->initialized) {
+  if (!t->initialized || t->rate_generation != sample_rate_generation) {
     t->initialized = 1;
+    t->rate_generation = sample_rate_generation;
     t->bytes_until_sample = next_sample_distance();
   }
   t->bytes_until_sample -= (__s64)size;

@@ -127,6 +127,13 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
   app.add_option("--symbolize", options.symbolize_object,
                  "symbolize hex addresses of FILE read from stdin, printed like llvm-symbolizer "
                  "--inlining --obj=FILE");
+  bool daemon = false;
+  app.add_flag("--daemon", daemon,
+               "run as a service: serve /debug/pprof/... for every process over HTTP");
+  app.add_option("--config", options.config_path,
+                 "daemon: the YAML configuration (see config/profd.yaml; default: built-in)");
+  app.add_option("--listen", options.listen,
+                 "daemon: HTTP address, e.g. 127.0.0.1:6061 (overrides the configuration)");
   bool version = false;
   app.add_flag("--version", version, "print the version");
 
@@ -155,6 +162,14 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
     options.mode = CliOptions::Mode::kExit;
     return options;
   }
+  if (daemon) {
+    if (!pid_text.empty() || options.request.all_processes || !options.symbolize_object.empty())
+      return fail("--daemon takes no --pid, --all or --symbolize: clients ask for processes");
+    options.mode = CliOptions::Mode::kDaemon;
+    return options;
+  }
+  if (!options.config_path.empty() || !options.listen.empty())
+    return fail("--config and --listen are for --daemon");
   if (!options.symbolize_object.empty()) {
     if (!pid_text.empty() || options.request.all_processes)
       return fail("--symbolize takes no --pid or --all");

@@ -43,7 +43,7 @@ struct ProfileRequest {
 };
 
 struct CliOptions {
-  enum class Mode { kProfile, kSymbolize, kExit };
+  enum class Mode { kProfile, kSymbolize, kDaemon, kExit };
   Mode mode = Mode::kProfile;
   int exit_code = 0;  // with kExit (help, version, or a usage error already reported)
 
@@ -53,6 +53,8 @@ struct CliOptions {
   bool quiet = false;  // no progress, no table
   bool verbose = false;
   std::string symbolize_object;  // with kSymbolize
+  std::string config_path;       // with kDaemon: --config ("" = the built-in defaults)
+  std::string listen;            // with kDaemon: --listen, over the configuration's
 };
 
 constexpr double kMaxSeconds = 86400;  // one window of a day; longer runs belong to the daemon

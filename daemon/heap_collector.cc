@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,11 +22,6 @@
 #include "bpf_support.h"
 #include "heap.skel.h"
 #include "log.h"
-
-// A function of profd's own, probed once at start-up to measure what a uprobe hit costs here.
-extern "C" __attribute__((noinline)) void profd_uprobe_calibration_target(void* p) {
-  asm volatile("" : : "r"(p) : "memory");
-}
 
 namespace profd {
 namespace {
@@ -89,57 +85,49 @@ std::string DescribeAttachError(const std::string& what, int err) {
   return DescribeBpfError(what, err);
 }
 
-// The file offset of `address` in profd's own executable.
-bool OwnFileOffset(const void* address, uint64_t* offset) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  const uint64_t a = reinterpret_cast<uint64_t>(address);
-  while (std::getline(maps, line)) {
-    uint64_t start, end, file_offset;
-    char perms[8];
-    if (std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64, &start, &end, perms,
-                    &file_offset) != 4)
-      continue;
-    if (a >= start && a < end) {
-      *offset = a - start + file_offset;
-      return true;
-    }
-  }
-  return false;
-}
+// free(), called through a pointer the compiler cannot see through (it drops free(nullptr)).
+void (*volatile g_free)(void*) = free;
 
-// Seconds per call of the calibration target, the median of five runs of `calls` calls.
-double SecondsPerCall(int calls) {
+// Seconds per free(nullptr), the median of five runs of `calls` calls.
+double SecondsPerFree(int calls) {
   std::vector<double> runs;
   for (int run = 0; run < 5; run++) {
     const double start = SteadySeconds();
-    for (int i = 0; i < calls; i++) profd_uprobe_calibration_target(&i);
+    for (int i = 0; i < calls; i++) g_free(nullptr);
     runs.push_back((SteadySeconds() - start) / calls);
   }
   std::sort(runs.begin(), runs.end());
   return runs[runs.size() / 2];
 }
 
-// Measures an entry probe, and an entry with its return probe, on profd itself (not a target: what
-// is measured is the trap, which a target pays on every hit).
+// Measures an entry probe, and an entry with its return probe, on profd's own glibc free(): the
+// same code, and so the same trap (an instruction emulated or stepped out of line), as most
+// targets' allocators. profd is no target, so the program returns at the filter: what is measured
+// is what every hit costs a target before BPF does anything.
 bool MeasureProbeCost(heap_bpf* skel, HeapCollector::ProbeCost* cost, std::string* error) {
-  uint64_t offset;
-  if (!OwnFileOffset(reinterpret_cast<const void*>(&profd_uprobe_calibration_target), &offset)) {
-    *error = "cannot find profd's own code in /proc/self/maps";
+  Dl_info info;
+  if (!dladdr(reinterpret_cast<void*>(free), &info) || !info.dli_fname) {
+    *error = "cannot find profd's own C library";
     return false;
   }
-  const double bare = SecondsPerCall(20000);
+  const std::map<std::string, AllocatorFunction> functions = FindAllocatorFunctions(info.dli_fname);
+  if (!functions.count("free")) {
+    *error = std::string("cannot find free() in ") + info.dli_fname;
+    return false;
+  }
+  const uint64_t offset = functions.at("free").offset;
+  const double bare = SecondsPerFree(20000);
   double with[2];
   for (int with_return = 0; with_return < 2; with_return++) {
     skel->bss->calibrate_return = with_return;
     UniqueFd link =
-        AttachSessionProbes(skel->progs.profd_calibrate, "/proc/self/exe", {offset}, {}, getpid());
+        AttachSessionProbes(skel->progs.profd_calibrate, info.dli_fname, {offset}, {}, getpid());
     if (!link.valid()) {
       *error = DescribeAttachError("cannot attach a uprobe", errno);
       return false;
     }
-    SecondsPerCall(20);  // the first hits map the probe's trampoline page
-    with[with_return] = SecondsPerCall(300);
+    SecondsPerFree(20);  // the first hits map the probe's trampoline page
+    with[with_return] = SecondsPerFree(300);
   }
   cost->entry_seconds = std::max(0.0, with[0] - bare);
   cost->return_seconds = std::max(0.0, with[1] - with[0]);
@@ -243,7 +231,8 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
   }
   heap_bpf* skel = collector->skel_;
   Configure(options, skel->rodata);
-  skel->rodata->sample_rate = options.sample_rate;
+  skel->data->sample_rate = options.sample_rate;
+  collector->rate_in_force_ = options.sample_rate;
   for (int i = 0; i < PROFD_EXP_TABLE_SIZE; i++) {
     const double u = (i + 0.5) / PROFD_EXP_TABLE_SIZE;
     skel->rodata->exp_table[i] = static_cast<uint32_t>(std::lround(-std::log(u) * 65536));
@@ -414,6 +403,14 @@ double HeapCollector::Poll() {
     const bool always_on = options_.max_overhead_percent >= 100;
     const double duty = share > budget && !always_on ? budget / share : 1;
     if (duty < 1) {
+      if (!duty_cycled_ && options_.sample_rate > 1) {
+        // Only `duty` of the allocations will be seen: sampled that much more densely, they give
+        // as many samples as an always-on window would.
+        rate_in_force_ = std::max<uint64_t>(
+            1, static_cast<uint64_t>(static_cast<double>(options_.sample_rate) * duty));
+        skel_->data->sample_rate = rate_in_force_;
+        skel_->bss->sample_rate_generation += 1;
+      }
       duty_cycled_ = true;
       on_length_ = std::clamp(duty, 0.01, 1.0);
       DetachProbes();
@@ -482,8 +479,8 @@ StackSamples HeapCollector::Collect() const {
   out.drops = std::move(allocated.drops);
   for (auto& [key, row] : rows) {
     int64_t v[4];
-    ScaleHeapSample(row.values[0], row.values[1], options_.sample_rate, &v[0], &v[1]);
-    ScaleHeapSample(row.values[2], row.values[3], options_.sample_rate, &v[2], &v[3]);
+    ScaleHeapSample(row.values[0], row.values[1], rate_in_force_, &v[0], &v[1]);
+    ScaleHeapSample(row.values[2], row.values[3], rate_in_force_, &v[2], &v[3]);
     v[0] = static_cast<int64_t>(v[0] * window_scale);
     v[1] = static_cast<int64_t>(v[1] * window_scale);
     row.values.assign(v, v + 4);
@@ -511,7 +508,7 @@ double HeapCollector::WindowScale() const {
 
 std::vector<std::string> HeapCollector::Notes() const {
   std::vector<std::string> notes;
-  char line[400];
+  char line[600];
   for (const Target& t : targets_) {
     std::string functions;
     bool cxx = false;
@@ -541,19 +538,21 @@ std::vector<std::string> HeapCollector::Notes() const {
                 cpu_on_ + cpu_off_ > 0 ? 100 * probe_seconds_ / (cpu_on_ + cpu_off_) : 0.0);
   notes.push_back(line);
   if (duty_cycled_) {
-    std::snprintf(
-        line, sizeof(line),
-        "duty-cycled to keep the probes under %.1f%% of the targets' CPU: attached "
-        "%.1f%% of the time in %d windows; allocation values scaled by %.2f (%s); "
-        "in-use values still count sampled blocks freed while the probes were detached",
-        options_.max_overhead_percent,
-        100 * seconds_on_ / std::max(1e-9, seconds_on_ + seconds_off_), windows_, WindowScale(),
-        cpu_on_ - probe_seconds_ > 0.1 * cpu_on_
-            ? "the targets' CPU time less the probes' in all windows over attached ones"
-        : user_on_ > 0 ? "an estimate from their user time: the probes took nearly all of their "
-                         "time while attached, absolute values are uncertain, proportions hold"
-                       : "wall time: the targets got no measurable work done while attached, "
-                         "absolute values are a floor, proportions hold");
+    std::snprintf(line, sizeof(line),
+                  "duty-cycled to keep the probes under %.1f%% of the targets' CPU: attached "
+                  "%.1f%% of the time in %d windows, sampling every %" PRIu64
+                  " bytes on average while attached; allocation values scaled by %.2f (%s); "
+                  "in-use values still count sampled blocks freed while the probes were detached",
+                  options_.max_overhead_percent,
+                  100 * seconds_on_ / std::max(1e-9, seconds_on_ + seconds_off_), windows_,
+                  rate_in_force_, WindowScale(),
+                  cpu_on_ - probe_seconds_ > 0.1 * cpu_on_
+                      ? "the targets' CPU time less the probes' in all windows over attached ones"
+                  : user_on_ > 0
+                      ? "an estimate from their user time: the probes took nearly all of their "
+                        "time while attached, absolute values are uncertain, proportions hold"
+                      : "wall time: the targets got no measurable work done while attached, "
+                        "absolute values are a floor, proportions hold");
     notes.push_back(line);
   }
   for (const std::string& e : window_errors_) notes.push_back("probes stopped early: " + e);

@@ -76,6 +76,7 @@ class HeapCollector : public StackCollector {
   heap_bpf* skel_ = nullptr;
   std::vector<Target> targets_;
   ProbeCost cost_;
+  uint64_t rate_in_force_ = 0;  // the sample rate in BPF now (lowered when duty-cycled)
   bool probes_attached_ = false;
   bool stopped_ = false;
 

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cli.h"
+#include "daemon_command.h"
 #include "log.h"
 #include "profile_command.h"
 #include "symbolize_command.h"
@@ -16,5 +17,6 @@ int main(int argc, char** argv) {
   if (options.verbose) profd::SetLogLevel(profd::LogLevel::kDebug);
   if (options.mode == profd::CliOptions::Mode::kSymbolize)
     return profd::RunSymbolizeCommand(options.symbolize_object, std::cin, std::cout, std::cerr);
+  if (options.mode == profd::CliOptions::Mode::kDaemon) return profd::RunDaemon(options);
   return profd::RunProfileCommand(options);
 }

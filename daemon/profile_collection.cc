@@ -43,15 +43,17 @@ double OwnCpuSeconds() {
 }
 
 // Checks every target before anything is loaded: a clear message for each that cannot be profiled.
-bool CheckTargets(const std::vector<pid_t>& pids, std::string* error) {
+bool CheckTargets(const std::vector<pid_t>& pids, CollectedProfile* result) {
   for (pid_t pid : pids) {
     if (!ProcessExists(pid)) {
-      *error = "no process with pid " + std::to_string(pid) + " (is it still running? see ps -p " +
-               std::to_string(pid) + ")";
+      result->status = CollectedProfile::Status::kTargetMissing;
+      result->error = "no process with pid " + std::to_string(pid) +
+                      " (is it still running? see ps -p " + std::to_string(pid) + ")";
       return false;
     }
     if (IsKernelThread(pid)) {
-      *error =
+      result->status = CollectedProfile::Status::kBadRequest;
+      result->error =
           "pid " + std::to_string(pid) + " (" + ReadProcessComm(pid) +
           ") is a kernel thread: it has no user space to profile; use --all to see kernel time";
       return false;
@@ -158,7 +160,7 @@ CollectedProfile CollectThreadDump(const ProfileRequest& request) {
         "the goroutine profile dumps the threads of given processes, not of the whole host";
     return result;
   }
-  if (!CheckTargets(request.pids, &result.error)) return result;
+  if (!CheckTargets(request.pids, &result)) return result;
   KernelSymbolizer kernel;
   if (!kernel.Load("/proc/kallsyms", &error)) LogWarning("kernel stacks are left out: " + error);
   ProcessTable processes;
@@ -216,7 +218,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     return result;
   }
   std::string error;
-  if (!CheckTargets(request.pids, &result.error)) return result;
+  if (!CheckTargets(request.pids, &result)) return result;
   if (std::string missing = CheckBpfPrerequisites(); !missing.empty()) {
     result.error = missing;
     return result;

@@ -21,11 +21,12 @@ struct CollectedProfile {
   enum class Status {
     kOk,
     kPartial,     // a target exited before the window ended: the profile holds what came before
-    kFailed,      // nothing collected: the environment, privileges, a target missing
-    kBadRequest,  // the request cannot be served as asked
+    kFailed,         // nothing collected: the environment, privileges, kernel features
+    kTargetMissing,  // a target process does not exist
+    kBadRequest,     // the request cannot be served as asked
   };
   Status status = Status::kFailed;
-  std::string error;                        // kFailed, kBadRequest: what is wrong, what to do
+  std::string error;  // unless kOk or kPartial: what is wrong, what to do
   std::unique_ptr<ProfileBuilder> builder;  // kOk, kPartial
   bool empty = false;          // no samples (a warning saying why has been logged)
   bool stopped_early = false;  // hooks.stop_requested ended the window

@@ -131,10 +131,9 @@ int RunProfileCommand(const CliOptions& options) {
   if (collected.stopped_early)
     LogInfo("interrupted after " + Seconds(collected.seconds) + ": writing what was collected");
   switch (collected.status) {
-    case CollectedProfile::Status::kBadRequest:
-      LogError(collected.error);
-      return kExitUsage;
+    case CollectedProfile::Status::kBadRequest:  // e.g. a kernel thread's pid: nothing to write
     case CollectedProfile::Status::kFailed:
+    case CollectedProfile::Status::kTargetMissing:
       LogError(collected.error);
       return kExitFailed;
     case CollectedProfile::Status::kOk:

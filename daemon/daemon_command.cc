@@ -1,0 +1,216 @@
+#include "daemon_command.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+
+#include "bpf_support.h"
+#include "daemon_config.h"
+#include "http_server.h"
+#include "log.h"
+#include "pprof_endpoints.h"
+#include "profile_command.h"
+#include "sd_notify.h"
+
+namespace profd {
+namespace {
+
+// The configuration in force; handlers read it while SIGHUP may replace it.
+class CurrentConfig {
+ public:
+  explicit CurrentConfig(DaemonConfig config) : config_(std::move(config)) {}
+  DaemonConfig Get() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return config_;
+  }
+  void Set(DaemonConfig config) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    config_ = std::move(config);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  DaemonConfig config_;
+};
+
+// The bearer token: the file's first line. A token others can read protects nothing.
+bool ReadToken(const std::string& path, std::string* token, std::string* error) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    *error = "token_file " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    *error = "token_file " + path + " can be read by other users: chmod 600 it";
+    return false;
+  }
+  std::ifstream in(path);
+  std::getline(in, *token);
+  while (!token->empty() && (token->back() == '\r' || token->back() == ' ')) token->pop_back();
+  if (token->empty()) {
+    *error = "token_file " + path + " holds no token (its first line is empty)";
+    return false;
+  }
+  return true;
+}
+
+// Starts serving HTTP as `config` says; null with `error` set on failure (or when listen is "").
+std::unique_ptr<HttpServer> StartServer(const DaemonConfig& config, PprofEndpoints* endpoints,
+                                        std::string* error) {
+  if (config.listen.empty()) return nullptr;
+  HttpServerOptions options;
+  // Profile requests are limited by the endpoints (503 beyond the limit); the connections left
+  // over serve /metrics, the index and those refusals.
+  options.max_connections = config.limits.max_concurrent_requests * 2 + 8;
+  options.write_timeout = std::chrono::seconds(60);
+  if (!config.token_file.empty() && !ReadToken(config.token_file, &options.bearer_token, error))
+    return nullptr;
+  auto server = std::make_unique<HttpServer>(options);
+  if (!server->Listen(config.listen, error)) return nullptr;
+  server->Serve([endpoints](const HttpRequest& request, std::stop_token stop) {
+    return endpoints->Handle(request, stop);
+  });
+  return server;
+}
+
+std::string ServingAddress(const DaemonConfig& config, const HttpServer* server) {
+  if (!server) return "no HTTP (listen is empty)";
+  ListenAddress address;
+  std::string error;
+  ParseListenAddress(config.listen, &address, &error);
+  std::string host = address.host.empty() ? "*" : address.host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(server->port()) + "/debug/pprof/";
+}
+
+// Applies --listen over the file's value, with the file's rule: anything but loopback needs a
+// token.
+bool ApplyListenOverride(const CliOptions& options, DaemonConfig* config, std::string* error) {
+  if (options.listen.empty()) return true;
+  bool loopback = false;
+  if (!CheckListenAddress(options.listen, &loopback, error)) {
+    *error = "--listen: " + *error;
+    return false;
+  }
+  if (!loopback && config->token_file.empty()) {
+    *error = "--listen " + options.listen +
+             " accepts connections from other hosts: set token_file in the configuration (a "
+             "bearer token clients must send), or listen on 127.0.0.1";
+    return false;
+  }
+  config->listen = options.listen;
+  return true;
+}
+
+uint64_t MonotonicMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+}  // namespace
+
+int RunDaemon(const CliOptions& options) {
+  DaemonConfig config;
+  std::string error;
+  if (!options.config_path.empty() && !LoadDaemonConfig(options.config_path, &config, &error)) {
+    LogError(error);
+    return kExitUsage;
+  }
+  if (!ApplyListenOverride(options, &config, &error)) {
+    LogError(error);
+    return kExitUsage;
+  }
+  if (std::string missing = CheckBpfPrerequisites(); !missing.empty()) {
+    LogError(missing);
+    return kExitFailed;
+  }
+
+  // Signals are taken by the main loop only: blocked here, before any thread starts, so every
+  // thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  CurrentConfig current(config);
+  PprofEndpoints endpoints([&current] { return current.Get(); });
+  std::unique_ptr<HttpServer> server = StartServer(config, &endpoints, &error);
+  if (!server && !config.listen.empty()) {
+    LogError(error);
+    return kExitFailed;
+  }
+  auto status = [&] {
+    return "serving " + ServingAddress(current.Get(), server.get()) + "; " +
+           std::to_string(endpoints.running()) + " profiles being collected, " +
+           std::to_string(endpoints.served()) + " served";
+  };
+  LogInfo("profd daemon " + status());
+  SdNotify("READY=1\nSTATUS=" + status());
+
+  const std::optional<std::chrono::microseconds> watchdog = WatchdogInterval();
+  const std::chrono::microseconds tick =
+      watchdog ? std::min<std::chrono::microseconds>(*watchdog / 2, std::chrono::seconds(1))
+               : std::chrono::seconds(1);
+  std::string last_status;
+  while (true) {
+    timespec timeout = {static_cast<time_t>(tick.count() / 1000000),
+                        static_cast<long>(tick.count() % 1000000) * 1000};
+    siginfo_t info;
+    const int sig = sigtimedwait(&signals, &info, &timeout);
+    if (sig == SIGTERM || sig == SIGINT) {
+      SdNotify("STOPPING=1\nSTATUS=stopping");
+      LogInfo(std::string("profd daemon: ") + strsignal(sig) + ", stopping");
+      if (server) server->Stop();  // running profiles end now; their links and maps are released
+      return kExitOk;
+    }
+    if (sig == SIGHUP) {
+      SdNotify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(MonotonicMicros()));
+      DaemonConfig fresh;
+      if (options.config_path.empty()) {
+        LogInfo("SIGHUP: started without --config, nothing to reload");
+      } else if (!LoadDaemonConfig(options.config_path, &fresh, &error) ||
+                 !ApplyListenOverride(options, &fresh, &error)) {
+        LogError("reload failed, the running configuration stays: " + error);
+      } else {
+        const DaemonConfig old = current.Get();
+        bool ok = true;
+        if (fresh.listen != old.listen || fresh.token_file != old.token_file ||
+            fresh.limits.max_concurrent_requests != old.limits.max_concurrent_requests) {
+          // The same address cannot be bound twice: the old server goes first, and comes back if
+          // the new one cannot start.
+          if (server) server->Stop();
+          server = StartServer(fresh, &endpoints, &error);
+          if (!server && !fresh.listen.empty()) {
+            LogError("reload failed, the running configuration stays: " + error);
+            server = StartServer(old, &endpoints, &error);
+            ok = false;
+          }
+        }
+        if (ok) {
+          current.Set(fresh);
+          LogInfo("configuration reloaded from " + options.config_path);
+        }
+      }
+      SdNotify("READY=1\nSTATUS=" + status());
+      continue;
+    }
+    if (watchdog) SdNotify("WATCHDOG=1");
+    if (const std::string now = status(); now != last_status) {
+      SdNotify("STATUS=" + now);
+      last_status = now;
+    }
+  }
+}
+
+}  // namespace profd

@@ -1,0 +1,15 @@
+// `profd --daemon`: the service. Serves /debug/pprof for every process over HTTP, tells systemd
+// when it is ready (and pings its watchdog), reloads its configuration on SIGHUP and stops on
+// SIGTERM or SIGINT within a second.
+#ifndef PROFD_DAEMON_DAEMON_COMMAND_H
+#define PROFD_DAEMON_DAEMON_COMMAND_H
+
+#include "cli.h"
+
+namespace profd {
+
+int RunDaemon(const CliOptions& options);
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_DAEMON_COMMAND_H

@@ -1,0 +1,334 @@
+#include "pprof_endpoints.h"
+
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include "log.h"
+#include "profile_builder.h"
+#include "profile_collection.h"
+
+namespace profd {
+namespace {
+
+struct Endpoint {
+  const char* name;  // the path under /debug/pprof/
+  ProfileType type;
+  bool needs_pid;  // uprobes and ptrace work on given processes only
+  const char* description;
+};
+
+// In the order of Go's index page.
+constexpr Endpoint kEndpoints[] = {
+    {"allocs", ProfileType::kAllocs, true,
+     "A sampling of memory allocations made during the window (?seconds, default 30)."},
+    {"block", ProfileType::kBlock, false,
+     "Stack traces that led to blocking off-CPU (sleep, I/O, futex waits), with the time blocked."},
+    {"goroutine", ProfileType::kGoroutine, true,
+     "Stack traces of every thread of the process, now."},
+    {"heap", ProfileType::kHeap, true,
+     "A sampling of memory allocated during the window and still live at its end."},
+    {"mutex", ProfileType::kMutex, false, "Stack traces of waiters on contended locks."},
+    {"profile", ProfileType::kCpu, false, "CPU profile for ?seconds (default 30)."},
+    {"threadcreate", ProfileType::kThreadCreate, false,
+     "Stack traces that created new threads during the window."},
+};
+
+const Endpoint* FindEndpoint(const std::string& name) {
+  for (const Endpoint& e : kEndpoints)
+    if (name == e.name) return &e;
+  return nullptr;
+}
+
+HttpResponse TextResponse(const std::string& body) {
+  HttpResponse response;
+  response.headers = {{"Content-Type", "text/plain; charset=utf-8"},
+                      {"X-Content-Type-Options", "nosniff"}};
+  response.body = body;
+  return response;
+}
+
+std::string HtmlEscape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// "1234" or "1234,5678"; false when any entry is no pid.
+bool ParsePids(const std::string& text, std::vector<pid_t>* pids) {
+  std::string error;
+  return ParsePidList(text, pids, &error);
+}
+
+}  // namespace
+
+PprofEndpoints::PprofEndpoints(std::function<DaemonConfig()> config) : config_(std::move(config)) {}
+
+void PprofEndpoints::Count(const std::string& type, const std::string& outcome) {
+  std::lock_guard<std::mutex> lock(counts_mutex_);
+  counts_[{type, outcome}]++;
+}
+
+HttpResponse PprofEndpoints::Handle(const HttpRequest& request, std::stop_token stop) {
+  const std::string prefix = "/debug/pprof/";
+  if (request.path == "/metrics") return Metrics();
+  if (request.path == "/debug/pprof") {
+    HttpResponse redirect;
+    redirect.status = 301;
+    redirect.headers = {{"Location", prefix}};
+    return redirect;
+  }
+  if (request.path.rfind(prefix, 0) != 0)
+    return PprofErrorResponse(404, "not found: profd serves /debug/pprof/ and /metrics");
+  const std::string name = request.path.substr(prefix.size());
+  if (name.empty()) return Index();
+  if (name == "cmdline") return Cmdline(request);
+  // What Go answers to a GET of /symbol: symbols are looked up by POST, which profd has no use for
+  // (its profiles come symbolized).
+  if (name == "symbol") return TextResponse("num_symbols: 1\n");
+  if (name == "trace")
+    return PprofErrorResponse(404, "profd has no execution tracer: use profile, block or mutex");
+  if (!FindEndpoint(name)) return PprofErrorResponse(404, "Unknown profile");
+  return Profile(name, request, stop);
+}
+
+HttpResponse PprofEndpoints::Index() const {
+  std::string body =
+      "<html>\n<head>\n<title>/debug/pprof/</title>\n</head>\n<body>\n/debug/pprof/\n"
+      "<p>profd serves these profiles of any process on this host: add <code>?pid=PID</code> "
+      "(without it, the whole host where the type allows, labelled by pid and comm).</p>\n"
+      "<table>\n<thead><td>Profile</td><td>Description</td></thead>\n";
+  for (const Endpoint& e : kEndpoints) {
+    body += std::string("<tr><td><a href=\"") + e.name + "?debug=1\">" + e.name + "</a></td><td>" +
+            HtmlEscape(e.description) + (e.needs_pid ? " Needs ?pid=." : "") + "</td></tr>\n";
+  }
+  body +=
+      "<tr><td><a href=\"cmdline\">cmdline</a></td><td>The command line of ?pid= (default: "
+      "profd's own).</td></tr>\n</table>\n<p>go tool pprof "
+      "http://HOST:PORT/debug/pprof/profile?pid=PID&amp;seconds=10</p>\n</body>\n</html>\n";
+  HttpResponse response;
+  response.headers = {{"Content-Type", "text/html; charset=utf-8"},
+                      {"X-Content-Type-Options", "nosniff"}};
+  response.body = body;
+  return response;
+}
+
+HttpResponse PprofEndpoints::Cmdline(const HttpRequest& request) const {
+  pid_t pid = getpid();  // as Go's handler, the server's own without a pid
+  if (auto it = request.query.find("pid"); it != request.query.end()) {
+    std::vector<pid_t> pids;
+    if (!ParsePids(it->second, &pids) || pids.size() != 1)
+      return PprofErrorResponse(400, "invalid value for \"pid\"");
+    pid = pids[0];
+  }
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string cmdline = ss.str();
+  if (!in) return PprofErrorResponse(404, "no process with pid " + std::to_string(pid));
+  if (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
+  return TextResponse(cmdline);
+}
+
+HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest& request,
+                                     std::stop_token stop) {
+  const Endpoint& endpoint = *FindEndpoint(name);
+  const DaemonConfig config = config_();
+  const std::string type_name = ProfileTypeName(endpoint.type);
+
+  ProfileRequest profile;
+  profile.type = endpoint.type;
+  if (auto it = request.query.find("pid"); it != request.query.end()) {
+    if (!ParsePids(it->second, &profile.pids)) {
+      Count(type_name, "bad_request");
+      return PprofErrorResponse(400, "invalid value for \"pid\"");
+    }
+  } else if (endpoint.needs_pid) {
+    Count(type_name, "bad_request");
+    return PprofErrorResponse(400, "the " + name +
+                                       " profile needs ?pid=PID: it probes or stops the given "
+                                       "processes, never the whole host");
+  } else {
+    profile.all_processes = true;
+  }
+  // As net/http/pprof: whole seconds; /profile falls back to 30 on a bad value, the others refuse.
+  profile.seconds = 30;
+  if (auto it = request.query.find("seconds"); it != request.query.end()) {
+    char* end = nullptr;
+    const long long seconds = std::strtoll(it->second.c_str(), &end, 10);
+    const bool valid = !it->second.empty() && *end == '\0' && seconds > 0;
+    if (valid) {
+      profile.seconds = static_cast<double>(seconds);
+    } else if (name != "profile") {
+      Count(type_name, "bad_request");
+      return PprofErrorResponse(400, "invalid value for \"seconds\"");
+    }
+  }
+  const double max_seconds = std::chrono::duration<double>(config.limits.max_seconds).count();
+  if (profile.seconds > max_seconds && endpoint.type != ProfileType::kGoroutine) {
+    Count(type_name, "bad_request");
+    return PprofErrorResponse(400, "profile duration exceeds server's limit (limits.max_seconds: " +
+                                       Seconds(max_seconds) + ")");
+  }
+  profile.frequency_hz = config.frequency_hz;
+  profile.dwarf_unwinding = config.dwarf_unwinding;
+  profile.min_block_seconds = std::chrono::duration<double>(config.block.min_block).count();
+  profile.sample_rate_bytes = config.heap.sample_rate;
+  profile.max_overhead_percent = config.heap.max_overhead_percent;
+  bool debug_text = false;
+  if (auto it = request.query.find("debug"); it != request.query.end())
+    debug_text = it->second != "" && it->second != "0";
+
+  HttpResponse ok;
+  ok.headers = {{"X-Content-Type-Options", "nosniff"}};
+  if (debug_text) {
+    ok.headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
+  } else {
+    ok.headers.push_back({"Content-Type", "application/octet-stream"});
+    ok.headers.push_back({"Content-Disposition", "attachment; filename=\"" + name + "\""});
+  }
+  if (request.method == "HEAD") return ok;  // no profile is started for a HEAD
+
+  // The limit on profiles collected at once: beyond it, a clear refusal, never a queue.
+  if (running_.fetch_add(1) >= config.limits.max_concurrent_requests) {
+    running_.fetch_sub(1);
+    Count(type_name, "busy");
+    return PprofErrorResponse(503,
+                              "too many profile requests at once (limits."
+                              "max_concurrent_requests: " +
+                                  std::to_string(config.limits.max_concurrent_requests) +
+                                  "); try again when one has finished");
+  }
+  LogInfo(request.remote_address + ": " + name + " profile of " +
+          (profile.all_processes ? std::string("the host") : "pid " + request.query.at("pid")) +
+          (endpoint.type == ProfileType::kGoroutine ? "" : " for " + Seconds(profile.seconds)));
+  CollectionHooks hooks;
+  hooks.stop_requested = [&stop] { return stop.stop_requested(); };
+  CollectedProfile collected = CollectProfile(profile, hooks);
+  running_.fetch_sub(1);
+  served_.fetch_add(1);
+
+  switch (collected.status) {
+    case CollectedProfile::Status::kBadRequest:
+      Count(type_name, "bad_request");
+      return PprofErrorResponse(400, collected.error);
+    case CollectedProfile::Status::kTargetMissing:
+      Count(type_name, "not_found");
+      return PprofErrorResponse(404, collected.error);
+    case CollectedProfile::Status::kFailed:
+      Count(type_name, "failed");
+      LogWarning(name + " profile failed: " + collected.error);
+      return PprofErrorResponse(500, "Could not enable " + name + " profiling: " + collected.error);
+    case CollectedProfile::Status::kOk:
+    case CollectedProfile::Status::kPartial:
+      break;
+  }
+  Count(type_name, collected.status == CollectedProfile::Status::kOk ? "ok" : "partial");
+  if (debug_text) {
+    ok.body = FormatProfileText(name, collected.builder->profile());
+  } else {
+    if (std::string invalid = CheckValid(collected.builder->profile()); !invalid.empty())
+      LogError("internal error: the profile breaks pprof's rules (" + invalid + ")");
+    ok.body = collected.builder->SerializeGzipped();
+  }
+  return ok;
+}
+
+HttpResponse PprofEndpoints::Metrics() const {
+  std::string body =
+      "# HELP profd_profile_requests_running Profile requests being collected now.\n"
+      "# TYPE profd_profile_requests_running gauge\n"
+      "profd_profile_requests_running " +
+      std::to_string(running_.load()) +
+      "\n# HELP profd_profile_requests_total Profile requests answered, by type and outcome.\n"
+      "# TYPE profd_profile_requests_total counter\n";
+  std::lock_guard<std::mutex> lock(counts_mutex_);
+  for (const auto& [key, count] : counts_)
+    body += "profd_profile_requests_total{type=\"" + key.first + "\",outcome=\"" + key.second +
+            "\"} " + std::to_string(count) + "\n";
+  HttpResponse response;
+  response.headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}};
+  response.body = body;
+  return response;
+}
+
+std::string FormatProfileText(const std::string& name,
+                              const perftools::profiles::Profile& profile) {
+  auto str = [&](int64_t index) -> const std::string& { return profile.string_table(index); };
+  std::unordered_map<uint64_t, const perftools::profiles::Location*> locations;
+  for (const auto& l : profile.location()) locations[l.id()] = &l;
+  std::unordered_map<uint64_t, const perftools::profiles::Function*> functions;
+  for (const auto& f : profile.function()) functions[f.id()] = &f;
+
+  int column = 0;  // the default sample type, else the last
+  for (int i = 0; i < profile.sample_type_size(); i++)
+    if (profile.default_sample_type() &&
+        profile.sample_type(i).type() == profile.default_sample_type())
+      column = i;
+  if (!profile.default_sample_type()) column = profile.sample_type_size() - 1;
+  int64_t total = 0;
+  for (const auto& s : profile.sample()) total += s.value(column);
+
+  std::string out = name + " profile: total " + std::to_string(total) + " (" +
+                    str(profile.sample_type(column).type()) + "/" +
+                    str(profile.sample_type(column).unit()) + ")\n";
+  for (const std::string& comment : [&] {
+         std::vector<std::string> c;
+         for (int64_t index : profile.comment()) c.push_back(str(index));
+         return c;
+       }())
+    out += "# " + comment + "\n";
+  char buffer[64];
+  for (const auto& s : profile.sample()) {
+    out += "\n";
+    for (int i = 0; i < s.value_size(); i++) out += std::to_string(s.value(i)) + " ";
+    out += "@";
+    for (uint64_t id : s.location_id()) {
+      std::snprintf(buffer, sizeof(buffer), " %#" PRIx64,
+                    locations.count(id) ? locations[id]->address() : 0);
+      out += buffer;
+    }
+    out += "\n";
+    for (const auto& label : s.label())
+      out += "# label " + str(label.key()) + "=" +
+             (label.str() ? str(label.str()) : std::to_string(label.num())) + "\n";
+    for (uint64_t id : s.location_id()) {
+      const perftools::profiles::Location* l = locations.count(id) ? locations[id] : nullptr;
+      if (!l) continue;
+      std::snprintf(buffer, sizeof(buffer), "%#" PRIx64, l->address());
+      if (l->line_size() == 0) out += std::string("#\t") + buffer + "\n";
+      for (const auto& line : l->line()) {
+        const perftools::profiles::Function* f =
+            functions.count(line.function_id()) ? functions[line.function_id()] : nullptr;
+        out += std::string("#\t") + buffer + "\t" + (f ? str(f->name()) : "?");
+        if (f && f->filename())
+          out += "\t" + str(f->filename()) + ":" + std::to_string(line.line());
+        out += "\n";
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace profd

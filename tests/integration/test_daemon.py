@@ -1,0 +1,224 @@
+"""`profd --daemon` as systemd starts it: READY/STATUS/WATCHDOG over a NOTIFY_SOCKET the test opens,
+/debug/pprof read by `go tool pprof` over HTTP, net/http/pprof's errors, SIGHUP and SIGTERM."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from profd_testing import CPU_SPLIT, PROFD, pprof, start_workload, top_rows
+
+
+class Daemon:
+    """A daemon on 127.0.0.1:0 with a notify socket; .port once READY=1 came."""
+
+    def __init__(self, config_text=None, extra_env=None, args=()):
+        self.dir = tempfile.mkdtemp(prefix="profd-daemon-")
+        self.notify_path = os.path.join(self.dir, "notify")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(self.notify_path)
+        self.notify.settimeout(30)
+        self.messages = []
+        cmd = [PROFD, "--daemon"]
+        if config_text is not None:
+            self.config = os.path.join(self.dir, "profd.yaml")
+            with open(self.config, "w") as f:
+                f.write(config_text)
+            cmd += ["--config", self.config]
+        cmd += list(args) or ["--listen", "127.0.0.1:0"]
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path, **(extra_env or {}))
+        self.stderr_path = os.path.join(self.dir, "stderr")
+        self.stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self.port = None
+
+    def wait_ready(self):
+        status = self.wait_for("READY=1")
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/debug/pprof/", status)
+        assert m, status
+        self.port = int(m.group(1))
+        return self
+
+    def wait_for(self, needle, timeout=30):
+        """Reads notify datagrams until one contains `needle`; returns it."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.notify.settimeout(max(0.1, deadline - time.time()))
+            try:
+                message = self.notify.recv(4096).decode()
+            except socket.timeout:
+                break
+            self.messages.append(message)
+            if needle in message:
+                return message
+        raise AssertionError("no %r from the daemon; got %r; stderr: %s" %
+                             (needle, self.messages, self.log()))
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def get(self, path, timeout=60):
+        """(status, headers, body) of a GET."""
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=timeout) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def log(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.notify.close()
+        self.stderr.close()
+
+
+class DaemonTest(unittest.TestCase):
+    def setUp(self):
+        self.daemons = []
+
+    def tearDown(self):
+        for d in self.daemons:
+            d.stop()
+
+    def daemon(self, *args, **kwargs):
+        d = Daemon(*args, **kwargs)
+        self.daemons.append(d)
+        return d
+
+    def test_go_tool_pprof_reads_a_cpu_profile_over_http(self):
+        d = self.daemon().wait_ready()
+        p = start_workload([CPU_SPLIT, "60"])
+        try:
+            rows, text = top_rows(d.url("/debug/pprof/profile?pid=%d&seconds=3" % p.pid),
+                                  ["-sample_index=cpu"])
+        finally:
+            p.kill()
+            p.wait()
+        hot, cold = rows["hot_function"][1], rows["cold_function"][1]
+        share = hot / (hot + cold)
+        self.assertGreater(share, 0.68, text)
+        self.assertLess(share, 0.82, text)
+
+    def test_net_http_pprof_errors_and_formats(self):
+        d = self.daemon().wait_ready()
+        status, headers, body = d.get("/debug/pprof/nosuch")
+        self.assertEqual(status, 404)
+        self.assertEqual(headers["X-Go-Pprof"], "1")
+        self.assertEqual(body, b"Unknown profile\n")
+        status, headers, body = d.get("/debug/pprof/block?seconds=abc")
+        self.assertEqual((status, body), (400, b'invalid value for "seconds"\n'))
+        status, _, body = d.get("/debug/pprof/heap?seconds=1")
+        self.assertEqual(status, 400)
+        self.assertIn(b"needs ?pid=PID", body)
+        status, _, body = d.get("/debug/pprof/profile?pid=999999999&seconds=1")
+        self.assertEqual(status, 400)  # not a pid at all
+        status, _, body = d.get("/debug/pprof/profile?pid=4000000&seconds=1")
+        self.assertEqual(status, 404, body)
+        self.assertIn(b"no process with pid 4000000", body)
+        status, _, body = d.get("/debug/pprof/profile?seconds=100000")
+        self.assertEqual(status, 400)
+        self.assertIn(b"exceeds server's limit", body)
+        status, headers, body = d.get("/debug/pprof/")
+        self.assertEqual(status, 200)
+        self.assertIn(b"goroutine", body)
+        self.assertTrue(headers["Content-Type"].startswith("text/html"))
+
+        p = start_workload([CPU_SPLIT, "60", "marker-arg"])
+        try:
+            status, _, body = d.get("/debug/pprof/cmdline?pid=%d" % p.pid)
+            self.assertEqual(status, 200)
+            self.assertTrue(body.endswith(b"\x0060\x00marker-arg"), body)
+            status, headers, body = d.get("/debug/pprof/goroutine?pid=%d&debug=1" % p.pid)
+            self.assertEqual(status, 200, body)
+            self.assertTrue(headers["Content-Type"].startswith("text/plain"))
+            self.assertRegex(body.decode(), r"^goroutine profile: total 1 ")
+            self.assertIn("\tmain", body.decode())
+            status, headers, body = d.get("/debug/pprof/goroutine?pid=%d" % p.pid)
+            self.assertEqual(status, 200)
+            self.assertEqual(headers["Content-Type"], "application/octet-stream")
+            self.assertEqual(headers["Content-Disposition"], 'attachment; filename="goroutine"')
+            self.assertEqual(body[:2], b"\x1f\x8b")  # gzipped profile.proto
+        finally:
+            p.kill()
+            p.wait()
+        status, _, body = d.get("/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn(b'profd_profile_requests_total{type="goroutine",outcome="ok"} 2', body)
+
+    def test_concurrent_requests_beyond_the_limit_are_refused(self):
+        d = self.daemon("limits:\n  max_concurrent_requests: 1\n").wait_ready()
+        results = []
+        t = threading.Thread(target=lambda: results.append(
+            d.get("/debug/pprof/profile?seconds=3")))
+        t.start()
+        time.sleep(1.5)
+        status, headers, body = d.get("/debug/pprof/threadcreate?seconds=1")
+        t.join()
+        self.assertEqual(status, 503, body)
+        self.assertIn(b"max_concurrent_requests: 1", body)
+        self.assertEqual(results[0][0], 200)
+
+    def test_sigterm_stops_within_a_second_even_mid_profile(self):
+        d = self.daemon().wait_ready()
+        t = threading.Thread(target=lambda: d.get("/debug/pprof/profile?seconds=30", timeout=40))
+        t.start()
+        time.sleep(2)
+        start = time.time()
+        d.proc.send_signal(signal.SIGTERM)
+        code = d.proc.wait(10)
+        self.assertLess(time.time() - start, 1.0, d.log())
+        self.assertEqual(code, 0, d.log())
+        d.wait_for("STOPPING=1")
+        t.join(5)
+
+    def test_watchdog_pings(self):
+        d = self.daemon(extra_env={"WATCHDOG_USEC": "400000"}).wait_ready()
+        d.wait_for("WATCHDOG=1", timeout=3)
+
+    def test_sighup_reloads_and_a_bad_reload_keeps_the_running_config(self):
+        d = self.daemon("limits:\n  max_seconds: 5s\n").wait_ready()
+        self.assertEqual(d.get("/debug/pprof/profile?seconds=8")[0], 400)
+        with open(d.config, "w") as f:
+            f.write("limits:\n  max_seconds: 10s\n")
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_for("READY=1")
+        self.assertIn("configuration reloaded", d.log())
+        status, _, body = d.get("/debug/pprof/threadcreate?seconds=8")
+        self.assertEqual(status, 200, body)
+        with open(d.config, "w") as f:
+            f.write("limits:\n  max_secondz: 1s\n")
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_for("READY=1")
+        log = d.log()
+        self.assertIn("reload failed, the running configuration stays", log)
+        self.assertRegex(log, r"profd\.yaml:2:\d+: limits\.max_secondz")
+        self.assertEqual(d.get("/debug/pprof/profile?seconds=11")[0], 400)  # 10s still in force
+
+    def test_bad_configuration_is_refused_with_key_and_line(self):
+        d = self.daemon("frequency_hz: 99\nschedule:\n  interval: 1m\n  cpu_secs: 10s\n")
+        self.assertEqual(d.proc.wait(10), 2)
+        self.assertRegex(d.log(), r"profd\.yaml:4:\d+: schedule\.cpu_secs.*cpu_seconds")
+
+    def test_other_hosts_need_a_token(self):
+        d = self.daemon(args=["--listen", "0.0.0.0:0"])
+        self.assertEqual(d.proc.wait(10), 2)
+        self.assertIn("token_file", d.log())
+
+
+if __name__ == "__main__":
+    unittest.main()
