@@ -131,7 +131,10 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
   app.add_flag("--daemon", daemon,
                "run as a service: serve /debug/pprof/... for every process over HTTP");
   app.add_option("--config", options.config_path,
-                 "daemon: the YAML configuration (see config/profd.yaml; default: built-in)");
+                 "daemon, --list: the YAML configuration (see config/profd.yaml; default: "
+                 "built-in)");
+  bool list = false;
+  app.add_flag("--list", list, "list the profiles the daemon's schedule stored");
   app.add_option("--listen", options.listen,
                  "daemon: HTTP address, e.g. 127.0.0.1:6061 (overrides the configuration)");
   bool version = false;
@@ -168,8 +171,14 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
     options.mode = CliOptions::Mode::kDaemon;
     return options;
   }
+  if (list) {
+    if (!pid_text.empty() || options.request.all_processes || !options.listen.empty())
+      return fail("--list takes only --config");
+    options.mode = CliOptions::Mode::kList;
+    return options;
+  }
   if (!options.config_path.empty() || !options.listen.empty())
-    return fail("--config and --listen are for --daemon");
+    return fail("--config and --listen are for --daemon (and --config for --list)");
   if (!options.symbolize_object.empty()) {
     if (!pid_text.empty() || options.request.all_processes)
       return fail("--symbolize takes no --pid or --all");

@@ -40,10 +40,11 @@ struct ProfileRequest {
   uint64_t sample_rate_bytes = 512 * 1024;  // heap, allocs: mean bytes between samples
   double max_overhead_percent = 3;          // heap, allocs: probe cost budget, % of target CPU
   bool bpf_stats = false;  // measure the BPF program's own run time (kernel BPF stats, host-wide)
+  bool split_by_pid = false;  // also one profile per process (the daemon's schedule)
 };
 
 struct CliOptions {
-  enum class Mode { kProfile, kSymbolize, kDaemon, kExit };
+  enum class Mode { kProfile, kSymbolize, kDaemon, kList, kExit };
   Mode mode = Mode::kProfile;
   int exit_code = 0;  // with kExit (help, version, or a usage error already reported)
 
@@ -53,7 +54,7 @@ struct CliOptions {
   bool quiet = false;  // no progress, no table
   bool verbose = false;
   std::string symbolize_object;  // with kSymbolize
-  std::string config_path;       // with kDaemon: --config ("" = the built-in defaults)
+  std::string config_path;       // with kDaemon, kList: --config ("" = the built-in defaults)
   std::string listen;            // with kDaemon: --listen, over the configuration's
 };
 

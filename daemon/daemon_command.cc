@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -19,6 +20,8 @@
 #include "log.h"
 #include "pprof_endpoints.h"
 #include "profile_command.h"
+#include "profile_schedule.h"
+#include "profile_store.h"
 #include "sd_notify.h"
 
 namespace profd {
@@ -119,6 +122,23 @@ uint64_t MonotonicMicros() {
 
 }  // namespace
 
+int RunList(const CliOptions& options) {
+  DaemonConfig config;
+  std::string error;
+  if (!options.config_path.empty() && !LoadDaemonConfig(options.config_path, &config, &error)) {
+    LogError(error);
+    return kExitUsage;
+  }
+  ProfileStore store(config.store.directory, std::chrono::seconds(0), 0);
+  std::vector<StoredProfile> profiles = store.List(&error);
+  if (!error.empty()) {
+    LogError(error);
+    return kExitFailed;
+  }
+  std::fputs(FormatStoreList(profiles).c_str(), stdout);
+  return kExitOk;
+}
+
 int RunDaemon(const CliOptions& options) {
   DaemonConfig config;
   std::string error;
@@ -143,17 +163,29 @@ int RunDaemon(const CliOptions& options) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (!config.schedule.types.empty()) {
+    // An unusable store directory is found now, not a minute later.
+    ProfileStore store(config.store.directory, std::chrono::seconds(0), 0);
+    if (!store.Init(&error)) {
+      LogError("store.directory: " + error);
+      return kExitFailed;
+    }
+  }
+
   CurrentConfig current(config);
   PprofEndpoints endpoints([&current] { return current.Get(); });
+  ProfileSchedule schedule([&current] { return current.Get(); });
   std::unique_ptr<HttpServer> server = StartServer(config, &endpoints, &error);
   if (!server && !config.listen.empty()) {
     LogError(error);
     return kExitFailed;
   }
+  schedule.Start();
   auto status = [&] {
     return "serving " + ServingAddress(current.Get(), server.get()) + "; " +
            std::to_string(endpoints.running()) + " profiles being collected, " +
-           std::to_string(endpoints.served()) + " served";
+           std::to_string(endpoints.served()) + " served, " +
+           std::to_string(schedule.profiles_written()) + " stored by the schedule";
   };
   LogInfo("profd daemon " + status());
   SdNotify("READY=1\nSTATUS=" + status());
@@ -171,7 +203,9 @@ int RunDaemon(const CliOptions& options) {
     if (sig == SIGTERM || sig == SIGINT) {
       SdNotify("STOPPING=1\nSTATUS=stopping");
       LogInfo(std::string("profd daemon: ") + strsignal(sig) + ", stopping");
-      if (server) server->Stop();  // running profiles end now; their links and maps are released
+      // Running profiles end now and are not written; their links and maps are released.
+      if (server) server->Stop();
+      schedule.Stop();
       return kExitOk;
     }
     if (sig == SIGHUP) {

@@ -10,6 +10,9 @@ namespace profd {
 
 int RunDaemon(const CliOptions& options);
 
+// `profd --list`: the profiles the schedule stored (in the configuration's store.directory).
+int RunList(const CliOptions& options);
+
 }  // namespace profd
 
 #endif  // PROFD_DAEMON_DAEMON_COMMAND_H

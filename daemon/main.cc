@@ -18,5 +18,6 @@ int main(int argc, char** argv) {
   if (options.mode == profd::CliOptions::Mode::kSymbolize)
     return profd::RunSymbolizeCommand(options.symbolize_object, std::cin, std::cout, std::cerr);
   if (options.mode == profd::CliOptions::Mode::kDaemon) return profd::RunDaemon(options);
+  if (options.mode == profd::CliOptions::Mode::kList) return profd::RunList(options);
   return profd::RunProfileCommand(options);
 }

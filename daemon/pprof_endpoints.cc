@@ -225,6 +225,7 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
           (endpoint.type == ProfileType::kGoroutine ? "" : " for " + Seconds(profile.seconds)));
   CollectionHooks hooks;
   hooks.stop_requested = [&stop] { return stop.stop_requested(); };
+  hooks.abandon_when_stopped = true;  // the client went away, or the daemon is stopping
   CollectedProfile collected = CollectProfile(profile, hooks);
   running_.fetch_sub(1);
   served_.fetch_add(1);
@@ -236,6 +237,9 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
     case CollectedProfile::Status::kTargetMissing:
       Count(type_name, "not_found");
       return PprofErrorResponse(404, collected.error);
+    case CollectedProfile::Status::kStopped:
+      Count(type_name, "stopped");
+      return PprofErrorResponse(503, "profd is stopping");
     case CollectedProfile::Status::kFailed:
       Count(type_name, "failed");
       LogWarning(name + " profile failed: " + collected.error);

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -201,6 +203,33 @@ CollectedProfile CollectThreadDump(const ProfileRequest& request) {
   return result;
 }
 
+// One profile per process of `samples` (the busiest `request.split_max_pids` of them), each with
+// `whole`'s time and comments.
+void SplitByPid(const StackSamples& samples, ProfileBuilder& whole, ProfileAssembler* assembler,
+                const ProfileKind& kind, CollectedProfile* result) {
+  std::map<uint32_t, StackSamples> by_pid;
+  std::map<uint32_t, int64_t> weight;
+  for (const StackSample& s : samples.samples) {
+    StackSamples& subset = by_pid[s.pid];
+    subset.samples.push_back(s);
+    for (uint64_t id : {s.user_stack_id, s.kernel_stack_id})
+      if (auto it = samples.stacks.find(id); id && it != samples.stacks.end())
+        subset.stacks.emplace(id, it->second);
+    weight[s.pid] += s.values.empty() ? 0 : s.values.back();
+  }
+  const perftools::profiles::Profile& profile = whole.profile();
+  for (auto& [pid, subset] : by_pid) {
+    auto builder = std::make_unique<ProfileBuilder>(kind.sample_types, kind.default_sample_type,
+                                                    kind.period_type, kind.period);
+    assembler->Add(subset, builder.get());
+    builder->SetTime(profile.time_nanos(), profile.duration_nanos());
+    for (int64_t index : profile.comment()) builder->AddComment(profile.string_table(index));
+    result->per_pid.push_back({static_cast<pid_t>(pid), weight[pid], std::move(builder)});
+  }
+  std::sort(result->per_pid.begin(), result->per_pid.end(),
+            [](const auto& a, const auto& b) { return a.weight > b.weight; });
+}
+
 }  // namespace
 
 std::string Seconds(double s) {
@@ -308,6 +337,11 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   const auto duration = std::chrono::steady_clock::now() - start;
   result.stopped_early = stopped;
   result.seconds = elapsed;
+  if (stopped && hooks.abandon_when_stopped) {
+    result.status = CollectedProfile::Status::kStopped;
+    result.error = "stopped";
+    return result;
+  }
 
   StackSamples samples = sampler->Collect();
   // Collectors count {events, total weight}; a profile with one sample type keeps the events.
@@ -378,6 +412,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     builder.AddComment(line);
     LogInfo(line);
   }
+  if (request.split_by_pid) SplitByPid(samples, builder, &assembler, kind, &result);
 
   result.status = CollectedProfile::Status::kOk;
   if (samples.samples.empty()) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli.h"
 #include "profile_builder.h"
@@ -15,6 +16,10 @@ namespace profd {
 struct CollectionHooks {
   std::function<bool()> stop_requested;  // polled about every 100 ms: true ends the window early
   std::function<void(double elapsed, double total)> progress;  // about once a second
+  // When stop_requested ends the window: false keeps and builds what was collected (Ctrl-C in the
+  // CLI); true returns at once with Status::kStopped (the daemon is shutting down, or the client
+  // went away), releasing the BPF programs without symbolizing.
+  bool abandon_when_stopped = false;
 };
 
 struct CollectedProfile {
@@ -24,12 +29,20 @@ struct CollectedProfile {
     kFailed,         // nothing collected: the environment, privileges, kernel features
     kTargetMissing,  // a target process does not exist
     kBadRequest,     // the request cannot be served as asked
+    kStopped,        // abandoned: see CollectionHooks::abandon_when_stopped
   };
   Status status = Status::kFailed;
   std::string error;  // unless kOk or kPartial: what is wrong, what to do
   std::unique_ptr<ProfileBuilder> builder;  // kOk, kPartial
   bool empty = false;          // no samples (a warning saying why has been logged)
   bool stopped_early = false;  // hooks.stop_requested ended the window
+  // With ProfileRequest::split_by_pid: one profile per process, the heaviest first.
+  struct ProcessProfile {
+    pid_t pid;
+    int64_t weight;  // its total of the last sample type
+    std::unique_ptr<ProfileBuilder> builder;
+  };
+  std::vector<ProcessProfile> per_pid;
   double seconds = 0;          // the window's length as collected
 };
 

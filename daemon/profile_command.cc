@@ -131,6 +131,7 @@ int RunProfileCommand(const CliOptions& options) {
   if (collected.stopped_early)
     LogInfo("interrupted after " + Seconds(collected.seconds) + ": writing what was collected");
   switch (collected.status) {
+    case CollectedProfile::Status::kStopped:  // not asked for by the CLI
     case CollectedProfile::Status::kBadRequest:  // e.g. a kernel thread's pid: nothing to write
     case CollectedProfile::Status::kFailed:
     case CollectedProfile::Status::kTargetMissing:

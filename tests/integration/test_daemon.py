@@ -18,7 +18,10 @@ from profd_testing import CPU_SPLIT, PROFD, pprof, start_workload, top_rows
 class Daemon:
     """A daemon on 127.0.0.1:0 with a notify socket; .port once READY=1 came."""
 
-    def __init__(self, config_text=None, extra_env=None, args=()):
+    # Tests of the HTTP side keep the schedule off (it would profile the host into /var/lib/profd).
+    NO_SCHEDULE = "schedule:\n  types: []\n"
+
+    def __init__(self, config_text=NO_SCHEDULE, extra_env=None, args=()):
         self.dir = tempfile.mkdtemp(prefix="profd-daemon-")
         self.notify_path = os.path.join(self.dir, "notify")
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -161,7 +164,7 @@ class DaemonTest(unittest.TestCase):
         self.assertIn(b'profd_profile_requests_total{type="goroutine",outcome="ok"} 2', body)
 
     def test_concurrent_requests_beyond_the_limit_are_refused(self):
-        d = self.daemon("limits:\n  max_concurrent_requests: 1\n").wait_ready()
+        d = self.daemon(Daemon.NO_SCHEDULE + "limits:\n  max_concurrent_requests: 1\n").wait_ready()
         results = []
         t = threading.Thread(target=lambda: results.append(
             d.get("/debug/pprof/profile?seconds=3")))
@@ -191,23 +194,62 @@ class DaemonTest(unittest.TestCase):
         d.wait_for("WATCHDOG=1", timeout=3)
 
     def test_sighup_reloads_and_a_bad_reload_keeps_the_running_config(self):
-        d = self.daemon("limits:\n  max_seconds: 5s\n").wait_ready()
+        d = self.daemon(Daemon.NO_SCHEDULE + "limits:\n  max_seconds: 5s\n").wait_ready()
         self.assertEqual(d.get("/debug/pprof/profile?seconds=8")[0], 400)
         with open(d.config, "w") as f:
-            f.write("limits:\n  max_seconds: 10s\n")
+            f.write(Daemon.NO_SCHEDULE + "limits:\n  max_seconds: 10s\n")
         d.proc.send_signal(signal.SIGHUP)
         d.wait_for("READY=1")
         self.assertIn("configuration reloaded", d.log())
         status, _, body = d.get("/debug/pprof/threadcreate?seconds=8")
         self.assertEqual(status, 200, body)
         with open(d.config, "w") as f:
-            f.write("limits:\n  max_secondz: 1s\n")
+            f.write(Daemon.NO_SCHEDULE + "limits:\n  max_secondz: 1s\n")
         d.proc.send_signal(signal.SIGHUP)
         d.wait_for("READY=1")
         log = d.log()
         self.assertIn("reload failed, the running configuration stays", log)
-        self.assertRegex(log, r"profd\.yaml:2:\d+: limits\.max_secondz")
+        self.assertRegex(log, r"profd\.yaml:4:\d+: limits\.max_secondz")
         self.assertEqual(d.get("/debug/pprof/profile?seconds=11")[0], 400)  # 10s still in force
+
+    def test_schedule_stores_one_profile_per_target_and_lists_them(self):
+        p = start_workload([CPU_SPLIT, "60"])
+        store = tempfile.mkdtemp(prefix="profd-store-")
+        try:
+            d = self.daemon("schedule:\n  interval: 3s\n  cpu_seconds: 2s\n"
+                            "  types: [cpu, threadcreate]\n"
+                            "targets:\n  pids: [%d]\nstore:\n  directory: %s\n" % (p.pid, store))
+            d.wait_ready()
+            deadline = time.time() + 30
+            names = []
+            while time.time() < deadline and len(names) < 2:
+                time.sleep(0.5)
+                names = sorted(n for n in os.listdir(store) if n.endswith(".pb.gz"))
+        finally:
+            p.kill()
+            p.wait()
+        cpu = [n for n in names if "-cpu-%d-cpu-split.pb.gz" % p.pid in n]
+        self.assertTrue(cpu, names)
+        self.assertRegex(cpu[0], r"^\d{8}T\d{6}Z-cpu-\d+-cpu-split\.pb\.gz$")
+        rows, text = top_rows(os.path.join(store, cpu[0]), ["-sample_index=cpu"])
+        hot, cold = rows["hot_function"][1], rows["cold_function"][1]
+        self.assertGreater(hot / (hot + cold), 0.6, text)
+        self.assertFalse([n for n in os.listdir(store) if ".tmp" in n])  # nothing half-written
+        listed = subprocess.run([PROFD, "--list", "--config", d.config], capture_output=True,
+                                text=True, timeout=30)
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        self.assertIn(cpu[0], listed.stdout)
+        self.assertIn("cpu-split", listed.stdout)
+
+    def test_sigterm_mid_schedule_window(self):
+        store = tempfile.mkdtemp(prefix="profd-store-")
+        d = self.daemon("schedule:\n  interval: 30s\n  cpu_seconds: 20s\nstore:\n  directory: %s\n"
+                        % store).wait_ready()
+        time.sleep(2)  # a host-wide cpu window is running
+        start = time.time()
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(10), 0, d.log())
+        self.assertLess(time.time() - start, 1.0, d.log())
 
     def test_bad_configuration_is_refused_with_key_and_line(self):
         d = self.daemon("frequency_hz: 99\nschedule:\n  interval: 1m\n  cpu_secs: 10s\n")
