@@ -121,6 +121,9 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
   app.add_flag("-q,--quiet", options.quiet,
                "no progress and no summary table, only the file's path");
   app.add_flag("-v,--verbose", options.verbose, "debug logging, including libbpf's");
+  app.add_flag("--no-daemon", options.no_daemon,
+               "profile in this process even when a profd daemon answers on its socket "
+               "($PROFD_SOCKET, default /run/profd/profd.sock)");
   app.add_flag("--bpf-stats", options.request.bpf_stats,
                "report the BPF program's run time per sample (turns on kernel BPF stats while "
                "profiling)");

@@ -53,6 +53,7 @@ struct CliOptions {
   int top_rows = 10;   // 0 = no table
   bool quiet = false;  // no progress, no table
   bool verbose = false;
+  bool no_daemon = false;        // --no-daemon: never ask a running daemon
   std::string symbolize_object;  // with kSymbolize
   std::string config_path;       // with kDaemon, kList: --config ("" = the built-in defaults)
   std::string listen;            // with kDaemon: --listen, over the configuration's

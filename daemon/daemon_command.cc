@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -15,6 +16,8 @@
 #include <sstream>
 
 #include "bpf_support.h"
+#include "control_socket.h"
+#include "cpu_sampler.h"
 #include "daemon_config.h"
 #include "http_server.h"
 #include "log.h"
@@ -23,6 +26,7 @@
 #include "profile_schedule.h"
 #include "profile_store.h"
 #include "sd_notify.h"
+#include "shared_sampler.h"
 
 namespace profd {
 namespace {
@@ -173,18 +177,41 @@ int RunDaemon(const CliOptions& options) {
   }
 
   CurrentConfig current(config);
+  // One host-wide CPU sampler serves every cpu request and the schedule; it is loaded on the first
+  // and unloaded 30 s after the last. Its frequency and unwinding are the configuration's when it
+  // loads.
+  std::atomic<int> shared_cpu_hz{config.frequency_hz};
+  SharedSampler shared_cpu(
+      [&current, &shared_cpu_hz](std::string* error) -> std::unique_ptr<StackCollector> {
+        const DaemonConfig now = current.Get();
+        CpuSampler::Options options;
+        options.all_processes = true;
+        options.dwarf_unwinding = now.dwarf_unwinding;
+        options.frequency_hz = now.frequency_hz;
+        shared_cpu_hz = now.frequency_hz;
+        return CpuSampler::Load(options, error);
+      },
+      config.dwarf_unwinding);
+  auto shared_frequency = [&shared_cpu_hz] { return shared_cpu_hz.load(); };
   PprofEndpoints endpoints([&current] { return current.Get(); });
-  ProfileSchedule schedule([&current] { return current.Get(); });
+  endpoints.UseSharedCpuSampler(&shared_cpu, shared_frequency, config.dwarf_unwinding);
+  ProfileSchedule schedule([&current] { return current.Get(); }, &shared_cpu, shared_frequency);
   std::unique_ptr<HttpServer> server = StartServer(config, &endpoints, &error);
   if (!server && !config.listen.empty()) {
     LogError(error);
     return kExitFailed;
   }
+  // The CLI's way in: the same endpoints, with the caller's uid checked.
+  std::unique_ptr<HttpServer> control = StartControlSocket(config.socket_path, &endpoints, &error);
+  if (!control) {
+    LogError("socket_path: " + error);
+    return kExitFailed;
+  }
   schedule.Start();
   auto status = [&] {
-    return "serving " + ServingAddress(current.Get(), server.get()) + "; " +
-           std::to_string(endpoints.running()) + " profiles being collected, " +
-           std::to_string(endpoints.served()) + " served, " +
+    return "serving " + ServingAddress(current.Get(), server.get()) +
+           " and unix:" + control->unix_path() + "; " + std::to_string(endpoints.running()) +
+           " profiles being collected, " + std::to_string(endpoints.served()) + " served, " +
            std::to_string(schedule.profiles_written()) + " stored by the schedule";
   };
   LogInfo("profd daemon " + status());
@@ -205,6 +232,7 @@ int RunDaemon(const CliOptions& options) {
       LogInfo(std::string("profd daemon: ") + strsignal(sig) + ", stopping");
       // Running profiles end now and are not written; their links and maps are released.
       if (server) server->Stop();
+      control->Stop();
       schedule.Stop();
       return kExitOk;
     }
@@ -219,8 +247,20 @@ int RunDaemon(const CliOptions& options) {
       } else {
         const DaemonConfig old = current.Get();
         bool ok = true;
-        if (fresh.listen != old.listen || fresh.token_file != old.token_file ||
-            fresh.limits.max_concurrent_requests != old.limits.max_concurrent_requests) {
+        if (fresh.socket_path != old.socket_path) {
+          // The new socket first: when it cannot be made, the old one stays.
+          std::unique_ptr<HttpServer> moved =
+              StartControlSocket(fresh.socket_path, &endpoints, &error);
+          if (moved) {
+            control->Stop();
+            control = std::move(moved);
+          } else {
+            LogError("reload failed, the running configuration stays: socket_path: " + error);
+            ok = false;
+          }
+        }
+        if (ok && (fresh.listen != old.listen || fresh.token_file != old.token_file ||
+                   fresh.limits.max_concurrent_requests != old.limits.max_concurrent_requests)) {
           // The same address cannot be bound twice: the old server goes first, and comes back if
           // the new one cannot start.
           if (server) server->Stop();

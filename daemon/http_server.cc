@@ -6,12 +6,15 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -264,6 +267,26 @@ std::string FormatAddress(const sockaddr_storage& addr) {
 
 void NameThisThread(const char* name) { ::pthread_setname_np(::pthread_self(), name); }
 
+constexpr std::string_view kUnixPrefix = "unix:";
+
+// mkdir -p of the directory holding `path`; directories it makes are 0755 whatever the umask, so
+// every user can reach a socket inside.
+bool MakeParentDirectories(const std::string& path, std::string* error) {
+  const size_t last_slash = path.rfind('/');
+  if (last_slash == std::string::npos || last_slash == 0) return true;
+  for (size_t slash = path.find('/', 1); slash != std::string::npos && slash <= last_slash;
+       slash = path.find('/', slash + 1)) {
+    const std::string dir = path.substr(0, slash);
+    if (::mkdir(dir.c_str(), 0755) == 0) {
+      ::chmod(dir.c_str(), 0755);
+    } else if (errno != EEXIST) {
+      *error = "cannot create the directory " + dir + ": " + std::strerror(errno);
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 bool SleepUnlessStopped(std::stop_token stop, std::chrono::nanoseconds duration) {
@@ -508,6 +531,7 @@ bool ParseHttpRequestHead(std::string_view head, HttpRequest* request, int* stat
 struct HttpServer::Connection {
   UniqueFd fd;
   std::string remote;
+  std::optional<ucred> peer;  // Unix sockets only
   std::stop_source stop;
   std::thread thread;
   std::atomic<bool> done{false};
@@ -523,6 +547,8 @@ bool HttpServer::Listen(const std::string& address, std::string* error) {
     *error = "already listening";
     return false;
   }
+  if (address.rfind(kUnixPrefix, 0) == 0)
+    return ListenUnix(address.substr(kUnixPrefix.size()), error);
   ListenAddress parsed;
   if (!ParseListenAddress(address, &parsed, error)) return false;
 
@@ -588,6 +614,87 @@ bool HttpServer::Listen(const std::string& address, std::string* error) {
   return true;
 }
 
+bool HttpServer::ListenUnix(const std::string& path, std::string* error) {
+  const std::string address = std::string(kUnixPrefix) + path;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+    *error = "cannot listen on " + address + ": a Unix socket path has 1 to " +
+             std::to_string(sizeof(addr.sun_path) - 1) + " bytes";
+    return false;
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
+  const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  if (!MakeParentDirectories(path, error)) {
+    *error = "cannot listen on " + address + ": " + *error;
+    return false;
+  }
+
+  // A socket file left by a daemon that died: nothing answers on it (ECONNREFUSED), so it goes.
+  // One that answers belongs to a running daemon, which must keep it.
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      *error = "cannot listen on " + address + ": " + path + " exists and is not a socket";
+      return false;
+    }
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!probe.valid()) {
+      *error = "cannot listen on " + address + ": socket: " + std::strerror(errno);
+      return false;
+    }
+    if (::connect(probe.get(), sa, addr_len) == 0 || errno == EAGAIN) {  // EAGAIN: backlog full
+      *error = "another profd daemon is listening on " + path;
+      return false;
+    }
+    if (errno != ECONNREFUSED && errno != ENOENT) {
+      *error = "cannot listen on " + address + ": cannot tell whether " + path +
+               " is in use: " + std::strerror(errno);
+      return false;
+    }
+    if (errno == ECONNREFUSED) {
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        *error = "cannot listen on " + address +
+                 ": cannot remove the stale socket file: " + std::strerror(errno);
+        return false;
+      }
+      LogInfo("removed the stale socket file " + path + " (nothing was listening on it)");
+    }
+  }
+
+  UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake.valid()) {
+    *error = std::string("cannot listen: eventfd: ") + std::strerror(errno);
+    return false;
+  }
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) {
+    *error = "cannot listen on " + address + ": socket: " + std::strerror(errno);
+    return false;
+  }
+  if (::bind(fd.get(), sa, addr_len) != 0) {
+    *error = errno == EADDRINUSE ? "another profd daemon is listening on " + path
+                                 : "cannot listen on " + address + ": " + std::strerror(errno);
+    return false;
+  }
+  // Anyone may connect: the handler tells callers apart by their credentials (HttpRequest::peer).
+  if (::chmod(path.c_str(), 0666) != 0 || ::lstat(path.c_str(), &st) != 0 ||
+      ::listen(fd.get(), 128) != 0) {
+    *error = "cannot listen on " + address + ": " + std::strerror(errno);
+    ::unlink(path.c_str());
+    return false;
+  }
+  unix_path_ = path;
+  unix_dev_ = st.st_dev;
+  unix_ino_ = st.st_ino;
+  port_ = 0;
+  loopback_ = true;
+  wake_fd_ = std::move(wake);
+  listen_fd_ = std::move(fd);
+  return true;
+}
+
 void HttpServer::Serve(HttpHandler handler) {
   std::lock_guard lock(stop_mutex_);
   if (!listen_fd_.valid() || accept_thread_.joinable() || stopping_) return;
@@ -603,6 +710,13 @@ void HttpServer::Stop() {
     accept_thread_.join();
   }
   listen_fd_.Reset();
+  // Removed only while it is still the file this server made: a daemon started since may own
+  // the path now.
+  struct stat st;
+  if (!unix_path_.empty() && ::lstat(unix_path_.c_str(), &st) == 0 && st.st_dev == unix_dev_ &&
+      st.st_ino == unix_ino_) {
+    ::unlink(unix_path_.c_str());
+  }
   lingering_.clear();
   // Every blocking point of a connection thread waits on its socket or on the stop token.
   for (const auto& c : connections_) {
@@ -721,8 +835,22 @@ void HttpServer::AcceptPending() {
       continue;
     }
     auto connection = std::make_unique<Connection>();
+    if (!unix_path_.empty()) {
+      // Who is asking decides what may be profiled: without credentials, no request.
+      ucred peer{};
+      socklen_t peer_len = sizeof(peer);
+      if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) != 0) {
+        LogWarning(std::string("http: SO_PEERCRED: ") + std::strerror(errno) +
+                   "; connection closed");
+        continue;
+      }
+      connection->peer = peer;
+      connection->remote =
+          "unix:pid=" + std::to_string(peer.pid) + ",uid=" + std::to_string(peer.uid);
+    } else {
+      connection->remote = FormatAddress(addr);
+    }
     connection->fd = std::move(fd);
-    connection->remote = FormatAddress(addr);
     Connection* c = connection.get();
     try {
       connection->thread = std::thread(&HttpServer::ServeConnection, this, c);
@@ -770,6 +898,7 @@ void HttpServer::ServeConnection(Connection* c) {
       std::string error;
       if (ParseHttpRequestHead(head, &request, &status, &error)) {
         request.remote_address = c->remote;
+        request.peer = c->peer;
         head_only = request.method == "HEAD";
         response = Dispatch(request, c->stop.get_token());
       } else {

@@ -1,9 +1,13 @@
 // A small HTTP/1.1 server for the /debug/pprof endpoints: one request per connection (answered
 // with Connection: close), a thread per connection up to a limit, strict parsing with size and time
 // limits, and an optional bearer token. Handlers may run for a whole profile window: each gets a
-// stop token that fires when the server stops or the client goes away.
+// stop token that fires when the server stops or the client goes away. It listens on TCP or on a
+// Unix socket (the CLI's control socket), where each request carries the caller's credentials.
 #ifndef PROFD_DAEMON_HTTP_SERVER_H
 #define PROFD_DAEMON_HTTP_SERVER_H
+
+#include <sys/socket.h>  // ucred
+#include <sys/types.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -30,7 +35,10 @@ struct HttpRequest {
   std::string path;                            // percent-decoded, e.g. "/debug/pprof/profile"
   std::map<std::string, std::string> query;    // decoded ('+' is a space); first of repeated keys
   std::map<std::string, std::string> headers;  // names in lower case; repeats joined with ", "
-  std::string remote_address;                  // "127.0.0.1:51234", for logs
+  std::string remote_address;  // "127.0.0.1:51234", or "unix:pid=1234,uid=1000", for logs
+  // Over a Unix socket: the connecting process's pid, uid and gid (SO_PEERCRED, as of connect).
+  // nullopt over TCP.
+  std::optional<ucred> peer;
 };
 
 struct HttpResponse {
@@ -95,7 +103,11 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and listens. False with `error` set (naming the address) on failure.
+  // Binds and listens on a TCP address (see ParseListenAddress) or on "unix:/path/to/sock". For a
+  // Unix socket the parent directory is made (0755) if missing; a socket file nobody answers on
+  // (a crashed daemon's) is replaced, one that answers is an error ("another profd daemon is
+  // listening on PATH"); the socket is mode 0666 — whoever connects is told apart by HttpRequest::
+  // peer — and removed by Stop(). False with `error` set (naming the address) on failure.
   bool Listen(const std::string& address, std::string* error);
 
   // Starts serving on the server's own threads and returns at once. Call once, after Listen.
@@ -106,8 +118,9 @@ class HttpServer {
   // be called from a handler (it would wait for itself).
   void Stop();
 
-  int port() const { return port_; }  // the bound port (useful after ":0")
-  bool loopback() const { return loopback_; }
+  int port() const { return port_; }  // the bound port (useful after ":0"); 0 on a Unix socket
+  bool loopback() const { return loopback_; }  // only this host can connect (a Unix socket too)
+  const std::string& unix_path() const { return unix_path_; }  // "" on TCP
   Stats stats() const;
 
  private:
@@ -124,12 +137,16 @@ class HttpServer {
   void ServeConnection(Connection* connection);
   HttpResponse Dispatch(const HttpRequest& request, std::stop_token stop);
   void Wake();
+  bool ListenUnix(const std::string& path, std::string* error);
 
   const HttpServerOptions options_;
   UniqueFd listen_fd_;
   UniqueFd wake_fd_;  // an eventfd: Stop() and finished connections wake the accept loop
   int port_ = 0;
   bool loopback_ = false;
+  std::string unix_path_;  // the socket file, removed by Stop() if it is still ours
+  dev_t unix_dev_ = 0;
+  ino_t unix_ino_ = 0;
   HttpHandler handler_;
   std::thread accept_thread_;
   std::atomic<bool> stopping_{false};

@@ -1,8 +1,11 @@
 #include "pprof_endpoints.h"
 
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -11,6 +14,7 @@
 #include "log.h"
 #include "profile_builder.h"
 #include "profile_collection.h"
+#include "units.h"
 
 namespace profd {
 namespace {
@@ -81,7 +85,122 @@ bool ParsePids(const std::string& text, std::vector<pid_t>* pids) {
   return ParsePidList(text, pids, &error);
 }
 
+// "root (uid 0)", or "uid 1234" for a uid without a name.
+std::string DescribeUid(uid_t uid) {
+  passwd entry;
+  passwd* found = nullptr;
+  char buffer[4096];
+  if (getpwuid_r(uid, &entry, buffer, sizeof(buffer), &found) == 0 && found)
+    return std::string(entry.pw_name) + " (uid " + std::to_string(uid) + ")";
+  return "uid " + std::to_string(uid);
+}
+
+// The real, effective, saved and filesystem uids of /proc/PID/status; false without the process.
+bool ReadProcessUids(pid_t pid, uid_t uids[4]) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Uid:", 0) != 0) continue;
+    std::istringstream fields(line.substr(4));
+    for (int i = 0; i < 4; i++) {
+      unsigned long value;
+      if (!(fields >> value)) return false;
+      uids[i] = static_cast<uid_t>(value);
+    }
+    return true;
+  }
+  return false;
+}
+
+// The profile parameters beyond Go's, as the CLI's flags: false with `error` naming the problem.
+bool ApplyTuningParameters(const std::map<std::string, std::string>& query, ProfileRequest* profile,
+                           std::string* error) {
+  auto find = [&](const char* key) -> const std::string* {
+    auto it = query.find(key);
+    return it == query.end() ? nullptr : &it->second;
+  };
+  auto invalid = [&](const char* key, const std::string& expected) {
+    *error = std::string("invalid value for \"") + key + "\": expected " + expected;
+    return false;
+  };
+  if (const std::string* text = find("frequency")) {
+    char* end = nullptr;
+    const long hz = std::strtol(text->c_str(), &end, 10);
+    if (text->empty() || *end != '\0' || hz < 1 || hz > kMaxFrequencyHz)
+      return invalid("frequency",
+                     "samples per second per CPU, 1.." + std::to_string(kMaxFrequencyHz));
+    profile->frequency_hz = static_cast<int>(hz);
+  }
+  if (const std::string* text = find("unwind")) {
+    if (*text != "dwarf" && *text != "fp") return invalid("unwind", "dwarf or fp");
+    profile->dwarf_unwinding = *text == "dwarf";
+  }
+  if (const std::string* text = find("min_block")) {
+    std::chrono::nanoseconds duration;
+    if (!ParseDuration(*text, &duration, nullptr) || duration.count() < 0 ||
+        duration > std::chrono::seconds(60))
+      return invalid("min_block", "a duration from 0 to 60s (e.g. 10us, 1ms)");
+    profile->min_block_seconds = std::chrono::duration<double>(duration).count();
+  }
+  if (const std::string* text = find("sample_rate")) {
+    uint64_t bytes;
+    if (!ParseByteSize(*text, &bytes, nullptr) || bytes < 1 || bytes > (uint64_t{1} << 40))
+      return invalid("sample_rate", "bytes between samples, 1 to 1TiB (e.g. 512KiB, 4096)");
+    profile->sample_rate_bytes = bytes;
+  }
+  if (const std::string* text = find("max_overhead")) {
+    char* end = nullptr;
+    const double percent = std::strtod(text->c_str(), &end);
+    if (text->empty() || *end != '\0' || !std::isfinite(percent) || !(percent > 0) || percent > 100)
+      return invalid("max_overhead", "a percent in (0, 100]");
+    profile->max_overhead_percent = percent;
+  }
+  return true;
+}
+
 }  // namespace
+
+bool PeerMayProfile(const ucred& peer, const std::vector<pid_t>& pids, int* status,
+                    std::string* message) {
+  if (peer.uid == 0) return true;
+  *status = 403;
+  if (pids.empty()) {
+    *message = "a profile of the whole host needs root (you are " + DescribeUid(peer.uid) +
+               "): name your own processes with pid=PID; only root may profile other users' "
+               "processes";
+    return false;
+  }
+  // As the kernel decides who may ptrace whom: a set-user-ID program, or one that made itself
+  // undumpable (its /proc directory is then root's), holds what its user must not read.
+  for (pid_t pid : pids) {
+    uid_t uids[4];
+    struct stat st;
+    if (!ReadProcessUids(pid, uids) || stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0) {
+      *status = 404;
+      *message = "no process with pid " + std::to_string(pid);
+      return false;
+    }
+    const std::string whose = "pid " + std::to_string(pid) + " belongs to " + DescribeUid(uids[0]);
+    if (uids[0] != peer.uid) {
+      *message = whose + ", not to you (" + DescribeUid(peer.uid) +
+                 "): only root may profile other users' processes";
+      return false;
+    }
+    if (uids[1] != peer.uid || uids[2] != peer.uid || uids[3] != peer.uid) {
+      *message = whose + " but runs with another user's privileges (effective uid " +
+                 std::to_string(uids[1]) + ", saved " + std::to_string(uids[2]) +
+                 "): only root may profile it";
+      return false;
+    }
+    if (st.st_uid != peer.uid) {
+      *message = whose +
+                 " but is not dumpable (it keeps its memory from its own user, e.g. with "
+                 "prctl(PR_SET_DUMPABLE, 0)): only root may profile it";
+      return false;
+    }
+  }
+  return true;
+}
 
 PprofEndpoints::PprofEndpoints(std::function<DaemonConfig()> config) : config_(std::move(config)) {}
 
@@ -142,6 +261,10 @@ HttpResponse PprofEndpoints::Cmdline(const HttpRequest& request) const {
       return PprofErrorResponse(400, "invalid value for \"pid\"");
     pid = pids[0];
   }
+  int status;
+  std::string message;
+  if (request.peer && !PeerMayProfile(*request.peer, {pid}, &status, &message))
+    return PprofErrorResponse(status, message);
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -172,6 +295,14 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   } else {
     profile.all_processes = true;
   }
+  if (int status; request.peer) {
+    std::string message;
+    if (!PeerMayProfile(*request.peer, profile.pids, &status, &message)) {
+      Count(type_name, status == 403 ? "forbidden" : "not_found");
+      LogInfo(request.remote_address + ": " + name + " profile refused: " + message);
+      return PprofErrorResponse(status, message);
+    }
+  }
   // As net/http/pprof: whole seconds; /profile falls back to 30 on a bad value, the others refuse.
   profile.seconds = 30;
   if (auto it = request.query.find("seconds"); it != request.query.end()) {
@@ -196,6 +327,10 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   profile.min_block_seconds = std::chrono::duration<double>(config.block.min_block).count();
   profile.sample_rate_bytes = config.heap.sample_rate;
   profile.max_overhead_percent = config.heap.max_overhead_percent;
+  if (std::string error; !ApplyTuningParameters(request.query, &profile, &error)) {
+    Count(type_name, "bad_request");
+    return PprofErrorResponse(400, error);
+  }
   bool debug_text = false;
   if (auto it = request.query.find("debug"); it != request.query.end())
     debug_text = it->second != "" && it->second != "0";
@@ -226,17 +361,28 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   CollectionHooks hooks;
   hooks.stop_requested = [&stop] { return stop.stop_requested(); };
   hooks.abandon_when_stopped = true;  // the client went away, or the daemon is stopping
+  if (shared_cpu_ && profile.frequency_hz == shared_cpu_frequency_() &&
+      profile.dwarf_unwinding == shared_cpu_dwarf_) {
+    hooks.shared_cpu = shared_cpu_;
+    hooks.shared_cpu_frequency = shared_cpu_frequency_;
+  }
   CollectedProfile collected = CollectProfile(profile, hooks);
   running_.fetch_sub(1);
   served_.fetch_add(1);
 
+  // The outcome is also a header, so the CLI over the control socket can exit as it would have
+  // itself: a 400 from the collection (a kernel thread's pid) is its exit 1, not a usage error.
+  auto collection_error = [&](int status, const std::string& outcome, const std::string& message) {
+    Count(type_name, outcome);
+    HttpResponse response = PprofErrorResponse(status, message);
+    response.headers.push_back({"X-Profd-Outcome", outcome});
+    return response;
+  };
   switch (collected.status) {
     case CollectedProfile::Status::kBadRequest:
-      Count(type_name, "bad_request");
-      return PprofErrorResponse(400, collected.error);
+      return collection_error(400, "bad_request", collected.error);
     case CollectedProfile::Status::kTargetMissing:
-      Count(type_name, "not_found");
-      return PprofErrorResponse(404, collected.error);
+      return collection_error(404, "not_found", collected.error);
     case CollectedProfile::Status::kStopped:
       Count(type_name, "stopped");
       return PprofErrorResponse(503, "profd is stopping");
@@ -248,7 +394,9 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
     case CollectedProfile::Status::kPartial:
       break;
   }
-  Count(type_name, collected.status == CollectedProfile::Status::kOk ? "ok" : "partial");
+  const std::string outcome = collected.status == CollectedProfile::Status::kOk ? "ok" : "partial";
+  Count(type_name, outcome);
+  ok.headers.push_back({"X-Profd-Outcome", outcome});
   if (debug_text) {
     ok.body = FormatProfileText(name, collected.builder->profile());
   } else {

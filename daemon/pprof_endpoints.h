@@ -2,8 +2,21 @@
 // threadcreate,cmdline,symbol} with ?pid=P (none: the whole host where the type allows it),
 // ?seconds=N and ?debug=1, answered the way Go's handlers answer (parameters, content types,
 // errors with X-Go-Pprof: 1), plus /metrics in Prometheus text format.
+//
+// Beyond Go's parameters, the profile endpoints take the CLI's knobs, so `profd --pid` asking the
+// daemon gets the profile it would have collected itself: frequency (Hz, 1..10000), unwind (dwarf
+// or fp), min_block (a duration, 0..60s), sample_rate (bytes, 1..1TiB), max_overhead (percent,
+// (0, 100]); left out, the daemon's configuration decides. What a collection gave is also in the
+// header X-Profd-Outcome (ok, partial, bad_request, not_found), so a 400 about parameters can be
+// told from one about the target.
+//
+// A request that came over the control socket (HttpRequest::peer set) from a caller other than
+// root may name only processes of the caller's own uid; anything else is a 403.
 #ifndef PROFD_DAEMON_PPROF_ENDPOINTS_H
 #define PROFD_DAEMON_PPROF_ENDPOINTS_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include <atomic>
 #include <functional>
@@ -11,6 +24,7 @@
 #include <mutex>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "daemon_config.h"
 #include "http_server.h"
@@ -21,10 +35,21 @@ class Profile;
 
 namespace profd {
 
+class SharedSampler;
+
 class PprofEndpoints {
  public:
   // `config` returns the configuration in force (it may change on SIGHUP).
   explicit PprofEndpoints(std::function<DaemonConfig()> config);
+
+  // CPU profiles at the shared sampler's frequency and unwinding come from it (the others load
+  // their own collector).
+  void UseSharedCpuSampler(SharedSampler* sampler, std::function<int()> frequency,
+                           bool dwarf_unwinding) {
+    shared_cpu_ = sampler;
+    shared_cpu_frequency_ = std::move(frequency);
+    shared_cpu_dwarf_ = dwarf_unwinding;
+  }
 
   HttpResponse Handle(const HttpRequest& request, std::stop_token stop);
 
@@ -40,6 +65,9 @@ class PprofEndpoints {
   void Count(const std::string& type, const std::string& outcome);
 
   std::function<DaemonConfig()> config_;
+  SharedSampler* shared_cpu_ = nullptr;
+  std::function<int()> shared_cpu_frequency_;
+  bool shared_cpu_dwarf_ = true;
   std::atomic<int> running_{0};
   std::atomic<uint64_t> served_{0};
   mutable std::mutex counts_mutex_;
@@ -49,6 +77,14 @@ class PprofEndpoints {
 // A profile as net/http/pprof's debug=1 text: a header line, then per sample its values, "@" and
 // its addresses, and a "#" line per frame with function, file and line.
 std::string FormatProfileText(const std::string& name, const perftools::profiles::Profile& profile);
+
+// May the control socket's caller `peer` profile `pids` (empty: the whole host)? Root may profile
+// anything; another user only processes that are wholly theirs as the kernel sees it for ptrace:
+// real, effective, saved and filesystem uid all the caller's, and dumpable (/proc/PID owned by the
+// caller). False with `status` (403, or 404 for a pid that does not exist) and a `message` saying
+// whose process it is.
+bool PeerMayProfile(const ucred& peer, const std::vector<pid_t>& pids, int* status,
+                    std::string* message);
 
 }  // namespace profd
 

@@ -85,6 +85,8 @@ class ProcessTable {
   // is gone. Returns true when its executable mappings changed.
   bool Refresh(pid_t pid);
   const ProcessInfo* Find(pid_t pid) const;
+  // Forgets `pid` (its files close when no other process maps them).
+  void Forget(pid_t pid) { processes_.erase(pid); }
   size_t size() const { return processes_.size(); }
   size_t open_files() const { return files_.size(); }
 

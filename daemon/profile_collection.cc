@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -28,6 +29,7 @@
 #include "profd_abi.h"
 #include "profile_assembler.h"
 #include "profile_builder.h"
+#include "shared_sampler.h"
 #include "symbolizer.h"
 #include "thread_dump.h"
 #include "threadcreate_collector.h"
@@ -73,6 +75,15 @@ struct ProfileKind {
   std::string description;
   std::string no_samples;  // why a profile can be empty, for the warning
 };
+
+ProfileKind CpuProfileKind(int frequency_hz) {
+  return {{{"samples", "count"}, {"cpu", "nanoseconds"}},
+          "cpu",
+          {"cpu", "nanoseconds"},
+          1000000000LL / frequency_hz,
+          "cpu profile at " + std::to_string(frequency_hz) + " Hz",
+          "the target did not run on a CPU during the window"};
+}
 
 std::unique_ptr<StackCollector> LoadCollector(const ProfileRequest& request,
                                               const ProcessTable& processes, ProfileKind* kind,
@@ -141,12 +152,7 @@ std::unique_ptr<StackCollector> LoadCollector(const ProfileRequest& request,
       CpuSampler::Options o;
       static_cast<CollectorOptions&>(o) = common;
       o.frequency_hz = request.frequency_hz;
-      *kind = {{{"samples", "count"}, {"cpu", "nanoseconds"}},
-               "cpu",
-               {"cpu", "nanoseconds"},
-               1000000000LL / request.frequency_hz,
-               "cpu profile at " + std::to_string(request.frequency_hz) + " Hz",
-               "the target did not run on a CPU during the window"};
+      *kind = CpuProfileKind(request.frequency_hz);
       return CpuSampler::Load(o, error);
     }
   }
@@ -230,6 +236,148 @@ void SplitByPid(const StackSamples& samples, ProfileBuilder& whole, ProfileAssem
             [](const auto& a, const auto& b) { return a.weight > b.weight; });
 }
 
+// How a window went, for the profile's comments.
+struct WindowFacts {
+  std::chrono::system_clock::time_point wall_start;
+  std::chrono::steady_clock::duration duration{};
+  double elapsed = 0;
+  std::vector<std::string> notes;                   // the collector's
+  std::optional<LoadedUnwindTables::Stats> unwind;  // with DWARF unwinding
+  std::string exit_note;                            // targets that exited
+  double own_cpu_seconds = -1;                      // profd's CPU while collecting (< 0: unknown)
+  std::string bpf_line;                             // with --bpf-stats
+};
+
+// Symbolizes `samples` against `processes` and builds the profile (and the per-process ones) with
+// the comments that say how it was collected.
+void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, StackSamples& samples,
+                   ProcessTable& processes, const WindowFacts& facts, CollectedProfile* result) {
+  // Collectors count {events, total weight}; a profile with one sample type keeps the events.
+  for (StackSample& s : samples.samples) s.values.resize(kind.sample_types.size());
+  for (const StackSample& s : samples.samples) processes.Observe(static_cast<pid_t>(s.pid));
+
+  std::string error;
+  KernelSymbolizer kernel;
+  if (!kernel.Load("/proc/kallsyms", &error))
+    LogWarning("kernel frames stay unsymbolized: " + error);
+  Symbolizer symbolizer;
+  ProfileAssembler assembler(&symbolizer, &kernel, &processes);
+  result->builder = std::make_unique<ProfileBuilder>(kind.sample_types, kind.default_sample_type,
+                                                     kind.period_type, kind.period);
+  ProfileBuilder& builder = *result->builder;
+  assembler.Add(samples, &builder);
+  builder.SetTime(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(facts.wall_start.time_since_epoch())
+          .count(),
+      std::chrono::duration_cast<std::chrono::nanoseconds>(facts.duration).count());
+  builder.AddComment("profd 0.1.0 " + kind.description);
+  for (const std::string& note : facts.notes) {
+    builder.AddComment(note);
+    LogDebug(note);
+  }
+  if (facts.unwind) {
+    const LoadedUnwindTables::Stats& u = *facts.unwind;
+    char line[300];
+    std::snprintf(
+        line, sizeof(line),
+        "user stacks unwound with .eh_frame tables: %llu files, %llu rows (%.1f MiB of map "
+        "memory), built in %.3f s; frame pointers for %llu files without tables",
+        static_cast<unsigned long long>(u.tables_loaded),
+        static_cast<unsigned long long>(u.rows_loaded),
+        u.rows_loaded * sizeof(profd_unwind_row) / 1048576.0, u.build_seconds,
+        static_cast<unsigned long long>(u.files_without_table));
+    builder.AddComment(line);
+  } else {
+    builder.AddComment("user stacks walked with frame pointers (--unwind fp)");
+  }
+  for (const DropCounter& drop : samples.drops) {
+    const std::string line = drop.name + ": " + std::to_string(drop.count);
+    builder.AddComment(line);
+    LogWarning(line);
+  }
+  const ProfileAssembler::FrameStats& frames = assembler.frame_stats();
+  if (frames.outside_mappings)
+    builder.AddComment("frames outside any mapping read: " +
+                       std::to_string(frames.outside_mappings));
+  if (frames.without_symbols)
+    builder.AddComment("frames without symbols: " + std::to_string(frames.without_symbols));
+  if (frames.kernel)
+    builder.AddComment("kernel frames not in kallsyms: " + std::to_string(frames.kernel));
+  if (!facts.exit_note.empty()) builder.AddComment(facts.exit_note);
+  if (facts.own_cpu_seconds >= 0) {
+    char line[160];
+    std::snprintf(line, sizeof(line), "profd CPU while collecting: %.3f s (%.2f%% of one core)",
+                  facts.own_cpu_seconds,
+                  facts.elapsed > 0 ? 100 * facts.own_cpu_seconds / facts.elapsed : 0.0);
+    builder.AddComment(line);
+  }
+  if (!facts.bpf_line.empty()) {
+    builder.AddComment(facts.bpf_line);
+    LogInfo(facts.bpf_line);
+  }
+  if (request.split_by_pid) SplitByPid(samples, builder, &assembler, kind, result);
+
+  result->status = CollectedProfile::Status::kOk;
+  if (samples.samples.empty()) {
+    result->empty = true;
+    LogWarning("no samples: " + kind.no_samples);
+  }
+  if (!facts.exit_note.empty()) {
+    LogWarning(facts.exit_note + "the profile holds what was collected until then");
+    result->status = CollectedProfile::Status::kPartial;
+  }
+}
+
+// A CPU profile from the daemon's shared sampler: subscribe, wait out the window, take the samples.
+CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHooks& hooks) {
+  CollectedProfile result;
+  SharedSampler& shared = *hooks.shared_cpu;
+  const auto wall_start = std::chrono::system_clock::now();
+  const auto start = std::chrono::steady_clock::now();
+  std::shared_ptr<SharedSampler::Subscription> subscription =
+      shared.Subscribe(request.all_processes ? std::vector<pid_t>{} : request.pids, &result.error);
+  if (!subscription) return result;
+  const ProfileKind kind = CpuProfileKind(hooks.shared_cpu_frequency());
+  std::set<pid_t> exited;
+  std::string exit_note;
+  double elapsed = 0;
+  bool stopped = false;
+  auto last_tick = start;
+  while (elapsed < request.seconds && !(stopped = hooks.stop_requested && hooks.stop_requested())) {
+    struct timespec nap = {0, static_cast<long>(std::min(request.seconds - elapsed, 0.1) * 1e9)};
+    nanosleep(&nap, nullptr);
+    const auto now = std::chrono::steady_clock::now();
+    elapsed = std::chrono::duration<double>(now - start).count();
+    if (now - last_tick < std::chrono::seconds(1)) continue;
+    last_tick = now;
+    for (pid_t pid : request.pids) {
+      if (exited.count(pid) || ProcessExists(pid)) continue;
+      exited.insert(pid);
+      exit_note += "pid " + std::to_string(pid) + " exited " + Seconds(elapsed) + " into the " +
+                   Seconds(request.seconds) + " window; ";
+    }
+    if (!request.pids.empty() && exited.size() == request.pids.size()) break;
+  }
+  StackSamples samples = shared.Finish(subscription);
+  result.stopped_early = stopped;
+  result.seconds = elapsed;
+  if (stopped && hooks.abandon_when_stopped) {
+    result.status = CollectedProfile::Status::kStopped;
+    result.error = "stopped";
+    return result;
+  }
+  std::unique_lock<std::mutex> lock = shared.Lock();
+  WindowFacts facts;
+  facts.wall_start = wall_start;
+  facts.duration = std::chrono::steady_clock::now() - start;
+  facts.elapsed = elapsed;
+  facts.notes = {"sampled by the daemon's host-wide sampler, shared with its other requests"};
+  facts.unwind = shared.unwind_stats();
+  facts.exit_note = exit_note;
+  FinishProfile(request, kind, samples, shared.processes(), facts, &result);
+  return result;
+}
+
 }  // namespace
 
 std::string Seconds(double s) {
@@ -252,6 +400,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     result.error = missing;
     return result;
   }
+  if (request.type == ProfileType::kCpu && hooks.shared_cpu) return CollectShared(request, hooks);
 
   InstallLibbpfLogger();
   ProcessTable processes;
@@ -343,63 +492,15 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     return result;
   }
 
+  WindowFacts facts;
+  facts.wall_start = wall_start;
+  facts.duration = duration;
+  facts.elapsed = elapsed;
+  facts.notes = sampler->Notes();
+  if (request.dwarf_unwinding) facts.unwind = unwind_tables.stats();
+  facts.exit_note = exit_note;
+  facts.own_cpu_seconds = cpu_while_sampling;
   StackSamples samples = sampler->Collect();
-  // Collectors count {events, total weight}; a profile with one sample type keeps the events.
-  for (StackSample& s : samples.samples) s.values.resize(kind.sample_types.size());
-  for (const StackSample& s : samples.samples) processes.Observe(static_cast<pid_t>(s.pid));
-
-  KernelSymbolizer kernel;
-  if (!kernel.Load("/proc/kallsyms", &error))
-    LogWarning("kernel frames stay unsymbolized: " + error);
-  Symbolizer symbolizer;
-  ProfileAssembler assembler(&symbolizer, &kernel, &processes);
-  result.builder = std::make_unique<ProfileBuilder>(kind.sample_types, kind.default_sample_type,
-                                                    kind.period_type, kind.period);
-  ProfileBuilder& builder = *result.builder;
-  assembler.Add(samples, &builder);
-  builder.SetTime(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count(),
-      std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count());
-  builder.AddComment("profd 0.1.0 " + kind.description);
-  for (const std::string& note : sampler->Notes()) {
-    builder.AddComment(note);
-    LogDebug(note);
-  }
-  if (request.dwarf_unwinding) {
-    const LoadedUnwindTables::Stats& u = unwind_tables.stats();
-    char line[300];
-    std::snprintf(
-        line, sizeof(line),
-        "user stacks unwound with .eh_frame tables: %llu files, %llu rows (%.1f MiB of map "
-        "memory), built in %.3f s; frame pointers for %llu files without tables",
-        static_cast<unsigned long long>(u.tables_loaded),
-        static_cast<unsigned long long>(u.rows_loaded),
-        u.rows_loaded * sizeof(profd_unwind_row) / 1048576.0, u.build_seconds,
-        static_cast<unsigned long long>(u.files_without_table));
-    builder.AddComment(line);
-  } else {
-    builder.AddComment("user stacks walked with frame pointers (--unwind fp)");
-  }
-  for (const DropCounter& drop : samples.drops) {
-    const std::string line = drop.name + ": " + std::to_string(drop.count);
-    builder.AddComment(line);
-    LogWarning(line);
-  }
-  const ProfileAssembler::FrameStats& frames = assembler.frame_stats();
-  if (frames.outside_mappings)
-    builder.AddComment("frames outside any mapping read: " +
-                       std::to_string(frames.outside_mappings));
-  if (frames.without_symbols)
-    builder.AddComment("frames without symbols: " + std::to_string(frames.without_symbols));
-  if (frames.kernel)
-    builder.AddComment("kernel frames not in kallsyms: " + std::to_string(frames.kernel));
-  if (!exit_note.empty()) builder.AddComment(exit_note);
-  {
-    char line[160];
-    std::snprintf(line, sizeof(line), "profd CPU while collecting: %.3f s (%.2f%% of one core)",
-                  cpu_while_sampling, elapsed > 0 ? 100 * cpu_while_sampling / elapsed : 0.0);
-    builder.AddComment(line);
-  }
   if (bpf_stats.valid()) {
     const StackCollector::ProgramCost cost = sampler->program_cost();
     // Runs for other processes and the idle task return at the filter; the time is in the samples
@@ -409,20 +510,9 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
         line, sizeof(line), "BPF program: %llu runs, %llu samples taken, %.2f us per sample taken",
         static_cast<unsigned long long>(cost.runs), static_cast<unsigned long long>(samples.events),
         samples.events ? cost.nanoseconds / 1e3 / samples.events : 0.0);
-    builder.AddComment(line);
-    LogInfo(line);
+    facts.bpf_line = line;
   }
-  if (request.split_by_pid) SplitByPid(samples, builder, &assembler, kind, &result);
-
-  result.status = CollectedProfile::Status::kOk;
-  if (samples.samples.empty()) {
-    result.empty = true;
-    LogWarning("no samples: " + kind.no_samples);
-  }
-  if (!exit_note.empty()) {
-    LogWarning(exit_note + "the profile holds what was collected until then");
-    result.status = CollectedProfile::Status::kPartial;
-  }
+  FinishProfile(request, kind, samples, processes, facts, &result);
   return result;
 }
 

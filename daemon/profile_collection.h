@@ -13,6 +13,8 @@
 
 namespace profd {
 
+class SharedSampler;
+
 struct CollectionHooks {
   std::function<bool()> stop_requested;  // polled about every 100 ms: true ends the window early
   std::function<void(double elapsed, double total)> progress;  // about once a second
@@ -20,22 +22,26 @@ struct CollectionHooks {
   // CLI); true returns at once with Status::kStopped (the daemon is shutting down, or the client
   // went away), releasing the BPF programs without symbolizing.
   bool abandon_when_stopped = false;
+  // The daemon's host-wide CPU sampler: cpu requests subscribe to it instead of loading their own.
+  // shared_cpu_frequency says at what frequency it samples (asked once subscribed).
+  SharedSampler* shared_cpu = nullptr;
+  std::function<int()> shared_cpu_frequency;
 };
 
 struct CollectedProfile {
   enum class Status {
     kOk,
-    kPartial,     // a target exited before the window ended: the profile holds what came before
+    kPartial,        // a target exited before the window ended: the profile holds what came before
     kFailed,         // nothing collected: the environment, privileges, kernel features
     kTargetMissing,  // a target process does not exist
     kBadRequest,     // the request cannot be served as asked
     kStopped,        // abandoned: see CollectionHooks::abandon_when_stopped
   };
   Status status = Status::kFailed;
-  std::string error;  // unless kOk or kPartial: what is wrong, what to do
+  std::string error;                        // unless kOk or kPartial: what is wrong, what to do
   std::unique_ptr<ProfileBuilder> builder;  // kOk, kPartial
-  bool empty = false;          // no samples (a warning saying why has been logged)
-  bool stopped_early = false;  // hooks.stop_requested ended the window
+  bool empty = false;                       // no samples (a warning saying why has been logged)
+  bool stopped_early = false;               // hooks.stop_requested ended the window
   // With ProfileRequest::split_by_pid: one profile per process, the heaviest first.
   struct ProcessProfile {
     pid_t pid;
@@ -43,7 +49,7 @@ struct CollectedProfile {
     std::unique_ptr<ProfileBuilder> builder;
   };
   std::vector<ProcessProfile> per_pid;
-  double seconds = 0;          // the window's length as collected
+  double seconds = 0;  // the window's length as collected
 };
 
 // "1.5s", "30s": a duration as profd prints it.

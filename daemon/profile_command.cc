@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "atomic_file.h"
+#include "daemon_client.h"
 #include "log.h"
 #include "process_table.h"
 #include "profile_builder.h"
@@ -59,36 +61,67 @@ bool OpenOutput(const std::string& output, AtomicFile* file) {
   return false;
 }
 
-// Writes `builder`'s profile to `output` and prints what the one-shot command prints.
-int WriteProfile(const CliOptions& options, ProfileBuilder* builder, AtomicFile* file,
-                 const std::string& output) {
+// Writes the gzipped `bytes` of `profile` to `output` and prints what the one-shot command prints.
+int WriteProfileBytes(const CliOptions& options, const std::string& bytes,
+                      const perftools::profiles::Profile& profile, AtomicFile* file,
+                      const std::string& output) {
   std::string error;
-  // The same rules pprof checks on reading: a profile it would reject is a bug of ours.
-  if (std::string invalid = CheckValid(builder->profile()); !invalid.empty())
-    LogError("internal error: the profile breaks pprof's rules (" + invalid +
-             "); it is written anyway, please report this");
-  if (!file->Commit(builder->SerializeGzipped(), &error)) {
+  if (!file->Commit(bytes, &error)) {
     LogError(error);
     return kExitFailed;
   }
   std::cout << output << "\n";
   if (!options.quiet && options.top_rows > 0)
-    std::cout << FormatTopTable(builder->profile(), static_cast<size_t>(options.top_rows));
+    std::cout << FormatTopTable(profile, static_cast<size_t>(options.top_rows));
   return kExitOk;
 }
 
-int RunCmdline(const CliOptions& options) {
-  const pid_t pid = options.request.pids.front();
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::stringstream ss;
-  if (in) ss << in.rdbuf();
-  std::string cmdline = ss.str();
-  if (!in || !ProcessExists(pid)) {
-    LogError("no process with pid " + std::to_string(pid));
+// Writes `builder`'s profile to `output` and prints what the one-shot command prints.
+int WriteProfile(const CliOptions& options, ProfileBuilder* builder, AtomicFile* file,
+                 const std::string& output) {
+  // The same rules pprof checks on reading: a profile it would reject is a bug of ours.
+  if (std::string invalid = CheckValid(builder->profile()); !invalid.empty())
+    LogError("internal error: the profile breaks pprof's rules (" + invalid +
+             "); it is written anyway, please report this");
+  return WriteProfileBytes(options, builder->SerializeGzipped(), builder->profile(), file, output);
+}
+
+// Asks a running daemon for the profile (see daemon_client.h). nullopt when none answers: the
+// caller profiles in this process. Else the exit code, with the profile written as it would be.
+std::optional<int> ProfileFromDaemon(const CliOptions& options, bool show_progress,
+                                     AtomicFile* file, const std::string& output) {
+  if (options.no_daemon) return std::nullopt;
+  const ProfileRequest& request = options.request;
+  CollectionHooks hooks;
+  hooks.stop_requested = [] { return g_stop_requested != 0; };
+  if (show_progress)
+    hooks.progress = [&](double elapsed, double total) {
+      std::fprintf(stderr, "\rprofd: %s profile from the daemon, %s / %s (Ctrl-C cancels)  ",
+                   ProfileTypeName(request.type).c_str(), Seconds(elapsed).c_str(),
+                   Seconds(total).c_str());
+    };
+  DaemonReply reply;
+  if (AskDaemon(request, DaemonSocketPath(), hooks, &reply) == ClientResult::kNoDaemon)
+    return std::nullopt;
+  if (show_progress && request.type != ProfileType::kGoroutine) std::fprintf(stderr, "\n");
+  if (reply.status != 200) return ReportDaemonFailure(reply);
+  perftools::profiles::Profile profile;
+  if (!ParseGzippedProfile(reply.body, &profile)) {
+    LogError("the profd daemon on " + reply.socket_path + " sent something that is no profile");
     return kExitFailed;
   }
-  // As net/http/pprof serves it: the arguments joined by NUL, without a trailing one.
-  if (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
+  if (const int written = WriteProfileBytes(options, reply.body, profile, file, output);
+      written != kExitOk)
+    return written;
+  if (reply.outcome != "partial") return kExitOk;
+  LogWarning(
+      "a target exited before the window ended: the profile holds what was collected until then "
+      "(its comments say when)");
+  return kExitPartial;
+}
+
+// The arguments joined by NUL, as net/http/pprof serves them: to stdout, or to -o FILE.
+int WriteCmdline(const CliOptions& options, const std::string& cmdline) {
   if (options.output.empty() || options.output == "-") {
     std::cout << cmdline;
     return kExitOk;
@@ -101,6 +134,25 @@ int RunCmdline(const CliOptions& options) {
   }
   std::cout << options.output << "\n";
   return kExitOk;
+}
+
+int RunCmdline(const CliOptions& options) {
+  if (!options.no_daemon) {
+    DaemonReply reply;
+    if (AskDaemon(options.request, DaemonSocketPath(), {}, &reply) == ClientResult::kDone)
+      return reply.status == 200 ? WriteCmdline(options, reply.body) : ReportDaemonFailure(reply);
+  }
+  const pid_t pid = options.request.pids.front();
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::stringstream ss;
+  if (in) ss << in.rdbuf();
+  std::string cmdline = ss.str();
+  if (!in || !ProcessExists(pid)) {
+    LogError("no process with pid " + std::to_string(pid));
+    return kExitFailed;
+  }
+  if (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
+  return WriteCmdline(options, cmdline);
 }
 
 }  // namespace
@@ -126,12 +178,14 @@ int RunProfileCommand(const CliOptions& options) {
                    ProfileTypeName(request.type).c_str(), Seconds(elapsed).c_str(),
                    Seconds(total).c_str());
     };
+  if (std::optional<int> code = ProfileFromDaemon(options, show_progress, &file, output))
+    return *code;
   CollectedProfile collected = CollectProfile(request, hooks);
   if (show_progress && request.type != ProfileType::kGoroutine) std::fprintf(stderr, "\n");
   if (collected.stopped_early)
     LogInfo("interrupted after " + Seconds(collected.seconds) + ": writing what was collected");
   switch (collected.status) {
-    case CollectedProfile::Status::kStopped:  // not asked for by the CLI
+    case CollectedProfile::Status::kStopped:     // not asked for by the CLI
     case CollectedProfile::Status::kBadRequest:  // e.g. a kernel thread's pid: nothing to write
     case CollectedProfile::Status::kFailed:
     case CollectedProfile::Status::kTargetMissing:

@@ -86,8 +86,11 @@ std::vector<pid_t> ResolveTargets(const DaemonConfig::Targets& targets) {
   return {pids.begin(), pids.end()};
 }
 
-ProfileSchedule::ProfileSchedule(std::function<DaemonConfig()> config)
-    : config_(std::move(config)) {}
+ProfileSchedule::ProfileSchedule(std::function<DaemonConfig()> config, SharedSampler* shared_cpu,
+                                 std::function<int()> shared_cpu_frequency)
+    : config_(std::move(config)),
+      shared_cpu_(shared_cpu),
+      shared_cpu_frequency_(std::move(shared_cpu_frequency)) {}
 
 ProfileSchedule::~ProfileSchedule() { Stop(); }
 
@@ -176,6 +179,8 @@ void ProfileSchedule::CollectType(const DaemonConfig& config, const std::string&
   CollectionHooks hooks;
   hooks.stop_requested = [&stop] { return stop.stop_requested(); };
   hooks.abandon_when_stopped = true;  // the daemon is stopping: nothing is written
+  hooks.shared_cpu = shared_cpu_;
+  hooks.shared_cpu_frequency = shared_cpu_frequency_;
 
   // One request per process for the thread dump (it has no window); one for all of them else.
   std::vector<CollectedProfile> collected;

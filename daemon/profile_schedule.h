@@ -17,6 +17,8 @@
 
 namespace profd {
 
+class SharedSampler;
+
 // The processes `targets` selects now: its pids (those alive), and every process whose command or
 // executable matches a process_names pattern or whose cgroup matches a cgroups entry. Kernel
 // threads and profd itself are left out.
@@ -24,8 +26,10 @@ std::vector<pid_t> ResolveTargets(const DaemonConfig::Targets& targets);
 
 class ProfileSchedule {
  public:
-  // `config` returns the configuration in force (read at the start of every round).
-  explicit ProfileSchedule(std::function<DaemonConfig()> config);
+  // `config` returns the configuration in force (read at the start of every round). CPU profiles
+  // come from `shared_cpu` (sampling at `shared_cpu_frequency()` Hz) when it is given.
+  ProfileSchedule(std::function<DaemonConfig()> config, SharedSampler* shared_cpu = nullptr,
+                  std::function<int()> shared_cpu_frequency = nullptr);
   ~ProfileSchedule();  // Stop()s
 
   // Starts the rounds on a thread of their own.
@@ -43,6 +47,8 @@ class ProfileSchedule {
                    const std::vector<pid_t>& pids, std::stop_token stop);
 
   std::function<DaemonConfig()> config_;
+  SharedSampler* shared_cpu_;
+  std::function<int()> shared_cpu_frequency_;
   std::jthread thread_;
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> rounds_{0};

@@ -99,28 +99,52 @@ std::vector<StackCollector::ProcessEvent> StackCollector::TakeProcessEvents() {
   return events;
 }
 
+// One counts entry as a sample, its stacks read into `stacks` unless there already.
+StackSample StackCollector::ToSample(const profd_sample_key& key, const profd_sample_value& value,
+                                     std::unordered_map<uint64_t, StackTrace>* stacks) const {
+  StackSample sample;
+  sample.pid = key.pid;
+  sample.tid = key.tid;
+  sample.thread_comm.assign(key.thread_comm, strnlen(key.thread_comm, sizeof(key.thread_comm)));
+  sample.user_stack_id = key.user_stack_id;
+  sample.kernel_stack_id = key.kernel_stack_id;
+  sample.values = {static_cast<int64_t>(value.count), static_cast<int64_t>(value.total)};
+  for (uint64_t id : {key.user_stack_id, key.kernel_stack_id}) {
+    if (id && !stacks->count(id)) {
+      StackTrace trace;
+      if (ReadStack(stacks_fd_, id, &trace)) stacks->emplace(id, std::move(trace));
+    }
+  }
+  return sample;
+}
+
 StackSamples StackCollector::Collect() const {
   StackSamples out;
   for (const profd_sample_key& key : ReadMapKeys<profd_sample_key>(counts_fd_)) {
     profd_sample_value value = {};
     if (bpf_map_lookup_elem(counts_fd_, &key, &value) != 0 || value.count == 0) continue;
-    StackSample sample;
-    sample.pid = key.pid;
-    sample.tid = key.tid;
-    sample.thread_comm.assign(key.thread_comm, strnlen(key.thread_comm, sizeof(key.thread_comm)));
-    sample.user_stack_id = key.user_stack_id;
-    sample.kernel_stack_id = key.kernel_stack_id;
-    sample.values = {static_cast<int64_t>(value.count), static_cast<int64_t>(value.total)};
-    for (uint64_t id : {key.user_stack_id, key.kernel_stack_id}) {
-      if (id && !out.stacks.count(id)) {
-        StackTrace trace;
-        if (ReadStack(stacks_fd_, id, &trace)) out.stacks.emplace(id, std::move(trace));
-      }
-    }
-    out.samples.push_back(std::move(sample));
+    out.samples.push_back(ToSample(key, value, &out.stacks));
   }
   ReportCounters(ReadCounters(counters_fd_), &out);
   return out;
+}
+
+std::vector<StackSample> StackCollector::Drain(std::unordered_map<uint64_t, StackTrace>* cache) {
+  std::vector<StackSample> out;
+  for (const profd_sample_key& key : ReadMapKeys<profd_sample_key>(counts_fd_)) {
+    profd_sample_value value = {};
+    if (bpf_map_lookup_and_delete_elem(counts_fd_, &key, &value) != 0 || value.count == 0) continue;
+    out.push_back(ToSample(key, value, cache));
+  }
+  return out;
+}
+
+void StackCollector::ForgetStacks(const std::vector<uint64_t>& ids) {
+  for (uint64_t id : ids) bpf_map_delete_elem(stacks_fd_, &id);
+}
+
+std::array<uint64_t, PROFD_COUNTER_MAX> StackCollector::CounterTotals() const {
+  return ReadCounters(counters_fd_);
 }
 
 StackCollector::ProgramCost StackCollector::program_cost() const {

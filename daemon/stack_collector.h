@@ -7,8 +7,10 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "profd_abi.h"  // the skeletons of subclasses name its structs
@@ -59,6 +61,16 @@ class StackCollector {
   // Everything counted so far; values are {events, total weight} per key (heap: its four values).
   virtual StackSamples Collect() const;
 
+  // Takes every counts entry out of the kernel (read and deleted atomically, so no event is lost
+  // or counted twice), for a collector that runs on while it is drained. Stacks not in `cache`
+  // are read into it; samples refer to them by id. Values are {events, total weight}.
+  std::vector<StackSample> Drain(std::unordered_map<uint64_t, StackTrace>* cache);
+  // Deletes stacks from the kernel's map (their copies live in a cache): a stack seen again is
+  // stored again, so the map never fills with stacks of the past.
+  void ForgetStacks(const std::vector<uint64_t>& ids);
+  // The drop and event counters, summed over CPUs, since load.
+  std::array<uint64_t, PROFD_COUNTER_MAX> CounterTotals() const;
+
   // Run count and total run time of the object's programs (0 unless kernel BPF stats are enabled).
   struct ProgramCost {
     uint64_t runs = 0;
@@ -90,6 +102,8 @@ class StackCollector {
   bool AttachProgram(bpf_program* program, std::string* error);
   // Attaches the exec/exit notices of process_events.bpf.h.
   bool AttachProcessEvents(std::string* error);
+  StackSample ToSample(const profd_sample_key& key, const profd_sample_value& value,
+                       std::unordered_map<uint64_t, StackTrace>* stacks) const;
   // Reads stack `id` of the stacks map; false when it is not there.
   bool ReadStackTrace(uint64_t id, StackTrace* trace) const;
 

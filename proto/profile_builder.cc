@@ -462,4 +462,12 @@ bool Gunzip(const std::string& data, std::string* out) {
   return ok;
 }
 
+bool ParseGzippedProfile(const std::string& data, perftools::profiles::Profile* profile) {
+  profile->Clear();
+  std::string raw;
+  if (Gunzip(data, &raw) && profile->ParseFromString(raw)) return true;
+  profile->Clear();
+  return false;
+}
+
 }  // namespace profd

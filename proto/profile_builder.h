@@ -129,6 +129,10 @@ std::string CheckValid(const perftools::profiles::Profile& profile);
 std::string Gzip(const std::string& data);
 bool Gunzip(const std::string& data, std::string* out);
 
+// Reads a gzipped profile.proto back (what SerializeGzipped writes, or what a pprof server sends).
+// False, with `profile` cleared, when `data` is not one.
+bool ParseGzippedProfile(const std::string& data, perftools::profiles::Profile* profile);
+
 }  // namespace profd
 
 #endif  // PROFD_PROTO_PROFILE_BUILDER_H

@@ -4,15 +4,25 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
 
+#include "control_socket.h"
+#include "daemon_client.h"
+#include "pprof_endpoints.h"
+#include "profile_command.h"
 #include "unique_fd.h"
 
 namespace profd {
@@ -404,6 +414,340 @@ TEST(SleepUnlessStopped, SleepsOrEndsEarly) {
   EXPECT_FALSE(SleepUnlessStopped(source.get_token(), std::chrono::seconds(30)));
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
   stopper.join();
+}
+
+// The control socket: the same server on a Unix socket, the caller's credentials with each request.
+
+sockaddr_un UnixAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  return addr;
+}
+
+UniqueFd ConnectUnix(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const sockaddr_un addr = UnixAddress(path);
+  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)), 0)
+      << path << ": " << std::strerror(errno);
+  timeval timeout{5, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  return fd;
+}
+
+// A socket file nobody listens on any more, as a daemon that was killed leaves it.
+void MakeStaleSocket(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const sockaddr_un addr = UnixAddress(path);
+  ASSERT_EQ(::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)), 0);
+}
+
+class UnixSocketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/profd-sock-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    dir_ = dir;
+    path_ = dir_ + "/run/profd/profd.sock";  // the parent directories do not exist yet
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Serves the peer's credentials back, or sleeps on /slow until stopped.
+  void Start(HttpServer* server) {
+    std::string error;
+    ASSERT_TRUE(server->Listen("unix:" + path_, &error)) << error;
+    server->Serve([this](const HttpRequest& request, std::stop_token stop) {
+      if (request.path == "/slow") {
+        in_slow_++;
+        slow_cut_short_ += SleepUnlessStopped(stop, std::chrono::seconds(30)) ? 0 : 1;
+        return Text(200, "slept");
+      }
+      if (request.path == "/debug/pprof/cmdline")
+        return PprofErrorResponse(404, "no process with pid 7");
+      if (!request.peer) return Text(500, "no peer");
+      return Text(200, "pid=" + std::to_string(request.peer->pid) +
+                           " uid=" + std::to_string(request.peer->uid) +
+                           " gid=" + std::to_string(request.peer->gid) + " from " +
+                           request.remote_address + " " + request.target);
+    });
+  }
+
+  Reply Get(const std::string& target) {
+    UniqueFd fd = ConnectUnix(path_);
+    SendText(fd, "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    return ParseReply(ReadToEnd(fd));
+  }
+
+  std::string dir_;
+  std::string path_;
+  std::atomic<int> in_slow_{0};
+  std::atomic<int> slow_cut_short_{0};
+};
+
+TEST_F(UnixSocketTest, GetCarriesThePeersCredentials) {
+  HttpServer server;
+  Start(&server);
+  EXPECT_EQ(server.unix_path(), path_);
+  EXPECT_EQ(server.port(), 0);
+  EXPECT_TRUE(server.loopback());
+  struct stat st;
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0666u);  // anyone may connect; the uid decides the rest
+  ASSERT_EQ(::stat((dir_ + "/run/profd").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0755u);
+
+  Reply reply = Get("/debug/pprof/profile?pid=1");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "pid=" + std::to_string(getpid()) + " uid=" + std::to_string(getuid()) +
+                            " gid=" + std::to_string(getgid()) +
+                            " from unix:pid=" + std::to_string(getpid()) +
+                            ",uid=" + std::to_string(getuid()) + " /debug/pprof/profile?pid=1");
+}
+
+TEST_F(UnixSocketTest, TcpRequestsHaveNoPeer) {
+  HttpServer server;
+  std::string error;
+  ASSERT_TRUE(server.Listen("127.0.0.1:0", &error)) << error;
+  EXPECT_EQ(server.unix_path(), "");
+  server.Serve([](const HttpRequest& request, std::stop_token) {
+    return Text(200, request.peer ? "peer" : "none");
+  });
+  EXPECT_EQ(profd::Get(server.port(), "/x").body, "none");
+}
+
+TEST_F(UnixSocketTest, StaleSocketIsReplacedLiveOneRefused) {
+  std::filesystem::create_directories(dir_ + "/run/profd");
+  MakeStaleSocket(path_);
+  HttpServer first;
+  Start(&first);
+  EXPECT_EQ(Get("/x").status, 200);
+
+  HttpServer second;
+  std::string error;
+  EXPECT_FALSE(second.Listen("unix:" + path_, &error));
+  EXPECT_EQ(error, "another profd daemon is listening on " + path_);
+  second.Stop();  // must not remove the first server's socket
+  EXPECT_EQ(Get("/x").status, 200);
+
+  const std::string file = dir_ + "/not-a-socket";
+  ASSERT_TRUE(std::filesystem::exists(dir_));
+  { std::ofstream(file) << "x"; }
+  HttpServer third;
+  EXPECT_FALSE(third.Listen("unix:" + file, &error));
+  EXPECT_NE(error.find("exists and is not a socket"), std::string::npos) << error;
+  EXPECT_TRUE(std::filesystem::exists(file));
+}
+
+TEST_F(UnixSocketTest, StopRemovesTheSocketAndEndsHandlers) {
+  HttpServer server;
+  Start(&server);
+  UniqueFd slow = ConnectUnix(path_);
+  SendText(slow, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(5);
+  while (in_slow_ == 0 && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
+  const Clock::time_point start = Clock::now();
+  server.Stop();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
+  EXPECT_EQ(slow_cut_short_, 1);
+  EXPECT_FALSE(std::filesystem::exists(path_));
+}
+
+TEST_F(UnixSocketTest, StopLeavesASocketFileThatIsNoLongerItsOwn) {
+  HttpServer server;
+  Start(&server);
+  ASSERT_EQ(::unlink(path_.c_str()), 0);
+  MakeStaleSocket(path_);  // another daemon's, say
+  server.Stop();
+  EXPECT_TRUE(std::filesystem::exists(path_));
+}
+
+// The CLI's side: what it asks for, and what it makes of the answers.
+
+TEST(DaemonRequestTarget, EveryTypeWithTheSettingsTheUserChanged) {
+  ProfileRequest request;
+  request.pids = {12, 34};
+  request.seconds = 2.5;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/profile?pid=12,34&seconds=3");
+  request.frequency_hz = 199;
+  request.dwarf_unwinding = false;
+  EXPECT_EQ(DaemonRequestTarget(request),
+            "/debug/pprof/profile?pid=12,34&seconds=3&frequency=199&unwind=fp");
+  request = ProfileRequest();
+  request.all_processes = true;
+  request.seconds = 0.2;
+  request.type = ProfileType::kBlock;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/block?seconds=1");
+  request.min_block_seconds = 0.001;
+  request.frequency_hz = 199;  // not the block profile's
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/block?seconds=1&min_block=1ms");
+  request = ProfileRequest();
+  request.pids = {5};
+  request.type = ProfileType::kHeap;
+  request.seconds = 10;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/heap?pid=5&seconds=10");
+  request.type = ProfileType::kAllocs;
+  request.sample_rate_bytes = 4096;
+  request.max_overhead_percent = 2.5;
+  EXPECT_EQ(DaemonRequestTarget(request),
+            "/debug/pprof/allocs?pid=5&seconds=10&sample_rate=4096&max_overhead=2.5");
+  request.type = ProfileType::kGoroutine;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/goroutine?pid=5");
+  request.type = ProfileType::kCmdline;
+  request.dwarf_unwinding = false;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/cmdline?pid=5");
+  request.type = ProfileType::kMutex;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/mutex?pid=5&seconds=10&unwind=fp");
+  request.type = ProfileType::kThreadCreate;
+  request.seconds = 3;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/threadcreate?pid=5&seconds=3&unwind=fp");
+}
+
+TEST_F(UnixSocketTest, AskDaemonReadsTheAnswer) {
+  HttpServer server;
+  Start(&server);
+  ProfileRequest request;
+  request.pids = {1};
+  request.seconds = 1;
+  DaemonReply reply;
+  ASSERT_EQ(AskDaemon(request, path_, {}, &reply), ClientResult::kDone) << reply.error;
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_NE(reply.body.find(" /debug/pprof/profile?pid=1&seconds=1"), std::string::npos)
+      << reply.body;
+  EXPECT_EQ(reply.socket_path, path_);
+
+  // An error answer comes back with its status and message.
+  request.type = ProfileType::kCmdline;
+  ASSERT_EQ(AskDaemon(request, path_, {}, &reply), ClientResult::kDone) << reply.error;
+  EXPECT_EQ(reply.status, 404);
+  EXPECT_EQ(reply.body, "no process with pid 7\n");
+  EXPECT_EQ(ReportDaemonFailure(reply), kExitFailed);
+}
+
+TEST_F(UnixSocketTest, AskDaemonWithoutADaemon) {
+  ProfileRequest request;
+  request.pids = {1};
+  DaemonReply reply;
+  EXPECT_EQ(AskDaemon(request, path_, {}, &reply), ClientResult::kNoDaemon);  // no file
+  std::filesystem::create_directories(dir_ + "/run/profd");
+  MakeStaleSocket(path_);
+  EXPECT_EQ(AskDaemon(request, path_, {}, &reply), ClientResult::kNoDaemon);  // ECONNREFUSED
+  EXPECT_EQ(AskDaemon(request, "", {}, &reply), ClientResult::kNoDaemon);     // PROFD_SOCKET=""
+  request.bpf_stats = true;  // measures the CLI's own programs
+  HttpServer server;
+  Start(&server);
+  EXPECT_EQ(AskDaemon(request, path_, {}, &reply), ClientResult::kNoDaemon);
+}
+
+TEST(ReportDaemonFailure, ExitCodesAsWithoutTheDaemon) {
+  DaemonReply reply;
+  reply.status = 404;
+  reply.body = "no process with pid 7\n";
+  EXPECT_EQ(ReportDaemonFailure(reply), kExitFailed);
+  reply.status = 400;  // a parameter the daemon refuses, e.g. seconds beyond its limit
+  EXPECT_EQ(ReportDaemonFailure(reply), kExitUsage);
+  reply.outcome = "bad_request";  // the collection's 400: a kernel thread's pid
+  EXPECT_EQ(ReportDaemonFailure(reply), kExitFailed);
+  reply = DaemonReply();
+  reply.error = "connection lost";
+  EXPECT_EQ(ReportDaemonFailure(reply), kExitFailed);
+}
+
+TEST_F(UnixSocketTest, AskDaemonStopsWaitingAndTheHandlerStopsToo) {
+  HttpServer server;
+  std::string error;
+  ASSERT_TRUE(server.Listen("unix:" + path_, &error)) << error;
+  std::atomic<bool> handler_stopped{false};
+  server.Serve([&](const HttpRequest&, std::stop_token stop) {
+    in_slow_++;
+    handler_stopped = !SleepUnlessStopped(stop, std::chrono::seconds(30));
+    return Text(200, "late");
+  });
+  ProfileRequest request;
+  request.pids = {1};
+  request.seconds = 30;
+  std::atomic<int> progress_calls{0};
+  CollectionHooks hooks;
+  hooks.stop_requested = [&] { return in_slow_ > 0; };
+  hooks.progress = [&](double, double) { progress_calls++; };
+  DaemonReply reply;
+  const Clock::time_point start = Clock::now();
+  EXPECT_EQ(AskDaemon(request, path_, hooks, &reply), ClientResult::kDone);
+  EXPECT_TRUE(reply.interrupted);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(5);
+  while (!handler_stopped && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_TRUE(handler_stopped);
+  EXPECT_EQ(ReportDaemonFailure(reply), kExitFailed);
+}
+
+// Over the control socket, a caller other than root gets only its own processes.
+
+DaemonConfig TestConfig() { return DaemonConfig(); }
+
+TEST(PeerMayProfile, RootAnythingOthersTheirOwn) {
+  int status = 0;
+  std::string message;
+  const ucred root{getpid(), 0, 0};
+  EXPECT_TRUE(PeerMayProfile(root, {1}, &status, &message));
+  EXPECT_TRUE(PeerMayProfile(root, {}, &status, &message));
+
+  // pid 1 is root's; 65534 is nobody.
+  const ucred nobody{getpid(), 65534, 65534};
+  EXPECT_FALSE(PeerMayProfile(nobody, {1}, &status, &message));
+  EXPECT_EQ(status, 403);
+  EXPECT_NE(message.find("pid 1 belongs to root (uid 0), not to you"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("only root may profile other users' processes"), std::string::npos);
+  EXPECT_FALSE(PeerMayProfile(nobody, {}, &status, &message));
+  EXPECT_EQ(status, 403);
+  EXPECT_NE(message.find("whole host needs root"), std::string::npos) << message;
+  EXPECT_FALSE(PeerMayProfile(nobody, {4000000}, &status, &message));
+  EXPECT_EQ(status, 404);
+
+  // This test's own process is its user's.
+  struct stat st;
+  ASSERT_EQ(::stat("/proc/self", &st), 0);
+  const ucred self{getpid(), getuid(), getgid()};
+  EXPECT_TRUE(PeerMayProfile(self, {getpid()}, &status, &message)) << message;
+  if (getuid() != 0) {
+    EXPECT_FALSE(PeerMayProfile(self, {getpid(), 1}, &status, &message));
+  }
+}
+
+TEST(PprofEndpoints, ControlSocketCallerIsCheckedBeforeAnythingIsCollected) {
+  PprofEndpoints endpoints(TestConfig);
+  HttpRequest request;
+  request.method = "GET";
+  request.peer = ucred{1234, 65534, 65534};
+  request.path = "/debug/pprof/profile";
+  request.query = {{"pid", "1"}, {"seconds", "1"}};
+  HttpResponse response = endpoints.Handle(request, {});
+  EXPECT_EQ(response.status, 403);
+  EXPECT_NE(response.body.find("belongs to root (uid 0)"), std::string::npos) << response.body;
+  request.query = {{"seconds", "1"}};
+  EXPECT_EQ(endpoints.Handle(request, {}).status, 403);  // the whole host
+  request.path = "/debug/pprof/cmdline";
+  request.query = {{"pid", "1"}};
+  EXPECT_EQ(endpoints.Handle(request, {}).status, 403);
+  request.peer.reset();  // HTTP: the bearer token and the listen address are the security
+  EXPECT_EQ(endpoints.Handle(request, {}).status, 200);
+
+  // The CLI's settings, refused with net/http/pprof's message when out of range.
+  request.peer = ucred{1234, 0, 0};
+  request.path = "/debug/pprof/profile";
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"frequency", "0"},
+                                                        {"frequency", "10001"},
+                                                        {"unwind", "lbr"},
+                                                        {"min_block", "61s"},
+                                                        {"sample_rate", "0"},
+                                                        {"max_overhead", "101"}}) {
+    request.query = {{"pid", std::to_string(getpid())}, {"seconds", "1"}, {key, value}};
+    response = endpoints.Handle(request, {});
+    EXPECT_EQ(response.status, 400) << key << "=" << value;
+    EXPECT_EQ(response.body.rfind("invalid value for \"" + key + "\"", 0), 0u) << response.body;
+  }
 }
 
 }  // namespace

@@ -30,6 +30,9 @@ class Daemon:
         self.messages = []
         cmd = [PROFD, "--daemon"]
         if config_text is not None:
+            # Never the real /run/profd/profd.sock: a daemon of the host may be there.
+            if "socket_path" not in config_text:
+                config_text += "socket_path: %s\n" % os.path.join(self.dir, "profd.sock")
             self.config = os.path.join(self.dir, "profd.yaml")
             with open(self.config, "w") as f:
                 f.write(config_text)
@@ -62,6 +65,11 @@ class Daemon:
                 return message
         raise AssertionError("no %r from the daemon; got %r; stderr: %s" %
                              (needle, self.messages, self.log()))
+
+    def rewrite_config(self, text):
+        """Replaces the configuration file (keeping its socket_path) for a SIGHUP."""
+        with open(self.config, "w") as f:
+            f.write(text + "socket_path: %s\n" % os.path.join(self.dir, "profd.sock"))
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
@@ -196,15 +204,13 @@ class DaemonTest(unittest.TestCase):
     def test_sighup_reloads_and_a_bad_reload_keeps_the_running_config(self):
         d = self.daemon(Daemon.NO_SCHEDULE + "limits:\n  max_seconds: 5s\n").wait_ready()
         self.assertEqual(d.get("/debug/pprof/profile?seconds=8")[0], 400)
-        with open(d.config, "w") as f:
-            f.write(Daemon.NO_SCHEDULE + "limits:\n  max_seconds: 10s\n")
+        d.rewrite_config(Daemon.NO_SCHEDULE + "limits:\n  max_seconds: 10s\n")
         d.proc.send_signal(signal.SIGHUP)
         d.wait_for("READY=1")
         self.assertIn("configuration reloaded", d.log())
         status, _, body = d.get("/debug/pprof/threadcreate?seconds=8")
         self.assertEqual(status, 200, body)
-        with open(d.config, "w") as f:
-            f.write(Daemon.NO_SCHEDULE + "limits:\n  max_secondz: 1s\n")
+        d.rewrite_config(Daemon.NO_SCHEDULE + "limits:\n  max_secondz: 1s\n")
         d.proc.send_signal(signal.SIGHUP)
         d.wait_for("READY=1")
         log = d.log()
