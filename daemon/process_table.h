@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -85,6 +86,17 @@ class ProcessTable {
   // is gone. Returns true when its executable mappings changed.
   bool Refresh(pid_t pid);
   const ProcessInfo* Find(pid_t pid) const;
+  // A copy of `pids`' entries (every process when empty) sharing their open files: for reading
+  // while this table changes.
+  ProcessTable Snapshot(const std::vector<pid_t>& pids) const {
+    ProcessTable copy;
+    for (const auto& [pid, info] : processes_)
+      if (pids.empty() || std::find(pids.begin(), pids.end(), pid) != pids.end())
+        copy.processes_.emplace(pid, info);
+    copy.vdso_ = vdso_;
+    copy.vdso_tried_ = vdso_tried_;
+    return copy;
+  }
   // Forgets `pid` (its files close when no other process maps them).
   void Forget(pid_t pid) { processes_.erase(pid); }
   size_t size() const { return processes_.size(); }

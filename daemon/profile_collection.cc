@@ -366,15 +366,23 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
     result.error = "stopped";
     return result;
   }
+  // Symbolized against a copy of the processes, so other requests and the drain go on meanwhile.
   std::unique_lock<std::mutex> lock = shared.Lock();
+  std::vector<pid_t> pids;
+  if (!request.all_processes)
+    for (const StackSample& s : samples.samples) pids.push_back(static_cast<pid_t>(s.pid));
+  if (!request.all_processes && pids.empty()) pids = request.pids;
+  ProcessTable processes = shared.processes().Snapshot(pids);
+  const std::optional<LoadedUnwindTables::Stats> unwind = shared.unwind_stats();
+  lock.unlock();
   WindowFacts facts;
   facts.wall_start = wall_start;
   facts.duration = std::chrono::steady_clock::now() - start;
   facts.elapsed = elapsed;
   facts.notes = {"sampled by the daemon's host-wide sampler, shared with its other requests"};
-  facts.unwind = shared.unwind_stats();
+  facts.unwind = unwind;
   facts.exit_note = exit_note;
-  FinishProfile(request, kind, samples, shared.processes(), facts, &result);
+  FinishProfile(request, kind, samples, processes, facts, &result);
   return result;
 }
 
