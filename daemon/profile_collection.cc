@@ -246,6 +246,9 @@ struct WindowFacts {
   std::string exit_note;                            // targets that exited
   double own_cpu_seconds = -1;                      // profd's CPU while collecting (< 0: unknown)
   std::string bpf_line;                             // with --bpf-stats
+  // The daemon's long-lived symbolizers (their caches outlive a request); null: fresh ones.
+  Symbolizer* symbolizer = nullptr;
+  const KernelSymbolizer* kernel = nullptr;
 };
 
 // Symbolizes `samples` against `processes` and builds the profile (and the per-process ones) with
@@ -257,11 +260,12 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
   for (const StackSample& s : samples.samples) processes.Observe(static_cast<pid_t>(s.pid));
 
   std::string error;
-  KernelSymbolizer kernel;
-  if (!kernel.Load("/proc/kallsyms", &error))
+  KernelSymbolizer own_kernel;
+  if (!facts.kernel && !own_kernel.Load("/proc/kallsyms", &error))
     LogWarning("kernel frames stay unsymbolized: " + error);
-  Symbolizer symbolizer;
-  ProfileAssembler assembler(&symbolizer, &kernel, &processes);
+  Symbolizer own_symbolizer;
+  ProfileAssembler assembler(facts.symbolizer ? facts.symbolizer : &own_symbolizer,
+                             facts.kernel ? facts.kernel : &own_kernel, &processes);
   result->builder = std::make_unique<ProfileBuilder>(kind.sample_types, kind.default_sample_type,
                                                      kind.period_type, kind.period);
   ProfileBuilder& builder = *result->builder;
@@ -332,11 +336,13 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
 CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHooks& hooks) {
   CollectedProfile result;
   SharedSampler& shared = *hooks.shared_cpu;
-  const auto wall_start = std::chrono::system_clock::now();
-  const auto start = std::chrono::steady_clock::now();
   std::shared_ptr<SharedSampler::Subscription> subscription =
       shared.Subscribe(request.all_processes ? std::vector<pid_t>{} : request.pids, &result.error);
   if (!subscription) return result;
+  // The window starts once subscribed: loading the sampler, or waiting behind other requests'
+  // subscriptions, is not part of it.
+  const auto wall_start = std::chrono::system_clock::now();
+  const auto start = std::chrono::steady_clock::now();
   const ProfileKind kind = CpuProfileKind(hooks.shared_cpu_frequency());
   std::set<pid_t> exited;
   std::string exit_note;
@@ -382,6 +388,11 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
   facts.notes = {"sampled by the daemon's host-wide sampler, shared with its other requests"};
   facts.unwind = unwind;
   facts.exit_note = exit_note;
+  // One symbolizer for all requests: DWARF is read once, not once per request (50 concurrent
+  // requests each reading libc's would take a gigabyte).
+  std::unique_lock<std::mutex> symbolizing = shared.LockSymbolizer();
+  facts.symbolizer = &shared.symbolizer();
+  facts.kernel = &shared.kernel();
   FinishProfile(request, kind, samples, processes, facts, &result);
   return result;
 }

@@ -40,6 +40,23 @@ SharedSampler::~SharedSampler() {
   UnloadLocked();
 }
 
+std::unique_lock<std::mutex> SharedSampler::LockSymbolizer() {
+  std::unique_lock<std::mutex> lock(symbolizer_mutex_);
+  // kallsyms changes when modules load: read again at most once a minute.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - kernel_loaded_ > std::chrono::minutes(1)) {
+    KernelSymbolizer fresh;
+    std::string error;
+    if (fresh.Load("/proc/kallsyms", &error)) {
+      kernel_ = std::move(fresh);
+    } else {
+      LogWarning("kernel frames stay unsymbolized: " + error);
+    }
+    kernel_loaded_ = now;
+  }
+  return lock;
+}
+
 bool SharedSampler::loaded() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return collector_ != nullptr;
@@ -95,6 +112,8 @@ StackSamples SharedSampler::Finish(const std::shared_ptr<Subscription>& subscrip
     for (int i = 0; i < PROFD_COUNTER_MAX; i++) delta[i] -= subscription->counters_at_start[i];
     ReportCounters(delta, &out);
   }
+  LogDebug("shared sampler: a subscription ends with " + std::to_string(out.samples.size()) +
+           " sample keys (" + std::to_string(out.events) + " samples taken host-wide meanwhile)");
   subscriptions_.erase(subscription);
   if (subscriptions_.empty()) idle_since_ = std::chrono::steady_clock::now();
   return out;

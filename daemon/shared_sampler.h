@@ -26,6 +26,7 @@
 #include "loaded_unwind_tables.h"
 #include "process_table.h"
 #include "stack_collector.h"
+#include "symbolizer.h"
 
 namespace profd {
 
@@ -50,6 +51,11 @@ class SharedSampler {
   ProcessTable& processes() { return processes_; }                // with Lock() held
   std::optional<LoadedUnwindTables::Stats> unwind_stats() const;  // with Lock() held
 
+  // The symbolizers requests share, locked for as long as the lock is held.
+  std::unique_lock<std::mutex> LockSymbolizer();
+  Symbolizer& symbolizer() { return symbolizer_; }      // with LockSymbolizer() held
+  const KernelSymbolizer& kernel() { return kernel_; }  // with LockSymbolizer() held
+
   bool loaded() const;
   uint64_t samples_drained() const;
 
@@ -71,6 +77,10 @@ class SharedSampler {
   std::vector<pid_t> exited_;  // forgotten once no subscription can still need them
   std::chrono::steady_clock::time_point idle_since_;
   uint64_t samples_drained_ = 0;
+  std::mutex symbolizer_mutex_;
+  Symbolizer symbolizer_;
+  KernelSymbolizer kernel_;
+  std::chrono::steady_clock::time_point kernel_loaded_{};
   std::jthread drain_thread_;
 };
 
