@@ -9,6 +9,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev golang-go python3 elfutils binutils libc6-dbg llvm
   linux-perf util-linux procps hyperfine heaptrack libjemalloc2
+  systemd groff-base man-db dpkg-dev curl
 )
 
 want=("${BUILD_PACKAGES[@]}")
