@@ -208,6 +208,39 @@ int RunDaemon(const CliOptions& options) {
     return kExitFailed;
   }
   schedule.Start();
+  std::mutex servers_mutex;  // /metrics reads the servers' stats while SIGHUP may replace them
+  endpoints.AddMetrics([&] {
+    std::string out = shared_cpu.MetricsText();
+    out +=
+        "# HELP profd_schedule_profiles_written_total Profiles the schedule stored.\n"
+        "# TYPE profd_schedule_profiles_written_total counter\n"
+        "profd_schedule_profiles_written_total " +
+        std::to_string(schedule.profiles_written()) +
+        "\n# HELP profd_schedule_rounds_total Rounds of the schedule.\n"
+        "# TYPE profd_schedule_rounds_total counter\nprofd_schedule_rounds_total " +
+        std::to_string(schedule.rounds()) + "\n";
+    std::lock_guard<std::mutex> lock(servers_mutex);
+    std::string accepted =
+        "# HELP profd_connections_total Connections served, by listener.\n"
+        "# TYPE profd_connections_total counter\n";
+    std::string refused =
+        "# HELP profd_connections_refused_total Connections refused, by listener and why.\n"
+        "# TYPE profd_connections_refused_total counter\n";
+    for (const auto& [name, s] : {std::pair{"http", server.get()}, {"socket", control.get()}}) {
+      if (!s) continue;
+      const HttpServer::Stats st = s->stats();
+      const std::string listener = std::string("{listener=\"") + name + "\"";
+      accepted +=
+          "profd_connections_total" + listener + "} " + std::to_string(st.connections) + "\n";
+      for (const auto& [why, count] : {std::pair{"busy", st.rejected_busy},
+                                       {"bad_request", st.bad_requests},
+                                       {"unauthorized", st.unauthorized}})
+        refused += "profd_connections_refused_total" + listener + ",why=\"" + why + "\"} " +
+                   std::to_string(count) + "\n";
+    }
+    out += accepted + refused;
+    return out;
+  });
   auto status = [&] {
     return "serving " + ServingAddress(current.Get(), server.get()) +
            " and unix:" + control->unix_path() + "; " + std::to_string(endpoints.running()) +
@@ -253,6 +286,7 @@ int RunDaemon(const CliOptions& options) {
               StartControlSocket(fresh.socket_path, &endpoints, &error);
           if (moved) {
             control->Stop();
+            std::lock_guard<std::mutex> lock(servers_mutex);
             control = std::move(moved);
           } else {
             LogError("reload failed, the running configuration stays: socket_path: " + error);
@@ -264,12 +298,14 @@ int RunDaemon(const CliOptions& options) {
           // The same address cannot be bound twice: the old server goes first, and comes back if
           // the new one cannot start.
           if (server) server->Stop();
-          server = StartServer(fresh, &endpoints, &error);
-          if (!server && !fresh.listen.empty()) {
+          std::unique_ptr<HttpServer> fresh_server = StartServer(fresh, &endpoints, &error);
+          if (!fresh_server && !fresh.listen.empty()) {
             LogError("reload failed, the running configuration stays: " + error);
-            server = StartServer(old, &endpoints, &error);
+            fresh_server = StartServer(old, &endpoints, &error);
             ok = false;
           }
+          std::lock_guard<std::mutex> lock(servers_mutex);
+          server = std::move(fresh_server);
         }
         if (ok) {
           current.Set(fresh);

@@ -419,6 +419,7 @@ HttpResponse PprofEndpoints::Metrics() const {
   for (const auto& [key, count] : counts_)
     body += "profd_profile_requests_total{type=\"" + key.first + "\",outcome=\"" + key.second +
             "\"} " + std::to_string(count) + "\n";
+  if (extra_metrics_) body += extra_metrics_();
   HttpResponse response;
   response.headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}};
   response.body = body;

@@ -53,6 +53,9 @@ class PprofEndpoints {
 
   HttpResponse Handle(const HttpRequest& request, std::stop_token stop);
 
+  // More /metrics lines (Prometheus text), from the parts of the daemon the endpoints do not own.
+  void AddMetrics(std::function<std::string()> metrics) { extra_metrics_ = std::move(metrics); }
+
   // Profile requests being collected now.
   int running() const { return running_.load(); }
   uint64_t served() const { return served_.load(); }
@@ -65,6 +68,7 @@ class PprofEndpoints {
   void Count(const std::string& type, const std::string& outcome);
 
   std::function<DaemonConfig()> config_;
+  std::function<std::string()> extra_metrics_;
   SharedSampler* shared_cpu_ = nullptr;
   std::function<int()> shared_cpu_frequency_;
   bool shared_cpu_dwarf_ = true;

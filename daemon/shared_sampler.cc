@@ -187,7 +187,73 @@ void SharedSampler::DrainLocked() {
   }
 }
 
+std::string SharedSampler::MetricsText() {
+  std::array<uint64_t, PROFD_COUNTER_MAX> totals;
+  size_t stacks_in_kernel, stacks_cached;
+  bool is_loaded;
+  uint64_t drained;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    totals = counters_of_unloaded_;
+    if (collector_) {
+      const std::array<uint64_t, PROFD_COUNTER_MAX> now = collector_->CounterTotals();
+      for (int i = 0; i < PROFD_COUNTER_MAX; i++) totals[i] += now[i];
+    }
+    stacks_in_kernel = stacks_in_kernel_.size();
+    stacks_cached = stacks_.size();
+    is_loaded = collector_ != nullptr;
+    drained = samples_drained_;
+  }
+  StackSamples named;
+  ReportCounters(totals, &named);
+  auto metric = [](const std::string& name, const char* type, const char* help,
+                   const std::string& value_lines) {
+    return "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + value_lines;
+  };
+  auto line = [](const std::string& name, uint64_t value) {
+    return name + " " + std::to_string(value) + "\n";
+  };
+  std::string drops;
+  for (const DropCounter& drop : named.drops)
+    drops += line("profd_sample_drops_total{cause=\"" + drop.name + "\"}", drop.count);
+  std::string out = metric("profd_sampler_loaded", "gauge",
+                           "Whether the shared CPU sampler's perf events are open.",
+                           line("profd_sampler_loaded", is_loaded ? 1 : 0)) +
+                    metric("profd_samples_total", "counter", "CPU samples the shared sampler took.",
+                           line("profd_samples_total", named.events)) +
+                    metric("profd_sample_keys_drained_total", "counter",
+                           "Counts entries taken out of the kernel.",
+                           line("profd_sample_keys_drained_total", drained)) +
+                    metric("profd_sample_drops_total", "counter",
+                           "Samples and stacks lost or damaged, by cause.", drops) +
+                    metric("profd_stacks_map_entries", "gauge",
+                           "Stacks in the kernel's map, about (pruned at 8192 of 16384).",
+                           line("profd_stacks_map_entries", stacks_in_kernel)) +
+                    metric("profd_stacks_cached", "gauge", "Stacks kept in userspace.",
+                           line("profd_stacks_cached", stacks_cached));
+  std::lock_guard<std::mutex> lock(symbolizer_mutex_);
+  const Symbolizer::Stats s = symbolizer_.stats();
+  out += metric("profd_symbolizer_cache_hits_total", "counter",
+                "Files found in the symbolizer's cache.",
+                line("profd_symbolizer_cache_hits_total", s.cache_hits)) +
+         metric("profd_symbolizer_cache_misses_total", "counter",
+                "Files the symbolizer had to open and read.",
+                line("profd_symbolizer_cache_misses_total", s.cache_misses)) +
+         metric("profd_symbolizer_files_open", "gauge", "Files in the symbolizer's cache.",
+                line("profd_symbolizer_files_open", s.files_open)) +
+         metric("profd_symbolizer_addresses_total", "counter", "Addresses symbolized.",
+                line("profd_symbolizer_addresses_total", s.addresses)) +
+         metric("profd_symbolizer_addresses_unknown_total", "counter",
+                "Addresses symbolized to nothing.",
+                line("profd_symbolizer_addresses_unknown_total", s.addresses_unknown));
+  return out;
+}
+
 void SharedSampler::UnloadLocked() {
+  if (collector_) {
+    const std::array<uint64_t, PROFD_COUNTER_MAX> now = collector_->CounterTotals();
+    for (int i = 0; i < PROFD_COUNTER_MAX; i++) counters_of_unloaded_[i] += now[i];
+  }
   processes_ = ProcessTable();
   exited_.clear();
   tables_.reset();

@@ -56,6 +56,9 @@ class SharedSampler {
   Symbolizer& symbolizer() { return symbolizer_; }      // with LockSymbolizer() held
   const KernelSymbolizer& kernel() { return kernel_; }  // with LockSymbolizer() held
 
+  // Its /metrics lines: samples, drops by cause, the stacks map's fill, the symbolizer's cache.
+  std::string MetricsText();
+
   bool loaded() const;
   uint64_t samples_drained() const;
 
@@ -77,6 +80,7 @@ class SharedSampler {
   std::vector<pid_t> exited_;  // forgotten once no subscription can still need them
   std::chrono::steady_clock::time_point idle_since_;
   uint64_t samples_drained_ = 0;
+  std::array<uint64_t, PROFD_COUNTER_MAX> counters_of_unloaded_{};  // totals of earlier loads
   std::mutex symbolizer_mutex_;
   Symbolizer symbolizer_;
   KernelSymbolizer kernel_;

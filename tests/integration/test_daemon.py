@@ -124,6 +124,11 @@ class DaemonTest(unittest.TestCase):
         share = hot / (hot + cold)
         self.assertGreater(share, 0.68, text)
         self.assertLess(share, 0.82, text)
+        # The shared sampler counted the samples.
+        status, _, body = d.get("/metrics")
+        m = re.search(rb"^profd_samples_total (\d+)$", body, re.M)
+        self.assertTrue(m and int(m.group(1)) > 100, body)
+        self.assertIn(b"profd_sampler_loaded 1", body)
 
     def test_net_http_pprof_errors_and_formats(self):
         d = self.daemon().wait_ready()
@@ -170,6 +175,10 @@ class DaemonTest(unittest.TestCase):
         status, _, body = d.get("/metrics")
         self.assertEqual(status, 200)
         self.assertIn(b'profd_profile_requests_total{type="goroutine",outcome="ok"} 2', body)
+        self.assertRegex(body, rb'profd_connections_total\{listener="http"\} \d+')
+        self.assertRegex(body, rb'profd_connections_refused_total\{listener="http",why="bad_request"\}')
+        self.assertIn(b"profd_symbolizer_cache_hits_total", body)
+        self.assertIn(b"# TYPE profd_samples_total counter", body)
 
     def test_concurrent_requests_beyond_the_limit_are_refused(self):
         d = self.daemon(Daemon.NO_SCHEDULE + "limits:\n  max_concurrent_requests: 1\n").wait_ready()
