@@ -1,5 +1,7 @@
 #include "shared_sampler.h"
 
+#include <malloc.h>
+
 #include <condition_variable>
 
 #include "bpf_maps.h"
@@ -133,6 +135,13 @@ void SharedSampler::DrainLoop(std::stop_token stop) {
     // Nobody has asked for a while: the perf events and maps go (the next request reloads them).
     if (subscriptions_.empty() && std::chrono::steady_clock::now() - idle_since_ > linger_) {
       UnloadLocked();
+      {
+        // Its DWARF caches go too, and the freed memory back to the system: an idle daemon stays
+        // small between the schedule's rounds.
+        std::lock_guard<std::mutex> symbolizing(symbolizer_mutex_);
+        symbolizer_ = std::make_unique<Symbolizer>();
+      }
+      malloc_trim(0);
       LogInfo("shared sampler unloaded: no requests for " + std::to_string(linger_.count()) + "s");
     }
   }
@@ -232,7 +241,7 @@ std::string SharedSampler::MetricsText() {
                     metric("profd_stacks_cached", "gauge", "Stacks kept in userspace.",
                            line("profd_stacks_cached", stacks_cached));
   std::lock_guard<std::mutex> lock(symbolizer_mutex_);
-  const Symbolizer::Stats s = symbolizer_.stats();
+  const Symbolizer::Stats s = symbolizer_->stats();
   out += metric("profd_symbolizer_cache_hits_total", "counter",
                 "Files found in the symbolizer's cache.",
                 line("profd_symbolizer_cache_hits_total", s.cache_hits)) +

@@ -53,7 +53,7 @@ class SharedSampler {
 
   // The symbolizers requests share, locked for as long as the lock is held.
   std::unique_lock<std::mutex> LockSymbolizer();
-  Symbolizer& symbolizer() { return symbolizer_; }      // with LockSymbolizer() held
+  Symbolizer& symbolizer() { return *symbolizer_; }     // with LockSymbolizer() held
   const KernelSymbolizer& kernel() { return kernel_; }  // with LockSymbolizer() held
 
   // Its /metrics lines: samples, drops by cause, the stacks map's fill, the symbolizer's cache.
@@ -82,7 +82,7 @@ class SharedSampler {
   uint64_t samples_drained_ = 0;
   std::array<uint64_t, PROFD_COUNTER_MAX> counters_of_unloaded_{};  // totals of earlier loads
   std::mutex symbolizer_mutex_;
-  Symbolizer symbolizer_;
+  std::unique_ptr<Symbolizer> symbolizer_ = std::make_unique<Symbolizer>();
   KernelSymbolizer kernel_;
   std::chrono::steady_clock::time_point kernel_loaded_{};
   std::jthread drain_thread_;
