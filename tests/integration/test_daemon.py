@@ -271,6 +271,27 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(d.proc.wait(10), 2)
         self.assertRegex(d.log(), r"profd\.yaml:4:\d+: schedule\.cpu_secs.*cpu_seconds")
 
+    def test_bearer_token(self):
+        token_dir = tempfile.mkdtemp(prefix="profd-token-")
+        token_file = os.path.join(token_dir, "token")
+        with open(token_file, "w") as f:
+            f.write("s3cret-token\n")
+        os.chmod(token_file, 0o600)
+        d = self.daemon(Daemon.NO_SCHEDULE + "token_file: %s\n" % token_file).wait_ready()
+        status, headers, _ = d.get("/debug/pprof/cmdline")
+        self.assertEqual(status, 401)
+        self.assertEqual(headers["WWW-Authenticate"], "Bearer")
+        request = urllib.request.Request(d.url("/debug/pprof/cmdline"),
+                                         headers={"Authorization": "Bearer s3cret-token"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            self.assertEqual(r.status, 200)
+            self.assertIn(b"--daemon", r.read())
+        # A token file others can read protects nothing: refused at start.
+        os.chmod(token_file, 0o644)
+        bad = self.daemon(Daemon.NO_SCHEDULE + "token_file: %s\n" % token_file)
+        self.assertEqual(bad.proc.wait(10), 1, bad.log())
+        self.assertIn("chmod 600", bad.log())
+
     def test_other_hosts_need_a_token(self):
         d = self.daemon(args=["--listen", "0.0.0.0:0"])
         self.assertEqual(d.proc.wait(10), 2)
