@@ -124,15 +124,21 @@ uint64_t MonotonicMicros() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
+// --config's file, or the built-in defaults without one; false (reported) when it is bad.
+bool LoadConfigOption(const CliOptions& options, DaemonConfig* config) {
+  std::string error;
+  if (options.config_path.empty() || LoadDaemonConfig(options.config_path, config, &error))
+    return true;
+  LogError(error);
+  return false;
+}
+
 }  // namespace
 
 int RunList(const CliOptions& options) {
   DaemonConfig config;
   std::string error;
-  if (!options.config_path.empty() && !LoadDaemonConfig(options.config_path, &config, &error)) {
-    LogError(error);
-    return kExitUsage;
-  }
+  if (!LoadConfigOption(options, &config)) return kExitUsage;
   ProfileStore store(config.store.directory, std::chrono::seconds(0), 0);
   std::vector<StoredProfile> profiles = store.List(&error);
   if (!error.empty()) {
@@ -146,10 +152,7 @@ int RunList(const CliOptions& options) {
 int RunDaemon(const CliOptions& options) {
   DaemonConfig config;
   std::string error;
-  if (!options.config_path.empty() && !LoadDaemonConfig(options.config_path, &config, &error)) {
-    LogError(error);
-    return kExitUsage;
-  }
+  if (!LoadConfigOption(options, &config)) return kExitUsage;
   if (!ApplyListenOverride(options, &config, &error)) {
     LogError(error);
     return kExitUsage;

@@ -322,11 +322,7 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
     return PprofErrorResponse(400, "profile duration exceeds server's limit (limits.max_seconds: " +
                                        Seconds(max_seconds) + ")");
   }
-  profile.frequency_hz = config.frequency_hz;
-  profile.dwarf_unwinding = config.dwarf_unwinding;
-  profile.min_block_seconds = std::chrono::duration<double>(config.block.min_block).count();
-  profile.sample_rate_bytes = config.heap.sample_rate;
-  profile.max_overhead_percent = config.heap.max_overhead_percent;
+  ApplyDaemonSettings(config, &profile);
   if (std::string error; !ApplyTuningParameters(request.query, &profile, &error)) {
     Count(type_name, "bad_request");
     return PprofErrorResponse(400, error);

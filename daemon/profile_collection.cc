@@ -76,6 +76,25 @@ struct ProfileKind {
   std::string no_samples;  // why a profile can be empty, for the warning
 };
 
+// The targets that exited during a window, and what the profile says about them.
+struct TargetExits {
+  std::set<pid_t> exited;
+  std::string note;
+
+  // True when `pid` has exited; noted the first time it is found gone.
+  bool Check(pid_t pid, double elapsed, double window) {
+    if (exited.count(pid)) return true;
+    if (ProcessExists(pid)) return false;
+    exited.insert(pid);
+    note += "pid " + std::to_string(pid) + " exited " + Seconds(elapsed) + " into the " +
+            Seconds(window) + " window; ";
+    return true;
+  }
+  bool All(const std::vector<pid_t>& pids) const {
+    return !pids.empty() && exited.size() == pids.size();
+  }
+};
+
 ProfileKind CpuProfileKind(int frequency_hz) {
   return {{{"samples", "count"}, {"cpu", "nanoseconds"}},
           "cpu",
@@ -344,8 +363,7 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
   const auto wall_start = std::chrono::system_clock::now();
   const auto start = std::chrono::steady_clock::now();
   const ProfileKind kind = CpuProfileKind(hooks.shared_cpu_frequency());
-  std::set<pid_t> exited;
-  std::string exit_note;
+  TargetExits exits;
   double elapsed = 0;
   bool stopped = false;
   auto last_tick = start;
@@ -356,13 +374,8 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
     elapsed = std::chrono::duration<double>(now - start).count();
     if (now - last_tick < std::chrono::seconds(1)) continue;
     last_tick = now;
-    for (pid_t pid : request.pids) {
-      if (exited.count(pid) || ProcessExists(pid)) continue;
-      exited.insert(pid);
-      exit_note += "pid " + std::to_string(pid) + " exited " + Seconds(elapsed) + " into the " +
-                   Seconds(request.seconds) + " window; ";
-    }
-    if (!request.pids.empty() && exited.size() == request.pids.size()) break;
+    for (pid_t pid : request.pids) exits.Check(pid, elapsed, request.seconds);
+    if (exits.All(request.pids)) break;
   }
   StackSamples samples = shared.Finish(subscription);
   result.stopped_early = stopped;
@@ -387,7 +400,7 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
   facts.elapsed = elapsed;
   facts.notes = {"sampled by the daemon's host-wide sampler, shared with its other requests"};
   facts.unwind = unwind;
-  facts.exit_note = exit_note;
+  facts.exit_note = exits.note;
   // One symbolizer for all requests: DWARF is read once, not once per request (50 concurrent
   // requests each reading libc's would take a gigabyte).
   std::unique_lock<std::mutex> symbolizing = shared.LockSymbolizer();
@@ -398,6 +411,14 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
 }
 
 }  // namespace
+
+void ApplyDaemonSettings(const DaemonConfig& config, ProfileRequest* request) {
+  request->frequency_hz = config.frequency_hz;
+  request->dwarf_unwinding = config.dwarf_unwinding;
+  request->min_block_seconds = std::chrono::duration<double>(config.block.min_block).count();
+  request->sample_rate_bytes = config.heap.sample_rate;
+  request->max_overhead_percent = config.heap.max_overhead_percent;
+}
 
 std::string Seconds(double s) {
   char buffer[32];
@@ -453,8 +474,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   }
 
   const double cpu_at_attach = OwnCpuSeconds();
-  std::set<pid_t> exited;
-  std::string exit_note;
+  TargetExits exits;
   double elapsed = 0;
   auto last_tick = start;
   bool stopped = false;
@@ -487,17 +507,13 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     last_tick = now;
     // Re-read the targets' mappings for code they dlopen'ed; notice targets that exited.
     for (pid_t pid : request.pids) {
-      if (exited.count(pid)) continue;
-      if (!ProcessExists(pid)) {
-        exited.insert(pid);
-        exit_note += "pid " + std::to_string(pid) + " exited " + Seconds(elapsed) + " into the " +
-                     Seconds(request.seconds) + " window; ";
+      if (exits.exited.count(pid)) continue;
+      if (exits.Check(pid, elapsed, request.seconds))
         unwind_tables.RemoveProcess(pid);
-        continue;
-      }
-      if (processes.Refresh(pid)) add_to_unwinder(pid);
+      else if (processes.Refresh(pid))
+        add_to_unwinder(pid);
     }
-    if (!request.pids.empty() && exited.size() == request.pids.size()) break;
+    if (exits.All(request.pids)) break;
     if (hooks.progress) hooks.progress(elapsed, request.seconds);
   }
   sampler->Stop();
@@ -517,7 +533,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   facts.elapsed = elapsed;
   facts.notes = sampler->Notes();
   if (request.dwarf_unwinding) facts.unwind = unwind_tables.stats();
-  facts.exit_note = exit_note;
+  facts.exit_note = exits.note;
   facts.own_cpu_seconds = cpu_while_sampling;
   StackSamples samples = sampler->Collect();
   if (bpf_stats.valid()) {

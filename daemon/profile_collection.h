@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "daemon_config.h"
 #include "profile_builder.h"
 
 namespace profd {
@@ -51,6 +52,10 @@ struct CollectedProfile {
   std::vector<ProcessProfile> per_pid;
   double seconds = 0;  // the window's length as collected
 };
+
+// The daemon configuration's collection settings (frequency, unwinding, --min-block, heap
+// sampling and budget) on `request`, as the CLI's flags would set them.
+void ApplyDaemonSettings(const DaemonConfig& config, ProfileRequest* request);
 
 // "1.5s", "30s": a duration as profd prints it.
 std::string Seconds(double seconds);

@@ -170,11 +170,7 @@ void ProfileSchedule::CollectType(const DaemonConfig& config, const std::string&
   request.type = type;
   request.all_processes = config.targets.all;
   request.seconds = std::chrono::duration<double>(config.schedule.cpu_seconds).count();
-  request.frequency_hz = config.frequency_hz;
-  request.dwarf_unwinding = config.dwarf_unwinding;
-  request.min_block_seconds = std::chrono::duration<double>(config.block.min_block).count();
-  request.sample_rate_bytes = config.heap.sample_rate;
-  request.max_overhead_percent = config.heap.max_overhead_percent;
+  ApplyDaemonSettings(config, &request);
   request.split_by_pid = true;
   CollectionHooks hooks;
   hooks.stop_requested = [&stop] { return stop.stop_requested(); };
