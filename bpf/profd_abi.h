@@ -57,6 +57,21 @@ enum profd_counter {
   PROFD_COUNTER_MAX,
 };
 
+/* ---- block and mutex ---- */
+
+/* What switch_out.bpf.h keeps per target thread (by tid): the latest switch-out it saw, and the wait
+ * that thread is in, if any. The daemon reads it at the end of a window for waits that ended after the
+ * thread's last switch-out (see offcpu_collector.cc). */
+struct profd_thread_switch {
+  __u32 pid; /* tgid */
+  __u32 waiting; /* 1: a counted wait began at wait_since_nanos and has not been charged yet */
+  __u64 last_exec_nanos; /* the thread's CPU time (sum_exec_runtime) at its latest switch-out */
+  __u64 wait_since_nanos; /* bpf_ktime_get_ns() when the wait began (CLOCK_MONOTONIC) */
+  __u64 wait_exec_nanos; /* its CPU time then */
+  __u64 user_stack_id;
+  __u64 kernel_stack_id;
+};
+
 /* ---- heap and allocs ---- */
 
 #define PROFD_EXP_TABLE_SIZE 1024 /* entries of heap.bpf.c's exponential table */
@@ -172,10 +187,12 @@ _Static_assert(sizeof(struct profd_unwind_mapping) == 40, "profd_unwind_mapping 
 static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
 static_assert(sizeof(struct profd_live_block) == 48, "profd_live_block layout");
+static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
 #else
 _Static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 _Static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
 _Static_assert(sizeof(struct profd_live_block) == 48, "profd_live_block layout");
+_Static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
 #endif
 
 #endif /* PROFD_BPF_PROFD_ABI_H */

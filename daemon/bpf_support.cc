@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
+#include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -86,6 +87,18 @@ std::vector<int> ParseCpuList(const std::string& text) {
     }
   }
   return cpus;
+}
+
+int OpenSoftwarePerfEvent(uint64_t config, uint64_t sample_period, pid_t pid, int cpu,
+                          bool inherit) {
+  perf_event_attr attr = {};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = config;
+  attr.sample_period = sample_period;  // a fixed period, not a frequency
+  attr.inherit = inherit;
+  return static_cast<int>(
+      syscall(SYS_perf_event_open, &attr, pid, cpu, /*group_fd=*/-1, PERF_FLAG_FD_CLOEXEC));
 }
 
 std::vector<int> OnlineCpus() {

@@ -4,6 +4,9 @@
 #ifndef PROFD_DAEMON_BPF_SUPPORT_H
 #define PROFD_DAEMON_BPF_SUPPORT_H
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +25,11 @@ std::string DescribeBpfError(const std::string& what, int err);
 // Parses a CPU list such as "0-3,5" (the format of /sys/devices/system/cpu/online).
 std::vector<int> ParseCpuList(const std::string& text);
 std::vector<int> OnlineCpus();
+
+// perf_event_open of a software event (PERF_COUNT_SW_*) overflowing every `sample_period` events,
+// on task `pid` (its children too with `inherit`) or on `cpu` (pid -1): the fd, or -1 with errno.
+int OpenSoftwarePerfEvent(uint64_t config, uint64_t sample_period, pid_t pid, int cpu,
+                          bool inherit);
 
 }  // namespace profd
 

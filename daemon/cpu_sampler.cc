@@ -3,8 +3,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <cerrno>
 
@@ -12,22 +10,6 @@
 #include "cpu.skel.h"
 
 namespace profd {
-namespace {
-
-int OpenCpuClock(int cpu, int64_t period_nanos) {
-  perf_event_attr attr = {};
-  attr.size = sizeof(attr);
-  attr.type = PERF_TYPE_SOFTWARE;
-  attr.config = PERF_COUNT_SW_CPU_CLOCK;
-  // A fixed period in nanoseconds, not a frequency: every sample then stands for exactly
-  // period_nanos of CPU time, which is what cpu/nanoseconds reports.
-  attr.sample_period = static_cast<uint64_t>(period_nanos);
-  attr.freq = 0;
-  return static_cast<int>(
-      syscall(SYS_perf_event_open, &attr, /*pid=*/-1, cpu, /*group_fd=*/-1, PERF_FLAG_FD_CLOEXEC));
-}
-
-}  // namespace
 
 std::unique_ptr<CpuSampler> CpuSampler::Load(const Options& options, std::string* error) {
   std::unique_ptr<CpuSampler> sampler(new CpuSampler());  // owns the skeleton from here on
@@ -55,7 +37,10 @@ std::unique_ptr<CpuSampler> CpuSampler::Load(const Options& options, std::string
 
 bool CpuSampler::Attach(std::string* error) {
   for (int cpu : OnlineCpus()) {
-    int fd = OpenCpuClock(cpu, period_nanos_);
+    // A fixed period in nanoseconds, not a frequency: every sample then stands for exactly
+    // period_nanos of CPU time, which is what cpu/nanoseconds reports.
+    int fd = OpenSoftwarePerfEvent(PERF_COUNT_SW_CPU_CLOCK, static_cast<uint64_t>(period_nanos_),
+                                   /*pid=*/-1, cpu, /*inherit=*/false);
     if (fd < 0) {
       if (errno == ENODEV) continue;  // went offline meanwhile
       *error = DescribeBpfError("cannot open a CPU clock perf event on CPU " + std::to_string(cpu),

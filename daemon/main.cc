@@ -1,4 +1,6 @@
 // profd: the command-line entry point.
+#include <sys/resource.h>
+
 #include <iostream>
 #include <string>
 
@@ -15,6 +17,13 @@ int main(int argc, char** argv) {
   std::cerr << err;
   if (options.mode == profd::CliOptions::Mode::kExit) return options.exit_code;
   if (options.verbose) profd::SetLogLevel(profd::LogLevel::kDebug);
+  // The block and mutex profiles hold two descriptors per target thread; the soft limit (often
+  // 1024) would stop them at a few hundred threads.
+  rlimit files = {};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   if (options.mode == profd::CliOptions::Mode::kSymbolize)
     return profd::RunSymbolizeCommand(options.symbolize_object, std::cin, std::cout, std::cerr);
   if (options.mode == profd::CliOptions::Mode::kDaemon) return profd::RunDaemon(options);

@@ -18,17 +18,15 @@ std::unique_ptr<OffCpuCollector> OffCpuCollector::Load(const Options& options, s
   }
   offcpu_bpf* skel = collector->skel_;
   Configure(options, skel->rodata);
-  skel->rodata->min_block_nanos = options.min_block_nanos;
+  skel->rodata->min_wait_nanos = options.min_block_nanos;
   if (int err = offcpu_bpf__load(skel)) {
     *error = DescribeBpfError("cannot load the block profiler's BPF programs", err);
     return nullptr;
   }
-  if (!collector->UseObject(skel->obj, options.pids, error)) return nullptr;
+  if (!collector->UseWaitObject(skel->obj, skel->progs.profd_block_switch_out, options,
+                                options.min_block_nanos, error))
+    return nullptr;
   return collector;
-}
-
-bool OffCpuCollector::Attach(std::string* error) {
-  return AttachProgram(skel_->progs.profd_sched_switch, error) && AttachProcessEvents(error);
 }
 
 OffCpuCollector::~OffCpuCollector() {

@@ -1,22 +1,18 @@
-// The block (off-CPU) profile collector: offcpu.bpf.c on the scheduler's sched_switch raw
-// tracepoint.
+// The block (off-CPU) profile collector: offcpu.bpf.c at every switch-out of the target threads.
 #ifndef PROFD_DAEMON_OFFCPU_COLLECTOR_H
 #define PROFD_DAEMON_OFFCPU_COLLECTOR_H
-
-#include <sys/types.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "stack_collector.h"
+#include "wait_collector.h"
 
 struct offcpu_bpf;
 
 namespace profd {
 
-class OffCpuCollector : public StackCollector {
+class OffCpuCollector : public WaitCollector {
  public:
   struct Options : CollectorOptions {
     uint64_t min_block_nanos = 10000;  // waits shorter than this are not counted
@@ -24,7 +20,6 @@ class OffCpuCollector : public StackCollector {
 
   static std::unique_ptr<OffCpuCollector> Load(const Options& options, std::string* error);
   ~OffCpuCollector() override;
-  bool Attach(std::string* error) override;
 
  private:
   OffCpuCollector() = default;

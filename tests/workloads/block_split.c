@@ -3,9 +3,12 @@
 //    time is under sleep_long, 1/5 under sleep_short;
 //  - a second thread waits in wait_on_socket for bytes a third thread (feed_socket) sends every 50 ms.
 // Built without frame pointers: the waits sit in glibc's syscall wrappers.
-// usage: block-split [SECONDS]
+//  - with "late", main also starts a fourth thread 2 s in, which sleeps 10 ms at a time in
+//    sleep_in_late_thread: a thread created after profiling began must be profiled too.
+// usage: block-split [SECONDS [late]]
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,8 +51,19 @@ static void* socket_writer(void* arg) {
   return arg;
 }
 
+__attribute__((noinline)) void sleep_in_late_thread(void) {
+  sleep_ms(10);
+  sink++;
+}
+
+static void* late_thread(void* arg) {
+  for (;;) sleep_in_late_thread();
+  return arg;
+}
+
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? atof(argv[1]) : 30;
+  int late = argc > 2 && strcmp(argv[2], "late") == 0;
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sockets) != 0) return 1;
   pthread_t reader, writer;
   pthread_create(&reader, NULL, socket_reader, NULL);
@@ -60,6 +74,11 @@ int main(int argc, char** argv) {
     sleep_long();
     sleep_short();
     clock_gettime(CLOCK_MONOTONIC, &now);
+    if (late && now.tv_sec - start.tv_sec >= 2) {
+      pthread_t t;
+      pthread_create(&t, NULL, late_thread, NULL);
+      late = 0;
+    }
   } while ((now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9 < seconds);
   return 0;
 }

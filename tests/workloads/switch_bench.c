@@ -2,12 +2,15 @@
 // usage: switch-bench pingpong SECONDS   two threads pass a byte back and forth over pipes (every
 //                                        round trip is two context switches)
 //        switch-bench lock SECONDS       one thread locks and unlocks a pthread mutex (never contended)
+//        switch-bench syscalls SECONDS   one thread makes cheap system calls (getppid), for the cost
+//                                        of syscall tracing to processes that are not profiled
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int ping[2], pong[2];
@@ -36,6 +39,13 @@ int main(int argc, char** argv) {
         pthread_mutex_lock(&lock);
         ops++;
         pthread_mutex_unlock(&lock);
+      }
+    }
+  } else if (strcmp(mode, "syscalls") == 0) {
+    while (now_seconds() - start < seconds) {
+      for (int i = 0; i < 10000; i++) {
+        syscall(SYS_getppid);
+        ops++;
       }
     }
   } else {
