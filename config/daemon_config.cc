@@ -568,6 +568,12 @@ class ConfigReader {
                                  "the longest window a client may ask for")},
         {"max_targets",
          Integer(&l.max_targets, 1, 65536, "the most processes one scheduled round profiles")},
+        {"max_cumulative_profiles",
+         Integer(&l.max_cumulative_profiles, 0, 1024,
+                 "the most cumulative profiles (requests without ?seconds) tracked at once")},
+        {"cumulative_idle_expiry",
+         Duration(&l.cumulative_idle_expiry, std::chrono::minutes(1), std::chrono::hours(24),
+                  "how long a cumulative profile nobody asks for is kept")},
     };
   }
 
@@ -747,6 +753,9 @@ std::string DaemonConfigToYaml(const DaemonConfig& c) {
   out << YAML::Key << "max_concurrent_requests" << YAML::Value << c.limits.max_concurrent_requests;
   out << YAML::Key << "max_seconds" << YAML::Value << FormatDuration(c.limits.max_seconds);
   out << YAML::Key << "max_targets" << YAML::Value << c.limits.max_targets;
+  out << YAML::Key << "max_cumulative_profiles" << YAML::Value << c.limits.max_cumulative_profiles;
+  out << YAML::Key << "cumulative_idle_expiry" << YAML::Value
+      << FormatDuration(c.limits.cumulative_idle_expiry);
   out << YAML::EndMap;
   out << YAML::Key << "heap" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "sample_rate" << YAML::Value << FormatByteSize(c.heap.sample_rate);

@@ -67,6 +67,11 @@ struct DaemonConfig {
     // The most processes one scheduled round writes profiles for, per type, 1..65536; the rest
     // are left out of that round.
     int max_targets = 256;
+    // Cumulative profiles (allocs, heap, block, mutex, threadcreate asked for without ?seconds):
+    // how many target sets are tracked at once, 0..1024 (0: such requests are refused), and how
+    // long one is kept once nobody asks for it, 1m..1d.
+    int max_cumulative_profiles = 16;
+    std::chrono::nanoseconds cumulative_idle_expiry = std::chrono::minutes(10);
     bool operator==(const Limits&) const = default;
   } limits;
 

@@ -29,18 +29,28 @@ struct Endpoint {
 // In the order of Go's index page.
 constexpr Endpoint kEndpoints[] = {
     {"allocs", ProfileType::kAllocs, true,
-     "A sampling of memory allocations made during the window (?seconds, default 30)."},
+     "A sampling of memory allocations: made in the last ?seconds, or (without) since profd began "
+     "counting for the process."},
     {"block", ProfileType::kBlock, false,
      "Stack traces that led to blocking off-CPU (sleep, I/O, futex waits), with the time blocked."},
     {"goroutine", ProfileType::kGoroutine, true,
      "Stack traces of every thread of the process, now."},
     {"heap", ProfileType::kHeap, true,
-     "A sampling of memory allocated during the window and still live at its end."},
+     "A sampling of memory allocated (in the last ?seconds, or since profd began counting) and "
+     "still live."},
     {"mutex", ProfileType::kMutex, false, "Stack traces of waiters on contended locks."},
     {"profile", ProfileType::kCpu, false, "CPU profile for ?seconds (default 30)."},
     {"threadcreate", ProfileType::kThreadCreate, false,
-     "Stack traces that created new threads during the window."},
+     "Stack traces that created new threads."},
 };
+
+// As from Go, these are cumulative without ?seconds: counts since profd began counting for the
+// same targets (CumulativeProfiles), for scrapers that take deltas themselves.
+bool IsCumulative(ProfileType type) {
+  return type == ProfileType::kAllocs || type == ProfileType::kHeap ||
+         type == ProfileType::kBlock || type == ProfileType::kMutex ||
+         type == ProfileType::kThreadCreate;
+}
 
 const Endpoint* FindEndpoint(const std::string& name) {
   for (const Endpoint& e : kEndpoints)
@@ -305,6 +315,7 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   }
   // As net/http/pprof: whole seconds; /profile falls back to 30 on a bad value, the others refuse.
   profile.seconds = 30;
+  const bool cumulative = IsCumulative(endpoint.type) && !request.query.count("seconds");
   if (auto it = request.query.find("seconds"); it != request.query.end()) {
     char* end = nullptr;
     const long long seconds = std::strtoll(it->second.c_str(), &end, 10);
@@ -353,7 +364,9 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   }
   LogInfo(request.remote_address + ": " + name + " profile of " +
           (profile.all_processes ? std::string("the host") : "pid " + request.query.at("pid")) +
-          (endpoint.type == ProfileType::kGoroutine ? "" : " for " + Seconds(profile.seconds)));
+          (endpoint.type == ProfileType::kGoroutine ? ""
+           : cumulative                             ? " (cumulative)"
+                                                    : " for " + Seconds(profile.seconds)));
   CollectionHooks hooks;
   hooks.stop_requested = [&stop] { return stop.stop_requested(); };
   hooks.abandon_when_stopped = true;  // the client went away, or the daemon is stopping
@@ -362,7 +375,16 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
     hooks.shared_cpu = shared_cpu_;
     hooks.shared_cpu_frequency = shared_cpu_frequency_;
   }
-  CollectedProfile collected = CollectProfile(profile, hooks);
+  hooks.shared_symbolizer = shared_cpu_;
+  CollectedProfile collected;
+  if (cumulative) {
+    CumulativeProfiles::Limits limits;
+    limits.max_tracked = config.limits.max_cumulative_profiles;
+    limits.idle_expiry = config.limits.cumulative_idle_expiry;
+    collected = cumulative_.Get(profile, limits, stop);
+  } else {
+    collected = CollectProfile(profile, hooks);
+  }
   running_.fetch_sub(1);
   served_.fetch_add(1);
 
@@ -415,6 +437,7 @@ HttpResponse PprofEndpoints::Metrics() const {
   for (const auto& [key, count] : counts_)
     body += "profd_profile_requests_total{type=\"" + key.first + "\",outcome=\"" + key.second +
             "\"} " + std::to_string(count) + "\n";
+  body += cumulative_.Metrics();
   if (extra_metrics_) body += extra_metrics_();
   HttpResponse response;
   response.headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}};

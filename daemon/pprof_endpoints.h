@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "cumulative_profiles.h"
 #include "daemon_config.h"
 #include "http_server.h"
 
@@ -49,6 +50,7 @@ class PprofEndpoints {
     shared_cpu_ = sampler;
     shared_cpu_frequency_ = std::move(frequency);
     shared_cpu_dwarf_ = dwarf_unwinding;
+    cumulative_.UseSymbolizers(sampler);
   }
 
   HttpResponse Handle(const HttpRequest& request, std::stop_token stop);
@@ -76,6 +78,8 @@ class PprofEndpoints {
   std::atomic<uint64_t> served_{0};
   mutable std::mutex counts_mutex_;
   std::map<std::pair<std::string, std::string>, uint64_t> counts_;  // (type, outcome) → requests
+  // Declared last, so destroyed first: its collections end before what they use goes.
+  CumulativeProfiles cumulative_;
 };
 
 // A profile as net/http/pprof's debug=1 text: a header line, then per sample its values, "@" and

@@ -268,6 +268,7 @@ struct WindowFacts {
   // The daemon's long-lived symbolizers (their caches outlive a request); null: fresh ones.
   Symbolizer* symbolizer = nullptr;
   const KernelSymbolizer* kernel = nullptr;
+  bool warn_when_empty = true;  // false for a cumulative profile's snapshot
 };
 
 // Symbolizes `samples` against `processes` and builds the profile (and the per-process ones) with
@@ -343,7 +344,7 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
   result->status = CollectedProfile::Status::kOk;
   if (samples.samples.empty()) {
     result->empty = true;
-    LogWarning("no samples: " + kind.no_samples);
+    if (facts.warn_when_empty) LogWarning("no samples: " + kind.no_samples);
   }
   if (!facts.exit_note.empty()) {
     LogWarning(facts.exit_note + "the profile holds what was collected until then");
@@ -478,6 +479,27 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   double elapsed = 0;
   auto last_tick = start;
   bool stopped = false;
+  // What the profile says of how it was collected, as of now.
+  auto window_facts = [&] {
+    WindowFacts facts;
+    facts.wall_start = wall_start;
+    facts.duration = std::chrono::steady_clock::now() - start;
+    facts.elapsed = elapsed;
+    facts.notes = sampler->Notes();
+    if (request.dwarf_unwinding) facts.unwind = unwind_tables.stats();
+    facts.exit_note = exits.note;
+    facts.own_cpu_seconds = OwnCpuSeconds() - cpu_at_attach;
+    return facts;
+  };
+  auto finish = [&](StackSamples& samples, WindowFacts& facts, CollectedProfile* out) {
+    std::unique_lock<std::mutex> symbolizing;
+    if (hooks.shared_symbolizer) {
+      symbolizing = hooks.shared_symbolizer->LockSymbolizer();
+      facts.symbolizer = &hooks.shared_symbolizer->symbolizer();
+      facts.kernel = &hooks.shared_symbolizer->kernel();
+    }
+    FinishProfile(request, kind, samples, processes, facts, out);
+  };
   while (elapsed < request.seconds && !(stopped = hooks.stop_requested && hooks.stop_requested())) {
     const double left = request.seconds - elapsed;
     const double wanted = sampler->Poll();
@@ -486,6 +508,23 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     nanosleep(&nap, nullptr);
     const auto now = std::chrono::steady_clock::now();
     elapsed = std::chrono::duration<double>(now - start).count();
+
+    // A cumulative profile's askers get what has been collected so far; collection goes on.
+    if (hooks.snapshots) {
+      for (std::promise<CollectedProfile>& asker : hooks.snapshots->Take()) {
+        CollectedProfile snapshot;
+        snapshot.seconds = elapsed;
+        WindowFacts facts = window_facts();
+        facts.warn_when_empty = false;
+        facts.notes.push_back(
+            "cumulative: everything counted in the " + Seconds(elapsed) +
+            " since the first request without ?seconds for these targets (profd counts while they "
+            "are asked for); the difference of two such profiles (pprof -diff_base) is a window");
+        StackSamples samples = sampler->Collect();
+        finish(samples, facts, &snapshot);
+        asker.set_value(std::move(snapshot));
+      }
+    }
 
     // Capture new processes' mappings while they are alive: short-lived ones may be gone in a
     // second.
@@ -517,8 +556,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     if (hooks.progress) hooks.progress(elapsed, request.seconds);
   }
   sampler->Stop();
-  const double cpu_while_sampling = OwnCpuSeconds() - cpu_at_attach;
-  const auto duration = std::chrono::steady_clock::now() - start;
+  WindowFacts facts = window_facts();
   result.stopped_early = stopped;
   result.seconds = elapsed;
   if (stopped && hooks.abandon_when_stopped) {
@@ -527,14 +565,6 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     return result;
   }
 
-  WindowFacts facts;
-  facts.wall_start = wall_start;
-  facts.duration = duration;
-  facts.elapsed = elapsed;
-  facts.notes = sampler->Notes();
-  if (request.dwarf_unwinding) facts.unwind = unwind_tables.stats();
-  facts.exit_note = exits.note;
-  facts.own_cpu_seconds = cpu_while_sampling;
   StackSamples samples = sampler->Collect();
   if (bpf_stats.valid()) {
     const StackCollector::ProgramCost cost = sampler->program_cost();
@@ -547,8 +577,45 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
         samples.events ? cost.nanoseconds / 1e3 / samples.events : 0.0);
     facts.bpf_line = line;
   }
-  FinishProfile(request, kind, samples, processes, facts, &result);
+  finish(samples, facts, &result);
   return result;
+}
+
+std::future<CollectedProfile> SnapshotRequests::Ask() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::promise<CollectedProfile> asker;
+  std::future<CollectedProfile> answer = asker.get_future();
+  if (closed_) {
+    CollectedProfile failed;
+    failed.status = closed_status_;
+    failed.error = closed_why_;
+    asker.set_value(std::move(failed));
+  } else {
+    pending_.push_back(std::move(asker));
+  }
+  return answer;
+}
+
+std::vector<std::promise<CollectedProfile>> SnapshotRequests::Take() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return std::exchange(pending_, {});
+}
+
+void SnapshotRequests::Close(CollectedProfile::Status status, const std::string& why) {
+  std::vector<std::promise<CollectedProfile>> pending;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+    closed_status_ = status;
+    closed_why_ = why;
+    pending = std::exchange(pending_, {});
+  }
+  for (std::promise<CollectedProfile>& asker : pending) {
+    CollectedProfile failed;
+    failed.status = status;
+    failed.error = why;
+    asker.set_value(std::move(failed));
+  }
 }
 
 }  // namespace profd

@@ -4,7 +4,9 @@
 #define PROFD_DAEMON_PROFILE_COLLECTION_H
 
 #include <functional>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,8 @@
 namespace profd {
 
 class SharedSampler;
+
+class SnapshotRequests;
 
 struct CollectionHooks {
   std::function<bool()> stop_requested;  // polled about every 100 ms: true ends the window early
@@ -27,6 +31,12 @@ struct CollectionHooks {
   // shared_cpu_frequency says at what frequency it samples (asked once subscribed).
   SharedSampler* shared_cpu = nullptr;
   std::function<int()> shared_cpu_frequency;
+  // The daemon's symbolizers (through its shared sampler), so that DWARF read for one profile
+  // serves the next; null: each profile reads its own.
+  SharedSampler* shared_symbolizer = nullptr;
+  // Not null: the window runs until stop_requested, and profiles of what it has gathered so far
+  // are handed to these requests as they come (never with SharedSampler's cpu).
+  SnapshotRequests* snapshots = nullptr;
 };
 
 struct CollectedProfile {
@@ -51,6 +61,24 @@ struct CollectedProfile {
   };
   std::vector<ProcessProfile> per_pid;
   double seconds = 0;  // the window's length as collected
+};
+
+// Requests for a profile of what a running collection has gathered so far, without ending it (the
+// daemon's cumulative profiles): askers wait on a future; the collection's loop takes and answers
+// them between its other work; when the collection ends, Close answers the rest and later askers.
+class SnapshotRequests {
+ public:
+  std::future<CollectedProfile> Ask();
+  std::vector<std::promise<CollectedProfile>> Take();
+  // `why` (a failed status and its error) for every pending and later asker.
+  void Close(CollectedProfile::Status status, const std::string& why);
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::promise<CollectedProfile>> pending_;
+  bool closed_ = false;
+  CollectedProfile::Status closed_status_ = CollectedProfile::Status::kFailed;
+  std::string closed_why_;
 };
 
 // The daemon configuration's collection settings (frequency, unwinding, --min-block, heap

@@ -54,6 +54,8 @@ void ExpectSameConfig(const DaemonConfig& a, const DaemonConfig& b) {
   EXPECT_EQ(a.limits.max_concurrent_requests, b.limits.max_concurrent_requests);
   EXPECT_EQ(a.limits.max_seconds, b.limits.max_seconds);
   EXPECT_EQ(a.limits.max_targets, b.limits.max_targets);
+  EXPECT_EQ(a.limits.max_cumulative_profiles, b.limits.max_cumulative_profiles);
+  EXPECT_EQ(a.limits.cumulative_idle_expiry, b.limits.cumulative_idle_expiry);
   EXPECT_EQ(a.heap.sample_rate, b.heap.sample_rate);
   EXPECT_EQ(a.heap.max_overhead_percent, b.heap.max_overhead_percent);
   EXPECT_EQ(a.block.min_block, b.block.min_block);
@@ -87,6 +89,8 @@ TEST(DaemonConfigDefaults, AreTheDocumentedValues) {
   EXPECT_EQ(c.limits.max_concurrent_requests, 8);
   EXPECT_EQ(c.limits.max_seconds, 300s);
   EXPECT_EQ(c.limits.max_targets, 256);
+  EXPECT_EQ(c.limits.max_cumulative_profiles, 16);
+  EXPECT_EQ(c.limits.cumulative_idle_expiry, 10min);
   EXPECT_EQ(c.heap.sample_rate, 524288u);
   EXPECT_EQ(c.heap.max_overhead_percent, 3.0);
   EXPECT_EQ(c.block.min_block, 10us);
@@ -123,7 +127,7 @@ TEST(DaemonConfigShippedFile, ShowsAndDocumentsEveryKey) {
     EXPECT_THAT(above, ::testing::MatchesRegex(" *#.*")) << key_line << " has no comment above";
     ++count;
   }
-  EXPECT_EQ(count, 27);  // 5 keys, 6 sections and their 16 keys
+  EXPECT_EQ(count, 29);  // 5 keys, 6 sections and their 18 keys
 }
 
 TEST(DaemonConfig, FullCustomConfig) {
@@ -153,6 +157,8 @@ limits:
   max_concurrent_requests: 32
   max_seconds: 30m
   max_targets: 1000
+  max_cumulative_profiles: 0
+  cumulative_idle_expiry: 1h
 heap:
   sample_rate: 4096
   max_overhead_percent: 12.5
@@ -179,6 +185,8 @@ block:
   EXPECT_EQ(c.limits.max_concurrent_requests, 32);
   EXPECT_EQ(c.limits.max_seconds, 30min);
   EXPECT_EQ(c.limits.max_targets, 1000);
+  EXPECT_EQ(c.limits.max_cumulative_profiles, 0);
+  EXPECT_EQ(c.limits.cumulative_idle_expiry, 1h);
   EXPECT_EQ(c.heap.sample_rate, 4096u);
   EXPECT_EQ(c.heap.max_overhead_percent, 12.5);
   EXPECT_EQ(c.block.min_block, 1ms);
@@ -320,7 +328,8 @@ TEST(DaemonConfigErrors, UnknownKeySuggestsTheClosest) {
 TEST(DaemonConfigErrors, UnknownKeyWithNothingClose) {
   EXPECT_EQ(ParseError("limits:\n  max_concurrent_requests: 8\n  timeout: 5s\n"),
             "test.yaml:3:3: limits.timeout: unknown key (limits takes the keys "
-            "max_concurrent_requests, max_seconds, max_targets)");
+            "max_concurrent_requests, max_seconds, max_targets, max_cumulative_profiles, "
+            "cumulative_idle_expiry)");
   EXPECT_THAT(ParseError("interval: 30s\n"),
               StartsWith("test.yaml:1:1: interval: unknown key (the top level takes the keys "));
 }

@@ -14,6 +14,16 @@ import urllib.request
 
 from profd_testing import CPU_SPLIT, PROFD, pprof, start_workload, top_rows
 
+WORKLOADS_DIR = os.environ.get("WORKLOADS_DIR", "")
+BLOCK_SPLIT = os.path.join(WORKLOADS_DIR, "block-split")
+HEAP_SPLIT = os.path.join(WORKLOADS_DIR, "heap-split")
+
+
+def total(profile_path, sample_index, unit):
+    """The total of one sample type, in `unit`, as `go tool pprof -top` prints it."""
+    text = pprof(["-top", "-sample_index=" + sample_index, "-unit=" + unit, profile_path])
+    return float(re.search(r"Total samples = ([\d.]+)" + unit, text).group(1)), text
+
 
 class Daemon:
     """A daemon on 127.0.0.1:0 with a notify socket; .port once READY=1 came."""
@@ -296,6 +306,80 @@ class DaemonTest(unittest.TestCase):
         d = self.daemon(args=["--listen", "0.0.0.0:0"])
         self.assertEqual(d.proc.wait(10), 2)
         self.assertIn("token_file", d.log())
+
+    def fetch(self, d, path, name):
+        status, _, body = d.get(path)
+        self.assertEqual(status, 200, body)
+        out = os.path.join(d.dir, name)
+        with open(out, "wb") as f:
+            f.write(body)
+        return out
+
+    def test_cumulative_block_profile_for_scrapers(self):
+        # Without ?seconds, block is cumulative as from Go: counts that only grow, from the first
+        # such request on; a scraper's delta between two is a window with the workload's shape.
+        d = self.daemon().wait_ready()
+        p = start_workload([BLOCK_SPLIT, "60"])
+        try:
+            path = "/debug/pprof/block?pid=%d" % p.pid
+            first = self.fetch(d, path, "b0.pb.gz")
+            start = time.time()
+            time.sleep(3)
+            a = self.fetch(d, path, "b1.pb.gz")
+            a_time = time.time()
+            time.sleep(3)
+            b = self.fetch(d, path, "b2.pb.gz")
+            b_time = time.time()
+            status, _, metrics = d.get("/metrics")
+        finally:
+            p.kill()
+            p.wait()
+        self.assertIn(b"profd_cumulative_profiles 1\n", metrics)
+        self.assertIn(b"profd_cumulative_profiles_started_total 1\n", metrics)
+        first_ms, _ = total(first, "delay", "ms")
+        a_ms, a_text = total(a, "delay", "ms")
+        b_ms, b_text = total(b, "delay", "ms")
+        self.assertIn("cumulative", a_text)
+        # Three threads are blocked nearly all the time: about 3 s of delay per second.
+        self.assertLess(first_ms, a_ms, a_text)
+        self.assertGreater(a_ms, 0.5 * 3000 * (a_time - start), a_text)
+        self.assertLess(a_ms, 1.2 * 3000 * (a_time - start + 1), a_text)
+        delta_ms = b_ms - a_ms
+        self.assertGreater(delta_ms, 0.5 * 3000 * (b_time - a_time), b_text)
+        self.assertLess(delta_ms, 1.2 * 3000 * (b_time - a_time + 1), b_text)
+        # The delta (what Parca and Alloy compute) has the workload's 4:1 shape.
+        rows, text = top_rows(b, ["-diff_base=" + a, "-sample_index=delay"])
+        long_ms, short_ms = rows["sleep_long"][1], rows["sleep_short"][1]
+        self.assertGreater(long_ms / (long_ms + short_ms), 0.72, text)
+        self.assertLess(long_ms / (long_ms + short_ms), 0.88, text)
+
+    def test_cumulative_allocs_and_the_limit_on_them(self):
+        d = self.daemon(Daemon.NO_SCHEDULE + "limits:\n  max_cumulative_profiles: 1\n").wait_ready()
+        p = start_workload([HEAP_SPLIT, "split", "0", "60", "200"])
+        other = start_workload([HEAP_SPLIT, "split", "0", "60", "200"])
+        try:
+            path = "/debug/pprof/allocs?pid=%d" % p.pid
+            self.fetch(d, path, "a0.pb.gz")
+            time.sleep(2)
+            a = self.fetch(d, path, "a1.pb.gz")
+            time.sleep(2)
+            b = self.fetch(d, path, "a2.pb.gz")
+            # A second set of targets is over the limit: refused, with the key to raise.
+            status, headers, body = d.get("/debug/pprof/allocs?pid=%d" % other.pid)
+        finally:
+            for w in (p, other):
+                w.kill()
+                w.wait()
+        self.assertEqual(status, 400, body)
+        self.assertEqual(headers["X-Go-Pprof"], "1")
+        self.assertIn(b"limits.max_cumulative_profiles", body)
+        a_bytes, a_text = total(a, "alloc_space", "MB")
+        b_bytes, b_text = total(b, "alloc_space", "MB")
+        self.assertGreater(a_bytes, 0, a_text)
+        self.assertGreater(b_bytes, a_bytes, b_text)
+        rows, text = top_rows(b, ["-diff_base=" + a, "-sample_index=alloc_space"])
+        large, small = rows["allocate_and_free_large"][1], rows["allocate_and_free_small"][1]
+        self.assertGreater(large / small, 2.0, text)  # 3:1 by construction
 
 
 if __name__ == "__main__":
