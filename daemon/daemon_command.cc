@@ -283,15 +283,12 @@ int RunDaemon(const CliOptions& options) {
       } else {
         const DaemonConfig old = current.Get();
         bool ok = true;
+        // The new socket first, alongside the old one, which goes only once the whole reload has
+        // succeeded: on any failure the old socket stays and the new one is removed.
+        std::unique_ptr<HttpServer> moved;
         if (fresh.socket_path != old.socket_path) {
-          // The new socket first: when it cannot be made, the old one stays.
-          std::unique_ptr<HttpServer> moved =
-              StartControlSocket(fresh.socket_path, &endpoints, &error);
-          if (moved) {
-            control->Stop();
-            std::lock_guard<std::mutex> lock(servers_mutex);
-            control = std::move(moved);
-          } else {
+          moved = StartControlSocket(fresh.socket_path, &endpoints, &error);
+          if (!moved) {
             LogError("reload failed, the running configuration stays: socket_path: " + error);
             ok = false;
           }
@@ -299,17 +296,27 @@ int RunDaemon(const CliOptions& options) {
         if (ok && (fresh.listen != old.listen || fresh.token_file != old.token_file ||
                    fresh.limits.max_concurrent_requests != old.limits.max_concurrent_requests)) {
           // The same address cannot be bound twice: the old server goes first, and comes back if
-          // the new one cannot start.
+          // the new one cannot start, on the port it had (the one it was given for ":0").
+          DaemonConfig restore = old;
+          const std::string any_port = ":0";
+          if (server && server->port() != 0 && restore.listen.ends_with(any_port))
+            restore.listen.replace(restore.listen.size() - 1, 1, std::to_string(server->port()));
           if (server) server->Stop();
           std::unique_ptr<HttpServer> fresh_server = StartServer(fresh, &endpoints, &error);
           if (!fresh_server && !fresh.listen.empty()) {
             LogError("reload failed, the running configuration stays: " + error);
-            fresh_server = StartServer(old, &endpoints, &error);
+            fresh_server = StartServer(restore, &endpoints, &error);
             ok = false;
           }
           std::lock_guard<std::mutex> lock(servers_mutex);
           server = std::move(fresh_server);
         }
+        if (ok && moved) {
+          control->Stop();
+          std::lock_guard<std::mutex> lock(servers_mutex);
+          control = std::move(moved);
+        }
+        moved.reset();  // a failed reload's new socket
         if (ok) {
           current.Set(fresh);
           LogInfo("configuration reloaded from " + options.config_path);

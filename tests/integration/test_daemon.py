@@ -237,6 +237,28 @@ class DaemonTest(unittest.TestCase):
         self.assertRegex(log, r"profd\.yaml:4:\d+: limits\.max_secondz")
         self.assertEqual(d.get("/debug/pprof/profile?seconds=11")[0], 400)  # 10s still in force
 
+    def test_a_reload_that_fails_half_way_changes_nothing(self):
+        # The new socket can be made but the new listen address cannot be bound: the old socket
+        # and server stay, and the new socket is removed. (--listen would override the file's.)
+        d = self.daemon(Daemon.NO_SCHEDULE + "listen: 127.0.0.1:0\n", args=["-v"]).wait_ready()
+        old_socket = os.path.join(d.dir, "profd.sock")
+        new_socket = os.path.join(d.dir, "moved.sock")
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        try:
+            with open(d.config, "w") as f:
+                f.write(Daemon.NO_SCHEDULE + "socket_path: %s\nlisten: 127.0.0.1:%d\n" %
+                        (new_socket, taken.getsockname()[1]))
+            d.proc.send_signal(signal.SIGHUP)
+            d.wait_for("READY=1")
+        finally:
+            taken.close()
+        self.assertIn("reload failed, the running configuration stays", d.log())
+        self.assertTrue(os.path.exists(old_socket), d.log())
+        self.assertFalse(os.path.exists(new_socket), d.log())
+        self.assertEqual(d.get("/debug/pprof/")[0], 200)
+
     def test_schedule_stores_one_profile_per_target_and_lists_them(self):
         p = start_workload([CPU_SPLIT, "60"])
         store = tempfile.mkdtemp(prefix="profd-store-")
