@@ -231,7 +231,7 @@ CollectedProfile CollectThreadDump(const ProfileRequest& request) {
 // One profile per process of `samples` (the busiest `request.split_max_pids` of them), each with
 // `whole`'s time and comments.
 void SplitByPid(const StackSamples& samples, ProfileBuilder& whole, ProfileAssembler* assembler,
-                const ProfileKind& kind, CollectedProfile* result) {
+                const ProfileKind& kind, const ProcessTable& processes, CollectedProfile* result) {
   std::map<uint32_t, StackSamples> by_pid;
   std::map<uint32_t, int64_t> weight;
   for (const StackSample& s : samples.samples) {
@@ -249,7 +249,9 @@ void SplitByPid(const StackSamples& samples, ProfileBuilder& whole, ProfileAssem
     assembler->Add(subset, builder.get());
     builder->SetTime(profile.time_nanos(), profile.duration_nanos());
     for (int64_t index : profile.comment()) builder->AddComment(profile.string_table(index));
-    result->per_pid.push_back({static_cast<pid_t>(pid), weight[pid], std::move(builder)});
+    const ProcessInfo* process = processes.Find(static_cast<pid_t>(pid));
+    result->per_pid.push_back({static_cast<pid_t>(pid), weight[pid], std::move(builder),
+                               process ? process->comm : ""});
   }
   std::sort(result->per_pid.begin(), result->per_pid.end(),
             [](const auto& a, const auto& b) { return a.weight > b.weight; });
@@ -339,7 +341,7 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
     builder.AddComment(facts.bpf_line);
     LogInfo(facts.bpf_line);
   }
-  if (request.split_by_pid) SplitByPid(samples, builder, &assembler, kind, result);
+  if (request.split_by_pid) SplitByPid(samples, builder, &assembler, kind, processes, result);
 
   result->status = CollectedProfile::Status::kOk;
   if (samples.samples.empty()) {

@@ -58,6 +58,7 @@ struct CollectedProfile {
     pid_t pid;
     int64_t weight;  // its total of the last sample type
     std::unique_ptr<ProfileBuilder> builder;
+    std::string comm;  // its name as seen while collecting ("" if never read)
   };
   std::vector<ProcessProfile> per_pid;
   double seconds = 0;  // the window's length as collected

@@ -186,7 +186,8 @@ void ProfileSchedule::CollectType(const DaemonConfig& config, const std::string&
       request.pids = {pid};
       collected.push_back(CollectProfile(request, hooks));
       if (collected.back().builder)
-        collected.back().per_pid.push_back({pid, 0, std::move(collected.back().builder)});
+        collected.back().per_pid.push_back(
+            {pid, 0, std::move(collected.back().builder), ReadProcessComm(pid)});
     }
   } else {
     // Processes that exited since they were resolved are not an error for the schedule.
@@ -209,8 +210,9 @@ void ProfileSchedule::CollectType(const DaemonConfig& config, const std::string&
       info.time = time;
       info.type = type_name;
       info.pid = p.pid;
-      info.comm = ReadProcessComm(p.pid);
-      if (info.comm.empty()) info.comm = "exited";
+      // The name seen while collecting: a process that has exited since still has it.
+      info.comm = !p.comm.empty() ? p.comm : ReadProcessComm(p.pid);
+      if (info.comm.empty()) info.comm = "unknown";
       if (!store.Write(info, p.builder->SerializeGzipped(), nullptr, &error)) {
         LogWarning("schedule: " + error);
         continue;
