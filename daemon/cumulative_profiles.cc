@@ -100,10 +100,12 @@ CollectedProfile CumulativeProfiles::Get(const ProfileRequest& request, const Li
                                    ? "the target processes have exited"
                                    : "profd stopped collecting this profile; ask again");
         }
-        LogInfo("cumulative " + Describe(forever) + ": ended (" +
-                (end.status == CollectedProfile::Status::kStopped ? "nobody asked for it lately"
-                                                                  : end.error.empty() ? "targets exited" : end.error) +
-                ")");
+        std::string why = end.error;
+        if (end.status == CollectedProfile::Status::kStopped)
+          why = stop.stop_requested() ? "profd is stopping" : "nobody asked for it lately";
+        else if (end.status == CollectedProfile::Status::kPartial)
+          why = "its targets exited";
+        LogInfo("cumulative " + Describe(forever) + ": ended (" + why + ")");
         c->ended = true;
       });
       it = collections_.emplace(key, std::move(collection)).first;
