@@ -1,9 +1,7 @@
 #include "daemon_config.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 #include <map>
 #include <string_view>
 
+#include "listen_address.h"
 #include "units.h"
 
 namespace profd {
@@ -388,9 +387,9 @@ class ConfigReader {
     return {
         {"listen", String(&c.listen,
                           [this](const Value& value, const std::string& text) {
-                            bool loopback;
+                            ListenAddress address;
                             std::string error;
-                            if (text.empty() || CheckListenAddress(text, &loopback, &error))
+                            if (text.empty() || ParseListenAddress(text, &address, &error))
                               return true;
                             Error(value, error + "; \"\" turns HTTP off");
                             return false;
@@ -627,10 +626,10 @@ class ConfigReader {
                 ") is longer than schedule.interval (" + FormatDuration(c.schedule.interval) +
                 "); the window must fit in the interval");
     }
-    bool loopback = true;
+    ListenAddress address;
     std::string ignored;
-    if (!c.listen.empty() && CheckListenAddress(c.listen, &loopback, &ignored) && !loopback &&
-        c.token_file.empty()) {
+    if (!c.listen.empty() && ParseListenAddress(c.listen, &address, &ignored) &&
+        !address.loopback && c.token_file.empty()) {
       const auto [key, mark] = FirstGiven({"listen", "token_file"});
       Error(mark, key,
             "listen " + Quote(c.listen) +
@@ -767,46 +766,6 @@ std::string DaemonConfigToYaml(const DaemonConfig& c) {
   out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
-}
-
-bool CheckListenAddress(const std::string& listen, bool* loopback, std::string* error) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    *error = Quote(listen) + " is not a listen address; expected HOST:PORT, [IPV6]:PORT or :PORT";
-    return false;
-  }
-  const std::string port = listen.substr(colon + 1);
-  std::string host = listen.substr(0, colon);
-  unsigned value = 0;
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
-    *error = Quote(listen) + ": the port must be a number from 0 to 65535";
-    return false;
-  }
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-    in6_addr in6;
-    if (::inet_pton(AF_INET6, host.c_str(), &in6) != 1) {
-      *error = Quote(listen) + ": " + host + " is not an IPv6 address";
-      return false;
-    }
-    *loopback =
-        IN6_IS_ADDR_LOOPBACK(&in6) || (IN6_IS_ADDR_V4MAPPED(&in6) && in6.s6_addr[12] == 127);
-  } else if (host == "localhost") {
-    *loopback = true;
-  } else if (host.empty()) {
-    *loopback = false;  // every interface
-  } else {
-    in_addr in;
-    if (::inet_pton(AF_INET, host.c_str(), &in) != 1) {
-      *error = Quote(listen) + ": " + host +
-               " is not an IPv4 address (write IPv6 as [::1]:PORT; host names other than "
-               "localhost are not resolved)";
-      return false;
-    }
-    *loopback = (ntohl(in.s_addr) >> 24) == 127;
-  }
-  return true;
 }
 
 bool ProcessNameMatches(const std::string& pattern, const std::string& comm,

@@ -106,11 +106,6 @@ bool LoadDaemonConfig(const std::string& path, DaemonConfig* config, std::string
 // effective configuration.
 std::string DaemonConfigToYaml(const DaemonConfig& config);
 
-// Checks a `listen` value as the HTTP server reads it: "127.0.0.1:6061", "[::1]:6061",
-// "localhost:6061" or ":6061"; numeric hosts only (besides localhost), port 0..65535 (0: any free
-// port). Sets `*loopback` when only this host can connect.
-bool CheckListenAddress(const std::string& listen, bool* loopback, std::string* error);
-
 // Whether a targets.process_names pattern selects a process: fnmatch(3) against its command name
 // `comm` or the file name (after the last '/') of its executable `exe_path` ("" if unknown).
 bool ProcessNameMatches(const std::string& pattern, const std::string& comm,

@@ -103,12 +103,12 @@ std::string ServingAddress(const DaemonConfig& config, const HttpServer* server)
 // token.
 bool ApplyListenOverride(const CliOptions& options, DaemonConfig* config, std::string* error) {
   if (options.listen.empty()) return true;
-  bool loopback = false;
-  if (!CheckListenAddress(options.listen, &loopback, error)) {
+  ListenAddress address;
+  if (!ParseListenAddress(options.listen, &address, error)) {
     *error = "--listen: " + *error;
     return false;
   }
-  if (!loopback && config->token_file.empty()) {
+  if (!address.loopback && config->token_file.empty()) {
     *error = "--listen " + options.listen +
              " accepts connections from other hosts: set token_file in the configuration (a "
              "bearer token clients must send), or listen on 127.0.0.1";

@@ -367,48 +367,6 @@ bool PercentDecode(std::string_view text, bool plus_is_space, std::string* out) 
   return true;
 }
 
-bool ParseListenAddress(const std::string& text, ListenAddress* address, std::string* error) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos) {
-    *error = "listen address \"" + text + "\": expected HOST:PORT, [IPV6]:PORT or :PORT";
-    return false;
-  }
-  const std::string port_text = text.substr(colon + 1);
-  std::string host = text.substr(0, colon);
-  if (port_text.empty() || port_text.size() > 5 ||
-      !std::all_of(port_text.begin(), port_text.end(), IsDigit) || std::stoi(port_text) > 65535) {
-    *error = "listen address \"" + text + "\": the port must be a number from 0 to 65535";
-    return false;
-  }
-  ListenAddress parsed;
-  parsed.port = static_cast<uint16_t>(std::stoi(port_text));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-    in6_addr in6;
-    if (::inet_pton(AF_INET6, host.c_str(), &in6) != 1) {
-      *error = "listen address \"" + text + "\": " + host + " is not an IPv6 address";
-      return false;
-    }
-    parsed.loopback =
-        IN6_IS_ADDR_LOOPBACK(&in6) || (IN6_IS_ADDR_V4MAPPED(&in6) && in6.s6_addr[12] == 127);
-  } else if (host == "localhost") {
-    host = "127.0.0.1";
-    parsed.loopback = true;
-  } else if (!host.empty()) {
-    in_addr in;
-    if (::inet_pton(AF_INET, host.c_str(), &in) != 1) {
-      *error = "listen address \"" + text + "\": " + host +
-               " is not an IPv4 address (write IPv6 as [::1]; host names other than localhost "
-               "are not resolved)";
-      return false;
-    }
-    parsed.loopback = (ntohl(in.s_addr) >> 24) == 127;
-  }
-  parsed.host = host;
-  *address = parsed;
-  return true;
-}
-
 bool ParseHttpRequestHead(std::string_view head, HttpRequest* request, int* status,
                           std::string* error) {
   *status = 400;

@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "listen_address.h"
+
 #include "unique_fd.h"
 
 namespace profd {
@@ -70,15 +72,6 @@ struct HttpServerOptions {
   std::string bearer_token;  // when set, requests without "Authorization: Bearer <it>" get 401
 };
 
-struct ListenAddress {
-  std::string host;  // numeric: "127.0.0.1" or "::1"; "" for every interface
-  uint16_t port = 0;
-  bool loopback = false;
-};
-
-// Parses "127.0.0.1:6061", "[::1]:6061", "localhost:6061" or ":6061" (every interface, IPv6 and
-// IPv4). Other host names are refused rather than resolved. Port 0 picks a free port.
-bool ParseListenAddress(const std::string& text, ListenAddress* address, std::string* error);
 
 // Parses a request head (request line and headers, CRLF line ends, through the blank line). On
 // failure `status` is the code to answer (400, or 505 for another HTTP version) and `error` says

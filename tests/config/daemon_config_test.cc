@@ -1,4 +1,5 @@
 #include "daemon_config.h"
+#include "listen_address.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -243,20 +244,20 @@ TEST(DaemonConfig, ListenAddresses) {
   EXPECT_EQ(Parse("listen: 0.0.0.0:6061\ntoken_file: /t\n").listen, "0.0.0.0:6061");
   EXPECT_EQ(Parse("listen: :6061\ntoken_file: /t\n").listen, ":6061");
 
-  bool loopback = false;
+  ListenAddress parsed;
   std::string error;
   for (const char* address :
        {"127.0.0.1:6061", "[::1]:1", "localhost:80", "[::ffff:127.0.0.1]:9"}) {
-    EXPECT_TRUE(CheckListenAddress(address, &loopback, &error)) << address << ": " << error;
-    EXPECT_TRUE(loopback) << address;
+    EXPECT_TRUE(ParseListenAddress(address, &parsed, &error)) << address << ": " << error;
+    EXPECT_TRUE(parsed.loopback) << address;
   }
   for (const char* address : {"0.0.0.0:6061", ":6061", "[::]:6061", "10.1.2.3:80"}) {
-    EXPECT_TRUE(CheckListenAddress(address, &loopback, &error)) << address << ": " << error;
-    EXPECT_FALSE(loopback) << address;
+    EXPECT_TRUE(ParseListenAddress(address, &parsed, &error)) << address << ": " << error;
+    EXPECT_FALSE(parsed.loopback) << address;
   }
   for (const char* address : {"6061", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
                               "example.com:80", "[::1:80", "[zz]:1"})
-    EXPECT_FALSE(CheckListenAddress(address, &loopback, &error)) << address;
+    EXPECT_FALSE(ParseListenAddress(address, &parsed, &error)) << address;
 }
 
 TEST(DaemonConfig, ProcessNamePatterns) {
