@@ -15,6 +15,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <sstream>
 #include <tuple>
 
@@ -131,6 +132,22 @@ bool MeasureProbeCost(heap_bpf* skel, HeapCollector::ProbeCost* cost, std::strin
   }
   cost->entry_seconds = std::max(0.0, with[0] - bare);
   cost->return_seconds = std::max(0.0, with[1] - with[0]);
+  return true;
+}
+
+// MeasureProbeCost once per 10 minutes for the whole process: the daemon serves many heap requests,
+// and concurrent measurements would also count each other's traps.
+bool ProbeCostMeasuredLately(heap_bpf* skel, HeapCollector::ProbeCost* cost, std::string* error) {
+  static std::mutex mutex;
+  static HeapCollector::ProbeCost last;
+  static double measured_at = -1;
+  std::lock_guard<std::mutex> lock(mutex);
+  const double now = SteadySeconds();
+  if (measured_at < 0 || now - measured_at > 600) {
+    if (!MeasureProbeCost(skel, &last, error)) return false;
+    measured_at = now;
+  }
+  *cost = last;
   return true;
 }
 
@@ -344,7 +361,7 @@ double HeapCollector::ProbeSeconds(const HitCounts& hits) const {
 }
 
 bool HeapCollector::Attach(std::string* error) {
-  if (!MeasureProbeCost(skel_, &cost_, error)) return false;
+  if (!ProbeCostMeasuredLately(skel_, &cost_, error)) return false;
   if (!AttachProbes(error)) return false;
   if (!AttachProcessEvents(error)) return false;
   window_start_ = SteadySeconds();
