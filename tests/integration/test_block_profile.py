@@ -66,6 +66,23 @@ class BlockProfileTest(unittest.TestCase):
         self.assertGreater(delay_ms / count, 9.5, text)
         self.assertLess(delay_ms / count, 14.0, text)
 
+    def test_whole_host(self):
+        # --all watches every CPU's switch-outs instead of the target's threads: the workload is
+        # found among the host's processes, with its shape.
+        p = start_workload([BLOCK_SPLIT, "60"])
+        try:
+            out = os.path.join(self.dir, "all.pb.gz")
+            r = run_profd(["--all", "--type", "block", "--seconds", "3", "-o", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            p.kill()
+            p.wait()
+        rows, text = top_rows(out, ["-sample_index=delay", "-tagfocus=pid=%d" % p.pid])
+        long_ms, short_ms = rows["sleep_long"][1], rows["sleep_short"][1]
+        self.assertGreater(long_ms / (long_ms + short_ms), 0.72, text)
+        self.assertLess(long_ms / (long_ms + short_ms), 0.88, text)
+        self.assertIn("every CPU", text)
+
     def test_min_block_drops_shorter_waits(self):
         out = self.profile([BLOCK_SPLIT, "60"], ["--min-block", "10ms"])
         rows, text = top_rows(out, ["-sample_index=delay"])
