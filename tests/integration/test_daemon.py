@@ -376,7 +376,10 @@ class DaemonTest(unittest.TestCase):
         self.assertLess(long_ms / (long_ms + short_ms), 0.88, text)
 
     def test_cumulative_allocs_and_the_limit_on_them(self):
-        d = self.daemon(Daemon.NO_SCHEDULE + "limits:\n  max_cumulative_profiles: 1\n").wait_ready()
+        # Probes always on: duty-cycled, they may stay off for seconds to pay back a costly first
+        # window, and the profile would not grow between two requests (tested in test_heap_profile).
+        d = self.daemon(Daemon.NO_SCHEDULE + "limits:\n  max_cumulative_profiles: 1\n"
+                        "heap:\n  max_overhead_percent: 100\n").wait_ready()
         p = start_workload([HEAP_SPLIT, "split", "0", "60", "200"])
         other = start_workload([HEAP_SPLIT, "split", "0", "60", "200"])
         try:
