@@ -1,7 +1,9 @@
 // A CPU-bound workload whose true profile is known by construction: for every unit of work in
 // cold_function, hot_function does three with the very same per-unit code, so 3/4 of its CPU time
 // is in hot_function (cum) and 1/4 in cold_function. Both inline mix_step, so their frames carry an
-// inline chain.
+// inline chain. The unit's length varies from round to round (the same in both functions, from a
+// fixed pseudo-random sequence): with rounds of one fixed length, a sampler's fixed period can lock
+// onto the round's phase and see one function more than its share for seconds.
 //
 // usage: cpu-split [SECONDS [THREAD_NAME]]   (runs SECONDS, default 30; renames itself THREAD_NAME)
 // At exit it prints the rounds of work per second it did, the throughput the overhead benchmark
@@ -28,15 +30,15 @@ static inline __attribute__((always_inline)) uint64_t mix_step(uint64_t x) {
 // frame-pointer unwinding.
 __attribute__((noinline)) void record(uint64_t x) { sink = x; }
 
-__attribute__((noinline)) void hot_function(uint64_t seed) {
+__attribute__((noinline)) void hot_function(uint64_t seed, uint64_t unit) {
   uint64_t x = seed | 1;
-  for (int i = 0; i < 3 * UNIT; i++) x = mix_step(x);
+  for (uint64_t i = 0; i < 3 * unit; i++) x = mix_step(x);
   record(x);
 }
 
-__attribute__((noinline)) void cold_function(uint64_t seed) {
+__attribute__((noinline)) void cold_function(uint64_t seed, uint64_t unit) {
   uint64_t x = seed | 1;
-  for (int i = 0; i < 1 * UNIT; i++) x = mix_step(x);
+  for (uint64_t i = 0; i < 1 * unit; i++) x = mix_step(x);
   record(x);
 }
 
@@ -52,9 +54,14 @@ int main(int argc, char** argv) {
   const double start = now_seconds();
   const double end = start + seconds;
   uint64_t round = 0;
+  uint64_t random = 88172645463325252ULL;  // xorshift64, a fixed sequence: runs stay comparable
   while (now_seconds() < end) {
-    hot_function(round);
-    cold_function(round);
+    random ^= random << 13;
+    random ^= random >> 7;
+    random ^= random << 17;
+    const uint64_t unit = UNIT / 2 + random % UNIT;  // 0.5 to 1.5 units, 1 on average
+    hot_function(round, unit);
+    cold_function(round, unit);
     round++;
   }
   printf("rounds_per_second %.3f\n", round / (now_seconds() - start));
