@@ -372,7 +372,7 @@ bool HeapCollector::Attach(std::string* error) {
 }
 
 // Closes the current window (probes on or off) into the totals.
-void HeapCollector::EndWindow(double now) {
+void HeapCollector::EndWindow(double now, bool closes) {
   const CpuTimes times = TargetCpuTimes();
   const double cpu = std::max(0.0, times.total - cpu_at_window_start_.total);
   const double user = std::max(0.0, times.user - cpu_at_window_start_.user);
@@ -390,7 +390,7 @@ void HeapCollector::EndWindow(double now) {
     seconds_on_ += now - window_start_;
     cpu_on_ += cpu;
     user_on_ += user;
-    windows_++;
+    if (closes) windows_++;
     LogDebug("heap window: " + std::to_string(now - window_start_) + " s attached, target cpu " +
              std::to_string(cpu) + " s, probes " + std::to_string(ProbeSeconds(window)) + " s");
   } else {
@@ -454,6 +454,15 @@ double HeapCollector::Poll() {
   hits_at_window_start_ = ReadHits();
   cpu_at_window_start_ = TargetCpuTimes();
   return std::min(0.1, next_switch_ - now);
+}
+
+void HeapCollector::Checkpoint() {
+  if (stopped_ || !skel_) return;
+  const double now = SteadySeconds();
+  EndWindow(now, /*closes=*/false);
+  window_start_ = now;
+  hits_at_window_start_ = ReadHits();
+  cpu_at_window_start_ = TargetCpuTimes();
 }
 
 void HeapCollector::Stop() {

@@ -36,6 +36,7 @@ class HeapCollector : public StackCollector {
   bool Attach(std::string* error) override;
   void Stop() override;
   double Poll() override;
+  void Checkpoint() override;
   StackSamples Collect() const override;
   std::vector<std::string> Notes() const override;
 
@@ -67,7 +68,8 @@ class HeapCollector : public StackCollector {
     double total = 0, user = 0;
   };
   CpuTimes TargetCpuTimes() const;
-  void EndWindow(double now);
+  // Adds the window since window_start_ to the totals; `closes`: false when it goes on (Checkpoint).
+  void EndWindow(double now, bool closes = true);
   double ProbeSeconds(const HitCounts& hits) const;
   // What allocation values are multiplied by for the time the probes were detached.
   double WindowScale() const;

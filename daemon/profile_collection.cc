@@ -516,6 +516,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
       for (std::promise<CollectedProfile>& asker : hooks.snapshots->Take()) {
         CollectedProfile snapshot;
         snapshot.seconds = elapsed;
+        sampler->Checkpoint();
         WindowFacts facts = window_facts();
         facts.warn_when_empty = false;
         facts.notes.push_back(

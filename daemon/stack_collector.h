@@ -44,6 +44,10 @@ class StackCollector {
   // window (heap's duty cycle); returns the seconds until it wants to be called again.
   virtual double Poll() { return 0.1; }
 
+  // Brings what Collect and Notes report up to now while collection goes on, for a profile taken
+  // mid-collection (heap: the open duty-cycle window is accounted).
+  virtual void Checkpoint() {}
+
   // Lines for the profile's comments saying how this collector collected (e.g. its duty cycle).
   virtual std::vector<std::string> Notes() const { return {}; }
 
