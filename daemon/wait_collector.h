@@ -21,7 +21,7 @@ class WaitCollector : public StackCollector {
   // Opens the events and attaches the program to each: one per target thread (inherited by the
   // threads it creates) or, for every process, one per online CPU.
   bool Attach(std::string* error) override;
-  // Detaches; waits that ended since their thread's last switch-out are charged first.
+  // Detaches, then charges the waits that ended after their thread's last switch-out.
   void Stop() override;
   // What BPF counted, plus the waits that have ended but not yet been charged.
   StackSamples Collect() const override;
