@@ -34,7 +34,9 @@ struct {
 const volatile __u64 min_wait_nanos = 0;
 
 /* True when `task`, being switched out, gives up the CPU voluntarily: it sleeps (any state but
- * TASK_RUNNING). Preemption leaves it TASK_RUNNING; an exiting task is not waiting for anything. */
+ * TASK_RUNNING). Preemption leaves it TASK_RUNNING; an exiting task is not waiting for anything. The
+ * one case read wrong: a task preempted between set_current_state() and schedule() (the tracepoint
+ * knows it was preemption, this event does not); rare, and its "wait" is then its run-queue time. */
 static __always_inline bool profd_switches_out_to_wait(struct task_struct *task) {
   const unsigned int state = BPF_CORE_READ(task, __state);
   return state != 0 && !(state & PROFD_TASK_DEAD);
