@@ -284,15 +284,15 @@ class ConfigReader {
     };
   }
 
-  Reader Duration(nanoseconds* out, nanoseconds min, nanoseconds max, const std::string& what) {
+  // A scalar read with `parse` (ParseDuration, ParseByteSize) and kept within [min, max].
+  template <typename T>
+  Reader Ranged(T* out, T min, T max, const std::string& allowed,
+                bool (*parse)(std::string_view, T*, std::string*)) {
     return [=, this](const Value& value) {
-      const std::string allowed = "expected " + what + ", a duration from " + FormatDuration(min) +
-                                  " to " + FormatDuration(max) +
-                                  " (e.g. 30s, 500ms, 10us, 2m, 1h, 7d; a plain number is seconds)";
       std::string text, error;
       if (!Scalar(value, allowed, &text)) return;
-      nanoseconds parsed;
-      if (!ParseDuration(text, &parsed, &error)) {
+      T parsed;
+      if (!parse(text, &parsed, &error)) {
         Error(value, error);
         return;
       }
@@ -304,24 +304,19 @@ class ConfigReader {
     };
   }
 
+  Reader Duration(nanoseconds* out, nanoseconds min, nanoseconds max, const std::string& what) {
+    return Ranged(out, min, max,
+                  "expected " + what + ", a duration from " + FormatDuration(min) + " to " +
+                      FormatDuration(max) +
+                      " (e.g. 30s, 500ms, 10us, 2m, 1h, 7d; a plain number is seconds)",
+                  &ParseDuration);
+  }
+
   Reader ByteSize(uint64_t* out, uint64_t min, uint64_t max, const std::string& what) {
-    return [=, this](const Value& value) {
-      const std::string allowed = "expected " + what + ", a size from " + FormatByteSize(min) +
-                                  " to " + FormatByteSize(max) +
-                                  " bytes (e.g. 4096, 512KiB, 100MB, 1GiB)";
-      std::string text, error;
-      if (!Scalar(value, allowed, &text)) return;
-      uint64_t parsed;
-      if (!ParseByteSize(text, &parsed, &error)) {
-        Error(value, error);
-        return;
-      }
-      if (parsed < min || parsed > max) {
-        Error(value, text + " is out of range; " + allowed);
-        return;
-      }
-      *out = parsed;
-    };
+    return Ranged(out, min, max,
+                  "expected " + what + ", a size from " + FormatByteSize(min) + " to " +
+                      FormatByteSize(max) + " bytes (e.g. 4096, 512KiB, 100MB, 1GiB)",
+                  &ParseByteSize);
   }
 
   Reader Boolean(bool* out, bool* given) {

@@ -29,26 +29,9 @@ constexpr const char* kDefaultSocketPath = "/run/profd/profd.sock";
 constexpr std::chrono::seconds kAnswerGrace{300};
 constexpr size_t kMaxHeadBytes = 64 * 1024;
 
-const char* EndpointName(ProfileType type) {
-  switch (type) {
-    case ProfileType::kCpu:
-      return "profile";
-    case ProfileType::kHeap:
-      return "heap";
-    case ProfileType::kAllocs:
-      return "allocs";
-    case ProfileType::kBlock:
-      return "block";
-    case ProfileType::kMutex:
-      return "mutex";
-    case ProfileType::kGoroutine:
-      return "goroutine";
-    case ProfileType::kThreadCreate:
-      return "threadcreate";
-    case ProfileType::kCmdline:
-      return "cmdline";
-  }
-  return "profile";
+// The /debug/pprof/ endpoint of a type: its name, but "profile" for cpu (as in Go).
+std::string EndpointName(ProfileType type) {
+  return type == ProfileType::kCpu ? "profile" : ProfileTypeName(type);
 }
 
 bool HasWindow(ProfileType type) {
@@ -125,7 +108,7 @@ std::string DaemonSocketPath() {
 }
 
 std::string DaemonRequestTarget(const ProfileRequest& request) {
-  std::string target = std::string("/debug/pprof/") + EndpointName(request.type);
+  std::string target = "/debug/pprof/" + EndpointName(request.type);
   std::string query;
   auto add = [&](const std::string& key, const std::string& value) {
     query += (query.empty() ? "?" : "&") + key + "=" + value;

@@ -354,6 +354,18 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
   }
 }
 
+// Records how the window ended in `result`; true when it is abandoned (stop_requested ended it and
+// the hooks say not to build what was collected): `result` is then kStopped.
+bool WindowAbandoned(bool stopped, double elapsed, const CollectionHooks& hooks,
+                     CollectedProfile* result) {
+  result->stopped_early = stopped;
+  result->seconds = elapsed;
+  if (!stopped || !hooks.abandon_when_stopped) return false;
+  result->status = CollectedProfile::Status::kStopped;
+  result->error = "stopped";
+  return true;
+}
+
 // A CPU profile from the daemon's shared sampler: subscribe, wait out the window, take the samples.
 CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHooks& hooks) {
   CollectedProfile result;
@@ -381,13 +393,7 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
     if (exits.All(request.pids)) break;
   }
   StackSamples samples = shared.Finish(subscription);
-  result.stopped_early = stopped;
-  result.seconds = elapsed;
-  if (stopped && hooks.abandon_when_stopped) {
-    result.status = CollectedProfile::Status::kStopped;
-    result.error = "stopped";
-    return result;
-  }
+  if (WindowAbandoned(stopped, elapsed, hooks, &result)) return result;
   // Symbolized against a copy of the processes, so other requests and the drain go on meanwhile.
   std::unique_lock<std::mutex> lock = shared.Lock();
   std::vector<pid_t> pids;
@@ -560,13 +566,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   }
   sampler->Stop();
   WindowFacts facts = window_facts();
-  result.stopped_early = stopped;
-  result.seconds = elapsed;
-  if (stopped && hooks.abandon_when_stopped) {
-    result.status = CollectedProfile::Status::kStopped;
-    result.error = "stopped";
-    return result;
-  }
+  if (WindowAbandoned(stopped, elapsed, hooks, &result)) return result;
 
   StackSamples samples = sampler->Collect();
   if (bpf_stats.valid()) {

@@ -86,20 +86,28 @@ int WriteProfile(const CliOptions& options, ProfileBuilder* builder, AtomicFile*
   return WriteProfileBytes(options, builder->SerializeGzipped(), builder->profile(), file, output);
 }
 
+// Ctrl-C ends the window; with `show_progress`, a line on stderr says how far it has come:
+// "profd: cpu profile<source>, 3.0s / 10s (<ctrl_c>)".
+CollectionHooks CommandHooks(ProfileType type, bool show_progress, const char* source,
+                             const char* ctrl_c) {
+  CollectionHooks hooks;
+  hooks.stop_requested = [] { return g_stop_requested != 0; };
+  if (show_progress)
+    hooks.progress = [type, source, ctrl_c](double elapsed, double total) {
+      std::fprintf(stderr, "\rprofd: %s profile%s, %s / %s (%s)  ", ProfileTypeName(type).c_str(),
+                   source, Seconds(elapsed).c_str(), Seconds(total).c_str(), ctrl_c);
+    };
+  return hooks;
+}
+
 // Asks a running daemon for the profile (see daemon_client.h). nullopt when none answers: the
 // caller profiles in this process. Else the exit code, with the profile written as it would be.
 std::optional<int> ProfileFromDaemon(const CliOptions& options, bool show_progress,
                                      AtomicFile* file, const std::string& output) {
   if (options.no_daemon) return std::nullopt;
   const ProfileRequest& request = options.request;
-  CollectionHooks hooks;
-  hooks.stop_requested = [] { return g_stop_requested != 0; };
-  if (show_progress)
-    hooks.progress = [&](double elapsed, double total) {
-      std::fprintf(stderr, "\rprofd: %s profile from the daemon, %s / %s (Ctrl-C cancels)  ",
-                   ProfileTypeName(request.type).c_str(), Seconds(elapsed).c_str(),
-                   Seconds(total).c_str());
-    };
+  const CollectionHooks hooks =
+      CommandHooks(request.type, show_progress, " from the daemon", "Ctrl-C cancels");
   DaemonReply reply;
   if (AskDaemon(request, DaemonSocketPath(), hooks, &reply) == ClientResult::kNoDaemon)
     return std::nullopt;
@@ -170,14 +178,7 @@ int RunProfileCommand(const CliOptions& options) {
 
   InstallStopHandlers();
   const bool show_progress = !options.quiet && isatty(STDERR_FILENO);
-  CollectionHooks hooks;
-  hooks.stop_requested = [] { return g_stop_requested != 0; };
-  if (show_progress)
-    hooks.progress = [&](double elapsed, double total) {
-      std::fprintf(stderr, "\rprofd: %s profile, %s / %s (Ctrl-C ends early)  ",
-                   ProfileTypeName(request.type).c_str(), Seconds(elapsed).c_str(),
-                   Seconds(total).c_str());
-    };
+  const CollectionHooks hooks = CommandHooks(request.type, show_progress, "", "Ctrl-C ends early");
   if (std::optional<int> code = ProfileFromDaemon(options, show_progress, &file, output))
     return *code;
   CollectedProfile collected = CollectProfile(request, hooks);
