@@ -21,17 +21,23 @@ bool MappingBias(int elf_fd, uint64_t map_start, uint64_t map_offset, uint64_t* 
   Elf* elf = elf_begin(elf_fd, ELF_C_READ_MMAP, nullptr);
   if (!elf) return false;
   size_t count = 0;
+  // The kernel maps a segment from the page holding its p_offset, so the mapping's first page can
+  // also hold the end of the segment before it: lld packs a read-only segment ending at 0x65c and
+  // the code segment starting at 0x660 into one page, with vaddr - offset 0 and 0x1000. Mappings
+  // here are executable, so the executable segment decides; another one only if none matches.
   bool found = false;
+  bool found_executable = false;
   if (elf_getphdrnum(elf, &count) == 0) {
-    for (size_t i = 0; i < count && !found; i++) {
+    for (size_t i = 0; i < count && !found_executable; i++) {
       GElf_Phdr phdr;
       if (!gelf_getphdr(elf, static_cast<int>(i), &phdr) || phdr.p_type != PT_LOAD) continue;
-      // The kernel maps from the page holding p_offset.
       const uint64_t page_offset = phdr.p_offset & ~uint64_t{0xfff};
       if (map_offset < page_offset || map_offset >= phdr.p_offset + phdr.p_filesz) continue;
+      if (found && !(phdr.p_flags & PF_X)) continue;
       // runtime(X) = map_start + (X - map_offset); vaddr(X) = p_vaddr + (X - p_offset).
       *bias = map_start - map_offset + phdr.p_offset - phdr.p_vaddr;
       found = true;
+      found_executable = (phdr.p_flags & PF_X) != 0;
     }
   }
   elf_end(elf);

@@ -57,8 +57,9 @@ class LoadedUnwindTables {
   Stats stats_;
 };
 
-// The difference between a mapping's runtime addresses and its file's ELF virtual addresses, from
-// the file's PT_LOAD headers; false when no segment holds the mapping's file offset.
+// The difference between an executable mapping's runtime addresses and its file's ELF virtual
+// addresses, from the file's executable PT_LOAD header holding the mapping's file offset (another
+// segment only if none is executable); false when no segment holds it.
 bool MappingBias(int elf_fd, uint64_t map_start, uint64_t map_offset, uint64_t* bias);
 
 }  // namespace profd

@@ -1,6 +1,7 @@
 """DWARF unwinding: the stacks profd records match, frame by frame, those eu-stack (libdw's CFI
 unwinder, through ptrace) prints for the same process, in binaries with and without frame pointers."""
 import os
+import subprocess
 import tempfile
 import time
 import unittest
@@ -72,6 +73,32 @@ class UnwindTest(unittest.TestCase):
 
     def test_cpp_with_exceptions(self):
         self.check_case("unwind-cpp", spin="profd_test::Spin")
+
+    def assert_lld_layout(self, binary):
+        # The case these tests exist for: a code segment whose file offset is not its virtual address.
+        out = subprocess.run(["readelf", "-lW", os.path.join(BUILD, binary)], capture_output=True,
+                             text=True, check=True).stdout
+        code = [line.split() for line in out.splitlines()
+                if line.strip().startswith("LOAD") and " R E " in line]
+        self.assertTrue(code, out)
+        self.assertNotEqual(int(code[0][1], 16), int(code[0][2], 16), out)
+
+    def test_clang_lld_chain(self):
+        self.assert_lld_layout("unwind-cases-clang-lld")
+        self.check_case("unwind-cases-clang-lld", "chain")
+
+    def test_clang_lld_through_glibc_qsort(self):
+        self.check_case("unwind-cases-clang-lld", "libc")
+
+    def test_clang_lld_through_a_signal_handler(self):
+        self.check_case("unwind-cases-clang-lld", "signal")
+
+    def test_clang_lld_through_a_shared_library(self):
+        self.check_case("unwind-cases-clang-lld", "shlib")
+
+    def test_clang_lld_cpp_with_exceptions(self):
+        self.assert_lld_layout("unwind-cpp-clang-lld")
+        self.check_case("unwind-cpp-clang-lld", spin="profd_test::Spin")
 
     def test_deep_stack_is_marked_truncated(self):
         samples = self.profile([os.path.join(BUILD, "unwind-cases-nofp-pie"), "deep"])
