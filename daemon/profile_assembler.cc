@@ -36,7 +36,7 @@ std::vector<LineInfo> ToLines(const Symbolization& s) {
   for (const SourceFrame& f : s.frames) {
     LineInfo line;
     line.function = f.function.empty() ? "??" : f.function;
-    line.system_name = line.function;
+    line.system_name = f.linkage_name.empty() ? line.function : f.linkage_name;
     line.filename = f.file;
     line.line = f.line;
     line.column = f.column;
@@ -46,6 +46,12 @@ std::vector<LineInfo> ToLines(const Symbolization& s) {
 }
 
 }  // namespace
+
+Symbolizer::Options ProfileSymbolizerOptions() {
+  Symbolizer::Options options;
+  options.demangle_style = DemangleStyle::kWithoutParameters;
+  return options;
+}
 
 ProfileAssembler::ProfileAssembler(Symbolizer* symbolizer, const KernelSymbolizer* kernel,
                                    const ProcessTable* processes)

@@ -15,6 +15,10 @@
 
 namespace profd {
 
+// How profiles name functions: C++ without parameters ("ns::f<int>", as pprof shows C++), Rust
+// whole; each Function's system_name keeps the mangled name, so pprof does not re-simplify ours.
+Symbolizer::Options ProfileSymbolizerOptions();
+
 class ProfileAssembler {
  public:
   // `kernel` may be null or unloaded (then kernel frames show as addresses).

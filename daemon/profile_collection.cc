@@ -206,7 +206,7 @@ CollectedProfile CollectThreadDump(const ProfileRequest& request) {
   }
   for (const std::string& e : dump.errors) LogWarning(e);
   std::vector<double>& pauses = dump.pause_micros;
-  Symbolizer symbolizer;
+  Symbolizer symbolizer(ProfileSymbolizerOptions());
   ProfileAssembler assembler(&symbolizer, &kernel, &processes);
   result.builder = std::make_unique<ProfileBuilder>(std::vector<ValueType>{{"goroutine", "count"}},
                                                     "", ValueType{"goroutine", "count"}, 1);
@@ -285,7 +285,7 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
   KernelSymbolizer own_kernel;
   if (!facts.kernel && !own_kernel.Load("/proc/kallsyms", &error))
     LogWarning("kernel frames stay unsymbolized: " + error);
-  Symbolizer own_symbolizer;
+  Symbolizer own_symbolizer(ProfileSymbolizerOptions());
   ProfileAssembler assembler(facts.symbolizer ? facts.symbolizer : &own_symbolizer,
                              facts.kernel ? facts.kernel : &own_kernel, &processes);
   result->builder = std::make_unique<ProfileBuilder>(kind.sample_types, kind.default_sample_type,

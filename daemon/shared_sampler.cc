@@ -139,7 +139,7 @@ void SharedSampler::DrainLoop(std::stop_token stop) {
         // Its DWARF caches go too, and the freed memory back to the system: an idle daemon stays
         // small between the schedule's rounds.
         std::lock_guard<std::mutex> symbolizing(symbolizer_mutex_);
-        symbolizer_ = std::make_unique<Symbolizer>();
+        symbolizer_ = std::make_unique<Symbolizer>(ProfileSymbolizerOptions());
       }
       malloc_trim(0);
       LogInfo("shared sampler unloaded: no requests for " + std::to_string(linger_.count()) + "s");

@@ -25,6 +25,7 @@
 
 #include "loaded_unwind_tables.h"
 #include "process_table.h"
+#include "profile_assembler.h"
 #include "stack_collector.h"
 #include "symbolizer.h"
 
@@ -82,7 +83,7 @@ class SharedSampler {
   uint64_t samples_drained_ = 0;
   std::array<uint64_t, PROFD_COUNTER_MAX> counters_of_unloaded_{};  // totals of earlier loads
   std::mutex symbolizer_mutex_;
-  std::unique_ptr<Symbolizer> symbolizer_ = std::make_unique<Symbolizer>();
+  std::unique_ptr<Symbolizer> symbolizer_ = std::make_unique<Symbolizer>(ProfileSymbolizerOptions());
   KernelSymbolizer kernel_;
   std::chrono::steady_clock::time_point kernel_loaded_{};
   std::jthread drain_thread_;

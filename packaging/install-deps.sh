@@ -3,7 +3,7 @@
 set -euo pipefail
 
 BUILD_PACKAGES=(
-  build-essential cmake pkg-config clang lld llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev
+  build-essential cmake pkg-config clang lld llvm llvm-14-dev bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev
   libprotobuf-dev protobuf-compiler libcli11-dev libyaml-cpp-dev libdeflate0
 )
 TEST_PACKAGES=(

@@ -1,5 +1,6 @@
-// Name demangling: Itanium C++ through the C++ runtime, Rust legacy by hand (to drop the hash).
-#include <cxxabi.h>
+// Name demangling: Itanium C++ and Rust v0 through LLVM's demangler (LLVMDemangle), Rust legacy
+// by hand (LLVM 14 reads it as C++ and keeps the hash and the $LT$ escapes).
+#include <llvm/Demangle/Demangle.h>
 
 #include <cctype>
 #include <cstdlib>
@@ -93,25 +94,52 @@ bool DemangleRustLegacy(std::string_view name, std::string* out) {
   return true;
 }
 
-}  // namespace
-
-std::string Demangle(const std::string& name) {
-  if (!name.starts_with("_Z")) return name;
-  std::string rust;
-  if (LooksLikeRustLegacy(name) && DemangleRustLegacy(name, &rust)) return rust;
+// Itanium C++ through LLVM's demangler, so names are spelled as llvm-symbolizer spells them
+// ("main::'lambda'()::operator()() const", clones as "f() (.cold)").
+bool DemangleItanium(const std::string& name, DemangleStyle style, std::string* out) {
+  if (style == DemangleStyle::kWithoutParameters) {
+    // A compiler's clone of a function (".cold", ".isra.0") is worth telling apart; the partial
+    // demangler reads only the name before it.
+    const size_t dot = name.find('.');
+    const std::string base = name.substr(0, dot);
+    llvm::ItaniumPartialDemangler partial;
+    if (!partial.partialDemangle(base.c_str()) && partial.isFunction()) {
+      size_t size = 0;
+      std::unique_ptr<char, decltype(&std::free)> function(
+          partial.getFunctionName(nullptr, &size), &std::free);
+      if (function != nullptr) {
+        *out = function.get();
+        if (dot != std::string::npos) *out += " (" + name.substr(dot) + ")";
+        return true;
+      }
+    }
+  }
   int status = 0;
   std::unique_ptr<char, decltype(&std::free)> demangled(
-      abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status), &std::free);
-  if (status != 0 || demangled == nullptr) return name;
-  // Clone suffixes as LLVM prints them ("f() (.cold)"), not libstdc++'s "f() [clone .cold]".
-  std::string text = demangled.get();
-  for (size_t at; (at = text.find(" [clone ")) != std::string::npos;) {
-    size_t close = text.find(']', at);
-    if (close == std::string::npos) break;
-    text = text.substr(0, at) + " (" + text.substr(at + 8, close - at - 8) + ")" +
-           text.substr(close + 1);
-  }
-  return text;
+      llvm::itaniumDemangle(name.c_str(), nullptr, nullptr, &status), &std::free);
+  if (status != 0 || demangled == nullptr) return false;
+  *out = demangled.get();
+  return true;
+}
+
+bool DemangleRustV0(const std::string& name, std::string* out) {
+  int status = 0;
+  std::unique_ptr<char, decltype(&std::free)> demangled(
+      llvm::rustDemangle(name.c_str(), nullptr, nullptr, &status), &std::free);
+  if (status != 0 || demangled == nullptr) return false;
+  *out = demangled.get();
+  return true;
+}
+
+}  // namespace
+
+std::string Demangle(const std::string& name, DemangleStyle style) {
+  std::string out;
+  if (name.starts_with("_R") && DemangleRustV0(name, &out)) return out;
+  if (!name.starts_with("_Z")) return name;
+  if (LooksLikeRustLegacy(name) && DemangleRustLegacy(name, &out)) return out;
+  if (DemangleItanium(name, style, &out)) return out;
+  return name;
 }
 
 }  // namespace profd

@@ -82,7 +82,8 @@ struct DwarfIndex::Unit {
   }
 };
 
-DwarfIndex::DwarfIndex(Dwarf* dwarf, bool demangle) : dwarf_(dwarf), demangle_(demangle) {
+DwarfIndex::DwarfIndex(Dwarf* dwarf, bool demangle, DemangleStyle style)
+    : dwarf_(dwarf), demangle_(demangle), style_(style) {
   BuildUnitRanges();
 }
 
@@ -278,8 +279,10 @@ uint32_t DwarfIndex::NameId(Dwarf_Die* die) {
     name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
   }
   std::string text;
+  std::string linkage;
   if (name != nullptr) {
-    text = demangle_ ? Demangle(name) : std::string(name);
+    linkage = name;
+    text = demangle_ ? Demangle(linkage, style_) : linkage;
   } else if ((name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr)))) {
     text = name;
   } else {
@@ -287,6 +290,7 @@ uint32_t DwarfIndex::NameId(Dwarf_Die* die) {
   }
   it->second = static_cast<uint32_t>(names_.size());
   names_.push_back(std::move(text));
+  linkage_names_.push_back(std::move(linkage));
   return it->second;
 }
 
@@ -364,7 +368,10 @@ void DwarfIndex::Lookup(uint64_t address, std::vector<SourceFrame>* frames) {
   for (uint32_t s = scope; s != kNone; s = unit->scopes[s].parent) {
     const Unit::Scope& current = unit->scopes[s];
     SourceFrame frame;
-    if (current.name != kNone) frame.function = names_[current.name];
+    if (current.name != kNone) {
+      frame.function = names_[current.name];
+      frame.linkage_name = linkage_names_[current.name];
+    }
     if (callee == nullptr) {
       LineFor(unit, address, &frame);
     } else {

@@ -19,7 +19,7 @@ namespace profd::symbolizer_internal {
 class DwarfIndex {
  public:
   // `dwarf` must outlive the index.
-  DwarfIndex(Dwarf* dwarf, bool demangle);
+  DwarfIndex(Dwarf* dwarf, bool demangle, DemangleStyle style);
   ~DwarfIndex();
   DwarfIndex(const DwarfIndex&) = delete;
   DwarfIndex& operator=(const DwarfIndex&) = delete;
@@ -50,10 +50,12 @@ class DwarfIndex {
 
   Dwarf* dwarf_;
   bool demangle_;
+  DemangleStyle style_;
   std::vector<std::unique_ptr<Unit>> units_;          // in .debug_info order
   std::vector<UnitRange> unit_ranges_;                // sorted by low
   std::unordered_map<Dwarf_Off, uint32_t> name_ids_;  // by the DIE offset names are read from
   std::vector<std::string> names_;
+  std::vector<std::string> linkage_names_;  // parallel to names_; "" where DWARF gave only a name
   size_t units_parsed_ = 0;
 };
 

@@ -168,7 +168,8 @@ void Symbolizer::Impl::EnsureDebugInfo(LoadedFile* file, const std::string& root
     file->debug_error = std::string("libdw cannot read the DWARF: ") + dwarf_errmsg(-1);
     return;
   }
-  file->index = std::make_unique<DwarfIndex>(file->dwarf.get(), options_.demangle);
+  file->index =
+      std::make_unique<DwarfIndex>(file->dwarf.get(), options_.demangle, options_.demangle_style);
   file->info.has_debug_info = true;
 }
 
@@ -184,8 +185,9 @@ Symbolization Symbolizer::Impl::SymbolizeOne(LoadedFile* file, uint64_t address)
   if (!symbol.empty()) {
     if (result.frames.empty()) result.frames.emplace_back();
     SourceFrame& physical = result.frames.back();
-    std::string name(symbol);
-    physical.function = options_.demangle ? Demangle(name) : std::move(name);
+    physical.linkage_name = symbol;
+    physical.function =
+        options_.demangle ? Demangle(physical.linkage_name, options_.demangle_style) : physical.linkage_name;
     if (physical.file.empty()) physical.file = symbol_file;
   }
   if (result.frames.empty()) {

@@ -13,11 +13,17 @@
 namespace profd {
 
 // One level of an inline chain.
+enum class DemangleStyle {
+  kFull,               // as llvm-symbolizer prints it: "ns::f(int) const"
+  kWithoutParameters,  // a C++ function without its parameters and return type: "ns::f<int>"
+};
+
 struct SourceFrame {
   std::string function;  // demangled; "" when unknown
   std::string file;      // as DWARF names it (full path when it has one); "" when unknown
   uint32_t line = 0;     // 0 when unknown
   uint32_t column = 0;   // 0 when unknown
+  std::string linkage_name;  // as the binary spells it (mangled); "" when it names none
 };
 
 // What one address resolved to: the inline chain innermost first, the physical function last.
@@ -52,6 +58,7 @@ class Symbolizer {
     std::string debug_dir = "/usr/lib/debug";  // where build-id and debuglink files are searched
     size_t max_cached_files = 128;             // open ELF files kept; least recently used evicted
     bool demangle = true;
+    DemangleStyle demangle_style = DemangleStyle::kFull;
     // Check the CRC-32 a .gnu_debuglink records against the debug file found by name.
     bool verify_debuglink_crc = false;
     // When neither DWARF nor the binary's own symbol table covers an address, try the .symtab of
@@ -114,8 +121,9 @@ class KernelSymbolizer {
   mutable std::unordered_map<std::string, uint64_t> by_name_;  // built on first AddressOf
 };
 
-// Demangles C++ (Itanium) and Rust (legacy, hash suffix dropped) names; returns others unchanged.
-std::string Demangle(const std::string& name);
+// Demangles C++ (Itanium) and Rust (v0, and legacy with the hash dropped) names; returns others
+// unchanged. Rust names are always whole: "<core::hash::sip::Hasher<S> as core::hash::Hasher>::write".
+std::string Demangle(const std::string& name, DemangleStyle style = DemangleStyle::kFull);
 
 // Formats results the way `llvm-symbolizer --inlining --obj=FILE` prints them: per address one
 // function line and one file:line:column line per inline frame, innermost first, then a blank line.

@@ -327,7 +327,7 @@ TEST(SymbolizeCommandTest, MatchesLlvmSymbolizerOnFixture) {
 TEST(FormatLlvmStyleTest, UnknownAndKnownFrames) {
   EXPECT_EQ(FormatLlvmStyle(Symbolization{}), "??\n??:0:0\n\n");
   Symbolization result;
-  result.frames = {{"inner", "/src/a.c", 10, 3}, {"", "", 0, 0}};
+  result.frames = {{"inner", "/src/a.c", 10, 3, ""}, {"", "", 0, 0, ""}};
   EXPECT_EQ(FormatLlvmStyle(result), "inner\n/src/a.c:10:3\n??\n??:0:0\n\n");
 }
 
@@ -342,6 +342,27 @@ TEST(DemangleTest, CxxRustAndPlain) {
             "<alloc::vec::Vec<T> as core::ops::drop::Drop>::drop");
   EXPECT_EQ(Demangle("main"), "main");
   EXPECT_EQ(Demangle("_Znot_valid"), "_Znot_valid");
+  // Rust v0 (std is built with it), as rustfilt and llvm-symbolizer print it.
+  EXPECT_EQ(Demangle("_RNvXs2_NtNtCsgEmfK2I1SDS_4core4hash3sipNtB5_11SipHasher13NtB7_6Hasher9write_str"),
+            "<core::hash::sip::SipHasher13 as core::hash::Hasher>::write_str");
+  EXPECT_EQ(Demangle("_RNvNtCsgEmfK2I1SDS_4core3fmt5write"), "core::fmt::write");
+  // LLVM's spelling of lambdas and clones, as llvm-symbolizer prints them.
+  EXPECT_EQ(Demangle("_ZZ4mainENKUlvE_clEv"), "main::'lambda'()::operator()() const");
+  EXPECT_EQ(Demangle("_Z3fooi.cold"), "foo(int) (.cold)");
+}
+
+TEST(DemangleTest, WithoutParametersForProfiles) {
+  const DemangleStyle style = DemangleStyle::kWithoutParameters;
+  EXPECT_EQ(Demangle("_ZN10fixture_ns7ComputeEi", style), "fixture_ns::Compute");
+  EXPECT_EQ(Demangle("_ZNSt6vectorIiSaIiEE9push_backERKi", style),
+            "std::vector<int, std::allocator<int> >::push_back");
+  EXPECT_EQ(Demangle("_Z3fooi.cold", style), "foo (.cold)");
+  // Not functions: whole. Rust: whole, whatever the style.
+  EXPECT_EQ(Demangle("_ZTV3Foo", style), "vtable for Foo");
+  EXPECT_EQ(Demangle("_ZN66_$LT$alloc..vec..Vec$LT$T$GT$$u20$as$u20$core..ops..drop..Drop$GT$"
+                     "4drop17hfedcba9876543210E",
+                     style),
+            "<alloc::vec::Vec<T> as core::ops::drop::Drop>::drop");
 }
 
 TEST(KernelSymbolizerTest, FakeKallsyms) {
