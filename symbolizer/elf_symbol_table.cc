@@ -8,7 +8,20 @@ namespace profd::symbolizer_internal {
 
 namespace {
 
-bool ReadSymbols(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, auto&& add) {
+// How public a name is, to choose among aliases at one address: a default version ("@@", where
+// .gnu.version says) over a hidden one, global and weak over local, then fewer leading
+// underscores, then global over weak. glibc has pthread_mutex_lock@@ beside a hidden
+// __pthread_mutex_lock@, malloc beside __libc_malloc, the weak aligned_alloc beside
+// __libc_memalign, and in its .symtab local __GI_ aliases of most functions.
+int NameRank(std::string_view name, int binding, bool hidden_version) {
+  int underscores = 0;
+  while (underscores < static_cast<int>(name.size()) && name[underscores] == '_') underscores++;
+  const bool exported = binding == STB_GLOBAL || binding == STB_WEAK;
+  return (hidden_version ? 0 : 1000) + (exported ? 100 : 0) + (9 - std::min(underscores, 9)) * 10 +
+         (binding == STB_GLOBAL ? 1 : 0);
+}
+
+bool ReadSymbols(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, Elf_Data* versions, auto&& add) {
   Elf_Data* data = elf_getdata(scn, nullptr);
   if (data == nullptr || shdr.sh_entsize == 0) return false;
   size_t count = shdr.sh_size / shdr.sh_entsize;
@@ -35,7 +48,12 @@ bool ReadSymbols(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, auto&& add) {
     if (name == nullptr || name[0] == '\0') continue;
     // ARM/AArch64 mapping symbols ($x, $d) are no functions.
     if (type == STT_NOTYPE && name[0] == '$') continue;
-    add(sym.st_value, sym.st_size, std::string_view(name), file);
+    GElf_Versym version = 0;
+    const bool hidden = versions != nullptr &&
+                        gelf_getversym(versions, static_cast<int>(i), &version) != nullptr &&
+                        (version & 0x8000) != 0;  // VERSYM_HIDDEN: not the default version
+    add(sym.st_value, sym.st_size, std::string_view(name), file,
+        NameRank(name, GELF_ST_BIND(sym.st_info), hidden));
     any = true;
   }
   return any;
@@ -49,6 +67,7 @@ void ElfSymbolTable::Load(Elf* elf) {
   Elf_Scn* dynsym = nullptr;
   GElf_Shdr symtab_shdr{};
   GElf_Shdr dynsym_shdr{};
+  Elf_Data* dynsym_versions = nullptr;  // .gnu.version: one entry per .dynsym symbol
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(elf, scn)) != nullptr) {
     GElf_Shdr shdr;
@@ -59,19 +78,33 @@ void ElfSymbolTable::Load(Elf* elf) {
     } else if (shdr.sh_type == SHT_DYNSYM) {
       dynsym = scn;
       dynsym_shdr = shdr;
+    } else if (shdr.sh_type == SHT_GNU_versym) {
+      dynsym_versions = elf_getdata(scn, nullptr);
     }
   }
-  auto add = [this](uint64_t address, uint64_t size, std::string_view name, std::string_view file) {
+  std::vector<int> ranks;
+  auto add = [&](uint64_t address, uint64_t size, std::string_view name, std::string_view file,
+                 int rank) {
     symbols_.push_back({address, size, name, file});
+    ranks.push_back(rank);
   };
-  if (symtab == nullptr || !ReadSymbols(elf, symtab, symtab_shdr, add)) {
-    if (dynsym != nullptr) ReadSymbols(elf, dynsym, dynsym_shdr, add);
+  if (symtab == nullptr || !ReadSymbols(elf, symtab, symtab_shdr, nullptr, add)) {
+    if (dynsym != nullptr) ReadSymbols(elf, dynsym, dynsym_shdr, dynsym_versions, add);
   }
-  // Stable sort by (address, size) and keep the last of each address: the largest, and among equal
-  // sizes the last in table order, which is what llvm-symbolizer picks.
-  std::stable_sort(symbols_.begin(), symbols_.end(), [](const Symbol& a, const Symbol& b) {
-    return a.address != b.address ? a.address < b.address : a.size < b.size;
+  // Sort by (address, size, rank) and keep the last of each address: the largest, among equal
+  // sizes the most public name (NameRank), then the last in table order.
+  std::vector<uint32_t> order(symbols_.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
+    const Symbol& a = symbols_[x];
+    const Symbol& b = symbols_[y];
+    if (a.address != b.address) return a.address < b.address;
+    return a.size != b.size ? a.size < b.size : ranks[x] < ranks[y];
   });
+  std::vector<Symbol> sorted;
+  sorted.reserve(order.size());
+  for (uint32_t i : order) sorted.push_back(symbols_[i]);
+  symbols_ = std::move(sorted);
   size_t kept = 0;
   for (size_t i = 0; i < symbols_.size(); ++i) {
     if (i + 1 < symbols_.size() && symbols_[i + 1].address == symbols_[i].address) continue;

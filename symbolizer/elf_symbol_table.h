@@ -19,7 +19,8 @@ class ElfSymbolTable {
 
   // The symbol at or before `address` that covers it (a symbol of size 0 covers everything up to
   // the next one); "" when none. Among symbols at one address the largest wins, as in
-  // llvm-symbolizer.
+  // llvm-symbolizer, and among those of one size the most public name (pthread_mutex_lock, not
+  // __pthread_mutex_lock or __GI___pthread_mutex_lock).
   // `file`, when given, gets the name of the STT_FILE symbol before it in the table
   // (llvm-symbolizer prints it as the file of frames without line information).
   std::string_view Find(uint64_t address, std::string_view* file = nullptr) const;

@@ -43,11 +43,7 @@ std::optional<uint64_t> ParseHexAddress(std::string_view text) {
 
 }  // namespace
 
-Symbolizer::Options LlvmCompatibleOptions() {
-  Symbolizer::Options options;
-  options.use_debug_file_symbols = false;
-  return options;
-}
+Symbolizer::Options LlvmCompatibleOptions() { return Symbolizer::Options{}; }
 
 int RunSymbolizeCommand(const std::string& object_path, std::istream& in, std::ostream& out,
                         std::ostream& err) {

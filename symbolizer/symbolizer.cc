@@ -179,7 +179,10 @@ Symbolization Symbolizer::Impl::SymbolizeOne(LoadedFile* file, uint64_t address)
   // llvm-symbolizer names the physical frame after the ELF symbol holding the address.
   std::string_view symbol_file;
   std::string_view symbol = file->symbols.Find(address, &symbol_file);
-  if (symbol.empty() && result.frames.empty() && options_.use_debug_file_symbols) {
+  // Code without a DWARF function (libgcc's soft-float __addtf3 in libc, assembly, __restore_rt)
+  // is often named by the separate debug file's .symtab though the stripped binary's is empty.
+  const bool unnamed = result.frames.empty() || result.frames.back().function.empty();
+  if (symbol.empty() && unnamed) {
     symbol = file->debug_symbols.Find(address, &symbol_file);
   }
   if (!symbol.empty()) {

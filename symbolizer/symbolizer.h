@@ -61,9 +61,6 @@ class Symbolizer {
     DemangleStyle demangle_style = DemangleStyle::kFull;
     // Check the CRC-32 a .gnu_debuglink records against the debug file found by name.
     bool verify_debuglink_crc = false;
-    // When neither DWARF nor the binary's own symbol table covers an address, try the .symtab of
-    // the separate debug file (llvm-symbolizer does not; it prints "??" there).
-    bool use_debug_file_symbols = true;
   };
 
   Symbolizer();

@@ -436,5 +436,51 @@ TEST(LibcAgreement, MatchesLlvmSymbolizer) {
   EXPECT_GE(chain_percent, 95.0);
 }
 
+// Names where DWARF has none, from the debug file's .symtab, and the public name among aliases;
+// addresses from `nm` on the binary and its debug file (ctest label: libc).
+TEST(LibcAgreement, SymbolTableFallbackAndPublicAliases) {
+  const std::string libc = "/lib/x86_64-linux-gnu/libc.so.6";
+  Symbolizer symbolizer;
+  ElfFileInfo info;
+  std::string error;
+  ASSERT_TRUE(symbolizer.Describe(libc, &info, &error)) << error;
+  const std::string debug_file = "/usr/lib/debug/.build-id/" + info.build_id.substr(0, 2) + "/" +
+                                 info.build_id.substr(2) + ".debug";
+  ASSERT_EQ(access(debug_file.c_str(), R_OK), 0) << "libc6-dbg is a test package";
+  auto address_of = [](const std::string& nm_flags, const std::string& file,
+                       const std::string& name) {
+    FILE* pipe = popen(("nm " + nm_flags + " " + file).c_str(), "r");
+    char line[512];
+    uint64_t found = 0;
+    while (pipe != nullptr && std::fgets(line, sizeof(line), pipe) != nullptr) {
+      char symbol[400];
+      unsigned long long value = 0;
+      if (std::sscanf(line, "%llx %*c %399s", &value, symbol) == 2 && symbol == name) found = value;
+    }
+    if (pipe != nullptr) pclose(pipe);
+    return found;
+  };
+  struct Case {
+    std::string nm_flags, file, symbol, expected;
+  };
+  const std::vector<Case> cases = {
+      // No DWARF unit covers libgcc's soft-float code or the signal trampoline.
+      {"", debug_file, "__addtf3", "__addtf3"},
+      {"", debug_file, "__multf3", "__multf3"},
+      {"", debug_file, "__restore_rt", "__restore_rt"},
+      // Aliases: the default version and the public name.
+      {"-D", libc, "pthread_mutex_lock@@GLIBC_2.2.5", "pthread_mutex_lock"},
+      {"-D", libc, "malloc@@GLIBC_2.2.5", "malloc"},
+  };
+  for (const Case& c : cases) {
+    const uint64_t address = address_of(c.nm_flags, c.file, c.symbol);
+    ASSERT_NE(address, 0u) << c.symbol;
+    const uint64_t inside = address + 4;
+    Symbolization result = symbolizer.Symbolize(libc, std::span(&inside, 1)).at(0);
+    ASSERT_FALSE(result.frames.empty()) << c.symbol << ": " << result.error;
+    EXPECT_EQ(result.frames.back().function, c.expected) << c.symbol;
+  }
+}
+
 }  // namespace
 }  // namespace profd
