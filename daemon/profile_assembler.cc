@@ -100,6 +100,19 @@ void ProfileAssembler::SymbolizeAll(const StackSamples& samples) {
   }
 }
 
+std::string_view ProfileAssembler::JitName(pid_t pid, uint64_t ip) {
+  auto [it, inserted] = perf_maps_.try_emplace(pid);
+  if (inserted) {
+    std::string error;
+    if (it->second.Load(pid, &error) && it->second.skipped_lines())
+      LogDebug("perf map of pid " + std::to_string(pid) + ": " +
+               std::to_string(it->second.skipped_lines()) + " lines skipped");
+    else if (!error.empty())
+      LogDebug("no JIT names for pid " + std::to_string(pid) + ": " + error);
+  }
+  return it->second.Find(ip);
+}
+
 uint64_t ProfileAssembler::AddMapping(const ProcessInfo& process, const Mapping& mapping,
                                       ProfileBuilder* builder) {
   MappingInfo info;
@@ -124,6 +137,17 @@ std::vector<uint64_t> ProfileAssembler::UserLocations(const ProcessInfo* process
   for (size_t i = 0; i < trace.ips.size(); i++) {
     const uint64_t ip = CallSiteAddress(trace.ips[i], i);
     const Mapping* mapping = process ? process->FindMapping(ip) : nullptr;
+    // JIT code lives in anonymous mappings, some mapped after the process table read the maps.
+    if (process && (!mapping || !mapping->file)) {
+      if (std::string_view jit = JitName(process->pid, ip); !jit.empty()) {
+        frame_stats_.jit++;
+        LineInfo line;
+        line.function = line.system_name = std::string(jit);
+        ids.push_back(builder->AddLocation(
+            mapping ? AddMapping(*process, *mapping, builder) : 0, ip, {line}));
+        continue;
+      }
+    }
     if (!mapping) {
       frame_stats_.outside_mappings++;
       ids.push_back(builder->AddLocation(0, ip, {}));

@@ -11,6 +11,7 @@
 #include "process_table.h"
 #include "profile_builder.h"
 #include "stack_samples.h"
+#include "perf_map.h"
 #include "symbolizer.h"
 
 namespace profd {
@@ -35,6 +36,7 @@ class ProfileAssembler {
                                     // was read, or a bad frame from frame-pointer walking)
     uint64_t without_symbols = 0;   // in a mapping whose file has no symbol for it
     uint64_t kernel = 0;            // kernel addresses not in kallsyms
+    uint64_t jit = 0;               // named from the process's /tmp/perf-PID.map (JIT code)
   };
   const FrameStats& frame_stats() const { return frame_stats_; }
 
@@ -54,6 +56,8 @@ class ProfileAssembler {
   std::vector<uint64_t> KernelLocations(const StackTrace& trace, ProfileBuilder* builder);
   uint64_t AddMapping(const ProcessInfo& process, const Mapping& mapping, ProfileBuilder* builder);
   void SymbolizeAll(const StackSamples& samples);
+  // The JIT's name for `ip` from the process's perf map, read once per profile; "" when none.
+  std::string_view JitName(pid_t pid, uint64_t ip);
 
   Symbolizer* symbolizer_;
   const KernelSymbolizer* kernel_;
@@ -61,6 +65,7 @@ class ProfileAssembler {
   std::map<const MappedFile*, ElfFileInfo> elf_info_;  // a missing value means not an ELF file
   std::map<const MappedFile*, bool> elf_ok_;
   std::map<FileAddress, Symbolization> symbols_;
+  std::map<pid_t, PerfMap> perf_maps_;
   FrameStats frame_stats_;
 };
 

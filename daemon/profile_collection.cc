@@ -329,6 +329,8 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
     builder.AddComment("frames without symbols: " + std::to_string(frames.without_symbols));
   if (frames.kernel)
     builder.AddComment("kernel frames not in kallsyms: " + std::to_string(frames.kernel));
+  if (frames.jit)
+    builder.AddComment("JIT frames named from /tmp/perf-PID.map: " + std::to_string(frames.jit));
   if (!facts.exit_note.empty()) builder.AddComment(facts.exit_note);
   if (facts.own_cpu_seconds >= 0) {
     char line[160];

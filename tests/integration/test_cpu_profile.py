@@ -140,6 +140,45 @@ class CpuProfileTest(unittest.TestCase):
         self.assertGreater(in_vdso, 50.0, text)
         self.assertIn("[vdso]", pprof(["-raw", out]))
 
+    def test_jit_code_named_from_perf_map(self):
+        # The workload names jit_hot in /tmp/perf-PID.map at once and jit_cold 0.5 s later, as a JIT
+        # compiling lazily appends: the map is read when the profile is assembled, so both count.
+        jit = os.path.join(os.environ["WORKLOADS_DIR"], "jit-split")
+        p = self.workload([jit, "30"])
+        self.addCleanup(lambda: os.path.exists("/tmp/perf-%d.map" % p.pid) and
+                        os.unlink("/tmp/perf-%d.map" % p.pid))
+        out = os.path.join(self.dir, "jit.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--seconds", "3", "-o", out, "--frequency", "199"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out)
+        self.assert_split(rows, "jit_hot", "jit_cold", text)
+        self.assertGreater(rows["main"][1], 95.0, text)
+        self.assertRegex(pprof(["-comments", out]), r"JIT frames named from /tmp/perf-PID.map: \d+")
+
+    def test_perf_map_planted_by_another_user_is_ignored(self):
+        # Anyone can create /tmp/perf-PID.map: one not owned by the process's user names nothing.
+        jit = os.path.join(os.environ["WORKLOADS_DIR"], "jit-split")
+        p = subprocess.Popen([jit, "30", "--no-map"], stdout=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        self.addCleanup(p.stdout.close)
+        entries = p.stdout.readline() + p.stdout.readline()
+        planted = "/tmp/perf-%d.map" % p.pid
+        self.addCleanup(lambda: os.path.exists(planted) and os.unlink(planted))
+        with open(planted, "w") as f:
+            f.write(entries.replace("jit_hot", "planted_hot").replace("jit_cold", "planted_cold"))
+        os.chown(planted, 65534, 65534)
+        out = os.path.join(self.dir, "planted.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out)
+        self.assertFalse([name for name in rows if name.startswith("planted")], text)
+        # The same file owned by the process's user (root here) is read.
+        os.chown(planted, 0, 0)
+        r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out)
+        self.assert_split(rows, "planted_hot", "planted_cold", text)
+
     def test_ctrl_c_ends_early_and_writes(self):
         p = self.workload([CPU_SPLIT, "60"])
         out = os.path.join(self.dir, "int.pb.gz")

@@ -1,3 +1,4 @@
+#include "perf_map.h"
 #include "symbolizer.h"
 
 #include <fcntl.h>
@@ -480,6 +481,28 @@ TEST(LibcAgreement, SymbolTableFallbackAndPublicAliases) {
     ASSERT_FALSE(result.frames.empty()) << c.symbol << ": " << result.error;
     EXPECT_EQ(result.frames.back().function, c.expected) << c.symbol;
   }
+}
+
+TEST(PerfMapTest, ParsesPerfsFormat) {
+  PerfMap map;
+  map.Parse(
+      "7f0000001000 40 LazyCompile:*handler /srv/app.js:10\n"  // names may hold spaces
+      "0x7f0000002000 0x10 jit_cold\r\n"                      // 0x prefixes, CRLF
+      "not a line\n"
+      "7f0000003000 0 empty\n"                                  // no size: skipped
+      "7f0000004000 20\n"                                       // no name: skipped
+      "7f0000001000 40 reused\n");                              // the code was replaced
+  EXPECT_EQ(map.size(), 2u);
+  EXPECT_EQ(map.skipped_lines(), 3u);
+  EXPECT_EQ(map.Find(0x7f0000001000), "reused");
+  EXPECT_EQ(map.Find(0x7f000000103f), "reused");
+  EXPECT_EQ(map.Find(0x7f0000001040), "");
+  EXPECT_EQ(map.Find(0x7f0000002008), "jit_cold");
+  EXPECT_EQ(map.Find(0x10), "");
+  PerfMap none;
+  std::string error;
+  EXPECT_FALSE(none.Load(999999999, &error));
+  EXPECT_FALSE(error.empty());
 }
 
 }  // namespace
