@@ -134,6 +134,9 @@ bool DemangleRustV0(const std::string& name, std::string* out) {
 }  // namespace
 
 std::string Demangle(const std::string& name, DemangleStyle style) {
+  // "name@plt" (our PLT stubs) and "name@VERSION" (symbol versions): mangled names hold no '@'.
+  if (const size_t at = name.find('@'); at != std::string::npos && at > 0)
+    return Demangle(name.substr(0, at), style) + name.substr(at);
   std::string out;
   if (name.starts_with("_R") && DemangleRustV0(name, &out)) return out;
   if (!name.starts_with("_Z")) return name;

@@ -3,6 +3,7 @@
 #include <gelf.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace profd::symbolizer_internal {
 
@@ -52,17 +53,80 @@ bool ReadSymbols(Elf* elf, Elf_Scn* scn, const GElf_Shdr& shdr, Elf_Data* versio
     const bool hidden = versions != nullptr &&
                         gelf_getversym(versions, static_cast<int>(i), &version) != nullptr &&
                         (version & 0x8000) != 0;  // VERSYM_HIDDEN: not the default version
-    add(sym.st_value, sym.st_size, std::string_view(name), file,
+    // A symbol without a size (assembly, _fini) covers up to the next one, but never past its
+    // section: lld places .plt right after .fini, whose _fini would otherwise take every stub.
+    uint64_t limit = 0;
+    GElf_Shdr section;
+    if (sym.st_size == 0 && sym.st_shndx < SHN_LORESERVE &&
+        gelf_getshdr(elf_getscn(elf, sym.st_shndx), &section) != nullptr &&
+        (section.sh_flags & SHF_ALLOC))
+      limit = section.sh_addr + section.sh_size;
+    add(sym.st_value, sym.st_size, limit, std::string_view(name), file,
         NameRank(name, GELF_ST_BIND(sym.st_info), hidden));
     any = true;
   }
   return any;
 }
 
+// Names the PLT stubs "name@plt", as gdb and objdump do: entry i of .rela.plt jumps through the
+// stub at .plt.sec + 16 i where there is one (IBT), else .plt + 16 + 16 i (after the header).
+// The stubs have no symbols of their own; without this, calls through them borrow the name of
+// whatever symbol precedes .plt.
+void AddPltStubs(Elf* elf, Elf_Scn* dynsym, const GElf_Shdr& dynsym_shdr,
+                 std::deque<std::string>* names, auto&& add) {
+  size_t shstrndx = 0;
+  if (dynsym == nullptr || elf_getshdrstrndx(elf, &shstrndx) != 0) return;
+  Elf_Scn* rela = nullptr;
+  GElf_Shdr rela_shdr{};
+  GElf_Shdr plt{};
+  GElf_Shdr plt_sec{};
+  bool has_plt = false;
+  bool has_plt_sec = false;
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf, scn)) != nullptr) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+    if (name == nullptr) continue;
+    if (std::strcmp(name, ".rela.plt") == 0 && shdr.sh_type == SHT_RELA) {
+      rela = scn;
+      rela_shdr = shdr;
+    } else if (std::strcmp(name, ".plt") == 0) {
+      plt = shdr;
+      has_plt = true;
+    } else if (std::strcmp(name, ".plt.sec") == 0) {
+      plt_sec = shdr;
+      has_plt_sec = true;
+    }
+  }
+  if (rela == nullptr || !(has_plt || has_plt_sec) || rela_shdr.sh_entsize == 0) return;
+  Elf_Data* relocations = elf_getdata(rela, nullptr);
+  Elf_Data* symbols = elf_getdata(dynsym, nullptr);
+  if (relocations == nullptr || symbols == nullptr) return;
+  const GElf_Shdr& stubs = has_plt_sec ? plt_sec : plt;
+  const uint64_t first = has_plt_sec ? stubs.sh_addr : stubs.sh_addr + 16;
+  const size_t count = rela_shdr.sh_size / rela_shdr.sh_entsize;
+  for (size_t i = 0; i < count; ++i) {
+    const uint64_t stub = first + 16 * i;
+    if (stub + 16 > stubs.sh_addr + stubs.sh_size) break;
+    GElf_Rela r;
+    GElf_Sym sym;
+    if (gelf_getrela(relocations, static_cast<int>(i), &r) == nullptr ||
+        GELF_R_TYPE(r.r_info) != R_X86_64_JUMP_SLOT ||
+        gelf_getsym(symbols, static_cast<int>(GELF_R_SYM(r.r_info)), &sym) == nullptr)
+      continue;
+    const char* name = elf_strptr(elf, dynsym_shdr.sh_link, sym.st_name);
+    if (name == nullptr || name[0] == '\0') continue;
+    names->push_back(std::string(name) + "@plt");  // a deque: earlier names never move
+    add(stub, 16, 0, std::string_view(names->back()), std::string_view(), 0);
+  }
+}
+
 }  // namespace
 
 void ElfSymbolTable::Load(Elf* elf) {
   symbols_.clear();
+  plt_names_.clear();
   Elf_Scn* symtab = nullptr;
   Elf_Scn* dynsym = nullptr;
   GElf_Shdr symtab_shdr{};
@@ -83,14 +147,15 @@ void ElfSymbolTable::Load(Elf* elf) {
     }
   }
   std::vector<int> ranks;
-  auto add = [&](uint64_t address, uint64_t size, std::string_view name, std::string_view file,
-                 int rank) {
-    symbols_.push_back({address, size, name, file});
+  auto add = [&](uint64_t address, uint64_t size, uint64_t limit, std::string_view name,
+                 std::string_view file, int rank) {
+    symbols_.push_back({address, size, limit, name, file});
     ranks.push_back(rank);
   };
   if (symtab == nullptr || !ReadSymbols(elf, symtab, symtab_shdr, nullptr, add)) {
     if (dynsym != nullptr) ReadSymbols(elf, dynsym, dynsym_shdr, dynsym_versions, add);
   }
+  AddPltStubs(elf, dynsym, dynsym_shdr, &plt_names_, add);
   // Sort by (address, size, rank) and keep the last of each address: the largest, among equal
   // sizes the most public name (NameRank), then the last in table order.
   std::vector<uint32_t> order(symbols_.size());
@@ -120,6 +185,7 @@ std::string_view ElfSymbolTable::Find(uint64_t address, std::string_view* file) 
   if (it == symbols_.begin()) return {};
   --it;
   if (it->size != 0 && it->address + it->size <= address) return {};
+  if (it->size == 0 && it->limit != 0 && address >= it->limit) return {};
   if (file != nullptr) *file = it->file;
   return it->name;
 }

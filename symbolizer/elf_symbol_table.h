@@ -5,6 +5,7 @@
 #include <libelf.h>
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,8 +14,8 @@ namespace profd::symbolizer_internal {
 
 class ElfSymbolTable {
  public:
-  // Reads .symtab, or .dynsym when there is no .symtab. Names point into `elf`, which must outlive
-  // this table.
+  // Reads .symtab, or .dynsym when there is no .symtab, and names the PLT stubs "name@plt" from
+  // .rela.plt. Names point into `elf`, which must outlive this table.
   void Load(Elf* elf);
 
   // The symbol at or before `address` that covers it (a symbol of size 0 covers everything up to
@@ -31,10 +32,12 @@ class ElfSymbolTable {
   struct Symbol {
     uint64_t address;
     uint64_t size;
+    uint64_t limit;  // for a symbol without size: the end of its section (0: none known)
     std::string_view name;
     std::string_view file;
   };
-  std::vector<Symbol> symbols_;  // sorted by address, one per address
+  std::vector<Symbol> symbols_;        // sorted by address, one per address
+  std::deque<std::string> plt_names_;  // "name@plt" of the PLT stubs, which have no symbols
 };
 
 }  // namespace profd::symbolizer_internal

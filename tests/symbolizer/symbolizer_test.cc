@@ -352,6 +352,11 @@ TEST(DemangleTest, CxxRustAndPlain) {
   EXPECT_EQ(Demangle("_Z3fooi.cold"), "foo(int) (.cold)");
 }
 
+TEST(DemangleTest, SuffixesAfterAt) {
+  EXPECT_EQ(Demangle("_ZN10fixture_ns7ComputeEi@plt"), "fixture_ns::Compute(int)@plt");
+  EXPECT_EQ(Demangle("memcpy@GLIBC_2.14"), "memcpy@GLIBC_2.14");
+}
+
 TEST(DemangleTest, WithoutParametersForProfiles) {
   const DemangleStyle style = DemangleStyle::kWithoutParameters;
   EXPECT_EQ(Demangle("_ZN10fixture_ns7ComputeEi", style), "fixture_ns::Compute");
@@ -503,6 +508,34 @@ TEST(PerfMapTest, ParsesPerfsFormat) {
   std::string error;
   EXPECT_FALSE(none.Load(999999999, &error));
   EXPECT_FALSE(error.empty());
+}
+
+// PLT stubs have no symbols: each is named "target@plt" as objdump names it, in a GNU ld binary
+// (.plt after its header) and an lld one (whose .plt follows .fini, so _fini took every stub).
+TEST(ElfSymbolsTest, PltStubsAgreeWithObjdump) {
+  for (const std::string& binary :
+       std::vector<std::string>{PROFD_LLD_FIXTURE, Fixture("symfix_pie")}) {
+    FILE* pipe = popen(("objdump -d -j .plt -j .plt.sec " + binary).c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::vector<std::pair<uint64_t, std::string>> stubs;
+    char line[1024];
+    while (std::fgets(line, sizeof(line), pipe) != nullptr) {
+      unsigned long long address = 0;
+      char name[900];
+      if (std::sscanf(line, "%llx <%899[^>]>:", &address, name) == 2 &&
+          std::string(name).ends_with("@plt"))
+        stubs.emplace_back(address, name);
+    }
+    pclose(pipe);
+    ASSERT_GE(stubs.size(), 2u) << binary;
+    Symbolizer symbolizer(Symbolizer::Options{.demangle = false});
+    for (const auto& [address, name] : stubs) {
+      const uint64_t inside = address + 6;
+      Symbolization result = symbolizer.Symbolize(binary, std::span(&inside, 1)).at(0);
+      ASSERT_FALSE(result.frames.empty()) << binary << " " << name;
+      EXPECT_EQ(result.frames.back().function, name) << binary;
+    }
+  }
 }
 
 }  // namespace
