@@ -4,8 +4,9 @@
  * Allocations are sampled by bytes like tcmalloc and Go: each thread counts down a distance drawn from
  * an exponential distribution (mean sample_rate bytes); the allocation that crosses zero is sampled.
  * Only a sampled allocation asks for its return probe (the entry returns 0), to learn the block's
- * address: it adds to the counts map (objects, bytes) and is remembered in `live` until freed, so what
- * is still in `live` at the end is the in-use heap. Every other call costs the target one trap.
+ * address: it adds what it stands for (sample_weight: objects in 1/65536ths, bytes) to the counts map
+ * and is remembered in `live` until freed, so what is still in `live` at the end is the in-use heap.
+ * Every other call costs the target one trap.
  *
  * Every probe hit costs a trap whatever happens here; the daemon bounds that cost by attaching the
  * link in duty-cycled windows. */
@@ -28,6 +29,8 @@ volatile __u64 sample_rate = 512 * 1024;
 volatile __u32 sample_rate_generation = 0;
 /* -ln(u) for u = (i + 0.5) / PROFD_EXP_TABLE_SIZE, in 1/65536ths: exponential draws without log(). */
 const volatile __u32 exp_table[PROFD_EXP_TABLE_SIZE] = {};
+/* h(x) = x / (1 - exp(-x)) at x = i / PROFD_SIZE_WEIGHT_STEPS, in 1/65536ths (see sample_weight). */
+const volatile __u32 size_weight[PROFD_SIZE_WEIGHT_TABLE_SIZE] = {};
 
 /* Set by the daemon while it measures what a probe costs: whether profd_calibrate asks for its return. */
 volatile __u32 calibrate_return = 0;
@@ -53,6 +56,8 @@ struct profd_heap_thread {
   __s64 bytes_until_sample;
   __u64 call;        /* sequence number of the sampled call whose return is awaited */
   __u64 size;        /* its bytes */
+  __u64 estimated_count_q16; /* what it stands for (sample_weight) */
+  __u64 estimated_bytes;
   __u64 out_pointer; /* posix_memalign's memptr: where the block's address is written */
   __u64 user_stack_id;
   __u64 entry_sp;    /* the sampled call's stack pointer and return address at entry */
@@ -102,6 +107,37 @@ static __always_inline bool take_sample(struct profd_heap_thread *t, __u64 size)
   return true;
 }
 
+/* What a sampled allocation of `size` bytes stands for among all allocations, at mean distance
+ * `rate`: it was sampled with probability p = 1 - exp(-size / rate), so it counts 1/p allocations
+ * and size/p bytes (the Horvitz-Thompson estimate: unbiased for each allocation, whatever the mix
+ * of sizes under one stack and whatever rate was in force when it was drawn). Go instead divides a
+ * stack's totals by p of their average size, which counts mixed sizes 4.8x too few (16 B-1 MiB).
+ * size/p = rate h(x) with h(x) = x / (1 - exp(-x)), x = size / rate: h is smooth (h(0) = 1,
+ * 0 < h' < 1), so a table at steps of 1/64 with linear interpolation is exact to 1e-5; h(x) = x
+ * from x = 16 on (p = 1). */
+static __always_inline void sample_weight(__u64 size, __u64 rate, __u64 *count_q16, __u64 *bytes) {
+  if (rate <= 1 || size == 0) {
+    *count_q16 = 1 << 16;
+    *bytes = size;
+    return;
+  }
+  if (size > (1ull << 40)) size = 1ull << 40;                    /* keeps size << 16 in range */
+  const __u64 x_q16 = (size << 16) / rate;
+  if (x_q16 >= (__u64)16 << 16) {
+    *count_q16 = 1 << 16;
+    *bytes = size;
+    return;
+  }
+  const __u32 step = 65536 / PROFD_SIZE_WEIGHT_STEPS;
+  __u32 i = (__u32)(x_q16 / step);
+  if (i >= PROFD_SIZE_WEIGHT_TABLE_SIZE - 1) i = PROFD_SIZE_WEIGHT_TABLE_SIZE - 2;
+  const __u64 frac = x_q16 - (__u64)i * step;
+  const __u64 lo = size_weight[i], hi = size_weight[i + 1];
+  const __u64 h_q16 = lo + ((hi - lo) * frac) / step;
+  *bytes = (rate * h_q16) >> 16;
+  *count_q16 = (*bytes << 16) / size;
+}
+
 /* True when the call comes from inside the allocator's own functions (realloc(NULL, n) → malloc). */
 static __always_inline bool called_by_allocator(__u32 pid, __u64 return_address) {
   const struct profd_allocator_ranges *ranges = bpf_map_lookup_elem(&allocator_ranges, &pid);
@@ -136,10 +172,13 @@ static __always_inline int allocation_returned(struct pt_regs *ctx, __u32 pid, _
   key.tid = tid;
   key.user_stack_id = t->user_stack_id;
   bpf_get_current_comm(key.thread_comm, sizeof(key.thread_comm));
-  profd_add_sample(&key, t->size);
+  profd_add_samples(&key, t->estimated_count_q16, t->estimated_bytes);
 
   struct profd_live_block_key block_key = {.pid = pid, .address = address};
-  struct profd_live_block block = {.key = key, .size = t->size};
+  struct profd_live_block block = {.key = key,
+                                   .size = t->size,
+                                   .estimated_count_q16 = t->estimated_count_q16,
+                                   .estimated_bytes = t->estimated_bytes};
   long err = bpf_map_update_elem(&live, &block_key, &block, BPF_ANY);
   if (err) profd_count(err == -E2BIG ? PROFD_COUNTER_LIVE_MAP_FULL : PROFD_COUNTER_LIVE_STORE_FAILED);
   return 0;
@@ -211,6 +250,8 @@ int profd_heap_call(struct pt_regs *ctx) {
 
   if (!t || !take_sample(t, size)) return 1;
   profd_count(PROFD_COUNTER_SAMPLES);
+  /* The rate the thread's distance was drawn at: a new rate takes effect with a new draw. */
+  sample_weight(size, sample_rate, &t->estimated_count_q16, &t->estimated_bytes);
   __u64 *cookie = bpf_session_cookie();
   if (!cookie) return 1;
   t->call += 1;

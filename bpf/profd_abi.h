@@ -75,6 +75,9 @@ struct profd_thread_switch {
 /* ---- heap and allocs ---- */
 
 #define PROFD_EXP_TABLE_SIZE 1024 /* entries of heap.bpf.c's exponential table */
+/* heap.bpf.c's table of h(x) = x / (1 - exp(-x)) at x = i / 64 for i = 0 .. 1024 (x < 16). */
+#define PROFD_SIZE_WEIGHT_STEPS 64
+#define PROFD_SIZE_WEIGHT_TABLE_SIZE (16 * PROFD_SIZE_WEIGHT_STEPS + 1)
 
 /* A sampled block still allocated, by process and address. */
 struct profd_live_block_key {
@@ -86,6 +89,10 @@ struct profd_live_block_key {
 struct profd_live_block {
   struct profd_sample_key key; /* where it was allocated */
   __u64 size;
+  /* What the block stands for among all allocations, by the probability it had of being sampled
+   * (see heap.bpf.c): allocations in 1/65536ths, and bytes. */
+  __u64 estimated_count_q16;
+  __u64 estimated_bytes;
 };
 
 /* The allocator entry points, as attach cookies of heap.bpf.c's program. */
@@ -186,12 +193,12 @@ _Static_assert(sizeof(struct profd_unwind_mapping) == 40, "profd_unwind_mapping 
 #ifdef __cplusplus
 static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
-static_assert(sizeof(struct profd_live_block) == 48, "profd_live_block layout");
+static_assert(sizeof(struct profd_live_block) == 64, "profd_live_block layout");
 static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
 #else
 _Static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 _Static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
-_Static_assert(sizeof(struct profd_live_block) == 48, "profd_live_block layout");
+_Static_assert(sizeof(struct profd_live_block) == 64, "profd_live_block layout");
 _Static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
 #endif
 

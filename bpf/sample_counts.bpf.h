@@ -51,15 +51,16 @@ static __always_inline bool profd_is_target(__u32 pid) {
   return false;
 }
 
-/* Adds one event of weight `total` to `key`. */
-static __always_inline void profd_add_sample(const struct profd_sample_key *key, __u64 total) {
+/* Adds `count` events of weight `total` to `key`. */
+static __always_inline void profd_add_samples(const struct profd_sample_key *key, __u64 count,
+                                              __u64 total) {
   struct profd_sample_value *value = bpf_map_lookup_elem(&counts, key);
   if (value) {
-    __sync_fetch_and_add(&value->count, 1);
+    __sync_fetch_and_add(&value->count, count);
     __sync_fetch_and_add(&value->total, total);
     return;
   }
-  struct profd_sample_value first = {.count = 1, .total = total};
+  struct profd_sample_value first = {.count = count, .total = total};
   __u8 seen = 1;
   __u32 pid = key->pid;
   bpf_map_update_elem(&sampled_pids, &pid, &seen, BPF_ANY);
@@ -67,12 +68,17 @@ static __always_inline void profd_add_sample(const struct profd_sample_key *key,
   if (err == -EEXIST) { /* another CPU inserted it meanwhile */
     value = bpf_map_lookup_elem(&counts, key);
     if (value) {
-      __sync_fetch_and_add(&value->count, 1);
+      __sync_fetch_and_add(&value->count, count);
       __sync_fetch_and_add(&value->total, total);
     }
   } else if (err != 0) {
     profd_count(err == -E2BIG ? PROFD_COUNTER_COUNTS_MAP_FULL : PROFD_COUNTER_COUNTS_STORE_FAILED);
   }
+}
+
+/* Adds one event of weight `total` to `key`. */
+static __always_inline void profd_add_sample(const struct profd_sample_key *key, __u64 total) {
+  profd_add_samples(key, 1, total);
 }
 
 #endif /* PROFD_BPF_SAMPLE_COUNTS_BPF_H */

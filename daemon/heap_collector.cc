@@ -204,22 +204,7 @@ std::vector<profd_live_block> ReadLiveBlocks(int fd) {
 
 }  // namespace
 
-void ScaleHeapSample(int64_t count, int64_t bytes, uint64_t rate, int64_t* scaled_count,
-                     int64_t* scaled_bytes) {
-  if (count == 0 || bytes == 0) {
-    *scaled_count = *scaled_bytes = 0;
-    return;
-  }
-  if (rate <= 1) {
-    *scaled_count = count;
-    *scaled_bytes = bytes;
-    return;
-  }
-  const double average = static_cast<double>(bytes) / count;
-  const double scale = 1 / (1 - std::exp(-average / static_cast<double>(rate)));
-  *scaled_count = static_cast<int64_t>(count * scale);
-  *scaled_bytes = static_cast<int64_t>(bytes * scale);
-}
+double SampleBytesWeight(double x) { return x < 1e-9 ? 1 + x / 2 : x / -std::expm1(-x); }
 
 std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
                                                    const ProcessTable& processes,
@@ -254,6 +239,9 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
     const double u = (i + 0.5) / PROFD_EXP_TABLE_SIZE;
     skel->rodata->exp_table[i] = static_cast<uint32_t>(std::lround(-std::log(u) * 65536));
   }
+  for (int i = 0; i < PROFD_SIZE_WEIGHT_TABLE_SIZE; i++)
+    skel->rodata->size_weight[i] = static_cast<uint32_t>(
+        std::lround(SampleBytesWeight(static_cast<double>(i) / PROFD_SIZE_WEIGHT_STEPS) * 65536));
   // libbpf 1.1 predates uprobe session programs: their type is set here.
   for (bpf_program* program : {skel->progs.profd_heap_call, skel->progs.profd_calibrate}) {
     bpf_program__set_type(program, BPF_PROG_TYPE_KPROBE);
@@ -465,8 +453,17 @@ void HeapCollector::Checkpoint() {
   cpu_at_window_start_ = TargetCpuTimes();
 }
 
+std::string HeapCollector::UntrustedTotalsWarning() const {
+  return "allocation totals are NOT to be trusted: the target allocates so often that the probes "
+         "took nearly all of its time while attached, and the share of its allocations they saw "
+         "cannot be measured (totals may be many times too low); the proportions between stacks "
+         "hold. --max-overhead 100 keeps the probes attached, for true totals at a large cost to the "
+         "target";
+}
+
 void HeapCollector::Stop() {
   if (!stopped_ && skel_ && (probes_attached_ || windows_ > 0)) EndWindow(SteadySeconds());
+  if (!stopped_ && !WindowScale().trusted) LogWarning(UntrustedTotalsWarning());
   stopped_ = true;
   DetachProbes();
   StackCollector::Stop();
@@ -495,21 +492,20 @@ StackSamples HeapCollector::Collect() const {
           allocated.stacks.emplace(k.user_stack_id, std::move(trace));
       }
     }
-    row.values[2] += 1;
-    row.values[3] += static_cast<int64_t>(block.size);
+    row.values[2] += static_cast<int64_t>(block.estimated_count_q16);
+    row.values[3] += static_cast<int64_t>(block.estimated_bytes);
   }
-  const double window_scale = WindowScale();
+  const double window_scale = WindowScale().scale;
 
   StackSamples out;
   out.events = allocated.events;
   out.drops = std::move(allocated.drops);
   for (auto& [key, row] : rows) {
-    int64_t v[4];
-    ScaleHeapSample(row.values[0], row.values[1], rate_in_force_, &v[0], &v[1]);
-    ScaleHeapSample(row.values[2], row.values[3], rate_in_force_, &v[2], &v[3]);
-    v[0] = static_cast<int64_t>(v[0] * window_scale);
-    v[1] = static_cast<int64_t>(v[1] * window_scale);
-    row.values.assign(v, v + 4);
+    // Objects are counted in 1/65536ths (each sample stands for 1/p allocations, see heap.bpf.c).
+    const double objects_allocated = static_cast<double>(row.values[0]) / 65536 * window_scale;
+    const double bytes_allocated = static_cast<double>(row.values[1]) * window_scale;
+    row.values = {std::llround(objects_allocated), std::llround(bytes_allocated),
+                  std::llround(static_cast<double>(row.values[2]) / 65536), row.values[3]};
     out.samples.push_back(std::move(row));
   }
   // Every stack starts at the allocator's entry point, where the probe fired: like Go's, the
@@ -520,16 +516,28 @@ StackSamples HeapCollector::Collect() const {
   return out;
 }
 
-double HeapCollector::WindowScale() const {
+HeapCollector::Estimate HeapCollector::WindowScale() const {
   // Allocations are seen only while the probes are attached. A program allocates in step with the
   // work it does: its CPU time less what the probes cost it, while attached, against all of it
-  // when detached. When the probes took nearly all of its time while attached, that difference is
-  // noise: its user time (probes cost system time) is used instead.
-  if (!duty_cycled_) return 1;
+  // when detached. When the probes took most of its time while attached, that difference is
+  // mostly the error of the probes' measured cost: its user time (probes cost system time) is used
+  // instead, which the kernel counts in ticks; with too few of them, wall time, which counts the
+  // time the program spent in the probes' traps as work and so undercounts by far.
+  if (!duty_cycled_) return {1, "", true};
   const double work_on = cpu_on_ - probe_seconds_;
-  if (work_on > 0.1 * cpu_on_) return (work_on + cpu_off_) / work_on;
-  if (user_on_ > 0) return (user_on_ + user_off_) / user_on_;
-  return seconds_on_ > 0 ? (seconds_on_ + seconds_off_) / seconds_on_ : 1;
+  if (work_on > 0.5 * cpu_on_)
+    return {(work_on + cpu_off_) / work_on,
+            "the targets' CPU time less the probes' in all windows over attached ones", true};
+  // A tick is 1/100 s of user time: a hundred of them keep the ratio's error near 10%.
+  if (user_on_ >= 1.0)
+    return {(user_on_ + user_off_) / user_on_,
+            "their user time in all windows over attached ones: the probes took most of their "
+            "time while attached",
+            true};
+  return {seconds_on_ > 0 ? (seconds_on_ + seconds_off_) / seconds_on_ : 1,
+          "wall time: the probes took nearly all of the targets' time while attached, so their "
+          "work then cannot be measured",
+          false};
 }
 
 std::vector<std::string> HeapCollector::Notes() const {
@@ -550,7 +558,8 @@ std::vector<std::string> HeapCollector::Notes() const {
   }
   std::snprintf(line, sizeof(line),
                 "sampled by bytes: on average one sample per %" PRIu64
-                " bytes allocated, values scaled as Go scales them",
+                " bytes allocated; each sampled allocation of size s counts 1/p allocations and "
+                "s/p bytes, p = 1 - exp(-s / rate) its chance of being sampled",
                 options_.sample_rate);
   notes.push_back(options_.sample_rate <= 1 ? "every allocation recorded (--sample-rate 1)" : line);
   const uint64_t hits = hits_on_.alloc_calls + hits_on_.alloc_returns + hits_on_.frees;
@@ -564,6 +573,7 @@ std::vector<std::string> HeapCollector::Notes() const {
                 cpu_on_ + cpu_off_ > 0 ? 100 * probe_seconds_ / (cpu_on_ + cpu_off_) : 0.0);
   notes.push_back(line);
   if (duty_cycled_) {
+    const Estimate estimate = WindowScale();
     std::snprintf(line, sizeof(line),
                   "duty-cycled to keep the probes under %.1f%% of the targets' CPU: attached "
                   "%.1f%% of the time in %d windows, sampling every %" PRIu64
@@ -571,15 +581,9 @@ std::vector<std::string> HeapCollector::Notes() const {
                   "in-use values still count sampled blocks freed while the probes were detached",
                   options_.max_overhead_percent,
                   100 * seconds_on_ / std::max(1e-9, seconds_on_ + seconds_off_), windows_,
-                  rate_in_force_, WindowScale(),
-                  cpu_on_ - probe_seconds_ > 0.1 * cpu_on_
-                      ? "the targets' CPU time less the probes' in all windows over attached ones"
-                  : user_on_ > 0
-                      ? "an estimate from their user time: the probes took nearly all of their "
-                        "time while attached, absolute values are uncertain, proportions hold"
-                      : "wall time: the targets got no measurable work done while attached, "
-                        "absolute values are a floor, proportions hold");
+                  rate_in_force_, estimate.scale, estimate.basis);
     notes.push_back(line);
+    if (!estimate.trusted) notes.push_back(UntrustedTotalsWarning());
   }
   for (const std::string& e : window_errors_) notes.push_back("probes stopped early: " + e);
   return notes;

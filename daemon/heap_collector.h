@@ -1,7 +1,7 @@
 // The heap and allocs collector: heap.bpf.c's session uprobe on each target's allocator (the file
 // that defines the malloc it calls), one uprobe_multi link per target, attached in duty-cycled
 // windows when its cost would exceed the budget. Collect() returns Go's four heap values per stack,
-// scaled as Go scales them.
+// each sample counting 1/p allocations (p its chance of being sampled).
 #ifndef PROFD_DAEMON_HEAP_COLLECTOR_H
 #define PROFD_DAEMON_HEAP_COLLECTOR_H
 
@@ -71,8 +71,15 @@ class HeapCollector : public StackCollector {
   // Adds the window since window_start_ to the totals; `closes`: false when it goes on (Checkpoint).
   void EndWindow(double now, bool closes = true);
   double ProbeSeconds(const HitCounts& hits) const;
-  // What allocation values are multiplied by for the time the probes were detached.
-  double WindowScale() const;
+  // What allocation values are multiplied by for the time the probes were detached, what it was
+  // measured from, and whether it can be trusted.
+  struct Estimate {
+    double scale;
+    const char* basis;
+    bool trusted;
+  };
+  Estimate WindowScale() const;
+  std::string UntrustedTotalsWarning() const;
 
   Options options_;
   heap_bpf* skel_ = nullptr;
@@ -99,10 +106,10 @@ class HeapCollector : public StackCollector {
   std::vector<std::string> window_errors_;
 };
 
-// Go's scaling of a heap sample (runtime/pprof scaleHeapSample): a block of `bytes`/`count` average
-// size was sampled with probability 1 - exp(-avg/rate), so count and bytes are divided by it.
-void ScaleHeapSample(int64_t count, int64_t bytes, uint64_t rate, int64_t* scaled_count,
-                     int64_t* scaled_bytes);
+// What a sampled allocation's bytes are multiplied by: h(x) = x / (1 - exp(-x)) for x = size / rate,
+// i.e. size / p with p = 1 - exp(-x) its chance of being sampled, in units of the rate (heap.bpf.c
+// has it as a table).
+double SampleBytesWeight(double x);
 
 }  // namespace profd
 

@@ -1,6 +1,7 @@
 """heap and allocs profiles through the real allocator uprobes, checked with `go tool pprof`."""
 import os
 import re
+import subprocess
 import tempfile
 import unittest
 
@@ -83,6 +84,26 @@ class HeapProfileTest(unittest.TestCase):
                      "use_aligned_alloc", "use_memalign", "use_valloc", "use_new"]:
             self.assertEqual(flat_count(text, site), 100, site + "\n" + text)
 
+    def test_mixed_sizes_under_one_stack_total_right(self):
+        # Sizes from 16 B to 1 MiB from one call site: each sample counts 1/p of its own size, so
+        # objects and bytes are unbiased (Go's per-stack average counted 4.8x too few objects and
+        # 1.7% too few bytes here). The workload prints what it allocated.
+        p = subprocess.Popen([HEAP_SPLIT, "sizes", "1", "3"], stdout=subprocess.PIPE, text=True)
+        out = os.path.join(tempfile.mkdtemp(prefix="profd-heap-"), "sizes.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--type", "allocs", "--max-overhead", "100",
+                       "--seconds", "10", "-o", out])
+        truth = p.communicate(timeout=60)[0]
+        self.assertIn(r.returncode, (0, 3), r.stderr)
+        m = re.match(r"sizes: (\d+) calls (\d+) bytes", truth)
+        self.assertIsNotNone(m, truth)
+        calls, allocated = int(m.group(1)), int(m.group(2))
+        # pprof -raw: "objects space inuse_objects inuse_space: locations" per sample.
+        rows = re.findall(r"^\s+(\d+)\s+(\d+)\s+\d+\s+\d+: ", pprof(["-raw", out]), re.M)
+        objects = sum(int(a) for a, _ in rows)
+        space = sum(int(b) for _, b in rows)
+        self.assertLess(abs(space / allocated - 1), 0.05, (space, allocated))
+        self.assertLess(abs(objects / calls - 1), 0.25, (objects, calls))
+
     def test_duty_cycled_under_the_budget(self):
         # Millions of malloc/free a second: the probes would take nearly all of the target's time,
         # so they are attached in short windows, and the profile says so.
@@ -95,6 +116,10 @@ class HeapProfileTest(unittest.TestCase):
         self.assertLess(float(m.group(1)), 20, comments)
         m = re.search(r"([\d.]+)% of the targets' CPU time", comments)
         self.assertLess(float(m.group(1)), 6, comments)
+        # Millions of calls a second: what the windows saw cannot be scaled to the whole, and the
+        # profile and stderr say so in words instead of printing a total many times too low.
+        self.assertIn("allocation totals are NOT to be trusted", r.stderr)
+        self.assertIn("allocation totals are NOT to be trusted", comments)
 
     def test_target_exiting_mid_window_keeps_what_was_collected(self):
         r, out = profile(["--type", "heap", "--sample-rate", "64KiB", "--max-overhead", "100"],

@@ -6,6 +6,8 @@
 //   kinds: once, 100 calls each of calloc, realloc(NULL, n), reallocarray, posix_memalign,
 //          aligned_alloc, memalign, valloc and C++ new, from one function per kind, all freed.
 //   churn: malloc(64)/free as fast as possible in churn(); prints the pairs per second made.
+//   sizes: malloc/free pairs as fast as possible in mixed_sizes(), sizes log-uniform from 16 B to
+//          1 MiB (a fixed xorshift sequence); prints the calls and bytes it allocated.
 //   fixed: N malloc/free pairs (ITERATIONS_PER_SECOND is N here), each followed by WORK rounds of
 //          arithmetic (the 5th argument); prints the seconds taken (the cost benchmark).
 // It waits DELAY seconds first (for the profiler to attach) and runs for SECONDS.
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -94,6 +97,26 @@ __attribute__((noinline)) long churn(std::chrono::steady_clock::time_point end) 
   return pairs;
 }
 
+__attribute__((noinline)) void mixed_sizes(std::chrono::steady_clock::time_point end, long* calls,
+                                           unsigned long long* bytes) {
+  unsigned long long x = 88172645463325252ull;
+  while (std::chrono::steady_clock::now() < end) {
+    for (int i = 0; i < 100; i++) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      // 2^(4 + 16 u) bytes for u uniform in [0, 1): 16 B .. 1 MiB, as many of each magnitude.
+      const double u = static_cast<double>(x >> 11) / 9007199254740992.0;
+      const size_t size = static_cast<size_t>(std::exp2(4 + 16 * u));
+      void* p = malloc(size);
+      static_cast<volatile unsigned char*>(p)[0] = 1;
+      free(p);
+      *calls += 1;
+      *bytes += size;
+    }
+  }
+}
+
 __attribute__((noinline)) void fixed_work(long pairs, long work) {
   volatile unsigned long x = 0;
   for (long n = 0; n < pairs; n++) {
@@ -108,7 +131,8 @@ __attribute__((noinline)) void fixed_work(long pairs, long work) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: heap-split split|kinds|churn|fixed DELAY SECONDS [N] [WORK]\n");
+    std::fprintf(stderr,
+                 "usage: heap-split split|kinds|churn|sizes|fixed DELAY SECONDS [N] [WORK]\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -147,6 +171,11 @@ int main(int argc, char** argv) {
   } else if (mode == "churn") {
     const long pairs = churn(end);
     std::printf("churn: %.0f malloc/free pairs per second\n", pairs / seconds);
+  } else if (mode == "sizes") {
+    long calls = 0;
+    unsigned long long bytes = 0;
+    mixed_sizes(end, &calls, &bytes);
+    std::printf("sizes: %ld calls %llu bytes\n", calls, bytes);
   } else if (mode == "fixed") {
     const long work = argc > 5 ? atol(argv[5]) : 0;
     fixed_work(static_cast<long>(rate), work);
