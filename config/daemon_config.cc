@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -414,6 +415,7 @@ class ConfigReader {
         {"limits", [this](const Value& v) { ReadMap(v, LimitsFields()); }},
         {"heap", [this](const Value& v) { ReadMap(v, HeapFields()); }},
         {"block", [this](const Value& v) { ReadMap(v, BlockFields()); }},
+        {"security", [this](const Value& v) { ReadMap(v, SecurityFields()); }},
     };
   }
 
@@ -605,6 +607,26 @@ class ConfigReader {
     };
   }
 
+  std::vector<Field> SecurityFields() {
+    return {
+        {"admin_group", String(&config_.security.admin_group,
+                               [this](const Value& value, const std::string& text) {
+                                 group entry;
+                                 group* found = nullptr;
+                                 std::vector<char> buffer(1 << 16);
+                                 if (text.empty() ||
+                                     (getgrnam_r(text.c_str(), &entry, buffer.data(), buffer.size(),
+                                                 &found) == 0 &&
+                                      found)) {
+                                   return true;
+                                 }
+                                 Error(value, "there is no group named " + Quote(text) +
+                                                  "; expected a group's name, or \"\" for none");
+                                 return false;
+                               })},
+    };
+  }
+
   // The mark of the first of `keys` given in the file (all checks below have one given).
   std::pair<std::string, YAML::Mark> FirstGiven(std::initializer_list<std::string> keys) {
     for (const std::string& key : keys)
@@ -758,6 +780,9 @@ std::string DaemonConfigToYaml(const DaemonConfig& c) {
   out << YAML::EndMap;
   out << YAML::Key << "block" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "min_block" << YAML::Value << FormatDuration(c.block.min_block);
+  out << YAML::EndMap;
+  out << YAML::Key << "security" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "admin_group" << YAML::Value << c.security.admin_group;
   out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

@@ -22,6 +22,7 @@
 #include <system_error>
 
 #include "log.h"
+#include "tcp_peer_uid.h"
 
 namespace profd {
 namespace {
@@ -489,7 +490,7 @@ bool ParseHttpRequestHead(std::string_view head, HttpRequest* request, int* stat
 struct HttpServer::Connection {
   UniqueFd fd;
   std::string remote;
-  std::optional<ucred> peer;  // Unix sockets only
+  std::optional<ucred> peer;  // SO_PEERCRED, or the uid of a local TCP client's socket
   std::stop_source stop;
   std::thread thread;
   std::atomic<bool> done{false};
@@ -807,6 +808,16 @@ void HttpServer::AcceptPending() {
           "unix:pid=" + std::to_string(peer.pid) + ",uid=" + std::to_string(peer.uid);
     } else {
       connection->remote = FormatAddress(addr);
+      // A local client is told apart by the uid owning its socket, as a Unix socket's by its
+      // credentials: loopback HTTP must not let any user profile root's processes.
+      sockaddr_storage local{};
+      socklen_t local_len = sizeof(local);
+      if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &local_len) == 0) {
+        if (const std::optional<uid_t> uid = TcpPeerUid(local, addr)) {
+          connection->peer = ucred{0, *uid, static_cast<gid_t>(-1)};
+          connection->remote += " (uid " + std::to_string(*uid) + ")";
+        }
+      }
     }
     connection->fd = std::move(fd);
     Connection* c = connection.get();
@@ -896,7 +907,7 @@ void HttpServer::ServeConnection(Connection* c) {
   Wake();
 }
 
-HttpResponse HttpServer::Dispatch(const HttpRequest& request, std::stop_token stop) {
+HttpResponse HttpServer::Dispatch(HttpRequest& request, std::stop_token stop) {
   if (!options_.bearer_token.empty()) {
     const auto it = request.headers.find("authorization");
     std::string_view token;
@@ -914,6 +925,7 @@ HttpResponse HttpServer::Dispatch(const HttpRequest& request, std::stop_token st
       response.headers.emplace_back("WWW-Authenticate", "Bearer");
       return response;
     }
+    request.token_authenticated = true;
   }
   if (request.method != "GET" && request.method != "HEAD") {
     stat_bad_requests_++;

@@ -26,7 +26,6 @@
 #include <vector>
 
 #include "listen_address.h"
-
 #include "unique_fd.h"
 
 namespace profd {
@@ -37,10 +36,14 @@ struct HttpRequest {
   std::string path;                            // percent-decoded, e.g. "/debug/pprof/profile"
   std::map<std::string, std::string> query;    // decoded ('+' is a space); first of repeated keys
   std::map<std::string, std::string> headers;  // names in lower case; repeats joined with ", "
-  std::string remote_address;  // "127.0.0.1:51234", or "unix:pid=1234,uid=1000", for logs
-  // Over a Unix socket: the connecting process's pid, uid and gid (SO_PEERCRED, as of connect).
-  // nullopt over TCP.
+  // "127.0.0.1:51234 (uid 1000)", or "unix:pid=1234,uid=1000", for logs
+  std::string remote_address;
+  // Who connected, as the kernel tells it. Over a Unix socket the connecting process's pid, uid
+  // and gid (SO_PEERCRED, as of connect); over TCP the uid owning the client's socket when it is
+  // on this host (TcpPeerUid), with pid 0 and gid -1. nullopt when that cannot be told.
   std::optional<ucred> peer;
+  // The request carried the server's bearer token: whoever sent it acts as root.
+  bool token_authenticated = false;
 };
 
 struct HttpResponse {
@@ -71,7 +74,6 @@ struct HttpServerOptions {
   size_t max_head_bytes = 16 * 1024;               // request line + headers; beyond it 431
   std::string bearer_token;  // when set, requests without "Authorization: Bearer <it>" get 401
 };
-
 
 // Parses a request head (request line and headers, CRLF line ends, through the blank line). On
 // failure `status` is the code to answer (400, or 505 for another HTTP version) and `error` says
@@ -128,7 +130,7 @@ class HttpServer {
   void Reject(UniqueFd fd);
   void ReapFinished();
   void ServeConnection(Connection* connection);
-  HttpResponse Dispatch(const HttpRequest& request, std::stop_token stop);
+  HttpResponse Dispatch(HttpRequest& request, std::stop_token stop);
   void Wake();
   bool ListenUnix(const std::string& path, std::string* error);
 

@@ -1,9 +1,11 @@
 #include "pprof_endpoints.h"
 
+#include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -40,8 +42,7 @@ constexpr Endpoint kEndpoints[] = {
      "still live."},
     {"mutex", ProfileType::kMutex, false, "Stack traces of waiters on contended locks."},
     {"profile", ProfileType::kCpu, false, "CPU profile for ?seconds (default 30)."},
-    {"threadcreate", ProfileType::kThreadCreate, false,
-     "Stack traces that created new threads."},
+    {"threadcreate", ProfileType::kThreadCreate, false, "Stack traces that created new threads."},
 };
 
 // As from Go, these are cumulative without ?seconds: counts since profd began counting for the
@@ -168,11 +169,51 @@ bool ApplyTuningParameters(const std::map<std::string, std::string>& query, Prof
   return true;
 }
 
+// Is `peer` in the group named `name`: its connection's gid, or its user's groups as the user
+// database lists them (a TCP peer has no gid of its own).
+bool InGroup(const ucred& peer, const std::string& name) {
+  if (name.empty()) return false;
+  group entry;
+  group* found = nullptr;
+  std::vector<char> buffer(1 << 16);
+  if (getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found)
+    return false;
+  const gid_t admin = entry.gr_gid;
+  if (peer.gid == admin) return true;
+  passwd user;
+  passwd* user_found = nullptr;
+  std::vector<char> user_buffer(1 << 16);
+  if (getpwuid_r(peer.uid, &user, user_buffer.data(), user_buffer.size(), &user_found) != 0 ||
+      !user_found)
+    return false;
+  int count = 64;
+  std::vector<gid_t> groups(static_cast<size_t>(count));
+  if (getgrouplist(user.pw_name, user.pw_gid, groups.data(), &count) < 0) {
+    groups.resize(static_cast<size_t>(count));
+    if (getgrouplist(user.pw_name, user.pw_gid, groups.data(), &count) < 0) return false;
+  }
+  groups.resize(static_cast<size_t>(count));
+  return std::find(groups.begin(), groups.end(), admin) != groups.end();
+}
+
 }  // namespace
 
+bool CallerMayProfile(const HttpRequest& request, const std::vector<pid_t>& pids,
+                      const std::string& admin_group, int* status, std::string* message) {
+  if (request.token_authenticated) return true;
+  if (!request.peer) {
+    *status = 403;
+    *message =
+        "profd cannot tell which user opened this connection, so it profiles nothing for it: "
+        "connect from this host (loopback or the control socket), or send the bearer token";
+    return false;
+  }
+  return PeerMayProfile(*request.peer, pids, status, message, admin_group);
+}
+
 bool PeerMayProfile(const ucred& peer, const std::vector<pid_t>& pids, int* status,
-                    std::string* message) {
-  if (peer.uid == 0) return true;
+                    std::string* message, const std::string& admin_group) {
+  if (peer.uid == 0 || InGroup(peer, admin_group)) return true;
   *status = 403;
   if (pids.empty()) {
     *message = "a profile of the whole host needs root (you are " + DescribeUid(peer.uid) +
@@ -273,7 +314,7 @@ HttpResponse PprofEndpoints::Cmdline(const HttpRequest& request) const {
   }
   int status;
   std::string message;
-  if (request.peer && !PeerMayProfile(*request.peer, {pid}, &status, &message))
+  if (!CallerMayProfile(request, {pid}, config_().security.admin_group, &status, &message))
     return PprofErrorResponse(status, message);
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
   std::stringstream ss;
@@ -305,9 +346,10 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   } else {
     profile.all_processes = true;
   }
-  if (int status; request.peer) {
+  {
+    int status;
     std::string message;
-    if (!PeerMayProfile(*request.peer, profile.pids, &status, &message)) {
+    if (!CallerMayProfile(request, profile.pids, config.security.admin_group, &status, &message)) {
       Count(type_name, status == 403 ? "forbidden" : "not_found");
       LogInfo(request.remote_address + ": " + name + " profile refused: " + message);
       return PprofErrorResponse(status, message);

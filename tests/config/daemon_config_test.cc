@@ -1,5 +1,4 @@
 #include "daemon_config.h"
-#include "listen_address.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,6 +7,8 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+
+#include "listen_address.h"
 
 namespace profd {
 namespace {
@@ -128,7 +129,7 @@ TEST(DaemonConfigShippedFile, ShowsAndDocumentsEveryKey) {
     EXPECT_THAT(above, ::testing::MatchesRegex(" *#.*")) << key_line << " has no comment above";
     ++count;
   }
-  EXPECT_EQ(count, 29);  // 5 keys, 6 sections and their 18 keys
+  EXPECT_EQ(count, 31);  // 5 keys, 7 sections and their 19 keys
 }
 
 TEST(DaemonConfig, FullCustomConfig) {
@@ -320,7 +321,7 @@ TEST(DaemonConfigErrors, UnknownKeySuggestsTheClosest) {
   EXPECT_EQ(ParseError("\nfrequencyhz: 99\n"),
             "test.yaml:2:1: frequencyhz: unknown key; did you mean frequency_hz? (the top level "
             "takes the keys listen, socket_path, token_file, frequency_hz, unwind, schedule, "
-            "targets, store, limits, heap, block)");
+            "targets, store, limits, heap, block, security)");
   EXPECT_THAT(ParseError("store:\n  max-bytes: 1GiB\n"),
               StartsWith("test.yaml:2:3: store.max-bytes: unknown key; did you mean "
                          "store.max_bytes? "));
@@ -365,7 +366,7 @@ TEST(DaemonConfigErrors, WrongTypes) {
   EXPECT_EQ(ParseError("[1, 2]\n"),
             "test.yaml:1:1: expected a mapping (key: value lines), got a list; the top level takes "
             "the keys listen, socket_path, token_file, frequency_hz, unwind, schedule, targets, "
-            "store, limits, heap, block");
+            "store, limits, heap, block, security");
   EXPECT_EQ(ParseError("frequency_hz: 99.5\n"),
             "test.yaml:1:15: frequency_hz: \"99.5\" is not a whole number; expected CPU samples "
             "per second per CPU, a whole number from 1 to 10000");
@@ -515,7 +516,7 @@ TEST(DaemonConfigErrors, AllProblemsAreReportedOnePerLine) {
             "heap, allocs, block (alias offcpu), mutex, goroutine (alias threads), threadcreate\n"
             "test.yaml:4:1: unwnd: unknown key; did you mean unwind? (the top level takes the "
             "keys listen, socket_path, token_file, frequency_hz, unwind, schedule, targets, store, "
-            "limits, heap, block)");
+            "limits, heap, block, security)");
   std::string many;
   for (int i = 0; i < 25; ++i) many += "k" + std::to_string(i) + ": 1\n";
   const std::string error = ParseError(many);
