@@ -52,8 +52,6 @@ class Symbolizer {
     std::string debug_dir = "/usr/lib/debug";  // where build-id and debuglink files are searched
     size_t max_cached_files = 128;             // open ELF files kept; least recently used evicted
     bool demangle = true;
-    // Check the CRC-32 a .gnu_debuglink records against the debug file found by name.
-    bool verify_debuglink_crc = false;
     // When neither DWARF nor the binary's own symbol table covers an address, try the .symtab of
     // the separate debug file (llvm-symbolizer does not; it prints "??" there).
     bool use_debug_file_symbols = true;
@@ -110,7 +108,7 @@ class KernelSymbolizer {
     std::string name;
     std::string module;
   };
-  std::vector<Symbol> symbols_;  // sorted by address
+  std::vector<Symbol> symbols_;                                // sorted by address
   mutable std::unordered_map<std::string, uint64_t> by_name_;  // built on first AddressOf
 };
 

@@ -3,13 +3,16 @@ and the control socket, binaries whose debug links point elsewhere, clients that
 repeated pids. Each test runs the real daemon and, where that is the point, the unprivileged user
 (nobody)."""
 import json
+import struct
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
+import zlib
 
 import test_control_socket
 from profd_testing import CPU_SPLIT, PROFD
@@ -105,6 +108,81 @@ class SecurityTest(unittest.TestCase):
         self.assertEqual(status, 200, body)
         status, body = http_get(url, NOBODY)
         self.assertEqual(status, 401, body)
+
+
+    def debuglinked_workload(self, link_name, debug_files=()):
+        """Copies cpu-split into a directory nobody owns, its DWARF moved out and its
+        .gnu_debuglink set to `link_name` (any bytes, as a corrupt or hostile binary may hold)
+        with the real debug file's CRC; places the debug file at each of `debug_files`; runs the
+        copy as nobody."""
+        work = os.path.join(self.dir, "bin")
+        os.makedirs(work, exist_ok=True)
+        binary = os.path.join(work, "cpu-split")
+        debug = os.path.join(self.dir, "cpu-split.debug")
+        subprocess.run(["objcopy", "--only-keep-debug", CPU_SPLIT, debug], check=True)
+        with open(debug, "rb") as f:
+            crc = zlib.crc32(f.read())
+        section = link_name.encode() + b"\0"
+        section += b"\0" * (-len(section) % 4) + struct.pack("<I", crc)
+        with open(os.path.join(self.dir, "link"), "wb") as f:
+            f.write(section)
+        subprocess.run(["objcopy", "--strip-debug", "--add-section",
+                        ".gnu_debuglink=" + os.path.join(self.dir, "link"), CPU_SPLIT, binary],
+                       check=True)
+        for path in debug_files:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            shutil.copy(debug, path)
+        for root, dirs, files in os.walk(work):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), 65534, 65534)
+        os.chown(work, 65534, 65534)
+        return self.workload(NOBODY + [binary, "60"])
+
+    def goroutine_text(self, d, pid, timeout=60):
+        status, _, body = d.get("/debug/pprof/goroutine?debug=1&pid=%d" % pid, timeout=timeout)
+        self.assertEqual(status, 200, body)
+        return body.decode()
+
+    def test_a_debug_link_cannot_name_a_file_outside_the_standard_places(self):
+        # A debug file only root can read, which the link reaches by "..".
+        secret = os.path.join(self.dir, "secret")
+        os.mkdir(secret, 0o700)
+        escape = "../secret/cpu-split.debug"
+        p = self.debuglinked_workload(escape, [os.path.join(secret, "cpu-split.debug")])
+        os.chmod(os.path.join(secret, "cpu-split.debug"), 0o600)
+        d = self.daemon()
+        text = self.goroutine_text(d, p.pid)
+        self.assertIn("main", text)
+        self.assertNotIn("cpu_split.c", text)  # the secret file's DWARF was not read
+
+        # The same file by a bare name beside the binary is found (its CRC matches)...
+        p2 = self.debuglinked_workload("cpu-split.debug",
+                                       [os.path.join(self.dir, "bin", "cpu-split.debug")])
+        self.assertIn("cpu_split.c", self.goroutine_text(d, p2.pid))
+
+    def test_a_debug_file_that_does_not_match_the_link_is_not_used(self):
+        p = self.debuglinked_workload("cpu-split.debug")
+        # The program's own DWARF, without a build id and changed, so its CRC is not the link's.
+        path = os.path.join(self.dir, "bin", "cpu-split.debug")
+        subprocess.run(["objcopy", "--only-keep-debug", "--remove-section=.note.gnu.build-id",
+                        CPU_SPLIT, path], check=True)
+        with open(path, "ab") as f:
+            f.write(b"changed")
+        d = self.daemon()
+        text = self.goroutine_text(d, p.pid)
+        self.assertIn("main", text)
+        self.assertNotIn("cpu_split.c", text)
+
+    def test_a_fifo_named_by_a_debug_link_does_not_hang_the_request(self):
+        p = self.debuglinked_workload("cpu-split.debug")
+        os.mkfifo(os.path.join(self.dir, "bin", "cpu-split.debug"))
+        os.mkdir(os.path.join(self.dir, "bin", ".debug"))
+        os.mkfifo(os.path.join(self.dir, "bin", ".debug", "cpu-split.debug"))
+        d = self.daemon()
+        start = time.monotonic()
+        text = self.goroutine_text(d, p.pid, timeout=20)
+        self.assertLess(time.monotonic() - start, 10)
+        self.assertIn("main", text)
 
 
 if __name__ == "__main__":
