@@ -90,10 +90,14 @@ std::string HtmlEscape(const std::string& text) {
   return out;
 }
 
-// "1234" or "1234,5678"; false when any entry is no pid.
-bool ParsePids(const std::string& text, std::vector<pid_t>* pids) {
-  std::string error;
-  return ParsePidList(text, pids, &error);
+// "1234" or "1234,5678" (repeats dropped, at most kMaxPidsPerRequest); false with `error` the
+// message for the client.
+bool ParsePids(const std::string& text, std::vector<pid_t>* pids, std::string* error) {
+  if (ParsePidList(text, pids, error)) return true;
+  const std::string flag = "--pid: ";
+  if (error->starts_with(flag)) error->erase(0, flag.size());
+  *error = "invalid value for \"pid\": " + *error;
+  return false;
 }
 
 // "root (uid 0)", or "uid 1234" for a uid without a name.
@@ -308,8 +312,10 @@ HttpResponse PprofEndpoints::Cmdline(const HttpRequest& request) const {
   pid_t pid = getpid();  // as Go's handler, the server's own without a pid
   if (auto it = request.query.find("pid"); it != request.query.end()) {
     std::vector<pid_t> pids;
-    if (!ParsePids(it->second, &pids) || pids.size() != 1)
-      return PprofErrorResponse(400, "invalid value for \"pid\"");
+    std::string error;
+    if (!ParsePids(it->second, &pids, &error)) return PprofErrorResponse(400, error);
+    if (pids.size() != 1)
+      return PprofErrorResponse(400, "invalid value for \"pid\": cmdline takes one pid");
     pid = pids[0];
   }
   int status;
@@ -334,9 +340,9 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   ProfileRequest profile;
   profile.type = endpoint.type;
   if (auto it = request.query.find("pid"); it != request.query.end()) {
-    if (!ParsePids(it->second, &profile.pids)) {
+    if (std::string error; !ParsePids(it->second, &profile.pids, &error)) {
       Count(type_name, "bad_request");
-      return PprofErrorResponse(400, "invalid value for \"pid\"");
+      return PprofErrorResponse(400, error);
     }
   } else if (endpoint.needs_pid) {
     Count(type_name, "bad_request");

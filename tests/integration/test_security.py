@@ -185,5 +185,19 @@ class SecurityTest(unittest.TestCase):
         self.assertIn("main", text)
 
 
+    def test_a_repeated_pid_is_one_target_and_pids_are_bounded(self):
+        d = self.daemon()
+        p = self.workload([CPU_SPLIT, "60"])  # one thread
+        status, _, body = d.get("/debug/pprof/goroutine?debug=1&pid=" + ",".join([str(p.pid)] * 50))
+        self.assertEqual(status, 200, body)
+        text = body.decode()
+        self.assertIn("1 threads", text.splitlines()[1])
+        self.assertEqual(text.count("# label tid="), 1, text)
+        status, _, body = d.get("/debug/pprof/profile?seconds=1&pid=" +
+                                ",".join(str(i) for i in range(1, 300)))
+        self.assertEqual(status, 400, body)
+        self.assertIn(b"more than 256", body)
+
+
 if __name__ == "__main__":
     unittest.main()
