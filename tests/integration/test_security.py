@@ -15,7 +15,7 @@ import unittest
 import zlib
 
 import test_control_socket
-from profd_testing import CPU_SPLIT, PROFD
+from profd_testing import CPU_SPLIT, PROFD, pprof
 from test_control_socket import NOBODY
 from test_daemon import Daemon
 # A second unprivileged user (no passwd entry needed), e.g. a metrics scraper.
@@ -197,6 +197,33 @@ class SecurityTest(unittest.TestCase):
                                 ",".join(str(i) for i in range(1, 300)))
         self.assertEqual(status, 400, body)
         self.assertIn(b"more than 256", body)
+
+
+    def test_a_killed_cli_leaves_no_temporary_file(self):
+        p = self.workload([CPU_SPLIT, "60"])
+        out_dir = os.path.join(self.dir, "out")
+        os.mkdir(out_dir)
+        out = os.path.join(out_dir, "cpu.pb.gz")
+        env = dict(os.environ, PROFD_SOCKET=os.path.join(self.dir, "no-daemon.sock"))
+        argv = [PROFD, "--pid", str(p.pid), "--seconds", "4", "-o", out, "-q"]
+        # Killed mid-window: nothing was ever named in the directory.
+        cli = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(2.5)
+        self.assertEqual(os.listdir(out_dir), [])
+        cli.kill()
+        cli.wait()
+        self.assertEqual(os.listdir(out_dir), [])
+        # Left to finish, the output appears whole (and replaces a file there before).
+        with open(out, "w") as f:
+            f.write("old")
+        cli = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        time.sleep(2.5)
+        self.assertEqual(os.listdir(out_dir), ["cpu.pb.gz"])
+        stdout, stderr = cli.communicate(timeout=60)
+        self.assertEqual(cli.returncode, 0, stderr)
+        self.assertEqual(os.listdir(out_dir), ["cpu.pb.gz"])
+        self.assertIn("hot_function", pprof(["-top", out]))
 
 
 if __name__ == "__main__":
