@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -119,6 +120,12 @@ class ProfileBuilder {
   std::map<std::string, size_t> samples_;  // key: locations + labels → index in profile_.sample
   uint64_t rejected_samples_ = 0;
 };
+
+// `text` with every ill-formed UTF-8 sequence (a stray continuation byte, a truncated, overlong or
+// surrogate sequence, a code point above U+10FFFF) replaced by U+FFFD, one per maximal ill-formed
+// subpart as Unicode recommends. profile.proto's strings must be UTF-8, and names read from a
+// corrupt binary need not be.
+std::string ToValidUtf8(std::string_view text);
 
 // Checks the rules google/pprof's Profile.CheckValid enforces; returns "" when valid, else the
 // first problem.
