@@ -5,6 +5,7 @@ repeated pids. Each test runs the real daemon and, where that is the point, the 
 import json
 import struct
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -224,6 +225,68 @@ class SecurityTest(unittest.TestCase):
         self.assertEqual(cli.returncode, 0, stderr)
         self.assertEqual(os.listdir(out_dir), ["cpu.pb.gz"])
         self.assertIn("hot_function", pprof(["-top", out]))
+
+
+    def hold_idle_connections(self, count, address, as_user=NOBODY):
+        """Opens `count` connections to `address` (a (host, port) or a Unix socket path) as
+        `as_user` and sends nothing on them; returns the holder once all are open."""
+        script = (
+            "import socket, sys, time\n"
+            "address = eval(sys.argv[1])\n"
+            "family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET\n"
+            "held = []\n"
+            "for _ in range(int(sys.argv[2])):\n"
+            "    s = socket.socket(family)\n"
+            "    s.connect(address)\n"
+            "    held.append(s)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n")
+        holder = subprocess.Popen(list(as_user) + [sys.executable, "-c", script, repr(address),
+                                                   str(count)],
+                                  stdout=subprocess.PIPE, text=True)
+        self.workloads.append(holder)
+        self.assertEqual(holder.stdout.readline(), "ready\n")
+        return holder
+
+    def test_idle_connections_of_one_user_shut_out_neither_root_nor_metrics(self):
+        socket_path = os.path.join(self.dir, "run", "profd.sock")
+        d = self.daemon("socket_path: %s\n" % socket_path)
+        p = self.workload([CPU_SPLIT, "60"])
+        # The head deadline: a client that sends nothing is closed after 3 s (not 10).
+        start = time.monotonic()
+        with socket.create_connection(("127.0.0.1", d.port)) as idle:
+            idle.settimeout(20)
+            self.assertEqual(idle.recv(100), b"")
+        self.assertLess(time.monotonic() - start, 5)
+
+        # Over HTTP: 40 idle connections from nobody, then root and a scraper are served at once.
+        self.hold_idle_connections(40, ("127.0.0.1", d.port))
+        start = time.monotonic()
+        status, body = http_get(d.url("/debug/pprof/goroutine?debug=1&pid=%d" % p.pid))
+        self.assertEqual(status, 200, body)
+        status, body = http_get(d.url("/metrics"), SCRAPER)
+        self.assertEqual(status, 200, body)
+        status, body = http_get(d.url("/metrics"))
+        self.assertEqual(status, 200, body)
+        self.assertLess(time.monotonic() - start, 2.5)  # before the idle ones time out
+        # nobody holds its quarter of the 24 slots, and one kept for /metrics; the rest were
+        # refused at once.
+        busy = re.search(r'profd_connections_refused_total\{listener="http",why="busy"\} (\d+)',
+                         body)
+        self.assertEqual(int(busy.group(1)), 40 - 6 - 1, body)
+
+        # Over the control socket: 20 idle clients of nobody, then root's `profd --pid`.
+        self.hold_idle_connections(20, socket_path)
+        out = os.path.join(self.dir, "threads.pb.gz")
+        r = subprocess.run([PROFD, "--pid", str(p.pid), "--type", "goroutine", "-o", out, "-v"],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PROFD_SOCKET=socket_path))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("asking the profd daemon on", r.stderr)
+        self.assertNotIn("no profd daemon", r.stderr)
+        served = [l for l in d.log().splitlines()
+                  if "unix:pid=" in l and "goroutine profile of pid %d" % p.pid in l]
+        self.assertTrue(served, d.log())
 
 
 if __name__ == "__main__":
