@@ -75,50 +75,6 @@ int64_t ProfileBuilder::Intern(const std::string& s) {
   return it->second;
 }
 
-std::string ToValidUtf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = [&](size_t at) { return static_cast<unsigned char>(text[at]); };
-    const unsigned char lead = byte(i);
-    if (lead < 0x80) {
-      out += static_cast<char>(lead);
-      ++i;
-      continue;
-    }
-    // The sequence's length and the range its second byte must be in (Unicode table 3-7).
-    size_t length = 0;
-    unsigned char low = 0x80, high = 0xBF;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      if (lead == 0xE0) low = 0xA0;   // overlong
-      if (lead == 0xED) high = 0x9F;  // surrogates
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      if (lead == 0xF0) low = 0x90;   // overlong
-      if (lead == 0xF4) high = 0x8F;  // above U+10FFFF
-    }
-    size_t good = length == 0 ? 0 : 1;  // bytes of a well-formed prefix
-    while (good > 0 && good < length && i + good < text.size()) {
-      const unsigned char c = byte(i + good);
-      const bool in_range = good == 1 ? (c >= low && c <= high) : (c >= 0x80 && c <= 0xBF);
-      if (!in_range) break;
-      ++good;
-    }
-    if (length > 0 && good == length) {
-      out.append(text.substr(i, length));
-      i += length;
-    } else {
-      out += "\xEF\xBF\xBD";  // U+FFFD for the maximal ill-formed subpart
-      i += std::max<size_t>(good, 1);
-    }
-  }
-  return out;
-}
-
 uint64_t ProfileBuilder::InternFunction(const std::string& name, const std::string& system_name,
                                         const std::string& filename, int64_t start_line) {
   const int64_t name_index = Intern(name);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "profile.pb.h"
+#include "utf8.h"  // ToValidUtf8: profile.proto's strings must be UTF-8
 
 namespace profd {
 
@@ -120,12 +121,6 @@ class ProfileBuilder {
   std::map<std::string, size_t> samples_;  // key: locations + labels → index in profile_.sample
   uint64_t rejected_samples_ = 0;
 };
-
-// `text` with every ill-formed UTF-8 sequence (a stray continuation byte, a truncated, overlong or
-// surrogate sequence, a code point above U+10FFFF) replaced by U+FFFD, one per maximal ill-formed
-// subpart as Unicode recommends. profile.proto's strings must be UTF-8, and names read from a
-// corrupt binary need not be.
-std::string ToValidUtf8(std::string_view text);
 
 // Checks the rules google/pprof's Profile.CheckValid enforces; returns "" when valid, else the
 // first problem.

@@ -289,5 +289,31 @@ class SecurityTest(unittest.TestCase):
         self.assertTrue(served, d.log())
 
 
+    def test_a_bad_configuration_is_said_in_words_and_stops_after_twenty_problems(self):
+        for text, expected in [
+                ("listen: 127.0.0.1:0\nfrequency_hz: 9\0" "9\n", r"profd\.yaml:2:16: a NUL byte"),
+                ("store:\n  directory: /var/\xff\n", r"profd\.yaml:2:19: byte 0xFF is not UTF-8"),
+                ("schedule: " + "[" * 5000 + "]" * 5000 + "\n",
+                 r"nested 500 deep.*nests at most 3 levels")]:
+            d = Daemon(None, args=["--config", self.write_config(text)])
+            self.daemons.append(d)
+            self.assertEqual(d.proc.wait(10), 2, d.log())
+            self.assertRegex(d.log(), expected)
+        many = "".join("key%d: 1\n" % i for i in range(20000))
+        start = time.monotonic()
+        d = Daemon(None, args=["--config", self.write_config(many)])
+        self.daemons.append(d)
+        self.assertEqual(d.proc.wait(10), 2, d.log())
+        self.assertLess(time.monotonic() - start, 3)
+        self.assertEqual(d.log().count("unknown key"), 20)
+        self.assertIn("and more problems (only the first 20 are shown)", d.log())
+
+    def write_config(self, text):
+        path = os.path.join(self.dir, "profd.yaml")
+        with open(path, "wb") as f:
+            f.write(text.encode("latin-1") if "\xff" in text else text.encode())
+        return path
+
+
 if __name__ == "__main__":
     unittest.main()
