@@ -40,13 +40,14 @@ bool OpenTargetFile(const std::string& root, const std::string& path, bool no_fo
     open_how how{};
     how.flags = static_cast<uint64_t>(flags);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    const std::string relative =
-        path.substr(path.find_first_not_of('/') == std::string::npos ? path.size()
-                                                                     : path.find_first_not_of('/'));
-    fd = UniqueFd(static_cast<int>(syscall(
-        SYS_openat2, root_fd.get(), relative.empty() ? "." : relative.c_str(), &how, sizeof(how))));
-    // Before Linux 5.6 there is no openat2: the path under the root, as the kernel resolves it.
-    if (!fd.valid() && errno == ENOSYS) fd = UniqueFd(open(shown.c_str(), flags));
+    const size_t start = path.find_first_not_of('/');  // relative to the root's descriptor
+    const std::string relative = start == std::string::npos ? "." : path.substr(start);
+    fd = UniqueFd(
+        static_cast<int>(syscall(SYS_openat2, root_fd.get(), relative.c_str(), &how, sizeof(how))));
+    // Before Linux 5.6 there is no openat2 (ENOSYS), and a seccomp filter may refuse it (EPERM):
+    // the path under the root, as the kernel resolves it.
+    if (!fd.valid() && (errno == ENOSYS || errno == EPERM))
+      fd = UniqueFd(open(shown.c_str(), flags));
   }
   if (!fd.valid()) {
     *error = "cannot open " + shown + ": " + std::strerror(errno);
