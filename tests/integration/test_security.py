@@ -186,6 +186,14 @@ class SecurityTest(unittest.TestCase):
         self.assertIn("main", text)
 
 
+    def test_a_fifo_given_as_the_binary_does_not_hang_the_symbolizer(self):
+        fifo = os.path.join(self.dir, "fifo")
+        os.mkfifo(fifo)
+        r = subprocess.run([PROFD, "--symbolize", fifo], input="0x1000\n", capture_output=True,
+                           text=True, timeout=20)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("is not a regular file", r.stderr)
+
     def test_a_repeated_pid_is_one_target_and_pids_are_bounded(self):
         d = self.daemon()
         p = self.workload([CPU_SPLIT, "60"])  # one thread
