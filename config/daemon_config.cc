@@ -2,15 +2,18 @@
 
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -18,6 +21,7 @@
 
 #include "listen_address.h"
 #include "units.h"
+#include "utf8.h"
 
 namespace profd {
 namespace {
@@ -25,7 +29,9 @@ namespace {
 using std::chrono::nanoseconds;
 
 constexpr size_t kMaxErrors = 20;
-constexpr size_t kMaxFileBytes = 1 << 20;  // a config file is a few KiB; this stops /dev/zero
+// A config file is a few KiB; this stops /dev/zero, and bounds what YAML builds (its nodes take
+// about 100 bytes per byte of a file of keys).
+constexpr size_t kMaxFileBytes = 256 << 10;
 constexpr pid_t kMaxPid = 4194304;         // PID_MAX_LIMIT on 64-bit kernels
 
 struct TypeName {
@@ -125,9 +131,16 @@ class ConfigReader {
       : source_(std::move(source)), config_(*config) {}
 
   void Read(const std::string& text) {
+    if (!CheckIsText(text)) return;
     std::vector<YAML::Node> documents;
     try {
       documents = YAML::LoadAll(text);
+    } catch (const YAML::DeepRecursion& e) {  // its message is only "bad file"
+      Error(e.mark, "",
+            "lists or mappings nested " + std::to_string(e.depth()) +
+                " deep, more than YAML is read to; the configuration nests at most 3 levels "
+                "(section, key, list)");
+      return;
     } catch (const YAML::ParserException& e) {
       Error(e.mark, "", "YAML syntax error: " + e.msg + SyntaxHint(text, e));
       return;
@@ -158,7 +171,32 @@ class ConfigReader {
     Reader read;
   };
 
+  // A NUL or a byte that is not UTF-8 would reach YAML, which names it wrongly ("unknown escape
+  // character"): said here in words, with where it is.
+  bool CheckIsText(const std::string& text) {
+    const size_t nul = text.find('\0');
+    const size_t bad = std::min(nul, FirstInvalidUtf8(text));
+    if (bad == std::string::npos) return true;
+    YAML::Mark mark;
+    mark.pos = static_cast<int>(bad);
+    const size_t line_start = bad == 0 ? 0 : text.rfind('\n', bad - 1) + 1;  // npos + 1 is 0
+    mark.line = static_cast<int>(std::count(text.begin(), text.begin() + bad, '\n'));
+    mark.column = static_cast<int>(bad - line_start);
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
+    Error(mark, "",
+          bad == nul ? std::string("a NUL byte (0x00): a configuration file is text; is this "
+                                   "the configuration file?")
+                     : std::string("byte ") + byte +
+                           " is not UTF-8: the configuration is read as UTF-8 text; save it "
+                           "as UTF-8");
+    return false;
+  }
+
   void Error(const YAML::Mark& mark, const std::string& key, const std::string& message) {
+    // Past the first kMaxErrors problems the rest are only counted as "more": a file of 100,000
+    // unknown keys must not cost seconds and megabytes of messages nobody reads.
+    if (errors_.size() > kMaxErrors) return;
     std::string line = source_ + ":";
     if (!mark.is_null())
       line += std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ":";
@@ -185,6 +223,7 @@ class ConfigReader {
     }
     std::map<std::string, YAML::Mark> seen;
     for (auto it = section.node.begin(); it != section.node.end(); ++it) {
+      if (errors_.size() > kMaxErrors) return;  // enough said
       const YAML::Node key = it->first;
       if (!key.IsScalar()) {
         Error(key.Mark(), section.key, "a key must be a name, not " + Describe(key) + "; " + takes);
@@ -414,6 +453,7 @@ class ConfigReader {
         {"limits", [this](const Value& v) { ReadMap(v, LimitsFields()); }},
         {"heap", [this](const Value& v) { ReadMap(v, HeapFields()); }},
         {"block", [this](const Value& v) { ReadMap(v, BlockFields()); }},
+        {"security", [this](const Value& v) { ReadMap(v, SecurityFields()); }},
     };
   }
 
@@ -605,6 +645,26 @@ class ConfigReader {
     };
   }
 
+  std::vector<Field> SecurityFields() {
+    return {
+        {"admin_group", String(&config_.security.admin_group,
+                               [this](const Value& value, const std::string& text) {
+                                 group entry;
+                                 group* found = nullptr;
+                                 std::vector<char> buffer(1 << 16);
+                                 if (text.empty() ||
+                                     (getgrnam_r(text.c_str(), &entry, buffer.data(), buffer.size(),
+                                                 &found) == 0 &&
+                                      found)) {
+                                   return true;
+                                 }
+                                 Error(value, "there is no group named " + Quote(text) +
+                                                  "; expected a group's name, or \"\" for none");
+                                 return false;
+                               })},
+    };
+  }
+
   // The mark of the first of `keys` given in the file (all checks below have one given).
   std::pair<std::string, YAML::Mark> FirstGiven(std::initializer_list<std::string> keys) {
     for (const std::string& key : keys)
@@ -676,8 +736,8 @@ bool ParseDaemonConfig(const std::string& yaml_text, const std::string& source_n
   for (size_t i = 0; i < errors.size() && i < kMaxErrors; ++i)
     *error += (i ? "\n" : "") + errors[i];
   if (errors.size() > kMaxErrors)
-    *error += "\n" + source_name + ": and " + std::to_string(errors.size() - kMaxErrors) +
-              " more problems";
+    *error += "\n" + source_name + ": and more problems (only the first " +
+              std::to_string(kMaxErrors) + " are shown)";
   return false;
 }
 
@@ -758,6 +818,9 @@ std::string DaemonConfigToYaml(const DaemonConfig& c) {
   out << YAML::EndMap;
   out << YAML::Key << "block" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "min_block" << YAML::Value << FormatDuration(c.block.min_block);
+  out << YAML::EndMap;
+  out << YAML::Key << "security" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "admin_group" << YAML::Value << c.security.admin_group;
   out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

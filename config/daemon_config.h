@@ -81,6 +81,13 @@ struct DaemonConfig {
     bool operator==(const Heap&) const = default;
   } heap;
 
+  struct Security {
+    // Members of this group (by name; "" = none) may profile any process, as root may; others
+    // only their own.
+    std::string admin_group;
+    bool operator==(const Security&) const = default;
+  } security;
+
   struct Block {
     // Waits shorter than this are not counted, 0..60s.
     std::chrono::nanoseconds min_block = std::chrono::microseconds(10);

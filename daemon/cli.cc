@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <sstream>
@@ -67,6 +68,12 @@ bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string
     if (item.empty() || *end != '\0' || value <= 0 || value > 4194304) {
       *error =
           "--pid: '" + item + "' is not a process id (expected positive numbers, e.g. 1234,5678)";
+      return false;
+    }
+    if (std::find(pids->begin(), pids->end(), value) != pids->end()) continue;
+    if (pids->size() == kMaxPidsPerRequest) {
+      *error = "--pid: more than " + std::to_string(kMaxPidsPerRequest) +
+               " processes in one request; use --all, or profile them in several requests";
       return false;
     }
     pids->push_back(static_cast<pid_t>(value));

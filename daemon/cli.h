@@ -25,7 +25,12 @@ enum class ProfileType {
 bool ParseProfileType(const std::string& name, ProfileType* type);
 std::string ProfileTypeName(ProfileType type);
 
-// Parses "1234" or "1234,5678"; false with `error` set when any entry is no positive pid.
+// The most distinct pids one request (--pid or ?pid=) may name.
+constexpr size_t kMaxPidsPerRequest = 256;
+
+// Parses "1234" or "1234,5678" into distinct pids, in the order first given (a repeated pid would
+// be stopped and counted again for each repeat); false with `error` set when any entry is no
+// positive pid or there are more than kMaxPidsPerRequest.
 bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string* error);
 
 // What to profile and how: from the command line, or in the daemon from an HTTP request.

@@ -6,8 +6,7 @@ namespace profd {
 
 std::unique_ptr<HttpServer> StartControlSocket(const std::string& socket_path,
                                                PprofEndpoints* endpoints, std::string* error) {
-  HttpServerOptions options;
-  options.max_connections = kControlSocketConnections;
+  HttpServerOptions options = DaemonServerOptions(kControlSocketConnections);
   options.write_timeout = std::chrono::seconds(60);
   // No bearer token: the socket is local, and the peer's uid decides what it may profile.
   auto server = std::make_unique<HttpServer>(options);

@@ -13,7 +13,8 @@
 
 namespace profd {
 
-// Connections served at once on the control socket; beyond them a caller is answered 503 at once.
+// Connections served at once on the control socket, a quarter of them per user, with slots kept
+// for root and /metrics (DaemonServerOptions); beyond them a caller is answered 503 at once.
 // Profile requests also count against limits.max_concurrent_requests, shared with HTTP.
 constexpr int kControlSocketConnections = 16;
 

@@ -74,10 +74,9 @@ bool ReadToken(const std::string& path, std::string* token, std::string* error) 
 std::unique_ptr<HttpServer> StartServer(const DaemonConfig& config, PprofEndpoints* endpoints,
                                         std::string* error) {
   if (config.listen.empty()) return nullptr;
-  HttpServerOptions options;
   // Profile requests are limited by the endpoints (503 beyond the limit); the connections left
   // over serve /metrics, the index and those refusals.
-  options.max_connections = config.limits.max_concurrent_requests * 2 + 8;
+  HttpServerOptions options = DaemonServerOptions(config.limits.max_concurrent_requests * 2 + 8);
   options.write_timeout = std::chrono::seconds(60);
   if (!config.token_file.empty() && !ReadToken(config.token_file, &options.bearer_token, error))
     return nullptr;

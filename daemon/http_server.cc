@@ -22,6 +22,7 @@
 #include <system_error>
 
 #include "log.h"
+#include "tcp_peer_uid.h"
 
 namespace profd {
 namespace {
@@ -250,16 +251,19 @@ void LingeringClose(int fd) {
   }
 }
 
-std::string FormatAddress(const sockaddr_storage& addr) {
+// "127.0.0.1:51234", "[::1]:51234"; without the port "127.0.0.1", "::1".
+std::string FormatAddress(const sockaddr_storage& addr, bool with_port = true) {
   char host[INET6_ADDRSTRLEN] = "?";
   if (addr.ss_family == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
     ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    if (!with_port) return host;
     return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
   }
   if (addr.ss_family == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
     ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    if (!with_port) return host;
     return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
   }
   return "?";
@@ -489,12 +493,24 @@ bool ParseHttpRequestHead(std::string_view head, HttpRequest* request, int* stat
 struct HttpServer::Connection {
   UniqueFd fd;
   std::string remote;
-  std::optional<ucred> peer;  // Unix sockets only
+  std::optional<ucred> peer;  // SO_PEERCRED, or the uid of a local TCP client's socket
+  bool root = false;          // the peer is root
+  std::string owner;          // "uid 1000", or the address when the user is unknown
+  Slot slot = Slot::kGeneral;
   std::stop_source stop;
   std::thread thread;
   std::atomic<bool> done{false};
   bool hangup_seen = false;  // accept thread only
 };
+
+HttpServerOptions DaemonServerOptions(int max_connections) {
+  HttpServerOptions options;
+  options.max_connections = max_connections;
+  options.max_connections_per_user = std::max(2, max_connections / 4);
+  options.reserved_for_root = 4;
+  options.reserved_for_metrics = 4;
+  return options;
+}
 
 HttpServer::HttpServer(HttpServerOptions options) : options_(std::move(options)) {}
 
@@ -786,12 +802,6 @@ void HttpServer::AcceptPending() {
       return;
     }
     logged_accept_error_ = false;
-    const auto active = std::count_if(connections_.begin(), connections_.end(),
-                                      [](const auto& c) { return !c->done; });
-    if (active >= options_.max_connections) {
-      Reject(std::move(fd));
-      continue;
-    }
     auto connection = std::make_unique<Connection>();
     if (!unix_path_.empty()) {
       // Who is asking decides what may be profiled: without credentials, no request.
@@ -807,6 +817,27 @@ void HttpServer::AcceptPending() {
           "unix:pid=" + std::to_string(peer.pid) + ",uid=" + std::to_string(peer.uid);
     } else {
       connection->remote = FormatAddress(addr);
+      // A local client is told apart by the uid owning its socket, as a Unix socket's by its
+      // credentials: loopback HTTP must not let any user profile root's processes.
+      sockaddr_storage local{};
+      socklen_t local_len = sizeof(local);
+      if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &local_len) == 0) {
+        if (const std::optional<uid_t> uid = TcpPeerUid(local, addr)) {
+          connection->peer = ucred{0, *uid, static_cast<gid_t>(-1)};
+          connection->remote += " (uid " + std::to_string(*uid) + ")";
+        }
+      }
+    }
+    // Limits are per user (per address when the user is unknown), so one user's idle
+    // connections cannot shut out the others, nor root, nor a scraper of /metrics.
+    connection->root = connection->peer && connection->peer->uid == 0;
+    connection->owner = connection->peer ? "uid " + std::to_string(connection->peer->uid)
+                                         : FormatAddress(addr, /*with_port=*/false);
+    std::string refusal;
+    if (!Admit(connection.get(), &refusal)) {
+      LogDebug("http: connection from " + connection->remote + " refused: " + refusal);
+      Reject(std::move(fd), refusal);
+      continue;
     }
     connection->fd = std::move(fd);
     Connection* c = connection.get();
@@ -814,7 +845,7 @@ void HttpServer::AcceptPending() {
       connection->thread = std::thread(&HttpServer::ServeConnection, this, c);
     } catch (const std::system_error& e) {
       LogWarning(std::string("http: cannot start a connection thread: ") + e.what());
-      Reject(std::move(connection->fd));
+      Reject(std::move(connection->fd), "cannot serve another connection now");
       continue;
     }
     stat_connections_++;
@@ -822,13 +853,52 @@ void HttpServer::AcceptPending() {
   }
 }
 
+bool HttpServer::Admit(Connection* c, std::string* refusal) {
+  int general = 0, root = 0, metrics = 0, owner_general = 0, owner_metrics = 0;
+  for (const auto& other : connections_) {
+    if (other->done) continue;
+    const bool same = other->owner == c->owner;
+    switch (other->slot) {
+      case Slot::kGeneral:
+        general++;
+        owner_general += same;
+        break;
+      case Slot::kRoot:
+        root++;
+        break;
+      case Slot::kMetrics:
+        metrics++;
+        owner_metrics += same;
+        break;
+    }
+  }
+  const int per_owner = options_.max_connections_per_user;
+  const bool owner_full = !c->root && per_owner > 0 && owner_general >= per_owner;
+  if (general < options_.max_connections && !owner_full) {
+    c->slot = Slot::kGeneral;
+    return true;
+  }
+  if (c->root && root < options_.reserved_for_root) {
+    c->slot = Slot::kRoot;
+    return true;
+  }
+  // One kept slot per user at most, and only for /metrics (checked once the request is read).
+  if (metrics < options_.reserved_for_metrics && owner_metrics == 0) {
+    c->slot = Slot::kMetrics;
+    return true;
+  }
+  *refusal = owner_full ? "too many connections from " + c->owner + " (at most " +
+                              std::to_string(per_owner) + " at once)"
+                        : "too many connections (at most " +
+                              std::to_string(options_.max_connections) + " at once)";
+  return false;
+}
+
 // Answers 503 without reading the request: a fresh socket's send buffer is empty, so the short
 // answer never blocks the accept loop.
-void HttpServer::Reject(UniqueFd fd) {
+void HttpServer::Reject(UniqueFd fd, const std::string& refusal) {
   stat_rejected_busy_++;
-  HttpResponse response = TextResponse(503, "profd: too many connections (at most " +
-                                                std::to_string(options_.max_connections) +
-                                                " at once); try again later");
+  HttpResponse response = TextResponse(503, "profd: " + refusal + "; try again later");
   response.headers.emplace_back("Retry-After", "1");
   bool valid;
   const std::string out = SerializeHead(response, &valid) + response.body;
@@ -858,7 +928,14 @@ void HttpServer::ServeConnection(Connection* c) {
         request.remote_address = c->remote;
         request.peer = c->peer;
         head_only = request.method == "HEAD";
-        response = Dispatch(request, c->stop.get_token());
+        if (c->slot == Slot::kMetrics && request.path != "/metrics") {
+          stat_rejected_busy_++;
+          response = TextResponse(
+              503, "profd: too many connections from " + c->owner + " at once; try again later");
+          response.headers.emplace_back("Retry-After", "1");
+        } else {
+          response = Dispatch(request, c->stop.get_token());
+        }
       } else {
         stat_bad_requests_++;
         LogDebug("http: bad request from " + c->remote + ": " + error);
@@ -896,7 +973,7 @@ void HttpServer::ServeConnection(Connection* c) {
   Wake();
 }
 
-HttpResponse HttpServer::Dispatch(const HttpRequest& request, std::stop_token stop) {
+HttpResponse HttpServer::Dispatch(HttpRequest& request, std::stop_token stop) {
   if (!options_.bearer_token.empty()) {
     const auto it = request.headers.find("authorization");
     std::string_view token;
@@ -914,6 +991,7 @@ HttpResponse HttpServer::Dispatch(const HttpRequest& request, std::stop_token st
       response.headers.emplace_back("WWW-Authenticate", "Bearer");
       return response;
     }
+    request.token_authenticated = true;
   }
   if (request.method != "GET" && request.method != "HEAD") {
     stat_bad_requests_++;

@@ -26,7 +26,6 @@
 #include <vector>
 
 #include "listen_address.h"
-
 #include "unique_fd.h"
 
 namespace profd {
@@ -37,10 +36,14 @@ struct HttpRequest {
   std::string path;                            // percent-decoded, e.g. "/debug/pprof/profile"
   std::map<std::string, std::string> query;    // decoded ('+' is a space); first of repeated keys
   std::map<std::string, std::string> headers;  // names in lower case; repeats joined with ", "
-  std::string remote_address;  // "127.0.0.1:51234", or "unix:pid=1234,uid=1000", for logs
-  // Over a Unix socket: the connecting process's pid, uid and gid (SO_PEERCRED, as of connect).
-  // nullopt over TCP.
+  // "127.0.0.1:51234 (uid 1000)", or "unix:pid=1234,uid=1000", for logs
+  std::string remote_address;
+  // Who connected, as the kernel tells it. Over a Unix socket the connecting process's pid, uid
+  // and gid (SO_PEERCRED, as of connect); over TCP the uid owning the client's socket when it is
+  // on this host (TcpPeerUid), with pid 0 and gid -1. nullopt when that cannot be told.
   std::optional<ucred> peer;
+  // The request carried the server's bearer token: whoever sent it acts as root.
+  bool token_authenticated = false;
 };
 
 struct HttpResponse {
@@ -65,13 +68,23 @@ HttpResponse PprofErrorResponse(int status, const std::string& message);
 const char* HttpStatusText(int status);
 
 struct HttpServerOptions {
-  int max_connections = 64;                        // beyond it a connection is answered 503 at once
-  std::chrono::milliseconds head_timeout{10000};   // to receive the request line and headers
+  int max_connections = 64;  // beyond it (and the kept slots) a connection is answered 503 at once
+  // Of those, the most one user (a uid; the address when it is unknown) may hold; 0: no limit.
+  // Root has none.
+  int max_connections_per_user = 0;
+  int reserved_for_root = 0;  // slots beyond max_connections kept for root
+  // Slots beyond max_connections kept for /metrics, one per user at most: a connection admitted to
+  // one that asks for anything else is answered 503.
+  int reserved_for_metrics = 0;
+  std::chrono::milliseconds head_timeout{3000};    // to receive the request line and headers
   std::chrono::milliseconds write_timeout{30000};  // longest a client may leave the response unread
   size_t max_head_bytes = 16 * 1024;               // request line + headers; beyond it 431
   std::string bearer_token;  // when set, requests without "Authorization: Bearer <it>" get 401
 };
 
+// The daemon's listeners (HTTP and the control socket): `max_connections`, a quarter of them (at
+// least 2) per user, 4 kept for root and 4 for /metrics.
+HttpServerOptions DaemonServerOptions(int max_connections);
 
 // Parses a request head (request line and headers, CRLF line ends, through the blank line). On
 // failure `status` is the code to answer (400, or 505 for another HTTP version) and `error` says
@@ -118,6 +131,7 @@ class HttpServer {
 
  private:
   struct Connection;
+  enum class Slot { kGeneral, kRoot, kMetrics };
   struct Lingering {
     UniqueFd fd;
     std::chrono::steady_clock::time_point deadline;
@@ -125,10 +139,12 @@ class HttpServer {
 
   void AcceptLoop();
   void AcceptPending();
-  void Reject(UniqueFd fd);
+  // Picks the connection's slot; false with `refusal` (the 503's reason) when none is left.
+  bool Admit(Connection* c, std::string* refusal);
+  void Reject(UniqueFd fd, const std::string& refusal);
   void ReapFinished();
   void ServeConnection(Connection* connection);
-  HttpResponse Dispatch(const HttpRequest& request, std::stop_token stop);
+  HttpResponse Dispatch(HttpRequest& request, std::stop_token stop);
   void Wake();
   bool ListenUnix(const std::string& path, std::string* error);
 

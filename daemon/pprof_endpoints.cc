@@ -1,9 +1,11 @@
 #include "pprof_endpoints.h"
 
+#include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -40,8 +42,7 @@ constexpr Endpoint kEndpoints[] = {
      "still live."},
     {"mutex", ProfileType::kMutex, false, "Stack traces of waiters on contended locks."},
     {"profile", ProfileType::kCpu, false, "CPU profile for ?seconds (default 30)."},
-    {"threadcreate", ProfileType::kThreadCreate, false,
-     "Stack traces that created new threads."},
+    {"threadcreate", ProfileType::kThreadCreate, false, "Stack traces that created new threads."},
 };
 
 // As from Go, these are cumulative without ?seconds: counts since profd began counting for the
@@ -89,10 +90,14 @@ std::string HtmlEscape(const std::string& text) {
   return out;
 }
 
-// "1234" or "1234,5678"; false when any entry is no pid.
-bool ParsePids(const std::string& text, std::vector<pid_t>* pids) {
-  std::string error;
-  return ParsePidList(text, pids, &error);
+// "1234" or "1234,5678" (repeats dropped, at most kMaxPidsPerRequest); false with `error` the
+// message for the client.
+bool ParsePids(const std::string& text, std::vector<pid_t>* pids, std::string* error) {
+  if (ParsePidList(text, pids, error)) return true;
+  const std::string flag = "--pid: ";
+  if (error->starts_with(flag)) error->erase(0, flag.size());
+  *error = "invalid value for \"pid\": " + *error;
+  return false;
 }
 
 // "root (uid 0)", or "uid 1234" for a uid without a name.
@@ -168,11 +173,51 @@ bool ApplyTuningParameters(const std::map<std::string, std::string>& query, Prof
   return true;
 }
 
+// Is `peer` in the group named `name`: its connection's gid, or its user's groups as the user
+// database lists them (a TCP peer has no gid of its own).
+bool InGroup(const ucred& peer, const std::string& name) {
+  if (name.empty()) return false;
+  group entry;
+  group* found = nullptr;
+  std::vector<char> buffer(1 << 16);
+  if (getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found)
+    return false;
+  const gid_t admin = entry.gr_gid;
+  if (peer.gid == admin) return true;
+  passwd user;
+  passwd* user_found = nullptr;
+  std::vector<char> user_buffer(1 << 16);
+  if (getpwuid_r(peer.uid, &user, user_buffer.data(), user_buffer.size(), &user_found) != 0 ||
+      !user_found)
+    return false;
+  int count = 64;
+  std::vector<gid_t> groups(static_cast<size_t>(count));
+  if (getgrouplist(user.pw_name, user.pw_gid, groups.data(), &count) < 0) {
+    groups.resize(static_cast<size_t>(count));
+    if (getgrouplist(user.pw_name, user.pw_gid, groups.data(), &count) < 0) return false;
+  }
+  groups.resize(static_cast<size_t>(count));
+  return std::find(groups.begin(), groups.end(), admin) != groups.end();
+}
+
 }  // namespace
 
+bool CallerMayProfile(const HttpRequest& request, const std::vector<pid_t>& pids,
+                      const std::string& admin_group, int* status, std::string* message) {
+  if (request.token_authenticated) return true;
+  if (!request.peer) {
+    *status = 403;
+    *message =
+        "profd cannot tell which user opened this connection, so it profiles nothing for it: "
+        "connect from this host (loopback or the control socket), or send the bearer token";
+    return false;
+  }
+  return PeerMayProfile(*request.peer, pids, status, message, admin_group);
+}
+
 bool PeerMayProfile(const ucred& peer, const std::vector<pid_t>& pids, int* status,
-                    std::string* message) {
-  if (peer.uid == 0) return true;
+                    std::string* message, const std::string& admin_group) {
+  if (peer.uid == 0 || InGroup(peer, admin_group)) return true;
   *status = 403;
   if (pids.empty()) {
     *message = "a profile of the whole host needs root (you are " + DescribeUid(peer.uid) +
@@ -267,13 +312,15 @@ HttpResponse PprofEndpoints::Cmdline(const HttpRequest& request) const {
   pid_t pid = getpid();  // as Go's handler, the server's own without a pid
   if (auto it = request.query.find("pid"); it != request.query.end()) {
     std::vector<pid_t> pids;
-    if (!ParsePids(it->second, &pids) || pids.size() != 1)
-      return PprofErrorResponse(400, "invalid value for \"pid\"");
+    std::string error;
+    if (!ParsePids(it->second, &pids, &error)) return PprofErrorResponse(400, error);
+    if (pids.size() != 1)
+      return PprofErrorResponse(400, "invalid value for \"pid\": cmdline takes one pid");
     pid = pids[0];
   }
   int status;
   std::string message;
-  if (request.peer && !PeerMayProfile(*request.peer, {pid}, &status, &message))
+  if (!CallerMayProfile(request, {pid}, config_().security.admin_group, &status, &message))
     return PprofErrorResponse(status, message);
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
   std::stringstream ss;
@@ -293,9 +340,9 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   ProfileRequest profile;
   profile.type = endpoint.type;
   if (auto it = request.query.find("pid"); it != request.query.end()) {
-    if (!ParsePids(it->second, &profile.pids)) {
+    if (std::string error; !ParsePids(it->second, &profile.pids, &error)) {
       Count(type_name, "bad_request");
-      return PprofErrorResponse(400, "invalid value for \"pid\"");
+      return PprofErrorResponse(400, error);
     }
   } else if (endpoint.needs_pid) {
     Count(type_name, "bad_request");
@@ -305,9 +352,10 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   } else {
     profile.all_processes = true;
   }
-  if (int status; request.peer) {
+  {
+    int status;
     std::string message;
-    if (!PeerMayProfile(*request.peer, profile.pids, &status, &message)) {
+    if (!CallerMayProfile(request, profile.pids, config.security.admin_group, &status, &message)) {
       Count(type_name, status == 403 ? "forbidden" : "not_found");
       LogInfo(request.remote_address + ": " + name + " profile refused: " + message);
       return PprofErrorResponse(status, message);

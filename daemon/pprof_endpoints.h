@@ -10,8 +10,9 @@
 // header X-Profd-Outcome (ok, partial, bad_request, not_found), so a 400 about parameters can be
 // told from one about the target.
 //
-// A request that came over the control socket (HttpRequest::peer set) from a caller other than
-// root may name only processes of the caller's own uid; anything else is a 403.
+// One rule for both doors (see CallerMayProfile): a caller other than root (or the configured
+// security.admin_group), over the control socket or loopback HTTP, may name only processes of its
+// own uid; anything else is a 403. /metrics and the index are open to all.
 #ifndef PROFD_DAEMON_PPROF_ENDPOINTS_H
 #define PROFD_DAEMON_PPROF_ENDPOINTS_H
 
@@ -91,8 +92,14 @@ std::string FormatProfileText(const std::string& name, const perftools::profiles
 // real, effective, saved and filesystem uid all the caller's, and dumpable (/proc/PID owned by the
 // caller). False with `status` (403, or 404 for a pid that does not exist) and a `message` saying
 // whose process it is.
+// Members of `admin_group` (a group's name; "" for none) may profile anything, as root.
 bool PeerMayProfile(const ucred& peer, const std::vector<pid_t>& pids, int* status,
-                    std::string* message);
+                    std::string* message, const std::string& admin_group = "");
+
+// PeerMayProfile for a request from either door: a request with the bearer token acts as root;
+// one whose caller the server could not tell (HttpRequest::peer unset) gets a 403.
+bool CallerMayProfile(const HttpRequest& request, const std::vector<pid_t>& pids,
+                      const std::string& admin_group, int* status, std::string* message);
 
 }  // namespace profd
 

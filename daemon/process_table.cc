@@ -122,9 +122,22 @@ std::shared_ptr<MappedFile> ProcessTable::OpenFile(pid_t pid, const MapsEntry& e
   // inside another mount namespace; the root path is the fallback where map_files is not readable.
   char name[64];
   std::snprintf(name, sizeof(name), "/map_files/%" PRIx64 "-%" PRIx64, entry.start, entry.end);
-  int fd = ::open(("/proc/" + std::to_string(pid) + name).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fd = ::open((ProcPath(pid, "root") + entry.path).c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking and checked: by the path the target may have put a FIFO, or a symlink to any
+  // file of the host, there since; from it only the mapped file itself (device and inode) is taken.
+  constexpr int kFlags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;
+  int fd = ::open(("/proc/" + std::to_string(pid) + name).c_str(), kFlags);
+  bool by_path = false;
+  if (fd < 0) {
+    fd = ::open((ProcPath(pid, "root") + entry.path).c_str(), kFlags);
+    by_path = true;
+  }
   if (fd < 0) return nullptr;
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      (by_path && (st.st_ino != entry.inode || st.st_dev != dev))) {
+    ::close(fd);
+    return nullptr;
+  }
   auto file = std::make_shared<MappedFile>();
   file->fd = UniqueFd(fd);
   file->path = entry.path;

@@ -66,8 +66,12 @@ ProfileBuilder::ProfileBuilder(std::vector<ValueType> sample_types, std::string 
 }
 
 int64_t ProfileBuilder::Intern(const std::string& s) {
-  auto [it, inserted] = strings_.try_emplace(s, profile_.string_table_size());
-  if (inserted) profile_.add_string_table(s);
+  if (auto it = strings_.find(s); it != strings_.end()) return it->second;
+  // Repaired before it reaches the proto, whose serializer would log an error for it.
+  const std::string valid = ToValidUtf8(s);
+  auto [it, inserted] = strings_.try_emplace(valid, profile_.string_table_size());
+  if (inserted) profile_.add_string_table(valid);
+  if (valid != s) strings_.emplace(s, it->second);
   return it->second;
 }
 

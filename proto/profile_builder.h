@@ -7,12 +7,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "profile.pb.h"
+#include "utf8.h"  // ToValidUtf8: profile.proto's strings must be UTF-8
 
 namespace profd {
 

@@ -1,6 +1,9 @@
 #include "elf_file.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -21,21 +24,69 @@ UniqueFd::~UniqueFd() {
   if (fd_ >= 0) close(fd_);
 }
 
-bool OpenElfFile(const std::string& path, OpenElf* out, std::string* error) {
-  elf_version(EV_CURRENT);
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+bool OpenTargetFile(const std::string& root, const std::string& path, bool no_follow, UniqueFd* out,
+                    std::string* error) {
+  const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (no_follow ? O_NOFOLLOW : 0);
+  const std::string shown = root.empty() ? path : root + path;
+  UniqueFd fd;
+  if (root.empty()) {
+    fd = UniqueFd(open(path.c_str(), flags));
+  } else {
+    UniqueFd root_fd(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root_fd.valid()) {
+      *error = "cannot open " + root + ": " + std::strerror(errno);
+      return false;
+    }
+    open_how how{};
+    how.flags = static_cast<uint64_t>(flags);
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    const size_t start = path.find_first_not_of('/');  // relative to the root's descriptor
+    const std::string relative = start == std::string::npos ? "." : path.substr(start);
+    fd = UniqueFd(
+        static_cast<int>(syscall(SYS_openat2, root_fd.get(), relative.c_str(), &how, sizeof(how))));
+    // Before Linux 5.6 there is no openat2 (ENOSYS), and a seccomp filter may refuse it (EPERM):
+    // the path under the root, as the kernel resolves it.
+    if (!fd.valid() && (errno == ENOSYS || errno == EPERM))
+      fd = UniqueFd(open(shown.c_str(), flags));
+  }
   if (!fd.valid()) {
-    *error = "cannot open " + path + ": " + std::strerror(errno);
+    *error = "cannot open " + shown + ": " + std::strerror(errno);
     return false;
   }
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) {
+    *error = "cannot stat " + shown + ": " + std::strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *error = shown + " is not a regular file";
+    return false;
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxTargetFileBytes) {
+    *error = shown + " is larger than 4 GiB";
+    return false;
+  }
+  *out = std::move(fd);
+  return true;
+}
+
+bool OpenElfFileIn(const std::string& root, const std::string& path, bool no_follow, OpenElf* out,
+                   std::string* error) {
+  elf_version(EV_CURRENT);
+  UniqueFd fd;
+  if (!OpenTargetFile(root, path, no_follow, &fd, error)) return false;
   UniqueElf elf(elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr));
   if (elf == nullptr || elf_kind(elf.get()) != ELF_K_ELF) {
-    *error = path + " is not an ELF file" + (elf ? "" : std::string(": ") + elf_errmsg(-1));
+    *error = root + path + " is not an ELF file" + (elf ? "" : std::string(": ") + elf_errmsg(-1));
     return false;
   }
   out->fd = std::move(fd);
   out->elf = std::move(elf);
   return true;
+}
+
+bool OpenElfFile(const std::string& path, OpenElf* out, std::string* error) {
+  return OpenElfFileIn("", path, /*no_follow=*/false, out, error);
 }
 
 std::string ReadBuildId(Elf* elf) {
@@ -138,6 +189,11 @@ bool HasSymbolSections(Elf* elf) {
   return false;
 }
 
+bool IsBareFileName(std::string_view name) {
+  return !name.empty() && name.size() <= 255 && name.find('/') == std::string_view::npos &&
+         name.find('\0') == std::string_view::npos && name.find("..") == std::string_view::npos;
+}
+
 bool ReadDebugLink(Elf* elf, std::string* name, uint32_t* crc) {
   Elf_Scn* scn = FindSection(elf, ".gnu_debuglink");
   if (scn == nullptr) return false;
@@ -147,6 +203,8 @@ bool ReadDebugLink(Elf* elf, std::string* name, uint32_t* crc) {
   size_t name_length = strnlen(bytes, data->d_size);
   if (name_length == 0 || name_length == data->d_size) return false;
   *name = std::string(bytes, name_length);
+  // The name is the target's: joined to a directory, "../../root/x" would escape it.
+  if (!IsBareFileName(*name)) return false;
   size_t crc_offset = (name_length + 4) & ~size_t{3};  // NUL, then padding to 4
   if (crc_offset + 4 > data->d_size) return false;
   std::memcpy(crc, bytes + crc_offset, 4);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -50,8 +51,24 @@ struct OpenElf {
   UniqueElf elf;
 };
 
-// Opens `path` exactly as given (no re-resolution, so /proc/PID/map_files and deleted files work).
+// The largest file profd reads on a target's behalf.
+constexpr uint64_t kMaxTargetFileBytes = uint64_t{4} << 30;
+
+// Opens a file a target may have planted, so that it cannot hang or mislead the reader:
+// non-blocking (a FIFO would wait for a writer forever), close-on-exec, with O_NOFOLLOW when
+// `no_follow` (the target names the last component), and only a regular file of at most
+// kMaxTargetFileBytes. With `root` (e.g. /proc/PID/root) `path` is resolved inside it, as the
+// target sees it: absolute symlinks and ".." stay under `root` (openat2 RESOLVE_IN_ROOT).
+bool OpenTargetFile(const std::string& root, const std::string& path, bool no_follow, UniqueFd* out,
+                    std::string* error);
+
+// Opens `path` exactly as given (no re-resolution, so /proc/PID/map_files and deleted files work),
+// as OpenTargetFile does.
 bool OpenElfFile(const std::string& path, OpenElf* out, std::string* error);
+
+// The same for `path` inside `root` (see OpenTargetFile).
+bool OpenElfFileIn(const std::string& root, const std::string& path, bool no_follow, OpenElf* out,
+                   std::string* error);
 
 // Lowercase hex of NT_GNU_BUILD_ID, "" when there is none.
 std::string ReadBuildId(Elf* elf);
@@ -67,7 +84,11 @@ bool HasDwarfSections(Elf* elf);
 // True when the file has a non-empty .symtab or .dynsym.
 bool HasSymbolSections(Elf* elf);
 
-// The .gnu_debuglink name and CRC; false when absent.
+// Whether a name read from a target's file can be used as a file name in a directory profd
+// chooses: 1 to 255 bytes, no '/', no "..", no NUL. Anything else could reach other files.
+bool IsBareFileName(std::string_view name);
+
+// The .gnu_debuglink name and CRC; false when absent, or when the name is not a bare file name.
 bool ReadDebugLink(Elf* elf, std::string* name, uint32_t* crc);
 
 // CRC-32 (the one .gnu_debuglink uses) of the whole file behind `fd`.

@@ -154,7 +154,7 @@ void Symbolizer::Impl::EnsureDebugInfo(LoadedFile* file, const std::string& root
   if (symbolizer_internal::HasDwarfSections(file->binary.elf.get())) {
     dwarf_elf = file->binary.elf.get();
   } else {
-    DebugFileFinder finder(options_.debug_dir, root, options_.verify_debuglink_crc);
+    DebugFileFinder finder(options_.debug_dir, root);
     if (finder.Find(file->path, file->binary, file->info.build_id, &file->debug_file,
                     &file->debug_error)) {
       dwarf_elf = file->debug_file.elf.get();

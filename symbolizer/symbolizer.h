@@ -59,8 +59,6 @@ class Symbolizer {
     size_t max_cached_files = 128;             // open ELF files kept; least recently used evicted
     bool demangle = true;
     DemangleStyle demangle_style = DemangleStyle::kFull;
-    // Check the CRC-32 a .gnu_debuglink records against the debug file found by name.
-    bool verify_debuglink_crc = false;
   };
 
   Symbolizer();
@@ -114,7 +112,7 @@ class KernelSymbolizer {
     std::string name;
     std::string module;
   };
-  std::vector<Symbol> symbols_;  // sorted by address
+  std::vector<Symbol> symbols_;                                // sorted by address
   mutable std::unordered_map<std::string, uint64_t> by_name_;  // built on first AddressOf
 };
 

@@ -1,5 +1,4 @@
 #include "daemon_config.h"
-#include "listen_address.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,6 +7,9 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+
+#include "listen_address.h"
+#include "utf8.h"
 
 namespace profd {
 namespace {
@@ -128,7 +130,7 @@ TEST(DaemonConfigShippedFile, ShowsAndDocumentsEveryKey) {
     EXPECT_THAT(above, ::testing::MatchesRegex(" *#.*")) << key_line << " has no comment above";
     ++count;
   }
-  EXPECT_EQ(count, 29);  // 5 keys, 6 sections and their 18 keys
+  EXPECT_EQ(count, 31);  // 5 keys, 7 sections and their 19 keys
 }
 
 TEST(DaemonConfig, FullCustomConfig) {
@@ -320,7 +322,7 @@ TEST(DaemonConfigErrors, UnknownKeySuggestsTheClosest) {
   EXPECT_EQ(ParseError("\nfrequencyhz: 99\n"),
             "test.yaml:2:1: frequencyhz: unknown key; did you mean frequency_hz? (the top level "
             "takes the keys listen, socket_path, token_file, frequency_hz, unwind, schedule, "
-            "targets, store, limits, heap, block)");
+            "targets, store, limits, heap, block, security)");
   EXPECT_THAT(ParseError("store:\n  max-bytes: 1GiB\n"),
               StartsWith("test.yaml:2:3: store.max-bytes: unknown key; did you mean "
                          "store.max_bytes? "));
@@ -365,7 +367,7 @@ TEST(DaemonConfigErrors, WrongTypes) {
   EXPECT_EQ(ParseError("[1, 2]\n"),
             "test.yaml:1:1: expected a mapping (key: value lines), got a list; the top level takes "
             "the keys listen, socket_path, token_file, frequency_hz, unwind, schedule, targets, "
-            "store, limits, heap, block");
+            "store, limits, heap, block, security");
   EXPECT_EQ(ParseError("frequency_hz: 99.5\n"),
             "test.yaml:1:15: frequency_hz: \"99.5\" is not a whole number; expected CPU samples "
             "per second per CPU, a whole number from 1 to 10000");
@@ -515,12 +517,54 @@ TEST(DaemonConfigErrors, AllProblemsAreReportedOnePerLine) {
             "heap, allocs, block (alias offcpu), mutex, goroutine (alias threads), threadcreate\n"
             "test.yaml:4:1: unwnd: unknown key; did you mean unwind? (the top level takes the "
             "keys listen, socket_path, token_file, frequency_hz, unwind, schedule, targets, store, "
-            "limits, heap, block)");
+            "limits, heap, block, security)");
   std::string many;
   for (int i = 0; i < 25; ++i) many += "k" + std::to_string(i) + ": 1\n";
   const std::string error = ParseError(many);
   EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 20);
-  EXPECT_THAT(error, ::testing::EndsWith("\ntest.yaml: and 5 more problems"));
+  EXPECT_THAT(error,
+              ::testing::EndsWith("\ntest.yaml: and more problems (only the first 20 are shown)"));
+}
+
+// What YAML would call "unknown escape character" or "bad file", said in words, with where.
+TEST(DaemonConfigErrors, NotTextAndTooDeepAreSaidInWords) {
+  EXPECT_EQ(ParseError(std::string("listen: \"127.0.0.1:6061\"\nfrequency_hz: 9\0"
+                                   "9\n",
+                                   42)),
+            "test.yaml:2:16: a NUL byte (0x00): a configuration file is text; is this the "
+            "configuration file?");
+  EXPECT_EQ(ParseError("store:\n  directory: /var/lib/pro\xFF"
+                       "fd\n"),
+            "test.yaml:2:26: byte 0xFF is not UTF-8: the configuration is read as UTF-8 text; save "
+            "it as UTF-8");
+  EXPECT_EQ(ParseError("\xE2\x82"),
+            "test.yaml:1:1: byte 0xE2 is not UTF-8: the configuration is "
+            "read as UTF-8 text; save it as UTF-8");
+  const std::string deep =
+      ParseError("schedule: " + std::string(20000, '[') + std::string(20000, ']') + "\n");
+  EXPECT_THAT(deep, ::testing::HasSubstr("lists or mappings nested"));
+  EXPECT_THAT(deep, ::testing::HasSubstr("the configuration nests at most 3 levels"));
+  EXPECT_THAT(deep, ::testing::Not(::testing::HasSubstr("bad file")));
+  EXPECT_EQ(ParseError("listen: \"caf\xC3\xA9\"\n").find("not UTF-8"), std::string::npos);
+}
+
+// The reader stops after the first problems: 100,000 unknown keys cost what their YAML costs.
+TEST(DaemonConfigErrors, ManyProblemsStopAfterTheFirstTwenty) {
+  std::string many;
+  for (int i = 0; i < 100000; ++i) many += "k" + std::to_string(i) + ": 1\n";
+  const auto start = std::chrono::steady_clock::now();
+  const std::string error = ParseError(many);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 20);
+  EXPECT_THAT(error, ::testing::EndsWith("and more problems (only the first 20 are shown)"));
+}
+
+TEST(Utf8, FirstInvalidUtf8) {
+  EXPECT_EQ(FirstInvalidUtf8(""), std::string::npos);
+  EXPECT_EQ(FirstInvalidUtf8("caf\xC3\xA9"), std::string::npos);
+  EXPECT_EQ(FirstInvalidUtf8("ab\x80"), 2u);
+  EXPECT_EQ(FirstInvalidUtf8("a\xED\xA0\x80"), 1u);  // a surrogate
+  EXPECT_EQ(FirstInvalidUtf8("a\xF0\x9F\x98"), 1u);  // truncated
 }
 
 }  // namespace

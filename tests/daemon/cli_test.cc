@@ -25,6 +25,22 @@ TEST(ParsePidList, ParsesCommaSeparated) {
   EXPECT_FALSE(ParsePidList("1,,2", &pids, &error));
 }
 
+// A repeated pid is one target: it would otherwise be stopped and reported once per repeat.
+TEST(ParsePidList, RepeatsAreOneAndTheCountIsBounded) {
+  std::vector<pid_t> pids;
+  std::string error;
+  ASSERT_TRUE(ParsePidList("7,5,7,7,5,9", &pids, &error));
+  EXPECT_EQ(pids, (std::vector<pid_t>{7, 5, 9}));
+  std::string many;
+  for (size_t i = 1; i <= kMaxPidsPerRequest; i++) many += std::to_string(i) + ",";
+  ASSERT_TRUE(ParsePidList(many + "1,2", &pids, &error)) << error;
+  EXPECT_EQ(pids.size(), kMaxPidsPerRequest);
+  EXPECT_FALSE(ParsePidList(many + "100000", &pids, &error));
+  EXPECT_NE(error.find("more than 256"), std::string::npos) << error;
+  CliOptions options = Parse({"--pid", "42,42,42", "-t", "goroutine"}, &error);
+  EXPECT_EQ(options.request.pids, (std::vector<pid_t>{42}));
+}
+
 TEST(ProfileType, NamesAndAliases) {
   ProfileType t;
   ASSERT_TRUE(ParseProfileType("offcpu", &t));

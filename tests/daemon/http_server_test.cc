@@ -23,6 +23,7 @@
 #include "daemon_client.h"
 #include "pprof_endpoints.h"
 #include "profile_command.h"
+#include "tcp_peer_uid.h"
 #include "unique_fd.h"
 
 namespace profd {
@@ -505,15 +506,47 @@ TEST_F(UnixSocketTest, GetCarriesThePeersCredentials) {
                             ",uid=" + std::to_string(getuid()) + " /debug/pprof/profile?pid=1");
 }
 
-TEST_F(UnixSocketTest, TcpRequestsHaveNoPeer) {
+// Both ways of finding a TCP client's uid: sock_diag, and /proc/net/tcp when netlink fails.
+TEST(TcpPeerUid, SockDiagAndProcNetTcpNameTheClientSocketsOwner) {
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  socklen_t length = sizeof(address);
+  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length);
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  sockaddr_storage peer{}, local{};
+  socklen_t peer_length = sizeof(peer), local_length = sizeof(local);
+  UniqueFd accepted(::accept(listener.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length));
+  ASSERT_TRUE(accepted.valid());
+  ::getsockname(accepted.get(), reinterpret_cast<sockaddr*>(&local), &local_length);
+  EXPECT_EQ(TcpPeerUid(local, peer), std::optional<uid_t>(getuid()));
+  EXPECT_EQ(TcpPeerUidFromProc(local, peer), std::optional<uid_t>(getuid()));
+  // The server's own socket is not the client's: the 4-tuple is taken the right way round.
+  reinterpret_cast<sockaddr_in*>(&peer)->sin_port = htons(1);
+  EXPECT_EQ(TcpPeerUid(local, peer), std::nullopt);
+  EXPECT_EQ(TcpPeerUidFromProc(local, peer), std::nullopt);
+}
+
+// A loopback client is known by the uid owning its socket (no pid or gid over TCP).
+TEST_F(UnixSocketTest, TcpRequestsCarryTheClientsUid) {
   HttpServer server;
   std::string error;
   ASSERT_TRUE(server.Listen("127.0.0.1:0", &error)) << error;
   EXPECT_EQ(server.unix_path(), "");
   server.Serve([](const HttpRequest& request, std::stop_token) {
-    return Text(200, request.peer ? "peer" : "none");
+    return Text(200, request.peer ? "uid=" + std::to_string(request.peer->uid) +
+                                        " pid=" + std::to_string(request.peer->pid) + " " +
+                                        request.remote_address
+                                  : "none");
   });
-  EXPECT_EQ(profd::Get(server.port(), "/x").body, "none");
+  const std::string body = profd::Get(server.port(), "/x").body;
+  EXPECT_EQ(body.substr(0, body.find(' ', 6)), "uid=" + std::to_string(getuid()) + " pid=0")
+      << body;
+  EXPECT_NE(body.find("(uid " + std::to_string(getuid()) + ")"), std::string::npos) << body;
 }
 
 TEST_F(UnixSocketTest, StaleSocketIsReplacedLiveOneRefused) {
@@ -730,8 +763,11 @@ TEST(PprofEndpoints, ControlSocketCallerIsCheckedBeforeAnythingIsCollected) {
   request.path = "/debug/pprof/cmdline";
   request.query = {{"pid", "1"}};
   EXPECT_EQ(endpoints.Handle(request, {}).status, 403);
-  request.peer.reset();  // HTTP: the bearer token and the listen address are the security
+  request.peer.reset();  // a caller the server could not tell: nothing but the open endpoints
+  EXPECT_EQ(endpoints.Handle(request, {}).status, 403);
+  request.token_authenticated = true;  // the bearer token acts as root
   EXPECT_EQ(endpoints.Handle(request, {}).status, 200);
+  request.token_authenticated = false;
 
   // The CLI's settings, refused with net/http/pprof's message when out of range.
   request.peer = ucred{1234, 0, 0};

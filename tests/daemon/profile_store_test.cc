@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "atomic_file.h"
+
 namespace profd {
 namespace {
 
@@ -53,6 +55,42 @@ class ProfileStoreTest : public ::testing::Test {
 
   std::string root_;
 };
+
+// Until Commit the data has no name (O_TMPFILE where the filesystem has it): a writer killed
+// midway leaves nothing; Commit creates or replaces the destination whole.
+TEST_F(ProfileStoreTest, AtomicFileHasNoNameUntilCommitted) {
+  const std::string path = root_ + "/out.pb.gz";
+  {
+    AtomicFile file;
+    std::string error;
+    ASSERT_TRUE(file.Open(path, &error)) << error;
+    EXPECT_TRUE(file.unnamed());  // the test's temporary directory supports O_TMPFILE
+    EXPECT_TRUE(Names(root_).empty());
+    ASSERT_TRUE(file.Commit("first", &error)) << error;
+  }
+  EXPECT_EQ(Names(root_), std::set<std::string>{"out.pb.gz"});
+  {
+    AtomicFile file;
+    std::string error;
+    ASSERT_TRUE(file.Open(path, &error)) << error;
+    EXPECT_EQ(Names(root_), std::set<std::string>{"out.pb.gz"});
+    ASSERT_TRUE(file.Commit("second", &error)) << error;
+  }
+  EXPECT_EQ(Names(root_), std::set<std::string>{"out.pb.gz"});
+  std::ifstream in(path);
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "second");
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  {
+    AtomicFile abandoned;  // opened, never committed
+    std::string error;
+    ASSERT_TRUE(abandoned.Open(root_ + "/never.pb.gz", &error)) << error;
+  }
+  EXPECT_EQ(Names(root_), std::set<std::string>{"out.pb.gz"});
+}
 
 TEST(StoredProfileName, FormatsAndParsesBack) {
   StoredProfileInfo info{kTime + std::chrono::milliseconds(700), "cpu", 1234, "nginx"};

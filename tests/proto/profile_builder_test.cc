@@ -492,5 +492,43 @@ TEST(GzipTest, RejectsCorruptAndTruncatedInput) {
   EXPECT_FALSE(Gunzip(corrupt, &output));
 }
 
+TEST(ToValidUtf8, KeepsValidTextAndReplacesEachIllFormedSubpart) {
+  const std::string r = "\xEF\xBF\xBD";  // U+FFFD
+  EXPECT_EQ(ToValidUtf8(""), "");
+  EXPECT_EQ(ToValidUtf8("main"), "main");
+  EXPECT_EQ(ToValidUtf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"),
+            "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  EXPECT_EQ(ToValidUtf8(std::string("a\0b", 3)), std::string("a\0b", 3));  // NUL is UTF-8
+  EXPECT_EQ(ToValidUtf8("a\x80z"), "a" + r + "z");                         // stray continuation
+  EXPECT_EQ(ToValidUtf8("\xC0\xAF"), r + r);                               // overlong '/'
+  EXPECT_EQ(ToValidUtf8("\xE0\x80\xAF"), r + r + r);                       // overlong, 3 bytes
+  EXPECT_EQ(ToValidUtf8("\xED\xA0\x80"), r + r + r);                       // a surrogate
+  EXPECT_EQ(ToValidUtf8("\xF4\x90\x80\x80"), r + r + r + r);               // above U+10FFFF
+  EXPECT_EQ(ToValidUtf8("\xE2\x82"), r);                                   // truncated at the end
+  EXPECT_EQ(ToValidUtf8("\xE2\x82z"), r + "z");                            // truncated: one U+FFFD
+  EXPECT_EQ(ToValidUtf8("\xF0\x9F\x98z\xFF"), r + "z" + r);
+}
+
+// Names from a corrupt binary reach the string table repaired, so the profile serializes without
+// protobuf's "invalid UTF-8" error and parses back.
+TEST(ProfileBuilderTest, InvalidUtf8IsRepairedBeforeTheStringTable) {
+  ProfileBuilder builder = CpuBuilder();
+  MappingInfo info;
+  info.memory_start = 0x1000;
+  info.memory_limit = 0x2000;
+  info.filename = "/bin/\xFFprog";
+  const uint64_t mapping = builder.AddMapping(info);
+  const uint64_t location =
+      builder.AddLocation(mapping, 0x1100, {{"fn\xC3(", "fn\xC3(", "src/\x80.c", 3}});
+  builder.AddSample({location}, {1, 10}, {});
+  const pb::Profile& profile = builder.profile();
+  for (const std::string& s : profile.string_table()) EXPECT_EQ(ToValidUtf8(s), s) << s;
+  EXPECT_EQ(Str(profile, profile.function(0).name()), "fn\xEF\xBF\xBD(");
+  pb::Profile parsed;
+  ASSERT_TRUE(ParseGzippedProfile(builder.SerializeGzipped(), &parsed));
+  EXPECT_EQ(Str(parsed, parsed.mapping(0).filename()), "/bin/\xEF\xBF\xBDprog");
+  EXPECT_EQ(Str(parsed, parsed.function(0).filename()), "src/\xEF\xBF\xBD.c");
+}
+
 }  // namespace
 }  // namespace profd

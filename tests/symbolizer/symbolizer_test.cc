@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "debug_file_finder.h"
+#include "elf_file.h"
 #include "symbolize_command.h"
 
 namespace profd {
@@ -131,7 +133,7 @@ TEST(SymbolizerTest, DebugLinkInDotDebugAndDebugDir) {
   CheckFixture((dir / "bin" / "symfix_debuglink").string(), Fixture("symfix_pie"), options);
 }
 
-TEST(SymbolizerTest, DebugLinkCrcMismatchIsRejectedWhenVerifying) {
+TEST(SymbolizerTest, DebugLinkCrcMismatchIsRejected) {
   fs::path dir = fs::path(testing::TempDir()) / "symfix_crc";
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -139,8 +141,7 @@ TEST(SymbolizerTest, DebugLinkCrcMismatchIsRejectedWhenVerifying) {
   fs::copy_file(Fixture("symfix_debuglink.debug"), dir / "symfix_debuglink.debug");
   auto addresses = RunFixture(Fixture("symfix_pie"));
   std::vector<uint64_t> batch = {addresses["call_site"]};
-  Symbolizer::Options verify;
-  verify.verify_debuglink_crc = true;
+  Symbolizer::Options verify;  // the CRC is always checked
   EXPECT_EQ(
       Symbolizer(verify).Symbolize((dir / "symfix_debuglink").string(), batch)[0].frames.size(),
       3u);
@@ -536,6 +537,49 @@ TEST(ElfSymbolsTest, PltStubsAgreeWithObjdump) {
       EXPECT_EQ(result.frames.back().function, name) << binary;
     }
   }
+}
+
+// Names from a target's files are bare file names, looked up only in the standard places.
+TEST(DebugFileFinderTest, TargetNamesCannotLeaveTheStandardPlaces) {
+  symbolizer_internal::DebugFileFinder finder("/usr/lib/debug", "/proc/1/root");
+  EXPECT_EQ(finder.DebugLinkCandidates("/usr/bin/app", "app.debug"),
+            (std::vector<std::string>{"/usr/bin/app.debug", "/usr/bin/.debug/app.debug",
+                                      "/usr/lib/debug/usr/bin/app.debug"}));
+  for (const std::string& bad :
+       std::vector<std::string>{"../../../root/secret/x.debug", "a/b.debug", "..", "x..debug",
+                                std::string("x\0y", 3), std::string(256, 'a'), std::string()}) {
+    EXPECT_TRUE(finder.DebugLinkCandidates("/usr/bin/app", bad).empty()) << bad;
+  }
+  EXPECT_TRUE(finder.BuildIdCandidates("../../../etc/passwd").empty());
+  EXPECT_EQ(finder.BuildIdCandidates("abcdef"),
+            (std::vector<std::string>{"/usr/lib/debug/.build-id/ab/cdef.debug"}));
+}
+
+// A FIFO, a directory or a symlink out of the root is never opened as a target's file.
+TEST(DebugFileFinderTest, OpenTargetFileRefusesWhatIsNotARegularFileInTheRoot) {
+  fs::path root = fs::path(testing::TempDir()) / "target_root";
+  fs::remove_all(root);
+  fs::create_directories(root / "dir");
+  ASSERT_EQ(mkfifo((root / "dir" / "fifo").c_str(), 0644), 0);
+  fs::create_symlink("/etc/passwd", root / "dir" / "escape");
+  fs::create_symlink("../dir/real", root / "dir" / "inside");
+  std::ofstream(root / "dir" / "real") << "x";
+  symbolizer_internal::UniqueFd fd;
+  std::string error;
+  EXPECT_FALSE(symbolizer_internal::OpenTargetFile(root.string(), "/dir/fifo", false, &fd, &error));
+  EXPECT_NE(error.find("not a regular file"), std::string::npos) << error;
+  EXPECT_FALSE(symbolizer_internal::OpenTargetFile(root.string(), "/dir", false, &fd, &error));
+  // An absolute symlink resolves inside the root, where there is no /etc/passwd.
+  EXPECT_FALSE(
+      symbolizer_internal::OpenTargetFile(root.string(), "/dir/escape", false, &fd, &error));
+  EXPECT_FALSE(
+      symbolizer_internal::OpenTargetFile(root.string(), "/../../etc/passwd", false, &fd, &error));
+  EXPECT_TRUE(symbolizer_internal::OpenTargetFile(root.string(), "/dir/inside", false, &fd, &error))
+      << error;
+  EXPECT_FALSE(
+      symbolizer_internal::OpenTargetFile(root.string(), "/dir/inside", true, &fd, &error));
+  EXPECT_FALSE(symbolizer_internal::OpenTargetFile("", (root / "dir" / "fifo").string(), false, &fd,
+                                                   &error));
 }
 
 }  // namespace
