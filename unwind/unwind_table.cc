@@ -250,4 +250,10 @@ bool IsGoBinary(const std::string& path) {
   return false;
 }
 
+bool BuildTableFor(const std::string& path, std::vector<profd_unwind_row>* rows,
+                   UnwindTableStats* stats, std::string* error) {
+  if (IsGoBinary(path)) return BuildGoUnwindTable(path, rows, stats, error);
+  return BuildUnwindTable(path, rows, stats, error);
+}
+
 }  // namespace profd

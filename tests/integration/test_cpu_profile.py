@@ -69,8 +69,11 @@ class CpuProfileTest(unittest.TestCase):
         r = run_profd(["--pid", str(p.pid), "--seconds", "4", "-o", out, "--frequency", "199"])
         self.assertEqual(r.returncode, 0, r.stderr)
         rows, text = top_rows(out)
+        # Both are frameless leaves: .gopclntab's pcsp tables give their caller, main.main.
         self.assert_split(rows, "main.hotFunction", "main.coldFunction", text)
         self.assertIn("main.main", rows, text)
+        self.assertGreater(rows["main.main"][1], 97.0, text)
+        self.assertGreater(rows["runtime.main"][1], 97.0, text)
 
     def test_two_pids_and_labels(self):
         a = self.workload([CPU_SPLIT, "60"])
