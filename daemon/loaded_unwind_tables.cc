@@ -87,7 +87,7 @@ LoadedUnwindTables::Table* LoadedUnwindTables::Acquire(const MappedFile& file) {
   table.id = id;
   table.rows = static_cast<uint32_t>(rows.size());
   stats_.tables_loaded++;
-  if (build_stats.source == ".gopclntab") stats_.go_tables_loaded++;
+  if (build_stats.source.starts_with(".gopclntab")) stats_.go_tables_loaded++;
   stats_.rows_loaded += rows.size();
   return &table;
 }

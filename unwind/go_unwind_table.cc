@@ -149,6 +149,25 @@ bool BuildGoUnwindTable(const std::string& path, std::vector<profd_unwind_row>* 
     *error = path + ": .gopclntab describes no function";
     return false;
   }
+  // cgo binaries carry C code (the cgo runtime, C libraries linked in) that .gopclntab lists
+  // without pcsp; gcc's .eh_frame describes it. Go's rows come first, so they keep the Go code.
+  std::vector<profd_unwind_row> cfi_rows;
+  UnwindTableStats cfi_stats;
+  std::string cfi_error;
+  if (BuildUnwindTable(path, &cfi_rows, &cfi_stats, &cfi_error)) {
+    for (size_t i = 0; i < cfi_rows.size(); i++) {
+      if (cfi_rows[i].cfa_type == PROFD_CFA_NONE) continue;
+      FdeRows fde;  // a stretch of covered pcs, up to the next NONE row
+      fde.start = cfi_rows[i].pc;
+      for (; i < cfi_rows.size() && cfi_rows[i].cfa_type != PROFD_CFA_NONE; i++)
+        fde.rows.push_back(cfi_rows[i]);
+      if (i == cfi_rows.size()) break;  // no end known: the last row runs on
+      fde.end = cfi_rows[i].pc;
+      fdes.push_back(std::move(fde));
+    }
+    stats->source += "+" + cfi_stats.source;
+    stats->go_cfi_fdes = cfi_stats.fdes;
+  }
   CompactStats compact;
   *rows = CompactRows(fdes, &compact);
   stats->rows = rows->size();

@@ -36,6 +36,7 @@ struct UnwindTableStats {
   uint64_t go_spwrite_functions = 0;        // switch stacks: PROFD_CFA_NONE
   uint64_t go_signal_frames = 0;            // the signal restorer: PROFD_CFA_SIGNAL
   uint64_t go_frame_pointer_functions = 0;  // save the caller's rbp at CFA-16
+  uint64_t go_cfi_fdes = 0;                 // FDEs of C code in the binary (cgo), from its CFI
 };
 
 // Builds the table of the ELF file at `path` (may be /proc/self/fd/N). Rows are sorted by pc,

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gopclntab.h"
 #include "unwind_table.h"
 
 namespace profd {
@@ -109,6 +110,11 @@ bool Simulate(const Function& f, std::map<uint64_t, Expected>* out) {
     frame = std::max(frame, delta);
   }
   return true;
+}
+
+bool SameRuleForTest(const profd_unwind_row& a, const profd_unwind_row& b) {
+  return a.cfa_type == b.cfa_type && a.cfa_offset == b.cfa_offset && a.rbp_type == b.rbp_type &&
+         a.rbp_offset == b.rbp_offset;
 }
 
 const profd_unwind_row* RowOf(const std::vector<profd_unwind_row>& rows, uint64_t pc) {
@@ -216,6 +222,51 @@ TEST(GoUnwindTable, StrippedBinaryHasTheSameRows) {
   }
   EXPECT_TRUE(BuildTableFor(kGoStripped, &stripped, &stats, &error)) << error;
   EXPECT_EQ(stats.source, ".gopclntab");
+}
+
+// cgo: where .gopclntab has no pcsp (C code), the file's own CFI rows are used, unchanged.
+TEST(GoUnwindTable, CgoCodeKeepsItsCfiRows) {
+  const std::string path = PROFD_GO_CGO_FIXTURE;
+  if (path.empty()) GTEST_SKIP() << "no Go toolchain";
+  std::vector<profd_unwind_row> go_rows, cfi_rows;
+  UnwindTableStats stats, cfi_stats;
+  std::string error;
+  ASSERT_TRUE(BuildGoUnwindTable(path, &go_rows, &stats, &error)) << error;
+  EXPECT_NE(stats.source.find(".eh_frame"), std::string::npos) << stats.source;
+  ASSERT_TRUE(BuildUnwindTable(path, &cfi_rows, &cfi_stats, &error)) << error;
+  gopclntab::Table table;
+  ASSERT_TRUE(table.Open(path, false, &error)) << error;
+  auto in_go_code = [&](uint64_t pc) {
+    gopclntab::Func f;
+    return table.FindFunc(pc, &f) && f.pcsp != 0;
+  };
+  // Every CFI row outside Go code is the Go table's rule there, over the same pcs.
+  int compared = 0;
+  for (size_t i = 0; i + 1 < cfi_rows.size(); i++) {
+    const profd_unwind_row& want = cfi_rows[i];
+    if (want.cfa_type == PROFD_CFA_NONE) continue;
+    for (uint64_t pc = want.pc; pc < cfi_rows[i + 1].pc; pc++) {
+      if (in_go_code(pc)) continue;
+      const profd_unwind_row* have = RowOf(go_rows, pc);
+      ASSERT_NE(have, nullptr);
+      EXPECT_TRUE(SameRuleForTest(*have, want)) << "0x" << std::hex << pc;
+      compared++;
+    }
+  }
+  EXPECT_GT(compared, 100);
+  // The fixture's C function and cgo's C wrapper of it, by their symbols (c_work is inlined).
+  const std::string nm =
+      RunCommand("nm '" + path + "' | grep -E ' T (c_entry|_cgo_[0-9a-f]+_Cfunc_c_entry)$'");
+  std::istringstream in(nm);
+  std::string address, type, name;
+  int found = 0;
+  while (in >> address >> type >> name) {
+    const profd_unwind_row* row = RowOf(go_rows, std::stoull(address, nullptr, 16));
+    ASSERT_NE(row, nullptr) << name;
+    EXPECT_EQ(row->cfa_type, PROFD_CFA_RSP) << name;
+    found++;
+  }
+  EXPECT_EQ(found, 2) << nm;
 }
 
 TEST(GoUnwindTable, NotGo) {
