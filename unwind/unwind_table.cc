@@ -244,7 +244,10 @@ bool IsGoBinary(const std::string& path) {
     for (size_t offset = 0;
          (offset = gelf_getnote(data, offset, &nhdr, &name_offset, &desc_offset)) > 0;) {
       const char* owner = static_cast<const char*>(data->d_buf) + name_offset;
-      if (nhdr.n_type == 4 && nhdr.n_namesz == 3 && std::memcmp(owner, "Go", 3) == 0) return true;
+      // Go's linker writes the owner as "Go\0\0" (n_namesz 4).
+      if (nhdr.n_type == 4 && (nhdr.n_namesz == 3 || nhdr.n_namesz == 4) &&
+          std::memcmp(owner, "Go", 3) == 0)
+        return true;
     }
   }
   return false;

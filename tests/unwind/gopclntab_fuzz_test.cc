@@ -171,6 +171,54 @@ TEST(GopclntabFuzz, CorruptedTablesNeverCrash) {
               with_errors);
 }
 
+// Section headers stripped (e_shoff = e_shnum = 0, as some packers and strippers leave Go
+// binaries): the table is found by its header magic in the read-only segment, go:func.* through
+// moduledata.
+TEST(GopclntabFuzz, BinaryWithoutSectionHeaders) {
+  if (kGoFixture.empty()) GTEST_SKIP() << "no Go toolchain";
+  std::vector<uint8_t> file = ReadFile(kGoFixture);
+  ASSERT_GT(file.size(), 64u);
+  Elf64_Ehdr ehdr;
+  std::memcpy(&ehdr, file.data(), sizeof ehdr);
+  ehdr.e_shoff = 0;
+  ehdr.e_shnum = 0;
+  ehdr.e_shstrndx = 0;
+  std::memcpy(file.data(), &ehdr, sizeof ehdr);
+  const std::string path = testing::TempDir() + "/gopclntab_no_sections";
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(file.data()), file.size());
+  std::vector<profd_unwind_row> with, without;
+  UnwindTableStats stats;
+  std::string error;
+  ASSERT_TRUE(BuildGoUnwindTable(kGoFixture, &with, &stats, &error)) << error;
+  ASSERT_TRUE(IsGoBinary(path));
+  ASSERT_TRUE(BuildTableFor(path, &without, &stats, &error)) << error;
+  ASSERT_EQ(with.size(), without.size());
+  EXPECT_EQ(std::memcmp(with.data(), without.data(), with.size() * sizeof(with[0])), 0);
+  Table plain, sectionless;
+  ASSERT_TRUE(plain.Open(kGoFixture, false, &error)) << error;
+  ASSERT_TRUE(sectionless.Open(path, false, &error)) << error;
+  EXPECT_TRUE(sectionless.has_inline_data());
+  size_t inlined = 0;
+  for (uint32_t i = 0; i < plain.func_count(); i++) {
+    Func f;
+    ASSERT_TRUE(plain.FuncAt(i, &f, &error)) << error;
+    for (uint64_t pc = f.entry; pc < f.end; pc += 3) {
+      std::vector<gopclntab::Frame> a, b;
+      plain.Symbolize(pc, &a);
+      sectionless.Symbolize(pc, &b);
+      ASSERT_EQ(a.size(), b.size()) << std::hex << pc;
+      for (size_t j = 0; j < a.size(); j++) {
+        EXPECT_EQ(a[j].function, b[j].function);
+        EXPECT_EQ(a[j].line, b[j].line);
+      }
+      inlined += a.size() > 1;
+    }
+  }
+  EXPECT_GT(inlined, 100u);
+  unlink(path.c_str());
+}
+
 // The whole path from a file: corrupted copies of the binary through BuildGoUnwindTable.
 TEST(GopclntabFuzz, CorruptedFilesThroughTheUnwindTableBuilder) {
   if (kGoFixture.empty()) GTEST_SKIP() << "no Go toolchain";
