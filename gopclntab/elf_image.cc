@@ -102,7 +102,11 @@ bool Table::Open(const std::string& path, bool keep_text, std::string* error) {
       const char* name = elf_strptr(c.elf, shstrndx, shdr.sh_name);
       if (name == nullptr) continue;
       if (std::strcmp(name, ".text") == 0) image.text_section_vaddr = shdr.sh_addr;
-      if (std::strcmp(name, ".gopclntab") != 0 || shdr.sh_type == SHT_NOBITS) continue;
+      // PIE binaries keep it in RELRO data, under this name.
+      if ((std::strcmp(name, ".gopclntab") != 0 &&
+           std::strcmp(name, ".data.rel.ro.gopclntab") != 0) ||
+          shdr.sh_type == SHT_NOBITS)
+        continue;
       if (shdr.sh_offset > file_size || shdr.sh_size > file_size - shdr.sh_offset ||
           !ReadAt(c.fd, shdr.sh_offset, shdr.sh_size, &image.pclntab)) {
         *error = path + ": cannot read .gopclntab";
@@ -113,9 +117,9 @@ bool Table::Open(const std::string& path, bool keep_text, std::string* error) {
     }
   }
   // Section headers stripped: the linker aligns the table, so look at aligned offsets of the
-  // read-only segments for its header.
+  // data segments for its header (read-only, or RELRO in PIE binaries).
   for (const Region& region : image.regions) {
-    if (found || region.executable || region.writable) continue;
+    if (found || region.executable) continue;
     for (uint64_t at = 0; at + 16 <= region.bytes.size(); at += 8) {
       if (!LooksLikeHeader(region.bytes, at)) continue;
       image.pclntab.assign(region.bytes.begin() + at, region.bytes.end());
