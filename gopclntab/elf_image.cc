@@ -74,6 +74,8 @@ bool Table::Open(const std::string& path, bool keep_text, std::string* error) {
   Image image;
   size_t phnum = 0;
   if (elf_getphdrnum(c.elf, &phnum) != 0) phnum = 0;
+  // Segments may overlap; a hostile file must not make us read it many times over.
+  uint64_t total = 0;
   for (size_t i = 0; i < phnum; i++) {
     GElf_Phdr phdr;
     if (!gelf_getphdr(c.elf, static_cast<int>(i), &phdr) || phdr.p_type != PT_LOAD) continue;
@@ -86,6 +88,11 @@ bool Table::Open(const std::string& path, bool keep_text, std::string* error) {
     region.executable = (phdr.p_flags & PF_X) != 0;
     region.writable = (phdr.p_flags & PF_W) != 0;
     if (region.executable && !keep_text) continue;
+    total += phdr.p_filesz;
+    if (total > 2 * file_size + 4096 || image.regions.size() >= 64) {
+      *error = path + ": too many or too large segments";
+      return false;
+    }
     if (!ReadAt(c.fd, phdr.p_offset, phdr.p_filesz, &region.bytes)) {
       *error = path + ": cannot read a segment";
       return false;

@@ -120,7 +120,7 @@ bool Table::Parse(Image image, std::string* error) {
   pctab_ = Sub(offsets[3], end_of(offsets[3]));
   functab_ = Sub(offsets[4], data.size());  // functab, then the _func records
   const uint64_t field = version_ == Version::kGo116 ? 8 : 4;
-  if (nfunc == 0 || nfunc > functab_.size() / (2 * field) - 1 || nfunc > UINT32_MAX / 2) {
+  if (nfunc == 0 || nfunc >= UINT32_MAX / 2 || functab_.size() / (2 * field) < nfunc + 1) {
     *error = "gopclntab: function count does not fit the table";
     return false;
   }
