@@ -147,6 +147,16 @@ bool Table::Open(const std::string& path, bool keep_text, std::string* error) {
     if (version_ == Version::kGo116) return r.writable;
     return !(gofunc_ >= r.vaddr && gofunc_ - r.vaddr < r.bytes.size());
   });
+  // go:func.* runs from its symbol to the end of read-only data, which the pclntab follows (and
+  // that is kept already): the rest of the segment is not needed.
+  for (Region& r : image_.regions) {
+    if (r.executable || version_ == Version::kGo116) continue;
+    uint64_t end = r.vaddr + r.bytes.size();
+    if (image_.pclntab_vaddr > gofunc_ && image_.pclntab_vaddr < end) end = image_.pclntab_vaddr;
+    r.bytes = std::vector<uint8_t>(r.bytes.begin() + (gofunc_ - r.vaddr),
+                                   r.bytes.begin() + (end - r.vaddr));
+    r.vaddr = gofunc_;
+  }
   return true;
 }
 
