@@ -255,7 +255,14 @@ bool IsGoBinary(const std::string& path) {
 
 bool BuildTableFor(const std::string& path, std::vector<profd_unwind_row>* rows,
                    UnwindTableStats* stats, std::string* error) {
-  if (IsGoBinary(path)) return BuildGoUnwindTable(path, rows, stats, error);
+  if (IsGoBinary(path)) {
+    if (BuildGoUnwindTable(path, rows, stats, error)) return true;
+    // Go before 1.16 (another pclntab layout), or a damaged table: its CFI, if it kept any.
+    std::string go_error = *error;
+    if (BuildUnwindTable(path, rows, stats, error)) return true;
+    *error = go_error + "; " + *error;
+    return false;
+  }
   return BuildUnwindTable(path, rows, stats, error);
 }
 

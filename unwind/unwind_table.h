@@ -58,8 +58,8 @@ bool BuildGoUnwindTable(const std::string& path, std::vector<profd_unwind_row>* 
 // .gopclntab instead).
 bool IsGoBinary(const std::string& path);
 
-// The table profd unwinds the file with: BuildGoUnwindTable for Go binaries, else
-// BuildUnwindTable.
+// The table profd unwinds the file with: BuildGoUnwindTable for Go binaries (BuildUnwindTable when
+// their .gopclntab cannot be read), else BuildUnwindTable.
 bool BuildTableFor(const std::string& path, std::vector<profd_unwind_row>* rows,
                    UnwindTableStats* stats, std::string* error);
 
