@@ -125,11 +125,11 @@ class CpuProfileTest(unittest.TestCase):
         # of them here, more at higher rates and load (profd sees 0.01%). Without asynchronous
         # preemption the oracle is sound; profd does not need it off.
         env = dict(os.environ, GODEBUG="asyncpreemptoff=1")
-        p = subprocess.Popen([GO_PPROF, "2", "10.3", go_out, "500"], stdout=subprocess.PIPE,
+        p = subprocess.Popen([GO_PPROF, "2", "20.3", go_out, "500"], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, env=env, text=True)
         self.procs.append(p)
         self.assertEqual(p.stdout.readline(), "profiling\n")  # after a warm-up, in steady state
-        r = run_profd(["--pid", str(p.pid), "--seconds", "10", "-o", out, "--frequency", "499"])
+        r = run_profd(["--pid", str(p.pid), "--seconds", "20", "-o", out, "--frequency", "499"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(p.wait(timeout=60), 0)
         go_flat, go_cum, go_pairs, go_total = profile_shares(go_out)
@@ -138,12 +138,14 @@ class CpuProfileTest(unittest.TestCase):
                   "%-45s %7s %7s %7s %7s" % ("function", "go flat", "flat", "go cum", "cum")]
         top = sorted(go_flat, key=go_flat.get, reverse=True)[:15]
         top += [f for f in sorted(go_cum, key=go_cum.get, reverse=True)[:15] if f not in top]
-        worst = 0.0
+        worst, worst_function = 0.0, None
         for f in top:
             report.append("%-45s %7.2f %7.2f %7.2f %7.2f" % (
                 f[:45], go_flat.get(f, 0), flat.get(f, 0), go_cum.get(f, 0), cum.get(f, 0)))
-            worst = max(worst, abs(go_flat.get(f, 0) - flat.get(f, 0)),
-                        abs(go_cum.get(f, 0) - cum.get(f, 0)))
+            difference = max(abs(go_flat.get(f, 0) - flat.get(f, 0)),
+                             abs(go_cum.get(f, 0) - cum.get(f, 0)))
+            if difference > worst:
+                worst, worst_function = difference, f
         # How the two agree on each leaf's callers, weighted by Go's share of the leaf: what
         # unwinding decides (the leaves' own shares are the flat check above). The joint overlap
         # of the pair shares is printed too; it adds both samplers' noise on every small pair.
@@ -161,17 +163,18 @@ class CpuProfileTest(unittest.TestCase):
             weight += share
         agreement = 100.0 * agreement / weight
         joint = sum(min(share, pairs.get(pair, 0)) for pair, share in go_pairs.items())
-        report.append("largest flat/cum difference: %.2f points; callers of each leaf agree for "
-                      "%.1f%% (leaves in both: %.1f%% of Go's samples); joint (leaf, caller) "
-                      "overlap %.1f%%" % (worst, agreement, weight, joint))
+        report.append("largest flat/cum difference: %.2f points (%s); callers of each leaf agree "
+                      "for %.1f%% (leaves in both: %.1f%% of Go's samples); joint (leaf, caller) "
+                      "overlap %.1f%%" % (worst, worst_function, agreement, weight, joint))
         for pair in sorted(go_pairs, key=go_pairs.get, reverse=True)[:12]:
             report.append("  %-70s go %5.2f profd %5.2f" % (
                 "%s <- %s" % pair, go_pairs[pair], pairs.get(pair, 0)))
         text = "\n".join(report)
         print(text)
         # Go's sampler loses signals on a busy host (half of them here); the shares stay sound.
-        self.assertGreater(go_total, 1000, text)
-        self.assertGreater(total, 2000, text)
+        # 20 s: enough samples that sampling noise stays well inside 3 points.
+        self.assertGreater(go_total, 2000, text)
+        self.assertGreater(total, 4000, text)
         self.assertGreater(weight, 95.0, text)
         # The frameless leaves this is about must show, with the callers Go gives them.
         for leaf, caller in [("runtime.memmove", "runtime.growslice"),
