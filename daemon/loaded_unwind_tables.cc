@@ -54,16 +54,11 @@ LoadedUnwindTables::Table* LoadedUnwindTables::Acquire(const MappedFile& file) {
   table.users++;
   if (!inserted) return &table;
 
-  // Go keeps frame pointers and its CFI is only in .debug_frame: frame pointers are cheaper.
-  if (IsGoBinary(file.open_path())) {
-    stats_.files_without_table++;
-    return &table;
-  }
   const auto start = std::chrono::steady_clock::now();
   std::vector<profd_unwind_row> rows;
   UnwindTableStats build_stats;
   std::string error;
-  const bool built = BuildUnwindTable(file.open_path(), &rows, &build_stats, &error);
+  const bool built = BuildTableFor(file.open_path(), &rows, &build_stats, &error);
   stats_.build_seconds +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!built || rows.empty()) {
@@ -98,6 +93,7 @@ LoadedUnwindTables::Table* LoadedUnwindTables::Acquire(const MappedFile& file) {
   table.id = id;
   table.rows = static_cast<uint32_t>(rows.size());
   stats_.tables_loaded++;
+  if (build_stats.source.starts_with(".gopclntab")) stats_.go_tables_loaded++;
   stats_.rows_loaded += rows.size();
   return &table;
 }

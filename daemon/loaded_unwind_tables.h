@@ -30,8 +30,9 @@ class LoadedUnwindTables {
 
   struct Stats {
     uint64_t tables_loaded = 0;
+    uint64_t go_tables_loaded = 0;  // of which built from .gopclntab
     uint64_t tables_evicted = 0;
-    uint64_t files_without_table = 0;  // no CFI, or a Go binary (frame pointers)
+    uint64_t files_without_table = 0;  // no CFI (frame pointers)
     uint64_t rows_loaded = 0;          // rows now in the kernel
     uint64_t mappings_dropped = 0;     // beyond PROFD_MAX_UNWIND_MAPPINGS in one process
     double build_seconds = 0;

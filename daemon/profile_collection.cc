@@ -250,8 +250,8 @@ void SplitByPid(const StackSamples& samples, ProfileBuilder& whole, ProfileAssem
     builder->SetTime(profile.time_nanos(), profile.duration_nanos());
     for (int64_t index : profile.comment()) builder->AddComment(profile.string_table(index));
     const ProcessInfo* process = processes.Find(static_cast<pid_t>(pid));
-    result->per_pid.push_back({static_cast<pid_t>(pid), weight[pid], std::move(builder),
-                               process ? process->comm : ""});
+    result->per_pid.push_back(
+        {static_cast<pid_t>(pid), weight[pid], std::move(builder), process ? process->comm : ""});
   }
   std::sort(result->per_pid.begin(), result->per_pid.end(),
             [](const auto& a, const auto& b) { return a.weight > b.weight; });
@@ -306,9 +306,11 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
     char line[300];
     std::snprintf(
         line, sizeof(line),
-        "user stacks unwound with .eh_frame tables: %llu files, %llu rows (%.1f MiB of map "
-        "memory), built in %.3f s; frame pointers for %llu files without tables",
+        "user stacks unwound with tables: %llu files (%llu Go binaries, from .gopclntab), %llu "
+        "rows (%.1f MiB of map memory), built in %.3f s; frame pointers for %llu files without "
+        "tables",
         static_cast<unsigned long long>(u.tables_loaded),
+        static_cast<unsigned long long>(u.go_tables_loaded),
         static_cast<unsigned long long>(u.rows_loaded),
         u.rows_loaded * sizeof(profd_unwind_row) / 1048576.0, u.build_seconds,
         static_cast<unsigned long long>(u.files_without_table));

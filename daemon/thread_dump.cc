@@ -98,10 +98,10 @@ bool CaptureThread(pid_t tid, StoppedThread* out, std::string* error) {
 
 const UserStackUnwinder::FileRows& UserStackUnwinder::RowsOf(const MappedFile& file) {
   auto [it, inserted] = rows_.try_emplace(&file);
-  if (inserted && !IsGoBinary(file.open_path())) {
+  if (inserted) {
     UnwindTableStats stats;
     std::string error;
-    it->second.usable = BuildUnwindTable(file.open_path(), &it->second.rows, &stats, &error) &&
+    it->second.usable = BuildTableFor(file.open_path(), &it->second.rows, &stats, &error) &&
                         !it->second.rows.empty();
   }
   return it->second;

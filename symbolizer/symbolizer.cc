@@ -18,6 +18,7 @@
 #include "dwarf_index.h"
 #include "elf_file.h"
 #include "elf_symbol_table.h"
+#include "gopclntab.h"
 
 namespace profd {
 
@@ -89,6 +90,9 @@ struct LoadedFile {
   std::unique_ptr<DwarfIndex> index;
   ElfSymbolTable debug_symbols;  // .symtab of the separate debug file
   std::string debug_error;       // why there is no DWARF
+  // A Go binary without DWARF (-ldflags=-s -w): the runtime's own table has names, lines and
+  // inlined calls.
+  std::unique_ptr<gopclntab::Table> go_table;
 };
 
 }  // namespace
@@ -161,7 +165,17 @@ void Symbolizer::Impl::EnsureDebugInfo(LoadedFile* file, const std::string& root
       file->debug_symbols.Load(dwarf_elf);
     }
   }
-  if (dwarf_elf == nullptr) return;
+  if (dwarf_elf == nullptr) {
+    auto go_table = std::make_unique<gopclntab::Table>();
+    std::string go_error;
+    // Through the open descriptor: the same file the cache identified.
+    const std::string fd_path = "/proc/self/fd/" + std::to_string(file->binary.fd.get());
+    if (go_table->Open(fd_path, /*keep_text=*/false, &go_error)) {
+      file->go_table = std::move(go_table);
+      file->info.has_debug_info = true;
+    }
+    return;
+  }
   if (file->dwarf_image.Build(dwarf_elf)) dwarf_elf = file->dwarf_image.elf();
   file->dwarf.reset(dwarf_begin_elf(dwarf_elf, DWARF_C_READ, nullptr));
   if (file->dwarf == nullptr) {
@@ -175,7 +189,15 @@ void Symbolizer::Impl::EnsureDebugInfo(LoadedFile* file, const std::string& root
 
 Symbolization Symbolizer::Impl::SymbolizeOne(LoadedFile* file, uint64_t address) {
   Symbolization result;
-  if (file->index) file->index->Lookup(address, &result.frames);
+  if (file->index) {
+    file->index->Lookup(address, &result.frames);
+  } else if (file->go_table) {
+    std::vector<gopclntab::Frame> frames;
+    file->go_table->Symbolize(address, &frames);
+    for (const gopclntab::Frame& f : frames) {
+      result.frames.push_back({std::string(f.function), std::string(f.file), f.line, 0, ""});
+    }
+  }
   // llvm-symbolizer names the physical frame after the ELF symbol holding the address.
   std::string_view symbol_file;
   std::string_view symbol = file->symbols.Find(address, &symbol_file);
@@ -195,7 +217,7 @@ Symbolization Symbolizer::Impl::SymbolizeOne(LoadedFile* file, uint64_t address)
   }
   if (result.frames.empty()) {
     result.error = "no symbol or line information covers " + HexAddress(address);
-    if (!file->index) {
+    if (!file->index && !file->go_table) {
       result.error +=
           file->debug_error.empty() ? " (no DWARF)" : " (no DWARF: " + file->debug_error + ")";
     }

@@ -244,10 +244,26 @@ bool IsGoBinary(const std::string& path) {
     for (size_t offset = 0;
          (offset = gelf_getnote(data, offset, &nhdr, &name_offset, &desc_offset)) > 0;) {
       const char* owner = static_cast<const char*>(data->d_buf) + name_offset;
-      if (nhdr.n_type == 4 && nhdr.n_namesz == 3 && std::memcmp(owner, "Go", 3) == 0) return true;
+      // Go's linker writes the owner as "Go\0\0" (n_namesz 4).
+      if (nhdr.n_type == 4 && (nhdr.n_namesz == 3 || nhdr.n_namesz == 4) &&
+          std::memcmp(owner, "Go", 3) == 0)
+        return true;
     }
   }
   return false;
+}
+
+bool BuildTableFor(const std::string& path, std::vector<profd_unwind_row>* rows,
+                   UnwindTableStats* stats, std::string* error) {
+  if (IsGoBinary(path)) {
+    if (BuildGoUnwindTable(path, rows, stats, error)) return true;
+    // Go before 1.16 (another pclntab layout), or a damaged table: its CFI, if it kept any.
+    std::string go_error = *error;
+    if (BuildUnwindTable(path, rows, stats, error)) return true;
+    *error = go_error + "; " + *error;
+    return false;
+  }
+  return BuildUnwindTable(path, rows, stats, error);
 }
 
 }  // namespace profd

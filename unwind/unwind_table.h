@@ -29,6 +29,14 @@ struct UnwindTableStats {
   uint64_t bad_entries = 0;             // malformed CIEs/FDEs skipped
   uint64_t fdes_outside_code = 0;       // FDEs outside executable segments (discarded code)
   uint64_t fdes_overlapping = 0;        // FDEs partly or wholly shadowed by an earlier FDE
+
+  // Go tables (BuildGoUnwindTable): fdes counts functions, bad_entries those whose records or
+  // pcsp tables were malformed (left uncovered).
+  uint64_t go_top_frames = 0;               // goexit, mstart, rt0_go…: PROFD_CFA_END
+  uint64_t go_spwrite_functions = 0;        // switch stacks: PROFD_CFA_NONE
+  uint64_t go_signal_frames = 0;            // the signal restorer: PROFD_CFA_SIGNAL
+  uint64_t go_frame_pointer_functions = 0;  // save the caller's rbp at CFA-16
+  uint64_t go_cfi_fdes = 0;                 // FDEs of C code in the binary (cgo), from its CFI
 };
 
 // Builds the table of the ELF file at `path` (may be /proc/self/fd/N). Rows are sorted by pc,
@@ -39,9 +47,21 @@ struct UnwindTableStats {
 bool BuildUnwindTable(const std::string& path, std::vector<profd_unwind_row>* rows,
                       UnwindTableStats* stats, std::string* error);
 
-// True when the file is a Go binary (Go keeps frame pointers; profd walks them rather than its
-// CFI).
+// Builds the table of a Go binary from its .gopclntab, which even stripped Go binaries keep: each
+// function's pcsp table (SP delta since entry) gives CFA = rsp + delta + 8; the caller's rbp is at
+// CFA-16 once the prologue has saved it. Frameless leaves and prologues, which frame pointers
+// cannot walk, unwind exactly. False with `error` set when there is no usable .gopclntab.
+bool BuildGoUnwindTable(const std::string& path, std::vector<profd_unwind_row>* rows,
+                        UnwindTableStats* stats, std::string* error);
+
+// True when the file is a Go binary (its CFI is only in .debug_frame, often stripped; profd reads
+// .gopclntab instead).
 bool IsGoBinary(const std::string& path);
+
+// The table profd unwinds the file with: BuildGoUnwindTable for Go binaries (BuildUnwindTable when
+// their .gopclntab cannot be read), else BuildUnwindTable.
+bool BuildTableFor(const std::string& path, std::vector<profd_unwind_row>* rows,
+                   UnwindTableStats* stats, std::string* error);
 
 }  // namespace profd
 

@@ -8,6 +8,8 @@ import time
 PROFD = os.environ.get("PROFD", "profd")
 CPU_SPLIT = os.environ.get("CPU_SPLIT", "cpu-split")
 GO_SPLIT = os.environ.get("GO_SPLIT", "go-split")
+GO_SPLIT_STRIPPED = os.environ.get("GO_SPLIT_STRIPPED", "go-split-stripped")
+GO_PPROF = os.environ.get("GO_PPROF", "go-pprof")
 VDSO_LOOP = os.environ.get("VDSO_LOOP", "vdso-loop")
 GO = os.environ.get("GO", "go")
 
@@ -89,6 +91,34 @@ def raw_samples(profile_path):
             frames = [locations[int(i)] for i in m.group(2).split()]
             samples.append((int(m.group(1)), [f for f in frames if f[0] < KERNEL_START]))
     return samples
+
+
+def raw_stacks(profile_path):
+    """Parses `go tool pprof -raw` with inlined calls expanded: returns [(count, [function, ...])],
+    leaf (innermost inlined call) first, kernel frames dropped."""
+    text = pprof(["-raw", profile_path])
+    locations = {}
+    current = None
+    section = None
+    samples = []
+    for line in text.splitlines():
+        if line.startswith(("Samples:", "Locations", "Mappings")):
+            section = line.split()[0].rstrip(":")
+            continue
+        if section == "Locations":
+            m = re.match(r"^\s+(\d+): (0x[0-9a-f]+)(?: M=\d+)? (\S.*?) \S*:\d+ s=\d+", line)
+            if m:
+                current = [m.group(3)] if int(m.group(2), 16) < KERNEL_START else []
+                locations[int(m.group(1))] = current
+                continue
+            m = re.match(r"^\s+(\S.*?) \S*:\d+ s=\d+", line)
+            if m and current is not None and current:
+                current.append(m.group(1))  # the caller of the line above, inlined here
+        elif section == "Samples":
+            m = re.match(r"^\s+(\d+)\s+\d+: ([\d ]+)$", line)
+            if m:
+                samples.append((int(m.group(1)), [int(i) for i in m.group(2).split()]))
+    return [(count, [f for i in ids for f in locations.get(i, [])]) for count, ids in samples]
 
 
 def eu_stack(pid):

@@ -6,7 +6,7 @@ import tempfile
 import time
 import unittest
 
-from profd_testing import pprof, run_profd, start_workload, top_rows
+from profd_testing import GO_SPLIT_STRIPPED, pprof, run_profd, start_workload, top_rows
 
 THREAD_SPLIT = os.path.join(os.environ.get("WORKLOADS_DIR", ""), "thread-split")
 
@@ -49,6 +49,26 @@ class GoroutineProfileTest(unittest.TestCase):
         self.assertIn("tid", tags)
         self.assertIn("goroutine/count", pprof(["-raw", out]))
         self.assertRegex(pprof(["-comments", out]), r"6 threads, each stopped \(ptrace\) for median")
+
+    def test_stripped_go_program_keeps_the_caller_of_its_frameless_leaf(self):
+        # go-split's main thread is nearly always in hotFunction or coldFunction, frameless leaves
+        # (frame pointers would skip main.main); the dump unwinds them with .gopclntab.
+        p = start_workload([GO_SPLIT_STRIPPED, "60"])
+        try:
+            time.sleep(0.5)
+            directory = tempfile.mkdtemp(prefix="profd-g-")
+            for i in range(5):
+                out = os.path.join(directory, "go%d.pb.gz" % i)
+                r = run_profd(["--pid", str(p.pid), "--type", "goroutine", "-o", out])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                rows, text = top_rows(out, ["-tagfocus=tid=%d" % p.pid])
+                # The main thread's one sample, as a share of all threads'.
+                share = float(re.search(r"accounting for 1, ([\d.]+)% of", text).group(1))
+                self.assertEqual(rows["main.main"][1], share, text)
+                self.assertEqual(rows["runtime.main"][1], share, text)
+        finally:
+            p.kill()
+            p.wait()
 
     def test_all_is_refused(self):
         r = run_profd(["--all", "--type", "goroutine"])
