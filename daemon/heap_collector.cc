@@ -374,7 +374,15 @@ void HeapCollector::EndWindow(double now, bool closes) {
     hits_on_.alloc_returns += window.alloc_returns;
     hits_on_.frees += window.frees;
     hits_on_.nested += window.nested;
-    probe_seconds_ += ProbeSeconds(window);
+    // What the probes cost the targets: the calibrated cost of their hits, or, where more, the
+    // system time the targets spent in this window beyond what their user work has cost them in
+    // system time while detached. Traps are system time, so that excess is the probes' real cost
+    // in the targets (calibration runs on profd, whose mappings and caches are not theirs), and
+    // it includes attaching: the breakpoints written into their pages.
+    const double baseline = user_off_ > 0 ? (cpu_off_ - user_off_) / user_off_ * user : 0;
+    const double measured = std::max(0.0, (cpu - user) - baseline);
+    probe_seconds_ += std::max(ProbeSeconds(window), measured);
+    if (measured > ProbeSeconds(window)) measured_cost_windows_++;
     seconds_on_ += now - window_start_;
     cpu_on_ += cpu;
     user_on_ += user;
@@ -572,6 +580,10 @@ std::vector<std::string> HeapCollector::Notes() const {
                 hits_on_.alloc_returns, hits_on_.frees, seconds_on_ > 0 ? hits / seconds_on_ : 0.0,
                 cpu_on_ + cpu_off_ > 0 ? 100 * probe_seconds_ / (cpu_on_ + cpu_off_) : 0.0);
   notes.push_back(line);
+  if (measured_cost_windows_ > 0)
+    notes.push_back("in " + std::to_string(measured_cost_windows_) +
+                    " windows the targets spent more system time than the probes' measured cost "
+                    "explains; that time was counted as the probes' cost");
   if (duty_cycled_) {
     const Estimate estimate = WindowScale();
     std::snprintf(line, sizeof(line),

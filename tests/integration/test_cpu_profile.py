@@ -286,7 +286,7 @@ class CpuProfileTest(unittest.TestCase):
         self.assertFalse([name for name in rows if name.startswith("planted")], text)
         # The same file owned by the process's user (root here) is read.
         os.chown(planted, 0, 0)
-        r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out])
+        r = run_profd(["--pid", str(p.pid), "--seconds", "3", "-o", out, "--frequency", "199"])
         self.assertEqual(r.returncode, 0, r.stderr)
         rows, text = top_rows(out)
         self.assert_split(rows, "planted_hot", "planted_cold", text)

@@ -102,6 +102,81 @@ class RealProgramsTest(unittest.TestCase):
         _, figures, text = self.side_by_side(p.pid, "sqlite3")
         self.check(figures, text, pairs=0.75, leaves=0.8)
 
+    def sqlite3_allocations(self, script, profd_args=None):
+        """Runs sqlite3 reading `script` from stdin; with profd_args, profd is attached first (the
+        script is sent once it is) and the profile's (objects, bytes) allocated are returned, else
+        heaptrack runs it and its (calls, bytes) are. Allocations before the script are left out
+        of both: heaptrack's of an empty script are subtracted."""
+        def heaptrack(text):
+            out = os.path.join(self.dir, "ht")
+            subprocess.run(["heaptrack", "-o", out, "sqlite3", ":memory:"], input=text, text=True,
+                           capture_output=True, check=True, timeout=300)
+            data = [f for f in os.listdir(self.dir) if f.startswith("ht.")][0]
+            histogram = os.path.join(self.dir, "hist.txt")
+            subprocess.run(["heaptrack_print", "-f", os.path.join(self.dir, data), "-p", "0",
+                            "-a", "0", "-T", "0", "-H", histogram], capture_output=True,
+                           check=True, timeout=300)
+            os.unlink(os.path.join(self.dir, data))
+            calls = nbytes = 0
+            with open(histogram) as f:
+                for line in f:
+                    size, count = (int(x) for x in line.split())
+                    calls += count
+                    nbytes += size * count
+            return calls, nbytes
+
+        if profd_args is None:
+            calls, nbytes = heaptrack(script)
+            idle_calls, idle_bytes = heaptrack("")
+            return calls - idle_calls, nbytes - idle_bytes, ""
+        p = subprocess.Popen(["sqlite3", ":memory:"], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, text=True)
+        self.procs.append(p)
+        time.sleep(0.3)
+        out = os.path.join(self.dir, "sqlite-allocs.pb.gz")
+        profd = subprocess.Popen([os.environ.get("PROFD", "profd"), "--pid", str(p.pid), "--type",
+                                  "allocs", "--seconds", "120", "-o", out, "-q", "--top", "0"]
+                                 + profd_args, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)  # attached (the probes' cost is measured first)
+        p.stdin.write(script)
+        p.stdin.close()
+        p.wait(timeout=300)
+        stderr = profd.communicate(timeout=120)[1]
+        self.assertIn(profd.returncode, (0, 3), stderr)
+        rows = re.findall(r"^\s+(\d+)\s+(\d+)\s+\d+\s+\d+: ", pprof(["-raw", out]), re.M)
+        return (sum(int(a) for a, _ in rows), sum(int(b) for _, b in rows),
+                stderr + pprof(["-comments", out]))
+
+    def test_sqlite3_allocations_against_heaptrack(self):
+        script = ("CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v INTEGER);\n"
+                  "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000)"
+                  " INSERT INTO t(k, v) SELECT printf('key-%d', (x * 7919) % 1000003), x FROM c;\n"
+                  "CREATE INDEX tk ON t(k);\n"
+                  "SELECT count(*), sum(v) FROM t WHERE k LIKE 'key-1%';\n")
+        calls, nbytes, _ = self.sqlite3_allocations(script)
+        self.assertGreater(calls, 50000)
+        report = ["heaptrack: %d calls, %d bytes" % (calls, nbytes)]
+        # Every allocation recorded, probes always attached: exact.
+        objects, space, _ = self.sqlite3_allocations(
+            script, ["--sample-rate", "1", "--max-overhead", "100"])
+        report.append("profd --sample-rate 1 --max-overhead 100: %d objects, %d bytes" %
+                      (objects, space))
+        self.assertLess(abs(objects / calls - 1), 0.01, report)
+        self.assertLess(abs(space / nbytes - 1), 0.01, report)
+        # Sampled by bytes, always attached: each sample counts 1/p of itself, unbiased.
+        objects, space, _ = self.sqlite3_allocations(
+            script, ["--sample-rate", "4KiB", "--max-overhead", "100"])
+        report.append("profd --sample-rate 4KiB --max-overhead 100: %d objects, %d bytes" %
+                      (objects, space))
+        self.assertLess(abs(space / nbytes - 1), 0.08, report)
+        self.assertLess(abs(objects / calls - 1), 0.2, report)
+        # The defaults: right within a factor of 1.5, or the profile says not to trust the totals.
+        objects, space, notes = self.sqlite3_allocations(script, [])
+        report.append("profd defaults: %d objects, %d bytes" % (objects, space))
+        print("\n" + "\n".join(report))
+        if not 1 / 1.5 < space / nbytes < 1.5:
+            self.assertIn("allocation totals are NOT to be trusted", notes, report)
+
     def test_redis_server_under_redis_benchmark(self):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
