@@ -34,24 +34,6 @@ constexpr size_t kMaxErrors = 20;
 constexpr size_t kMaxFileBytes = 256 << 10;
 constexpr pid_t kMaxPid = 4194304;         // PID_MAX_LIMIT on 64-bit kernels
 
-struct TypeName {
-  std::string_view name;
-  std::string_view canonical;
-};
-constexpr TypeName kProfileTypes[] = {
-    {"cpu", "cpu"},
-    {"heap", "heap"},
-    {"allocs", "allocs"},
-    {"block", "block"},
-    {"offcpu", "block"},
-    {"mutex", "mutex"},
-    {"goroutine", "goroutine"},
-    {"threads", "goroutine"},
-    {"threadcreate", "threadcreate"},
-};
-constexpr char kProfileTypeList[] =
-    "cpu, heap, allocs, block (alias offcpu), mutex, goroutine (alias threads), threadcreate";
-
 // Optimal string alignment distance: Levenshtein plus swaps of neighbours ("intreval").
 size_t EditDistance(std::string_view a, std::string_view b) {
   std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
@@ -127,8 +109,9 @@ bool IsAbsolutePath(const std::string& path) { return !path.empty() && path[0] =
 // first, so one run of the daemon shows all that is wrong with a file.
 class ConfigReader {
  public:
-  ConfigReader(std::string source, DaemonConfig* config)
-      : source_(std::move(source)), config_(*config) {}
+  ConfigReader(std::string source, const std::vector<KnownProfileType>& types,
+               DaemonConfig* config)
+      : source_(std::move(source)), types_(types), config_(*config) {}
 
   void Read(const std::string& text) {
     if (!CheckIsText(text)) return;
@@ -485,18 +468,24 @@ class ConfigReader {
   }
 
   bool ReadProfileType(const Value& value, std::string* canonical) {
-    const std::string allowed = std::string("expected one of ") + kProfileTypeList;
+    std::string list;  // "cpu, block (alias offcpu), ..."
+    for (const KnownProfileType& t : types_) {
+      if (!t.refusal.empty() || t.canonical != t.name) continue;
+      list += std::string(list.empty() ? "" : ", ") + t.name;
+      for (const KnownProfileType& alias : types_)
+        if (alias.canonical == t.name && alias.name != t.name) list += " (alias " + alias.name + ")";
+    }
+    const std::string allowed = "expected one of " + list;
     std::string text;
     if (!Scalar(value, allowed, &text)) return false;
-    for (const TypeName& t : kProfileTypes) {
-      if (text == t.name) {
-        *canonical = t.canonical;
-        return true;
+    for (const KnownProfileType& t : types_) {
+      if (text != t.name) continue;
+      if (!t.refusal.empty()) {
+        Error(value, t.name + " " + t.refusal + "; " + allowed);
+        return false;
       }
-    }
-    if (text == "cmdline") {
-      Error(value, "cmdline is answered on request, not kept on a schedule; " + allowed);
-      return false;
+      *canonical = t.canonical;
+      return true;
     }
     Error(value, "unknown profile type " + Quote(text) + "; " + allowed);
     return false;
@@ -714,6 +703,7 @@ class ConfigReader {
   }
 
   std::string source_;
+  const std::vector<KnownProfileType>& types_;
   DaemonConfig& config_;
   std::vector<std::string> errors_;
   std::map<std::string, YAML::Mark> key_marks_;  // dotted key -> where it is, for cross-key checks
@@ -723,9 +713,10 @@ class ConfigReader {
 }  // namespace
 
 bool ParseDaemonConfig(const std::string& yaml_text, const std::string& source_name,
-                       DaemonConfig* config, std::string* error) {
+                       const std::vector<KnownProfileType>& types, DaemonConfig* config,
+                       std::string* error) {
   DaemonConfig parsed;
-  ConfigReader reader(source_name, &parsed);
+  ConfigReader reader(source_name, types, &parsed);
   reader.Read(yaml_text);
   const std::vector<std::string>& errors = reader.errors();
   if (errors.empty()) {
@@ -741,7 +732,8 @@ bool ParseDaemonConfig(const std::string& yaml_text, const std::string& source_n
   return false;
 }
 
-bool LoadDaemonConfig(const std::string& path, DaemonConfig* config, std::string* error) {
+bool LoadDaemonConfig(const std::string& path, const std::vector<KnownProfileType>& types,
+                      DaemonConfig* config, std::string* error) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     *error = path + ": cannot open the configuration: " + std::strerror(errno);
@@ -763,7 +755,7 @@ bool LoadDaemonConfig(const std::string& path, DaemonConfig* config, std::string
              "; is this the configuration file?";
     return false;
   }
-  return ParseDaemonConfig(text, path, config, error);
+  return ParseDaemonConfig(text, path, types, config, error);
 }
 
 std::string DaemonConfigToYaml(const DaemonConfig& c) {

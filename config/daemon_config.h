@@ -97,17 +97,30 @@ struct DaemonConfig {
   bool operator==(const DaemonConfig&) const = default;
 };
 
+// A name schedule.types may hold and the type it stands for (aliases: another name); a non-empty
+// `refusal` says why that type is no schedule's ("is answered on request, not kept on a
+// schedule").
+struct KnownProfileType {
+  std::string name;
+  std::string canonical;
+  std::string refusal;
+};
+
 // Parses `yaml_text`; `source_name` (a path, or e.g. "<test>") starts every error message. Absent
 // keys and sections keep their defaults; an empty document is DaemonConfig{}. On failure returns
 // false, leaves `*config` unchanged (a bad reload keeps the running config) and sets `*error` to
 // one line per problem (at most 20):
 //   FILE:LINE:COLUMN: schedule.cpu_seconds: 2m is longer than schedule.interval (1m) ...
 // LINE and COLUMN are 1-based and point at the value, or at the key when the key is the problem.
+// `types` are the names schedule.types may hold (config/ knows no profile types: the daemon gives
+// its type table's).
 bool ParseDaemonConfig(const std::string& yaml_text, const std::string& source_name,
-                       DaemonConfig* config, std::string* error);
+                       const std::vector<KnownProfileType>& types, DaemonConfig* config,
+                       std::string* error);
 
 // Reads the file at `path` and parses it as above; a file that cannot be read is an error too.
-bool LoadDaemonConfig(const std::string& path, DaemonConfig* config, std::string* error);
+bool LoadDaemonConfig(const std::string& path, const std::vector<KnownProfileType>& types,
+                      DaemonConfig* config, std::string* error);
 
 // The config as YAML that ParseDaemonConfig reads back equal (no comments): for logging the
 // effective configuration.

@@ -11,43 +11,6 @@
 namespace profd {
 namespace {
 
-struct TypeName {
-  const char* name;
-  ProfileType type;
-};
-constexpr TypeName kTypeNames[] = {
-    {"cpu", ProfileType::kCpu},
-    {"heap", ProfileType::kHeap},
-    {"allocs", ProfileType::kAllocs},
-    {"block", ProfileType::kBlock},
-    {"offcpu", ProfileType::kBlock},
-    {"mutex", ProfileType::kMutex},
-    {"goroutine", ProfileType::kGoroutine},
-    {"threads", ProfileType::kGoroutine},
-    {"threadcreate", ProfileType::kThreadCreate},
-    {"cmdline", ProfileType::kCmdline},
-};
-
-}  // namespace
-
-bool ParseProfileType(const std::string& name, ProfileType* type) {
-  for (const TypeName& t : kTypeNames) {
-    if (name == t.name) {
-      *type = t.type;
-      return true;
-    }
-  }
-  return false;
-}
-
-std::string ProfileTypeName(ProfileType type) {
-  for (const TypeName& t : kTypeNames)
-    if (t.type == type) return t.name;
-  return "?";
-}
-
-namespace {
-
 // A duration in seconds, as config/units.h parses it.
 bool ParseSeconds(const std::string& text, double* seconds) {
   std::chrono::nanoseconds duration;
@@ -96,8 +59,7 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
   app.add_option("-p,--pid", pid_text, "process id(s) to profile, comma separated");
   app.add_flag("-a,--all", options.request.all_processes, "profile every process on the host");
   app.add_option("-t,--type", type_text,
-                 "profile type: cpu, heap, allocs, block (offcpu), mutex, goroutine (threads), "
-                 "threadcreate, cmdline")
+                 "profile type: " + ProfileTypeList())
       ->capture_default_str();
   app.add_option("-s,--seconds", seconds_text, "length of the window: 30, 1.5, 500ms, 2m")
       ->capture_default_str();
@@ -197,8 +159,7 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
   }
   if (!ParseProfileType(type_text, &options.request.type))
     return fail("--type: unknown profile type '" + type_text +
-                "'; the types are cpu, heap, allocs, block (alias offcpu), mutex, goroutine (alias "
-                "threads), threadcreate, cmdline");
+                "'; the types are " + ProfileTypeList());
   if (!ParseSeconds(seconds_text, &options.request.seconds))
     return fail("--seconds: '" + seconds_text + "' is not a duration (e.g. 30, 1.5, 500ms, 2m)");
   if (options.request.seconds <= 0)

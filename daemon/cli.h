@@ -8,22 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "profile_types.h"
+
 namespace profd {
-
-enum class ProfileType {
-  kCpu,
-  kHeap,
-  kAllocs,
-  kBlock,
-  kMutex,
-  kGoroutine,
-  kThreadCreate,
-  kCmdline
-};
-
-// Parses a --type value (with the aliases offcpu and threads); false for unknown names.
-bool ParseProfileType(const std::string& name, ProfileType* type);
-std::string ProfileTypeName(ProfileType type);
 
 // The most distinct pids one request (--pid or ?pid=) may name.
 constexpr size_t kMaxPidsPerRequest = 256;

@@ -29,14 +29,9 @@ constexpr const char* kDefaultSocketPath = "/run/profd/profd.sock";
 constexpr std::chrono::seconds kAnswerGrace{300};
 constexpr size_t kMaxHeadBytes = 64 * 1024;
 
-// The /debug/pprof/ endpoint of a type: its name, but "profile" for cpu (as in Go).
-std::string EndpointName(ProfileType type) {
-  return type == ProfileType::kCpu ? "profile" : ProfileTypeName(type);
-}
+std::string EndpointName(ProfileType type) { return InfoOf(type).endpoint; }
 
-bool HasWindow(ProfileType type) {
-  return type != ProfileType::kGoroutine && type != ProfileType::kCmdline;
-}
+bool HasWindow(ProfileType type) { return InfoOf(type).has_window; }
 
 int WholeSeconds(double seconds) {
   // A hair below a whole number (from parsing "3") is that number, not one more.

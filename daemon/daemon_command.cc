@@ -126,7 +126,7 @@ uint64_t MonotonicMicros() {
 // --config's file, or the built-in defaults without one; false (reported) when it is bad.
 bool LoadConfigOption(const CliOptions& options, DaemonConfig* config) {
   std::string error;
-  if (options.config_path.empty() || LoadDaemonConfig(options.config_path, config, &error))
+  if (options.config_path.empty() || LoadDaemonConfig(options.config_path, ScheduleTypeNames(), config, &error))
     return true;
   LogError(error);
   return false;
@@ -276,7 +276,7 @@ int RunDaemon(const CliOptions& options) {
       DaemonConfig fresh;
       if (options.config_path.empty()) {
         LogInfo("SIGHUP: started without --config, nothing to reload");
-      } else if (!LoadDaemonConfig(options.config_path, &fresh, &error) ||
+      } else if (!LoadDaemonConfig(options.config_path, ScheduleTypeNames(), &fresh, &error) ||
                  !ApplyListenOverride(options, &fresh, &error)) {
         LogError("reload failed, the running configuration stays: " + error);
       } else {

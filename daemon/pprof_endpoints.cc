@@ -21,42 +21,10 @@
 namespace profd {
 namespace {
 
-struct Endpoint {
-  const char* name;  // the path under /debug/pprof/
-  ProfileType type;
-  bool needs_pid;  // uprobes and ptrace work on given processes only
-  const char* description;
-};
-
-// In the order of Go's index page.
-constexpr Endpoint kEndpoints[] = {
-    {"allocs", ProfileType::kAllocs, true,
-     "A sampling of memory allocations: made in the last ?seconds, or (without) since profd began "
-     "counting for the process."},
-    {"block", ProfileType::kBlock, false,
-     "Stack traces that led to blocking off-CPU (sleep, I/O, futex waits), with the time blocked."},
-    {"goroutine", ProfileType::kGoroutine, true,
-     "Stack traces of every thread of the process, now."},
-    {"heap", ProfileType::kHeap, true,
-     "A sampling of memory allocated (in the last ?seconds, or since profd began counting) and "
-     "still live."},
-    {"mutex", ProfileType::kMutex, false, "Stack traces of waiters on contended locks."},
-    {"profile", ProfileType::kCpu, false, "CPU profile for ?seconds (default 30)."},
-    {"threadcreate", ProfileType::kThreadCreate, false, "Stack traces that created new threads."},
-};
-
-// As from Go, these are cumulative without ?seconds: counts since profd began counting for the
-// same targets (CumulativeProfiles), for scrapers that take deltas themselves.
-bool IsCumulative(ProfileType type) {
-  return type == ProfileType::kAllocs || type == ProfileType::kHeap ||
-         type == ProfileType::kBlock || type == ProfileType::kMutex ||
-         type == ProfileType::kThreadCreate;
-}
-
-const Endpoint* FindEndpoint(const std::string& name) {
-  for (const Endpoint& e : kEndpoints)
-    if (name == e.name) return &e;
-  return nullptr;
+// A profile endpoint: a type with a description on the index page (cmdline has its own handler).
+const ProfileTypeInfo* FindEndpoint(const std::string& name) {
+  const ProfileTypeInfo* info = FindProfileEndpoint(name);
+  return info && info->description ? info : nullptr;
 }
 
 HttpResponse TextResponse(const std::string& body) {
@@ -293,9 +261,11 @@ HttpResponse PprofEndpoints::Index() const {
       "<p>profd serves these profiles of any process on this host: add <code>?pid=PID</code> "
       "(without it, the whole host where the type allows, labelled by pid and comm).</p>\n"
       "<table>\n<thead><td>Profile</td><td>Description</td></thead>\n";
-  for (const Endpoint& e : kEndpoints) {
-    body += std::string("<tr><td><a href=\"") + e.name + "?debug=1\">" + e.name + "</a></td><td>" +
-            HtmlEscape(e.description) + (e.needs_pid ? " Needs ?pid=." : "") + "</td></tr>\n";
+  for (const ProfileTypeInfo& e : ProfileTypes()) {
+    if (!e.description) continue;
+    body += std::string("<tr><td><a href=\"") + e.endpoint + "?debug=1\">" + e.endpoint +
+            "</a></td><td>" + HtmlEscape(e.description) + (e.needs_pid ? " Needs ?pid=." : "") +
+            "</td></tr>\n";
   }
   body +=
       "<tr><td><a href=\"cmdline\">cmdline</a></td><td>The command line of ?pid= (default: "
@@ -333,7 +303,7 @@ HttpResponse PprofEndpoints::Cmdline(const HttpRequest& request) const {
 
 HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest& request,
                                      std::stop_token stop) {
-  const Endpoint& endpoint = *FindEndpoint(name);
+  const ProfileTypeInfo& endpoint = *FindEndpoint(name);
   const DaemonConfig config = config_();
   const std::string type_name = ProfileTypeName(endpoint.type);
 
@@ -363,7 +333,7 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   }
   // As net/http/pprof: whole seconds; /profile falls back to 30 on a bad value, the others refuse.
   profile.seconds = 30;
-  const bool cumulative = IsCumulative(endpoint.type) && !request.query.count("seconds");
+  const bool cumulative = endpoint.cumulative && !request.query.count("seconds");
   if (auto it = request.query.find("seconds"); it != request.query.end()) {
     char* end = nullptr;
     const long long seconds = std::strtoll(it->second.c_str(), &end, 10);
@@ -376,7 +346,7 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
     }
   }
   const double max_seconds = std::chrono::duration<double>(config.limits.max_seconds).count();
-  if (profile.seconds > max_seconds && endpoint.type != ProfileType::kGoroutine) {
+  if (profile.seconds > max_seconds && endpoint.has_window) {
     Count(type_name, "bad_request");
     return PprofErrorResponse(400, "profile duration exceeds server's limit (limits.max_seconds: " +
                                        Seconds(max_seconds) + ")");
@@ -412,7 +382,7 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   }
   LogInfo(request.remote_address + ": " + name + " profile of " +
           (profile.all_processes ? std::string("the host") : "pid " + request.query.at("pid")) +
-          (endpoint.type == ProfileType::kGoroutine ? ""
+          (!endpoint.has_window ? ""
            : cumulative                             ? " (cumulative)"
                                                     : " for " + Seconds(profile.seconds)));
   CollectionHooks hooks;

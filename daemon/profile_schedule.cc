@@ -51,11 +51,7 @@ std::string ExecutablePath(pid_t pid) {
   return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
 }
 
-// Which profile types need given processes (uprobes, ptrace) rather than the whole host.
-bool NeedsPids(ProfileType type) {
-  return type == ProfileType::kHeap || type == ProfileType::kAllocs ||
-         type == ProfileType::kGoroutine;
-}
+bool NeedsPids(ProfileType type) { return InfoOf(type).needs_pid; }
 
 }  // namespace
 

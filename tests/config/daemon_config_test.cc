@@ -1,4 +1,5 @@
 #include "daemon_config.h"
+#include "profile_types.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -23,7 +24,7 @@ constexpr char kShippedConfig[] = PROFD_CONFIG_SOURCE_DIR "/profd.yaml";
 DaemonConfig Parse(const std::string& yaml) {
   DaemonConfig config;
   std::string error;
-  EXPECT_TRUE(ParseDaemonConfig(yaml, "test.yaml", &config, &error)) << error;
+  EXPECT_TRUE(ParseDaemonConfig(yaml, "test.yaml", ScheduleTypeNames(), &config, &error)) << error;
   return config;
 }
 
@@ -32,7 +33,7 @@ std::string ParseError(const std::string& yaml) {
   DaemonConfig config;
   config.frequency_hz = 1234;  // as if a running config were being reloaded
   std::string error;
-  EXPECT_FALSE(ParseDaemonConfig(yaml, "test.yaml", &config, &error)) << yaml;
+  EXPECT_FALSE(ParseDaemonConfig(yaml, "test.yaml", ScheduleTypeNames(), &config, &error)) << yaml;
   EXPECT_EQ(config.frequency_hz, 1234) << "a failed parse must leave the config unchanged";
   return error;
 }
@@ -110,7 +111,7 @@ TEST(DaemonConfigShippedFile, LoadsAsTheDefaults) {
   DaemonConfig config;
   config.frequency_hz = 1;  // must be overwritten
   std::string error;
-  ASSERT_TRUE(LoadDaemonConfig(kShippedConfig, &config, &error)) << error;
+  ASSERT_TRUE(LoadDaemonConfig(kShippedConfig, ScheduleTypeNames(), &config, &error)) << error;
   ExpectSameConfig(config, DaemonConfig{});
 }
 
@@ -277,10 +278,10 @@ TEST(DaemonConfig, ProcessNamePatterns) {
 TEST(DaemonConfigFile, MissingFileIsAnErrorNamingIt) {
   DaemonConfig config;
   std::string error;
-  EXPECT_FALSE(LoadDaemonConfig("/nonexistent/profd.yaml", &config, &error));
+  EXPECT_FALSE(LoadDaemonConfig("/nonexistent/profd.yaml", ScheduleTypeNames(), &config, &error));
   EXPECT_EQ(error,
             "/nonexistent/profd.yaml: cannot open the configuration: No such file or directory");
-  EXPECT_FALSE(LoadDaemonConfig("/", &config, &error));
+  EXPECT_FALSE(LoadDaemonConfig("/", ScheduleTypeNames(), &config, &error));
   EXPECT_THAT(error, HasSubstr("Is a directory"));
 }
 
@@ -293,7 +294,7 @@ TEST(DaemonConfigFile, ErrorsNameThePath) {
   close(fd);
   DaemonConfig config;
   std::string error;
-  EXPECT_FALSE(LoadDaemonConfig(path, &config, &error));
+  EXPECT_FALSE(LoadDaemonConfig(path, ScheduleTypeNames(), &config, &error));
   EXPECT_THAT(error, StartsWith(std::string(path) + ":3:3: schedule.cpu_seconds: "));
   unlink(path);
 }
