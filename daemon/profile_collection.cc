@@ -19,12 +19,9 @@
 #include <sstream>
 
 #include "bpf_support.h"
-#include "cpu_sampler.h"
-#include "heap_collector.h"
+#include "collectors.h"
 #include "loaded_unwind_tables.h"
 #include "log.h"
-#include "mutex_collector.h"
-#include "offcpu_collector.h"
 #include "process_table.h"
 #include "profd_abi.h"
 #include "profile_assembler.h"
@@ -32,7 +29,6 @@
 #include "shared_sampler.h"
 #include "symbolizer.h"
 #include "thread_dump.h"
-#include "threadcreate_collector.h"
 #include "top_table.h"
 
 namespace profd {
@@ -66,15 +62,6 @@ bool CheckTargets(const std::vector<pid_t>& pids, CollectedProfile* result) {
   return true;
 }
 
-// What a profile type records: its pprof sample types and period, and its collector.
-struct ProfileKind {
-  std::vector<ValueType> sample_types;  // {events, total weight}, as the collectors count them
-  std::string default_sample_type;
-  ValueType period_type;
-  int64_t period = 0;
-  std::string description;
-  std::string no_samples;  // why a profile can be empty, for the warning
-};
 
 // The targets that exited during a window, and what the profile says about them.
 struct TargetExits {
@@ -95,86 +82,15 @@ struct TargetExits {
   }
 };
 
-ProfileKind CpuProfileKind(int frequency_hz) {
-  return {{{"samples", "count"}, {"cpu", "nanoseconds"}},
-          "cpu",
-          {"cpu", "nanoseconds"},
-          1000000000LL / frequency_hz,
-          "cpu profile at " + std::to_string(frequency_hz) + " Hz",
-          "the target did not run on a CPU during the window"};
-}
-
 std::unique_ptr<StackCollector> LoadCollector(const ProfileRequest& request,
                                               const ProcessTable& processes, ProfileKind* kind,
                                               std::string* error) {
-  CollectorOptions common;
-  common.all_processes = request.all_processes;
-  common.dwarf_unwinding = request.dwarf_unwinding;
-  common.pids = request.pids;
-  // block and mutex are Go's two "delay" profiles: contentions and delay, one event per period.
-  const std::vector<ValueType> kDelayTypes = {{"contentions", "count"}, {"delay", "nanoseconds"}};
-  switch (request.type) {
-    case ProfileType::kBlock: {
-      OffCpuCollector::Options o;
-      static_cast<CollectorOptions&>(o) = common;
-      o.min_block_nanos = static_cast<uint64_t>(request.min_block_seconds * 1e9);
-      *kind = {kDelayTypes,
-               "delay",
-               {"contentions", "count"},
-               1,
-               "block profile: off-CPU waits of at least " +
-                   FormatValue(static_cast<int64_t>(o.min_block_nanos), "nanoseconds"),
-               "no thread of the target blocked (and woke) during the window"};
-      return OffCpuCollector::Load(o, error);
-    }
-    case ProfileType::kMutex:
-      *kind = {kDelayTypes,
-               "delay",
-               {"contentions", "count"},
-               1,
-               "mutex profile: waits on contended locks (futex wait and lock-pi)",
-               "no thread of the target waited on a contended lock during the window"};
-      return MutexCollector::Load(common, error);
-    case ProfileType::kHeap:
-    case ProfileType::kAllocs: {
-      HeapCollector::Options o;
-      static_cast<CollectorOptions&>(o) = common;
-      o.sample_rate = request.sample_rate_bytes;
-      o.max_overhead_percent = request.max_overhead_percent;
-      const bool heap = request.type == ProfileType::kHeap;
-      // Go's four heap values; the two profiles differ only in the default, as in Go.
-      *kind = {{{"alloc_objects", "count"},
-                {"alloc_space", "bytes"},
-                {"inuse_objects", "count"},
-                {"inuse_space", "bytes"}},
-               heap ? "inuse_space" : "alloc_space",
-               {"space", "bytes"},
-               static_cast<int64_t>(request.sample_rate_bytes),
-               heap ? "heap profile: allocations made during the window and still live at its "
-                      "end (blocks allocated before the window are not seen)"
-                    : "allocs profile: allocations made during the window",
-               heap ? "no allocation made during the window was sampled and still live"
-                    : "no allocation made during the window was sampled (the target allocated "
-                      "less than --sample-rate bytes, or not through the probed malloc)"};
-      return HeapCollector::Load(o, processes, error);
-    }
-    case ProfileType::kThreadCreate:
-      // As Go's threadcreate profile: one count per thread created, at the creating stack.
-      *kind = {{{"threadcreate", "count"}},
-               "",
-               {"threadcreate", "count"},
-               1,
-               "threadcreate profile: threads created, by the creating thread's stack",
-               "the target created no thread during the window"};
-      return ThreadCreateCollector::Load(common, error);
-    default: {
-      CpuSampler::Options o;
-      static_cast<CollectorOptions&>(o) = common;
-      o.frequency_hz = request.frequency_hz;
-      *kind = CpuProfileKind(request.frequency_hz);
-      return CpuSampler::Load(o, error);
-    }
+  CollectorFactory load = InfoOf(request.type).load_collector;
+  if (!load) {
+    *error = ProfileTypeName(request.type) + " profiles have no collector";
+    return nullptr;
   }
+  return load(request, processes, kind, error);
 }
 
 // goroutine (alias threads): every thread's stack now; the window does not apply.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "collectors.h"
+
 namespace profd {
 
 namespace {
@@ -11,24 +13,27 @@ constexpr ProfileTypeInfo kProfileTypes[] = {
     {ProfileType::kAllocs, "allocs", nullptr, "allocs",
      "A sampling of memory allocations: made in the last ?seconds, or (without) since profd began "
      "counting for the process.",
-     /*needs_pid=*/true, /*has_window=*/true, /*cumulative=*/true, /*unscheduled=*/nullptr},
+     /*needs_pid=*/true, /*has_window=*/true, /*cumulative=*/true, /*unscheduled=*/nullptr,
+     /*load_collector=*/LoadHeapCollector},
     {ProfileType::kBlock, "block", "offcpu", "block",
      "Stack traces that led to blocking off-CPU (sleep, I/O, futex waits), with the time blocked.",
-     false, true, true, nullptr},
+     false, true, true, nullptr, LoadBlockCollector},
     {ProfileType::kCmdline, "cmdline", nullptr, "cmdline", nullptr, true, false, false,
-     "is answered on request, not kept on a schedule"},
+     "is answered on request, not kept on a schedule", nullptr},
     {ProfileType::kGoroutine, "goroutine", "threads", "goroutine",
-     "Stack traces of every thread of the process, now.", true, false, false, nullptr},
+     "Stack traces of every thread of the process, now.", true, false, false, nullptr,
+     nullptr},
     {ProfileType::kHeap, "heap", nullptr, "heap",
      "A sampling of memory allocated (in the last ?seconds, or since profd began counting) and "
      "still live.",
-     true, true, true, nullptr},
+     true, true, true, nullptr, LoadHeapCollector},
     {ProfileType::kMutex, "mutex", nullptr, "mutex", "Stack traces of waiters on contended locks.",
-     false, true, true, nullptr},
+     false, true, true, nullptr, LoadMutexCollector},
     {ProfileType::kCpu, "cpu", nullptr, "profile", "CPU profile for ?seconds (default 30).", false,
-     true, false, nullptr},
+     true, false, nullptr, LoadCpuCollector},
     {ProfileType::kThreadCreate, "threadcreate", nullptr, "threadcreate",
-     "Stack traces that created new threads.", false, true, true, nullptr},
+     "Stack traces that created new threads.", false, true, true, nullptr,
+     LoadThreadCreateCollector},
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #ifndef PROFD_DAEMON_PROFILE_TYPES_H
 #define PROFD_DAEMON_PROFILE_TYPES_H
 
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +24,16 @@ enum class ProfileType {
   kCmdline
 };
 
+struct ProfileKind;
+struct ProfileRequest;
+class ProcessTable;
+class StackCollector;
+// Loads a type's collector for a request and says what its profile records (collectors.h).
+using CollectorFactory = std::unique_ptr<StackCollector> (*)(const ProfileRequest& request,
+                                                             const ProcessTable& processes,
+                                                             ProfileKind* kind,
+                                                             std::string* error);
+
 struct ProfileTypeInfo {
   ProfileType type;
   const char* name;         // --type, the schedule's `types`, file names
@@ -34,6 +45,7 @@ struct ProfileTypeInfo {
   bool cumulative;          // without ?seconds, counts since profd began counting (as Go's)
   const char* unscheduled;  // why the schedule cannot keep it ("is answered on request, ..."), or
                             // nullptr
+  CollectorFactory load_collector;  // nullptr: no window of BPF samples (goroutine, cmdline)
 };
 
 // Every type, in the order of Go's index page.

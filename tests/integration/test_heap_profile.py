@@ -87,11 +87,13 @@ class HeapProfileTest(unittest.TestCase):
     def test_mixed_sizes_under_one_stack_total_right(self):
         # Sizes from 16 B to 1 MiB from one call site: each sample counts 1/p of its own size, so
         # objects and bytes are unbiased (Go's per-stack average counted 4.8x too few objects and
-        # 1.7% too few bytes here). The workload prints what it allocated.
-        p = subprocess.Popen([HEAP_SPLIT, "sizes", "1", "3"], stdout=subprocess.PIPE, text=True)
+        # 1.7% too few bytes at the default rate). The workload prints what it allocated.
+        p = subprocess.Popen([HEAP_SPLIT, "sizes", "2", "3"], stdout=subprocess.PIPE, text=True)
         out = os.path.join(tempfile.mkdtemp(prefix="profd-heap-"), "sizes.pb.gz")
+        # 4 KiB: enough samples of the smallest sizes, each standing for 256 of them at 16 B (the
+        # estimate's error is then about 1.5% on objects). The workload waits 2 s for profd.
         r = run_profd(["--pid", str(p.pid), "--type", "allocs", "--max-overhead", "100",
-                       "--seconds", "10", "-o", out])
+                       "--sample-rate", "4KiB", "--seconds", "10", "-o", out])
         truth = p.communicate(timeout=60)[0]
         self.assertIn(r.returncode, (0, 3), r.stderr)
         m = re.match(r"sizes: (\d+) calls (\d+) bytes", truth)
@@ -102,7 +104,7 @@ class HeapProfileTest(unittest.TestCase):
         objects = sum(int(a) for a, _ in rows)
         space = sum(int(b) for _, b in rows)
         self.assertLess(abs(space / allocated - 1), 0.05, (space, allocated))
-        self.assertLess(abs(objects / calls - 1), 0.25, (objects, calls))
+        self.assertLess(abs(objects / calls - 1), 0.1, (objects, calls))
 
     def test_duty_cycled_under_the_budget(self):
         # Millions of malloc/free a second: the probes would take nearly all of the target's time,
