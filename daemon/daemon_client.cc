@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "profile_command.h"
+#include "request_query.h"
 #include "unique_fd.h"
 #include "units.h"
 
@@ -28,22 +29,6 @@ constexpr const char* kDefaultSocketPath = "/run/profd/profd.sock";
 // Beyond the window, how long the daemon may take to symbolize and answer.
 constexpr std::chrono::seconds kAnswerGrace{300};
 constexpr size_t kMaxHeadBytes = 64 * 1024;
-
-std::string EndpointName(ProfileType type) { return InfoOf(type).endpoint; }
-
-bool HasWindow(ProfileType type) { return InfoOf(type).has_window; }
-
-int WholeSeconds(double seconds) {
-  // A hair below a whole number (from parsing "3") is that number, not one more.
-  return std::max(1, static_cast<int>(std::ceil(seconds - 1e-9)));
-}
-
-// The shortest text that reads back as `value`.
-std::string FormatNumber(double value) {
-  char buffer[64];
-  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  return std::string(buffer, result.ptr);
-}
 
 std::string ToLower(std::string text) {
   for (char& c : text)
@@ -102,38 +87,6 @@ std::string DaemonSocketPath() {
   return env ? std::string(env) : std::string(kDefaultSocketPath);
 }
 
-std::string DaemonRequestTarget(const ProfileRequest& request) {
-  std::string target = "/debug/pprof/" + EndpointName(request.type);
-  std::string query;
-  auto add = [&](const std::string& key, const std::string& value) {
-    query += (query.empty() ? "?" : "&") + key + "=" + value;
-  };
-  if (!request.all_processes) {
-    std::string pids;
-    for (pid_t pid : request.pids) pids += (pids.empty() ? "" : ",") + std::to_string(pid);
-    add("pid", pids);
-  }
-  if (HasWindow(request.type)) add("seconds", std::to_string(WholeSeconds(request.seconds)));
-  // Only settings the user changed: the rest are the daemon's (its configuration's defaults are
-  // the CLI's), so requests can share its collectors.
-  const ProfileRequest defaults;
-  if (request.type == ProfileType::kCpu && request.frequency_hz != defaults.frequency_hz)
-    add("frequency", std::to_string(request.frequency_hz));
-  if (request.type == ProfileType::kBlock &&
-      request.min_block_seconds != defaults.min_block_seconds)
-    add("min_block",
-        FormatDuration(std::chrono::nanoseconds(std::llround(request.min_block_seconds * 1e9))));
-  if (request.type == ProfileType::kHeap || request.type == ProfileType::kAllocs) {
-    if (request.sample_rate_bytes != defaults.sample_rate_bytes)
-      add("sample_rate", std::to_string(request.sample_rate_bytes));
-    if (request.max_overhead_percent != defaults.max_overhead_percent)
-      add("max_overhead", FormatNumber(request.max_overhead_percent));
-  }
-  if (request.type != ProfileType::kCmdline && request.dwarf_unwinding != defaults.dwarf_unwinding)
-    add("unwind", request.dwarf_unwinding ? "dwarf" : "fp");
-  return target + query;
-}
-
 ClientResult AskDaemon(const ProfileRequest& request, const std::string& socket_path,
                        const CollectionHooks& hooks, DaemonReply* reply) {
   *reply = DaemonReply();
@@ -188,7 +141,7 @@ ClientResult AskDaemon(const ProfileRequest& request, const std::string& socket_
   }
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
 
-  const double total = HasWindow(request.type) ? WholeSeconds(request.seconds) : 0;
+  const double total = InfoOf(request.type).has_window ? WholeSeconds(request.seconds) : 0;
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline =
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(total)) +

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cli.h"
+#include "request_query.h"
 #include "profile_collection.h"
 
 namespace profd {
@@ -33,12 +34,6 @@ struct DaemonReply {
 // default /run/profd/profd.sock.
 std::string DaemonSocketPath();
 
-// The request `request` becomes, e.g. "/debug/pprof/profile?pid=1234&seconds=3&frequency=199".
-// --seconds is rounded up to whole seconds (at least 1), as net/http/pprof takes them. Settings
-// that matter to the type and differ from the CLI's defaults (--frequency, --unwind, --min-block,
-// --sample-rate, --max-overhead) are passed as parameters; the others are left to the daemon's
-// configuration, whose defaults are the CLI's.
-std::string DaemonRequestTarget(const ProfileRequest& request);
 
 // Asks the daemon on `socket_path` for the profile (or cmdline) `request` describes. kNoDaemon when
 // there is no socket there or nothing listens on it (ENOENT, ECONNREFUSED), and for --bpf-stats,

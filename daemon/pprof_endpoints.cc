@@ -16,6 +16,7 @@
 #include "log.h"
 #include "profile_builder.h"
 #include "profile_collection.h"
+#include "request_query.h"
 #include "units.h"
 
 namespace profd {
@@ -93,52 +94,6 @@ bool ReadProcessUids(pid_t pid, uid_t uids[4]) {
     return true;
   }
   return false;
-}
-
-// The profile parameters beyond Go's, as the CLI's flags: false with `error` naming the problem.
-bool ApplyTuningParameters(const std::map<std::string, std::string>& query, ProfileRequest* profile,
-                           std::string* error) {
-  auto find = [&](const char* key) -> const std::string* {
-    auto it = query.find(key);
-    return it == query.end() ? nullptr : &it->second;
-  };
-  auto invalid = [&](const char* key, const std::string& expected) {
-    *error = std::string("invalid value for \"") + key + "\": expected " + expected;
-    return false;
-  };
-  if (const std::string* text = find("frequency")) {
-    char* end = nullptr;
-    const long hz = std::strtol(text->c_str(), &end, 10);
-    if (text->empty() || *end != '\0' || hz < 1 || hz > kMaxFrequencyHz)
-      return invalid("frequency",
-                     "samples per second per CPU, 1.." + std::to_string(kMaxFrequencyHz));
-    profile->frequency_hz = static_cast<int>(hz);
-  }
-  if (const std::string* text = find("unwind")) {
-    if (*text != "dwarf" && *text != "fp") return invalid("unwind", "dwarf or fp");
-    profile->dwarf_unwinding = *text == "dwarf";
-  }
-  if (const std::string* text = find("min_block")) {
-    std::chrono::nanoseconds duration;
-    if (!ParseDuration(*text, &duration, nullptr) || duration.count() < 0 ||
-        duration > std::chrono::seconds(60))
-      return invalid("min_block", "a duration from 0 to 60s (e.g. 10us, 1ms)");
-    profile->min_block_seconds = std::chrono::duration<double>(duration).count();
-  }
-  if (const std::string* text = find("sample_rate")) {
-    uint64_t bytes;
-    if (!ParseByteSize(*text, &bytes, nullptr) || bytes < 1 || bytes > (uint64_t{1} << 40))
-      return invalid("sample_rate", "bytes between samples, 1 to 1TiB (e.g. 512KiB, 4096)");
-    profile->sample_rate_bytes = bytes;
-  }
-  if (const std::string* text = find("max_overhead")) {
-    char* end = nullptr;
-    const double percent = std::strtod(text->c_str(), &end);
-    if (text->empty() || *end != '\0' || !std::isfinite(percent) || !(percent > 0) || percent > 100)
-      return invalid("max_overhead", "a percent in (0, 100]");
-    profile->max_overhead_percent = percent;
-  }
-  return true;
 }
 
 // Is `peer` in the group named `name`: its connection's gid, or its user's groups as the user
@@ -352,7 +307,7 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
                                        Seconds(max_seconds) + ")");
   }
   ApplyDaemonSettings(config, &profile);
-  if (std::string error; !ApplyTuningParameters(request.query, &profile, &error)) {
+  if (std::string error; !DecodeTuningParameters(request.query, &profile, &error)) {
     Count(type_name, "bad_request");
     return PprofErrorResponse(400, error);
   }
