@@ -43,7 +43,24 @@ struct {
   __type(value, __u8);
 } sampled_pids SEC(".maps");
 
+/* Set by the daemon before load for a caller who may profile only its own processes: a task is
+ * sampled only while its real, effective, saved and filesystem uids are all this one, so nothing is
+ * taken from the moment it execs a set-user-ID program (the check is at each event, exact where the
+ * daemon's own look at /proc comes up to a second late). (__u32)-1: anyone's. */
+const volatile __u32 owner_uid = (__u32)-1;
+
+static __always_inline bool profd_owner_ok(void) {
+  if (owner_uid == (__u32)-1) return true;
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  /* real_cred: the objective credentials, the ones ptrace's permission check reads. */
+  const struct cred *cred = BPF_CORE_READ(task, real_cred);
+  return BPF_CORE_READ(cred, uid.val) == owner_uid && BPF_CORE_READ(cred, euid.val) == owner_uid &&
+         BPF_CORE_READ(cred, suid.val) == owner_uid && BPF_CORE_READ(cred, fsuid.val) == owner_uid;
+}
+
+/* Is the current task's process `pid` one to sample. */
 static __always_inline bool profd_is_target(__u32 pid) {
+  if (!profd_owner_ok()) return false;
   if (!filter_pids) return true;
   if (target_list_length == 0) return bpf_map_lookup_elem(&target_pids, &pid) != NULL;
   for (int i = 0; i < PROFD_TARGET_LIST; i++)

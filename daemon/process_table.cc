@@ -89,6 +89,22 @@ std::string ReadProcessComm(pid_t pid) {
   return comm;
 }
 
+bool ReadProcessUids(pid_t pid, uid_t uids[4]) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Uid:", 0) != 0) continue;
+    std::istringstream fields(line.substr(4));
+    for (int i = 0; i < 4; i++) {
+      unsigned long value;
+      if (!(fields >> value)) return false;
+      uids[i] = static_cast<uid_t>(value);
+    }
+    return true;
+  }
+  return false;
+}
+
 bool ProcessExists(pid_t pid) {
   // A zombie (Z) or dead (X) process has exited; only its parent has not reaped it yet.
   std::string stat = ReadFile(ProcPath(pid, "stat"));

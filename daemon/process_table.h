@@ -76,6 +76,8 @@ std::string ReadProcessComm(pid_t pid);
 bool ProcessExists(pid_t pid);
 // True for kernel threads (PF_KTHREAD in /proc/PID/stat).
 bool IsKernelThread(pid_t pid);
+// The real, effective, saved and filesystem uids of /proc/PID/status; false without the process.
+bool ReadProcessUids(pid_t pid, uid_t uids[4]);
 
 class ProcessTable {
  public:
