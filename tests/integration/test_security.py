@@ -248,6 +248,13 @@ class SecurityTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         check_hidden(cli_path)
         self.assertNotIn("internal error", d.log())
+        # The CLI run by root, through the same socket, keeps them.
+        root_cli_path = os.path.join(out, "root-cli.pb.gz")
+        r = subprocess.run([PROFD, "--pid", str(own.pid), "--seconds", "2", "-o", root_cli_path,
+                            "-q"], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, PROFD_SOCKET=sock))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(kernel_half_values(pprof(["-raw", root_cli_path])))
         self.assertEqual(kernel_half_values(r.stdout + r.stderr), [])
 
         # security.kernel_frames: none leaves them out altogether.
