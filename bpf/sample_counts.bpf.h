@@ -58,13 +58,14 @@ static __always_inline bool profd_owner_ok(void) {
          BPF_CORE_READ(cred, suid.val) == owner_uid && BPF_CORE_READ(cred, fsuid.val) == owner_uid;
 }
 
-/* Is the current task's process `pid` one to sample. */
+/* Is the current task's process `pid` one to sample. The pid first: it runs for every event of
+ * the host, the owner's credentials only for the targets'. */
 static __always_inline bool profd_is_target(__u32 pid) {
-  if (!profd_owner_ok()) return false;
-  if (!filter_pids) return true;
-  if (target_list_length == 0) return bpf_map_lookup_elem(&target_pids, &pid) != NULL;
+  if (!filter_pids) return profd_owner_ok();
+  if (target_list_length == 0)
+    return bpf_map_lookup_elem(&target_pids, &pid) != NULL && profd_owner_ok();
   for (int i = 0; i < PROFD_TARGET_LIST; i++)
-    if (i < target_list_length && target_list[i] == pid) return true;
+    if (i < target_list_length && target_list[i] == pid) return profd_owner_ok();
   return false;
 }
 
