@@ -89,20 +89,46 @@ std::string ReadProcessComm(pid_t pid) {
   return comm;
 }
 
-bool ReadProcessUids(pid_t pid, uid_t uids[4]) {
+bool ReadProcessCredentials(pid_t pid, ProcessCredentials* out) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Uid:", 0) != 0) continue;
+  int found = 0;
+  auto four = [&](uint32_t ids[4]) {
     std::istringstream fields(line.substr(4));
     for (int i = 0; i < 4; i++) {
       unsigned long value;
       if (!(fields >> value)) return false;
-      uids[i] = static_cast<uid_t>(value);
+      ids[i] = static_cast<uint32_t>(value);
     }
     return true;
+  };
+  while (found < 3 && std::getline(in, line)) {
+    if (line.rfind("Uid:", 0) == 0) {
+      if (!four(out->uids)) return false;
+      found++;
+    } else if (line.rfind("Gid:", 0) == 0) {
+      if (!four(out->gids)) return false;
+      found++;
+    } else if (line.rfind("CapPrm:", 0) == 0) {
+      out->permitted_capabilities = std::strtoull(line.c_str() + 7, nullptr, 16);
+      found++;
+    }
   }
-  return false;
+  return found == 3;
+}
+
+bool ReadProcessUids(pid_t pid, uid_t uids[4]) {
+  ProcessCredentials credentials;
+  if (!ReadProcessCredentials(pid, &credentials)) return false;
+  std::copy(credentials.uids, credentials.uids + 4, uids);
+  return true;
+}
+
+bool ProcessCredentials::WhollyUsers(uint32_t uid) const {
+  auto all = [](const uint32_t ids[4], uint32_t id) {
+    return ids[0] == id && ids[1] == id && ids[2] == id && ids[3] == id;
+  };
+  return all(uids, uid) && all(gids, gids[0]) && permitted_capabilities == 0;
 }
 
 bool ProcessExists(pid_t pid) {

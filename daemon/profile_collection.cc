@@ -107,16 +107,20 @@ struct CredentialChanges {
   bool Check(pid_t pid, int64_t owner, double elapsed, double window) {
     if (owner < 0) return false;
     if (changed.count(pid)) return true;
-    uid_t uids[4];
-    if (!ReadProcessUids(pid, uids)) return false;  // gone: TargetExits notes it
-    if (std::all_of(uids, uids + 4, [&](uid_t u) { return u == owner; })) return false;
+    ProcessCredentials c;
+    if (!ReadProcessCredentials(pid, &c)) return false;  // gone: TargetExits notes it
+    if (c.WhollyUsers(static_cast<uint32_t>(owner))) return false;
     changed.insert(pid);
+    char caps[32];
+    std::snprintf(caps, sizeof(caps), "%" PRIx64, c.permitted_capabilities);
     note += "pid " + std::to_string(pid) + "'s credentials changed " + Seconds(elapsed) +
-            " into the " + Seconds(window) + " window (now uid " + std::to_string(uids[0]) +
-            ", effective " + std::to_string(uids[1]) + ", saved " + std::to_string(uids[2]) +
-            ", filesystem " + std::to_string(uids[3]) +
-            ": it exec'ed a set-user-ID program or changed user): it is no longer yours to "
-            "profile, so its samples from then on are left out; ";
+            " into the " + Seconds(window) + " window (now uids " + std::to_string(c.uids[0]) +
+            "/" + std::to_string(c.uids[1]) + "/" + std::to_string(c.uids[2]) + "/" +
+            std::to_string(c.uids[3]) + ", gids " + std::to_string(c.gids[0]) + "/" +
+            std::to_string(c.gids[1]) + "/" + std::to_string(c.gids[2]) + "/" +
+            std::to_string(c.gids[3]) + ", capabilities " + caps +
+            ": it exec'ed a set-user-ID, set-group-ID or file-capability program, or changed "
+            "user): it is no longer yours to profile, so its samples from then on are left out; ";
     return true;
   }
 };
@@ -234,13 +238,12 @@ CollectedProfile CollectThreadDump(const ProfileRequest& request) {
   // Ownership was checked before the dump; a set-user-ID exec meanwhile makes it another user's
   // (and undumpable: its /proc directory root's), and what was read is not handed out.
   for (pid_t pid : request.pids) {
-    uid_t uids[4];
+    ProcessCredentials c;
     struct stat st;
-    if (request.owner_uid < 0 || !ReadProcessUids(pid, uids) ||
+    if (request.owner_uid < 0 || !ReadProcessCredentials(pid, &c) ||
         stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0)
       continue;
-    if (std::all_of(uids, uids + 4, [&](uid_t u) { return u == request.owner_uid; }) &&
-        st.st_uid == request.owner_uid)
+    if (c.WhollyUsers(static_cast<uint32_t>(request.owner_uid)) && st.st_uid == request.owner_uid)
       continue;
     result.status = CollectedProfile::Status::kBadRequest;
     result.error = "pid " + std::to_string(pid) +

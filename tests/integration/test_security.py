@@ -287,6 +287,11 @@ class SecurityTest(unittest.TestCase):
         shutil.copy(spinner, helper)
         os.chown(helper, 0, 0)
         os.chmod(helper, 0o4755)
+        # The same, set-group-ID root's group: the uids stay nobody's.
+        self.setgid_helper = os.path.join(work, "setgid-spin")
+        shutil.copy(spinner, self.setgid_helper)
+        os.chown(self.setgid_helper, 0, 0)
+        os.chmod(self.setgid_helper, 0o2755)
         return spinner, helper
 
     def test_a_target_that_execs_a_setuid_program_stops_being_profiled(self):
@@ -305,10 +310,20 @@ class SecurityTest(unittest.TestCase):
         def functions(path):
             return pprof(["-top", "-nodecount=1000", path])
 
-        def requested(kind, as_nobody):
+        def assert_only_before_the_exec(path):
+            # Every sample is the spinner's own: in before_exec, or in the exec call itself.
+            # (Samples taken after the exec would not show setuid_spin by name: profd stops
+            # reading the target's mappings once it changed hands.)
+            traces = [t for t in pprof(["-traces", path]).split("-----------+" + "-" * 55)[1:]
+                      if t.strip()]
+            self.assertTrue(traces)
+            others = [t for t in traces if not re.search(r"before_exec|execv", t)]
+            self.assertEqual(others, [], "samples after the exec")
+
+        def requested(kind, as_nobody, exec_helper=helper):
             """The profile of a fresh spinner, asked for as it starts: cpu over loopback HTTP,
             block through the control socket."""
-            target = self.workload(NOBODY + [spinner, "1.3", helper])
+            target = self.workload(NOBODY + [spinner, "1.3", exec_helper])
             path = os.path.join(out, "%s-%s.pb.gz" % (kind, "nobody" if as_nobody else "root"))
             if kind == "cpu":
                 url = d.url("/debug/pprof/profile?seconds=4&pid=%d" % target.pid)
@@ -332,6 +347,7 @@ class SecurityTest(unittest.TestCase):
             top = functions(path)
             self.assertIn("before_exec", top)
             self.assertNotIn("setuid_spin", top)
+            assert_only_before_the_exec(path)
             self.assertIn("pid %d's credentials changed" % pid, top)
             self.assertIn("samples from then on are left out", top)
             self.assertIn("pid %d's credentials changed" % pid, d.log())
@@ -345,6 +361,14 @@ class SecurityTest(unittest.TestCase):
             if kind == "cpu":
                 self.assertIn("setuid_spin", top)
             self.assertNotIn("credentials changed", top)
+
+        # A set-group-ID exec gains a group the user does not have: the same.
+        pid, path = requested("cpu", as_nobody=True, exec_helper=self.setgid_helper)
+        top = functions(path)
+        self.assertIn("before_exec", top)
+        self.assertNotIn("setuid_spin", top)
+        assert_only_before_the_exec(path)
+        self.assertIn("pid %d's credentials changed" % pid, top)
         self.assertNotIn("internal error", d.log())
 
     def debuglinked_workload(self, link_name, debug_files=()):
