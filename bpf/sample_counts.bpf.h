@@ -43,11 +43,41 @@ struct {
   __type(value, __u8);
 } sampled_pids SEC(".maps");
 
+/* Set by the daemon before load for a caller who may profile only its own processes: a task is
+ * sampled only while it holds nothing that user could not (real, effective, saved and filesystem
+ * uids all this one, its four gids one group, no permitted capabilities), so nothing is taken from
+ * the moment it execs a set-user-ID, set-group-ID or file-capability program (the check is at each
+ * event, exact where the daemon's own look at /proc comes up to a second late). (__u32)-1: anyone's.
+ * ProcessCredentials::WhollyUsers is the same rule. */
+const volatile __u32 owner_uid = (__u32)-1;
+
+static __always_inline bool profd_owner_ok(void) {
+  if (owner_uid == (__u32)-1) return true;
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  /* real_cred: the objective credentials, the ones ptrace's permission check reads. */
+  const struct cred *cred = BPF_CORE_READ(task, real_cred);
+  if (BPF_CORE_READ(cred, uid.val) != owner_uid || BPF_CORE_READ(cred, euid.val) != owner_uid ||
+      BPF_CORE_READ(cred, suid.val) != owner_uid || BPF_CORE_READ(cred, fsuid.val) != owner_uid)
+    return false;
+  const __u32 gid = BPF_CORE_READ(cred, gid.val);
+  if (BPF_CORE_READ(cred, egid.val) != gid || BPF_CORE_READ(cred, sgid.val) != gid ||
+      BPF_CORE_READ(cred, fsgid.val) != gid)
+    return false;
+  /* kernel_cap_t is 64 bits as one u64 (6.3+) or two u32 (before): read it as bytes. */
+  __u64 permitted = 0;
+  bpf_probe_read_kernel(&permitted, sizeof(permitted),
+                        (const char *)cred + bpf_core_field_offset(struct cred, cap_permitted));
+  return permitted == 0;
+}
+
+/* Is the current task's process `pid` one to sample. The pid first: it runs for every event of
+ * the host, the owner's credentials only for the targets'. */
 static __always_inline bool profd_is_target(__u32 pid) {
-  if (!filter_pids) return true;
-  if (target_list_length == 0) return bpf_map_lookup_elem(&target_pids, &pid) != NULL;
+  if (!filter_pids) return profd_owner_ok();
+  if (target_list_length == 0)
+    return bpf_map_lookup_elem(&target_pids, &pid) != NULL && profd_owner_ok();
   for (int i = 0; i < PROFD_TARGET_LIST; i++)
-    if (i < target_list_length && target_list[i] == pid) return true;
+    if (i < target_list_length && target_list[i] == pid) return profd_owner_ok();
   return false;
 }
 

@@ -102,7 +102,9 @@ int profd_forget_thread(void *ctx) {
   struct profd_thread_switch *t = bpf_map_lookup_elem(&thread_switches, &tid);
   if (!t) return 0;
   struct task_struct *task = bpf_get_current_task_btf();
-  if (t->waiting) profd_charge_wait(t, tid, BPF_CORE_READ(task, se.sum_exec_runtime), bpf_ktime_get_ns());
+  /* Not once the thread runs with other credentials (a set-user-ID exec): see owner_uid. */
+  if (t->waiting && profd_owner_ok())
+    profd_charge_wait(t, tid, BPF_CORE_READ(task, se.sum_exec_runtime), bpf_ktime_get_ns());
   bpf_map_delete_elem(&thread_switches, &tid);
   return 0;
 }

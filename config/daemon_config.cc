@@ -651,6 +651,15 @@ class ConfigReader {
                                                   "; expected a group's name, or \"\" for none");
                                  return false;
                                })},
+        {"kernel_frames", String(&config_.security.kernel_frames,
+                                 [this](const Value& value, const std::string& text) {
+                                   if (text == "names" || text == "none") return true;
+                                   Error(value, Quote(text) +
+                                                    " is not a kernel_frames mode; expected names "
+                                                    "(kernel functions by name, no addresses) or "
+                                                    "none (no kernel frames)");
+                                   return false;
+                                 })},
     };
   }
 
@@ -813,6 +822,7 @@ std::string DaemonConfigToYaml(const DaemonConfig& c) {
   out << YAML::EndMap;
   out << YAML::Key << "security" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "admin_group" << YAML::Value << c.security.admin_group;
+  out << YAML::Key << "kernel_frames" << YAML::Value << c.security.kernel_frames;
   out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

@@ -85,6 +85,9 @@ struct DaemonConfig {
     // Members of this group (by name; "" = none) may profile any process, as root may; others
     // only their own.
     std::string admin_group;
+    // What callers other than root (and the bearer token) get of kernel frames: "names" (by name,
+    // at stand-in addresses) or "none" (left out). Only root may read kernel addresses (KASLR).
+    std::string kernel_frames = "names";
     bool operator==(const Security&) const = default;
   } security;
 

@@ -33,6 +33,10 @@ struct ProfileRequest {
   double max_overhead_percent = 3;          // heap, allocs: probe cost budget, % of target CPU
   bool bpf_stats = false;  // measure the BPF program's own run time (kernel BPF stats, host-wide)
   bool split_by_pid = false;  // also one profile per process (the daemon's schedule)
+  // For a caller who may profile only its own processes (its uid; -1: root's request): a target
+  // is profiled only while it stays wholly this user's, its part of the window ends when it
+  // execs a set-user-ID program.
+  int64_t owner_uid = -1;
 };
 
 struct CliOptions {

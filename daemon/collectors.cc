@@ -16,6 +16,7 @@ CollectorOptions Common(const ProfileRequest& request) {
   common.all_processes = request.all_processes;
   common.dwarf_unwinding = request.dwarf_unwinding;
   common.pids = request.pids;
+  if (request.owner_uid >= 0) common.owner_uid = static_cast<uint32_t>(request.owner_uid);
   return common;
 }
 

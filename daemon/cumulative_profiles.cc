@@ -24,7 +24,8 @@ std::string RequestKey(const ProfileRequest& r) {
   key += " unwind=" + std::string(r.dwarf_unwinding ? "dwarf" : "fp") +
          " min_block=" + std::to_string(r.min_block_seconds) +
          " sample_rate=" + std::to_string(r.sample_rate_bytes) +
-         " max_overhead=" + std::to_string(r.max_overhead_percent);
+         " max_overhead=" + std::to_string(r.max_overhead_percent) +
+         " owner=" + std::to_string(r.owner_uid);
   return key;
 }
 

@@ -13,7 +13,9 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "kernel_frames.h"
 #include "log.h"
+#include "process_table.h"
 #include "profile_builder.h"
 #include "profile_collection.h"
 #include "request_query.h"
@@ -77,23 +79,6 @@ std::string DescribeUid(uid_t uid) {
   if (getpwuid_r(uid, &entry, buffer, sizeof(buffer), &found) == 0 && found)
     return std::string(entry.pw_name) + " (uid " + std::to_string(uid) + ")";
   return "uid " + std::to_string(uid);
-}
-
-// The real, effective, saved and filesystem uids of /proc/PID/status; false without the process.
-bool ReadProcessUids(pid_t pid, uid_t uids[4]) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Uid:", 0) != 0) continue;
-    std::istringstream fields(line.substr(4));
-    for (int i = 0; i < 4; i++) {
-      unsigned long value;
-      if (!(fields >> value)) return false;
-      uids[i] = static_cast<uid_t>(value);
-    }
-    return true;
-  }
-  return false;
 }
 
 // Is `peer` in the group named `name`: its connection's gid, or its user's groups as the user
@@ -286,6 +271,11 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
       return PprofErrorResponse(status, message);
     }
   }
+  // Allowed because the targets are the caller's: they stay profiled only while they are (a
+  // set-user-ID exec mid-window ends their part of it).
+  if (!request.token_authenticated && request.peer && request.peer->uid != 0 &&
+      !InGroup(*request.peer, config.security.admin_group))
+    profile.owner_uid = request.peer->uid;
   // As net/http/pprof: whole seconds; /profile falls back to 30 on a bad value, the others refuse.
   profile.seconds = 30;
   const bool cumulative = endpoint.cumulative && !request.query.count("seconds");
@@ -343,7 +333,8 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   CollectionHooks hooks;
   hooks.stop_requested = [&stop] { return stop.stop_requested(); };
   hooks.abandon_when_stopped = true;  // the client went away, or the daemon is stopping
-  if (shared_cpu_ && profile.frequency_hz == shared_cpu_frequency_() &&
+  // The shared sampler takes every process; only a collector of its own filters by owner.
+  if (shared_cpu_ && profile.owner_uid < 0 && profile.frequency_hz == shared_cpu_frequency_() &&
       profile.dwarf_unwinding == shared_cpu_dwarf_) {
     hooks.shared_cpu = shared_cpu_;
     hooks.shared_cpu_frequency = shared_cpu_frequency_;
@@ -388,12 +379,21 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   const std::string outcome = collected.status == CollectedProfile::Status::kOk ? "ok" : "partial";
   Count(type_name, outcome);
   ok.headers.push_back({"X-Profd-Outcome", outcome});
+  // Kernel addresses are for root alone, as in /proc/kallsyms (a uid has no CAP_SYSLOG).
+  const perftools::profiles::Profile* served = &collected.builder->profile();
+  perftools::profiles::Profile hidden;
+  if (!request.token_authenticated && !(request.peer && request.peer->uid == 0)) {
+    hidden = *served;
+    HideKernelAddresses(&hidden, config.security.kernel_frames == "none" ? KernelFrames::kNone
+                                                                         : KernelFrames::kNames);
+    served = &hidden;
+  }
   if (debug_text) {
-    ok.body = FormatProfileText(name, collected.builder->profile());
+    ok.body = FormatProfileText(name, *served);
   } else {
-    if (std::string invalid = CheckValid(collected.builder->profile()); !invalid.empty())
+    if (std::string invalid = CheckValid(*served); !invalid.empty())
       LogError("internal error: the profile breaks pprof's rules (" + invalid + ")");
-    ok.body = collected.builder->SerializeGzipped();
+    ok.body = Gzip(served->SerializeAsString());
   }
   return ok;
 }

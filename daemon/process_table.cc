@@ -89,6 +89,48 @@ std::string ReadProcessComm(pid_t pid) {
   return comm;
 }
 
+bool ReadProcessCredentials(pid_t pid, ProcessCredentials* out) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  int found = 0;
+  auto four = [&](uint32_t ids[4]) {
+    std::istringstream fields(line.substr(4));
+    for (int i = 0; i < 4; i++) {
+      unsigned long value;
+      if (!(fields >> value)) return false;
+      ids[i] = static_cast<uint32_t>(value);
+    }
+    return true;
+  };
+  while (found < 3 && std::getline(in, line)) {
+    if (line.rfind("Uid:", 0) == 0) {
+      if (!four(out->uids)) return false;
+      found++;
+    } else if (line.rfind("Gid:", 0) == 0) {
+      if (!four(out->gids)) return false;
+      found++;
+    } else if (line.rfind("CapPrm:", 0) == 0) {
+      out->permitted_capabilities = std::strtoull(line.c_str() + 7, nullptr, 16);
+      found++;
+    }
+  }
+  return found == 3;
+}
+
+bool ReadProcessUids(pid_t pid, uid_t uids[4]) {
+  ProcessCredentials credentials;
+  if (!ReadProcessCredentials(pid, &credentials)) return false;
+  std::copy(credentials.uids, credentials.uids + 4, uids);
+  return true;
+}
+
+bool ProcessCredentials::WhollyUsers(uint32_t uid) const {
+  auto all = [](const uint32_t ids[4], uint32_t id) {
+    return ids[0] == id && ids[1] == id && ids[2] == id && ids[3] == id;
+  };
+  return all(uids, uid) && all(gids, gids[0]) && permitted_capabilities == 0;
+}
+
 bool ProcessExists(pid_t pid) {
   // A zombie (Z) or dead (X) process has exited; only its parent has not reaped it yet.
   std::string stat = ReadFile(ProcPath(pid, "stat"));

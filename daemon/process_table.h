@@ -76,6 +76,20 @@ std::string ReadProcessComm(pid_t pid);
 bool ProcessExists(pid_t pid);
 // True for kernel threads (PF_KTHREAD in /proc/PID/stat).
 bool IsKernelThread(pid_t pid);
+// The real, effective, saved and filesystem uids of /proc/PID/status; false without the process.
+bool ReadProcessUids(pid_t pid, uid_t uids[4]);
+
+// A process's credentials as /proc/PID/status gives them.
+struct ProcessCredentials {
+  uint32_t uids[4] = {};  // real, effective, saved, filesystem
+  uint32_t gids[4] = {};
+  uint64_t permitted_capabilities = 0;
+  // What a user without privileges can hold, as the BPF filter checks it (owner_uid): all four
+  // uids `uid`, the four gids one group (none gained by a set-group-ID exec), no capabilities (none
+  // gained from file capabilities).
+  bool WhollyUsers(uint32_t uid) const;
+};
+bool ReadProcessCredentials(pid_t pid, ProcessCredentials* out);
 
 class ProcessTable {
  public:

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,6 +83,35 @@ struct TargetExits {
   }
 };
 
+// The targets that stopped being wholly the caller's during a window (a set-user-ID exec): their
+// BPF filter takes nothing of them from then on (owner_uid), profd stops reading them, and the
+// profile says so. Only for a request of a caller who may profile only its own processes.
+struct CredentialChanges {
+  std::set<pid_t> changed;
+  std::string note;
+
+  // True when `pid` no longer runs wholly as `owner`; noted the first time.
+  bool Check(pid_t pid, int64_t owner, double elapsed, double window) {
+    if (owner < 0) return false;
+    if (changed.count(pid)) return true;
+    ProcessCredentials c;
+    if (!ReadProcessCredentials(pid, &c)) return false;  // gone: TargetExits notes it
+    if (c.WhollyUsers(static_cast<uint32_t>(owner))) return false;
+    changed.insert(pid);
+    char caps[32];
+    std::snprintf(caps, sizeof(caps), "%" PRIx64, c.permitted_capabilities);
+    note += "pid " + std::to_string(pid) + "'s credentials changed " + Seconds(elapsed) +
+            " into the " + Seconds(window) + " window (now uids " + std::to_string(c.uids[0]) +
+            "/" + std::to_string(c.uids[1]) + "/" + std::to_string(c.uids[2]) + "/" +
+            std::to_string(c.uids[3]) + ", gids " + std::to_string(c.gids[0]) + "/" +
+            std::to_string(c.gids[1]) + "/" + std::to_string(c.gids[2]) + "/" +
+            std::to_string(c.gids[3]) + ", capabilities " + caps +
+            ": it exec'ed a set-user-ID, set-group-ID or file-capability program, or changed "
+            "user): it is no longer yours to profile, so its samples from then on are left out; ";
+    return true;
+  }
+};
+
 std::unique_ptr<StackCollector> LoadCollector(const ProfileRequest& request,
                                               const ProcessTable& processes, ProfileKind* kind,
                                               std::string* error) {
@@ -119,6 +149,23 @@ CollectedProfile CollectThreadDump(const ProfileRequest& request) {
                      (dump.errors.empty() ? "" : ": " + dump.errors.back());
       return result;
     }
+  }
+  // Ownership was checked before the dump; a set-user-ID exec meanwhile makes it another user's
+  // (and undumpable: its /proc directory root's), and what was read is not handed out.
+  for (pid_t pid : request.pids) {
+    ProcessCredentials c;
+    struct stat st;
+    if (request.owner_uid < 0 || !ReadProcessCredentials(pid, &c) ||
+        stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0)
+      continue;
+    if (c.WhollyUsers(static_cast<uint32_t>(request.owner_uid)) && st.st_uid == request.owner_uid)
+      continue;
+    result.status = CollectedProfile::Status::kBadRequest;
+    result.error = "pid " + std::to_string(pid) +
+                   " changed credentials (or became undumpable) while its threads were read: it "
+                   "is no longer yours to profile";
+    LogWarning(result.error);
+    return result;
   }
   for (const std::string& e : dump.errors) LogWarning(e);
   std::vector<double>& pauses = dump.pause_micros;
@@ -181,6 +228,7 @@ struct WindowFacts {
   std::vector<std::string> notes;                   // the collector's
   std::optional<LoadedUnwindTables::Stats> unwind;  // with DWARF unwinding
   std::string exit_note;                            // targets that exited
+  std::string credentials_note;                     // targets that became another user's
   double own_cpu_seconds = -1;                      // profd's CPU while collecting (< 0: unknown)
   std::string bpf_line;                             // with --bpf-stats
   // The daemon's long-lived symbolizers (their caches outlive a request); null: fresh ones.
@@ -250,6 +298,7 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
   if (frames.jit)
     builder.AddComment("JIT frames named from /tmp/perf-PID.map: " + std::to_string(frames.jit));
   if (!facts.exit_note.empty()) builder.AddComment(facts.exit_note);
+  if (!facts.credentials_note.empty()) builder.AddComment(facts.credentials_note);
   if (facts.own_cpu_seconds >= 0) {
     char line[160];
     std::snprintf(line, sizeof(line), "profd CPU while collecting: %.3f s (%.2f%% of one core)",
@@ -270,6 +319,10 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
   }
   if (!facts.exit_note.empty()) {
     LogWarning(facts.exit_note + "the profile holds what was collected until then");
+    result->status = CollectedProfile::Status::kPartial;
+  }
+  if (!facts.credentials_note.empty()) {
+    LogWarning(facts.credentials_note + "the profile holds what was collected until then");
     result->status = CollectedProfile::Status::kPartial;
   }
 }
@@ -404,6 +457,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
 
   const double cpu_at_attach = OwnCpuSeconds();
   TargetExits exits;
+  CredentialChanges credentials;
   double elapsed = 0;
   auto last_tick = start;
   bool stopped = false;
@@ -416,6 +470,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     facts.notes = sampler->Notes();
     if (request.dwarf_unwinding) facts.unwind = unwind_tables.stats();
     facts.exit_note = exits.note;
+    facts.credentials_note = credentials.note;
     facts.own_cpu_seconds = OwnCpuSeconds() - cpu_at_attach;
     return facts;
   };
@@ -463,10 +518,17 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
         if (!known && processes.Observe(pid)) add_to_unwinder(pid);
       }
     }
-    // An exec replaces a process's code: read its mappings again; an exit releases its tables.
+    // An exec replaces a process's code: read its mappings again, unless it made the target
+    // another user's (set-user-ID), which ends its part of the window; an exit releases its
+    // tables.
+    auto ended = [&](pid_t pid) {
+      const bool target =
+          std::find(request.pids.begin(), request.pids.end(), pid) != request.pids.end();
+      return target && credentials.Check(pid, request.owner_uid, elapsed, request.seconds);
+    };
     for (const StackCollector::ProcessEvent& event : sampler->TakeProcessEvents()) {
       if (!processes.Find(event.pid)) continue;
-      if (event.exited)
+      if (event.exited || ended(event.pid))
         unwind_tables.RemoveProcess(event.pid);
       else if (processes.Refresh(event.pid))
         add_to_unwinder(event.pid);
@@ -475,13 +537,15 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     last_tick = now;
     // Re-read the targets' mappings for code they dlopen'ed; notice targets that exited.
     for (pid_t pid : request.pids) {
-      if (exits.exited.count(pid)) continue;
-      if (exits.Check(pid, elapsed, request.seconds))
+      if (exits.exited.count(pid) || credentials.changed.count(pid)) continue;
+      if (exits.Check(pid, elapsed, request.seconds) || ended(pid))
         unwind_tables.RemoveProcess(pid);
       else if (processes.Refresh(pid))
         add_to_unwinder(pid);
     }
-    if (exits.All(request.pids)) break;
+    if (exits.exited.size() + credentials.changed.size() >= request.pids.size() &&
+        !request.pids.empty())
+      break;
     if (hooks.progress) hooks.progress(elapsed, request.seconds);
   }
   sampler->Stop();

@@ -42,7 +42,8 @@ struct CollectionHooks {
 struct CollectedProfile {
   enum class Status {
     kOk,
-    kPartial,        // a target exited before the window ended: the profile holds what came before
+    kPartial,        // a target exited (or stopped being the caller's) before the window ended: the
+                     // profile holds what came before
     kFailed,         // nothing collected: the environment, privileges, kernel features
     kTargetMissing,  // a target process does not exist
     kBadRequest,     // the request cannot be served as asked

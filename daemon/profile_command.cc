@@ -123,8 +123,8 @@ std::optional<int> ProfileFromDaemon(const CliOptions& options, bool show_progre
     return written;
   if (reply.outcome != "partial") return kExitOk;
   LogWarning(
-      "a target exited before the window ended: the profile holds what was collected until then "
-      "(its comments say when)");
+      "a target exited, or stopped being yours to profile, before the window ended: the profile "
+      "holds what was collected until then (its comments say when)");
   return kExitPartial;
 }
 

@@ -9,9 +9,10 @@ namespace profd {
 
 // Exit codes of the one-shot command.
 constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;   // nothing written: environment, privileges, target missing
-constexpr int kExitUsage = 2;    // bad command line
-constexpr int kExitPartial = 3;  // written, but a target exited before the window ended
+constexpr int kExitFailed = 1;  // nothing written: environment, privileges, target missing
+constexpr int kExitUsage = 2;   // bad command line
+// Written, but a target exited (or stopped being the caller's) before the window ended.
+constexpr int kExitPartial = 3;
 
 int RunProfileCommand(const CliOptions& options);
 

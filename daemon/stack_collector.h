@@ -27,6 +27,9 @@ struct CollectorOptions {
   bool all_processes = false;   // false: only `pids`
   bool dwarf_unwinding = true;  // false: frame pointers only
   std::vector<pid_t> pids;
+  // For a caller who may profile only its own processes: tasks are sampled only while all their
+  // uids are this one (a set-user-ID exec ends it). UINT32_MAX: anyone's.
+  uint32_t owner_uid = UINT32_MAX;
 };
 
 class StackCollector {
@@ -93,6 +96,7 @@ class StackCollector {
   static void Configure(const CollectorOptions& options, Rodata* rodata) {
     rodata->filter_pids = !options.all_processes;
     rodata->dwarf_unwinding = options.dwarf_unwinding;
+    rodata->owner_uid = options.owner_uid;
     // Few enough targets are listed in rodata, so the filter is compares, not a map lookup.
     const std::vector<pid_t>& pids = options.pids;
     if (pids.size() > sizeof(rodata->target_list) / sizeof(rodata->target_list[0])) return;

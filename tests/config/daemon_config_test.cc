@@ -43,6 +43,7 @@ void ExpectSameConfig(const DaemonConfig& a, const DaemonConfig& b) {
   EXPECT_EQ(a.listen, b.listen);
   EXPECT_EQ(a.socket_path, b.socket_path);
   EXPECT_EQ(a.token_file, b.token_file);
+  EXPECT_EQ(a.security.kernel_frames, b.security.kernel_frames);
   EXPECT_EQ(a.frequency_hz, b.frequency_hz);
   EXPECT_EQ(a.dwarf_unwinding, b.dwarf_unwinding);
   EXPECT_EQ(a.schedule.interval, b.schedule.interval);
@@ -131,7 +132,7 @@ TEST(DaemonConfigShippedFile, ShowsAndDocumentsEveryKey) {
     EXPECT_THAT(above, ::testing::MatchesRegex(" *#.*")) << key_line << " has no comment above";
     ++count;
   }
-  EXPECT_EQ(count, 31);  // 5 keys, 7 sections and their 19 keys
+  EXPECT_EQ(count, 32);  // 5 keys, 7 sections and their 20 keys
 }
 
 TEST(DaemonConfig, FullCustomConfig) {
@@ -566,6 +567,14 @@ TEST(Utf8, FirstInvalidUtf8) {
   EXPECT_EQ(FirstInvalidUtf8("ab\x80"), 2u);
   EXPECT_EQ(FirstInvalidUtf8("a\xED\xA0\x80"), 1u);  // a surrogate
   EXPECT_EQ(FirstInvalidUtf8("a\xF0\x9F\x98"), 1u);  // truncated
+}
+
+TEST(DaemonConfigErrors, KernelFramesIsNamesOrNone) {
+  EXPECT_EQ(DaemonConfig{}.security.kernel_frames, "names");
+  EXPECT_EQ(Parse("security:\n  kernel_frames: none\n").security.kernel_frames, "none");
+  EXPECT_EQ(ParseError("security:\n  kernel_frames: full\n"),
+            "test.yaml:2:18: security.kernel_frames: \"full\" is not a kernel_frames mode; "
+            "expected names (kernel functions by name, no addresses) or none (no kernel frames)");
 }
 
 }  // namespace

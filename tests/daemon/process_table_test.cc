@@ -61,5 +61,30 @@ TEST(ParseCpuList, Ranges) {
   EXPECT_TRUE(ParseCpuList("").empty());
 }
 
+TEST(ReadProcessCredentials, OwnUidsGidsAndCapabilities) {
+  ProcessCredentials c;
+  ASSERT_TRUE(ReadProcessCredentials(getpid(), &c));
+  EXPECT_EQ(c.uids[0], getuid());
+  EXPECT_EQ(c.uids[1], geteuid());
+  EXPECT_EQ(c.gids[0], getgid());
+  // Root holds capabilities, so a root process is never wholly an ordinary user's.
+  if (geteuid() == 0) {
+    EXPECT_NE(c.permitted_capabilities, 0u);
+  }
+  EXPECT_EQ(c.WhollyUsers(getuid()), c.permitted_capabilities == 0 && c.gids[1] == c.gids[0]);
+  ProcessCredentials plain;
+  plain.uids[0] = plain.uids[1] = plain.uids[2] = plain.uids[3] = 65534;
+  plain.gids[0] = plain.gids[1] = plain.gids[2] = plain.gids[3] = 65534;
+  EXPECT_TRUE(plain.WhollyUsers(65534));
+  EXPECT_FALSE(plain.WhollyUsers(1000));
+  ProcessCredentials setgid = plain;
+  setgid.gids[1] = 0;  // a set-group-ID exec: the effective gid is the file's
+  EXPECT_FALSE(setgid.WhollyUsers(65534));
+  ProcessCredentials capable = plain;
+  capable.permitted_capabilities = 1u << 13;  // CAP_NET_RAW from file capabilities
+  EXPECT_FALSE(capable.WhollyUsers(65534));
+  EXPECT_FALSE(ReadProcessCredentials(4000000, &c));
+}
+
 }  // namespace
 }  // namespace profd

@@ -46,6 +46,85 @@ def http_get(url, as_user=(), token=None):
     return answer["status"], answer["body"]
 
 
+# GETs argv[1] and writes the body to argv[2]; prints the status.
+_GET_TO_FILE = r"""
+import sys, urllib.error, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=60) as r:
+        status, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    status, body = e.code, e.read()
+open(sys.argv[2], "wb").write(body)
+print(status)
+"""
+
+KERNEL_HALF = 0xffff800000000000
+
+
+def kernel_half_values(text):
+    """The hex numbers of `text` that are kernel addresses."""
+    return sorted({v for v in (int(h, 16) for h in re.findall(r"0x([0-9a-fA-F]{1,16})\b", text))
+                   if v >= KERNEL_HALF} |
+                  {int(h, 16) for h in re.findall(r"\b(ffff[89a-fA-F][0-9a-fA-F]{11})\b", text)})
+
+
+def raw_kernel_functions(raw):
+    """Names of the functions at kernel addresses in `go tool pprof -raw` output."""
+    names = set()
+    for line in raw.splitlines():
+        m = re.match(r"\s*\d+: 0x([0-9a-f]+) M=\d+ (\S+)", line)
+        if m and int(m.group(1), 16) >= KERNEL_HALF:
+            names.add(m.group(2))
+    return names
+
+
+# Spins and sleeps in turn in a function of its own: `before_exec` for argv[1] seconds, then it
+# execs argv[2] (argv[3...] its arguments); with no argv[2] it is the set-user-ID program, in
+# `setuid_spin`, for 20 s.
+_SPIN_THEN_EXEC = r"""
+#include <time.h>
+#include <stdlib.h>
+#include <unistd.h>
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+__attribute__((noinline)) static void spin_and_sleep(double seconds) {
+  const double end = now() + seconds;
+  volatile unsigned long x = 0;
+  while (now() < end) {
+    const double slice = now() + 0.005;
+    while (now() < slice) x++;
+    usleep(5000);
+  }
+}
+__attribute__((noinline)) void before_exec(double seconds) { spin_and_sleep(seconds); }
+__attribute__((noinline)) void setuid_spin(double seconds) { spin_and_sleep(seconds); }
+int main(int argc, char **argv) {
+  if (argc < 3) { setuid_spin(20); return 0; }
+  before_exec(atof(argv[1]));
+  execv(argv[2], argv + 2);
+  return 1;
+}
+"""
+
+
+def setuid_capable_dir(parent_candidates):
+    """A new directory (mode 0755) on a filesystem mounted without nosuid, or None."""
+    for parent in parent_candidates:
+        if not os.path.isdir(parent):
+            continue
+        options = subprocess.run(["findmnt", "-no", "OPTIONS", "-T", parent],
+                                 capture_output=True, text=True).stdout
+        if "nosuid" in options.split(","):
+            continue
+        path = tempfile.mkdtemp(prefix="profd-setuid-", dir=parent)
+        os.chmod(path, 0o755)
+        return path
+    return None
+
+
 class SecurityTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="profd-security-")
@@ -110,6 +189,187 @@ class SecurityTest(unittest.TestCase):
         status, body = http_get(url, NOBODY)
         self.assertEqual(status, 401, body)
 
+
+    def test_kernel_addresses_reach_root_alone(self):
+        # A syscall loop: most of its time is in kernel functions.
+        sock = os.path.join(self.dir, "profd.sock")
+        d = self.daemon("socket_path: %s\n" % sock)
+        own = self.workload(NOBODY + ["dd", "if=/dev/zero", "of=/dev/null", "bs=1"])
+        out = os.path.join(self.dir, "out")
+        os.makedirs(out)
+        os.chown(out, 65534, 65534)
+        query = "/debug/pprof/profile?seconds=3&pid=%d" % own.pid
+
+        # Root sees the kernel's addresses, so they are there to hide.
+        root_path = os.path.join(out, "root.pb.gz")
+        status, _, body = d.get(query)
+        self.assertEqual(status, 200, body)
+        with open(root_path, "wb") as f:
+            f.write(body)
+        root_raw = pprof(["-raw", root_path])
+        kernel_functions = raw_kernel_functions(root_raw)
+        self.assertIn("do_syscall_64", kernel_functions, root_raw)
+        self.assertTrue(kernel_half_values(root_raw))
+
+        def check_hidden(path, text_forms=()):
+            raw = pprof(["-raw", path])
+            self.assertEqual(kernel_half_values(raw), [], raw)
+            self.assertIn("kernel addresses hidden", raw)
+            # Still the kernel's functions, each its own (stand-ins keep locations apart).
+            top = pprof(["-top", "-nodecount=500", path])
+            traces = pprof(["-traces", path])
+            self.assertIn("do_syscall_64", top)
+            shown = {name for name in kernel_functions if re.search(r"\s%s\s*$" % re.escape(name),
+                                                                    top, re.M)}
+            self.assertGreaterEqual(len(shown), min(3, len(kernel_functions)), top)
+            self.assertEqual(kernel_half_values(traces), [], traces)
+            for text in text_forms:
+                self.assertEqual(kernel_half_values(text), [], text)
+                self.assertIn("do_syscall_64", text)
+
+        # nobody over loopback HTTP: the profile and its debug=1 text.
+        http_path = os.path.join(out, "http.pb.gz")
+        r = subprocess.run(NOBODY + [sys.executable, "-c", _GET_TO_FILE, d.url(query), http_path],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.stdout.strip(), "200", r.stderr)
+        status, text = http_get(d.url(query + "&debug=1"), NOBODY)
+        self.assertEqual(status, 200, text)
+        status, dump = http_get(d.url("/debug/pprof/goroutine?debug=2&pid=%d" % own.pid), NOBODY)
+        self.assertEqual(status, 200, dump)
+        self.assertEqual(kernel_half_values(dump), [], dump)
+        check_hidden(http_path, [text])
+
+        # nobody through the control socket (the CLI asking the daemon).
+        cli_path = os.path.join(out, "cli.pb.gz")
+        # (Not quiet: its top table is printed from the profile it got.)
+        r = subprocess.run(NOBODY + [PROFD, "--pid", str(own.pid), "--seconds", "3", "-o",
+                                     cli_path, "--top", "30"], capture_output=True, text=True,
+                           timeout=120, env=dict(os.environ, PROFD_SOCKET=sock))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        check_hidden(cli_path)
+        self.assertNotIn("internal error", d.log())
+        # The CLI run by root, through the same socket, keeps them.
+        root_cli_path = os.path.join(out, "root-cli.pb.gz")
+        r = subprocess.run([PROFD, "--pid", str(own.pid), "--seconds", "2", "-o", root_cli_path,
+                            "-q"], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, PROFD_SOCKET=sock))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(kernel_half_values(pprof(["-raw", root_cli_path])))
+        self.assertEqual(kernel_half_values(r.stdout + r.stderr), [])
+
+        # security.kernel_frames: none leaves them out altogether.
+        d.stop()
+        d = self.daemon("socket_path: %s\nsecurity:\n  kernel_frames: none\n" % sock)
+        none_path = os.path.join(out, "none.pb.gz")
+        r = subprocess.run(NOBODY + [sys.executable, "-c", _GET_TO_FILE, d.url(query), none_path],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.stdout.strip(), "200", r.stderr)
+        raw = pprof(["-raw", none_path])
+        self.assertEqual(kernel_half_values(raw), [], raw)
+        self.assertIn("kernel frames left out", raw)
+        self.assertNotIn("do_syscall_64", raw)
+        self.assertNotIn("kernel.kallsyms", raw)
+        self.assertNotIn("internal error", d.log())
+
+    def setuid_workload(self):
+        """(spinner, setuid helper): the spinner, run as nobody, spins and sleeps in before_exec for
+        1.3 s, then execs the set-user-ID-root helper, which does the same in setuid_spin."""
+        work = setuid_capable_dir([tempfile.gettempdir(), "/var/tmp", os.path.dirname(PROFD)])
+        if not work:
+            self.skipTest("no filesystem here honours set-user-ID")
+        self.addCleanup(shutil.rmtree, work, True)
+        source = os.path.join(work, "spin.c")
+        with open(source, "w") as f:
+            f.write(_SPIN_THEN_EXEC)
+        spinner = os.path.join(work, "spin-then-exec")
+        subprocess.run(["cc", "-O1", "-g", "-o", spinner, source], check=True)
+        helper = os.path.join(work, "setuid-spin")
+        shutil.copy(spinner, helper)
+        os.chown(helper, 0, 0)
+        os.chmod(helper, 0o4755)
+        # The same, set-group-ID root's group: the uids stay nobody's.
+        self.setgid_helper = os.path.join(work, "setgid-spin")
+        shutil.copy(spinner, self.setgid_helper)
+        os.chown(self.setgid_helper, 0, 0)
+        os.chmod(self.setgid_helper, 0o2755)
+        return spinner, helper
+
+    def test_a_target_that_execs_a_setuid_program_stops_being_profiled(self):
+        sock = os.path.join(self.dir, "profd.sock")
+        d = self.daemon("socket_path: %s\n" % sock)
+        spinner, helper = self.setuid_workload()
+        out = os.path.join(self.dir, "out")
+        os.makedirs(out)
+        os.chown(out, 65534, 65534)
+        check = self.workload(NOBODY + [spinner, "0", helper])
+        time.sleep(0.5)
+        with open("/proc/%d/status" % check.pid) as f:
+            uids = re.search(r"^Uid:\s+(.*)$", f.read(), re.M).group(1).split()
+        self.assertEqual(uids[1], "0", "the helper did not run set-user-ID root")
+
+        def functions(path):
+            return pprof(["-top", "-nodecount=1000", path])
+
+        def assert_only_before_the_exec(path):
+            # Every sample is the spinner's own: in before_exec, or in the exec call itself.
+            # (Samples taken after the exec would not show setuid_spin by name: profd stops
+            # reading the target's mappings once it changed hands.)
+            traces = [t for t in pprof(["-traces", path]).split("-----------+" + "-" * 55)[1:]
+                      if t.strip()]
+            self.assertTrue(traces)
+            others = [t for t in traces if not re.search(r"before_exec|execv", t)]
+            self.assertEqual(others, [], "samples after the exec")
+
+        def requested(kind, as_nobody, exec_helper=helper):
+            """The profile of a fresh spinner, asked for as it starts: cpu over loopback HTTP,
+            block through the control socket."""
+            target = self.workload(NOBODY + [spinner, "1.3", exec_helper])
+            path = os.path.join(out, "%s-%s.pb.gz" % (kind, "nobody" if as_nobody else "root"))
+            if kind == "cpu":
+                url = d.url("/debug/pprof/profile?seconds=4&pid=%d" % target.pid)
+                r = subprocess.run((NOBODY if as_nobody else []) +
+                                   [sys.executable, "-c", _GET_TO_FILE, url, path],
+                                   capture_output=True, text=True, timeout=120)
+                self.assertEqual(r.stdout.strip(), "200", r.stderr)
+            else:
+                r = subprocess.run((NOBODY if as_nobody else []) +
+                                   [PROFD, "--pid", str(target.pid), "--type", kind, "--seconds",
+                                    "4", "-o", path, "-q"], capture_output=True, text=True,
+                                   timeout=120, env=dict(os.environ, PROFD_SOCKET=sock))
+                # Written, but partial for nobody: the target stopped being its own.
+                self.assertEqual(r.returncode, 3 if as_nobody else 0, r.stderr)
+                if as_nobody:
+                    self.assertIn("stopped being yours", r.stderr)
+            return target.pid, path
+
+        for kind in ("cpu", "block"):
+            pid, path = requested(kind, as_nobody=True)
+            top = functions(path)
+            self.assertIn("before_exec", top)
+            self.assertNotIn("setuid_spin", top)
+            assert_only_before_the_exec(path)
+            self.assertIn("pid %d's credentials changed" % pid, top)
+            self.assertIn("samples from then on are left out", top)
+            self.assertIn("pid %d's credentials changed" % pid, d.log())
+
+            # Root's requests are unaffected: the set-user-ID program is root's to see.
+            # (Its samples from before the exec are symbolized against the new program's
+            # mappings, so before_exec is not looked for here; and a set-user-ID exec ends the
+            # per-thread perf events block is counted with, in the kernel, for root too.)
+            pid, path = requested(kind, as_nobody=False)
+            top = functions(path)
+            if kind == "cpu":
+                self.assertIn("setuid_spin", top)
+            self.assertNotIn("credentials changed", top)
+
+        # A set-group-ID exec gains a group the user does not have: the same.
+        pid, path = requested("cpu", as_nobody=True, exec_helper=self.setgid_helper)
+        top = functions(path)
+        self.assertIn("before_exec", top)
+        self.assertNotIn("setuid_spin", top)
+        assert_only_before_the_exec(path)
+        self.assertIn("pid %d's credentials changed" % pid, top)
+        self.assertNotIn("internal error", d.log())
 
     def debuglinked_workload(self, link_name, debug_files=()):
         """Copies cpu-split into a directory nobody owns, its DWARF moved out and its
