@@ -90,8 +90,8 @@ std::string HtmlEscape(const std::string& text) {
   return out;
 }
 
-// "1234" or "1234,5678" (repeats dropped, at most kMaxPidsPerRequest); false with `error` the
-// message for the client.
+}  // namespace
+
 bool ParsePids(const std::string& text, std::vector<pid_t>* pids, std::string* error) {
   if (ParsePidList(text, pids, error)) return true;
   const std::string flag = "--pid: ";
@@ -99,6 +99,8 @@ bool ParsePids(const std::string& text, std::vector<pid_t>* pids, std::string* e
   *error = "invalid value for \"pid\": " + *error;
   return false;
 }
+
+namespace {
 
 // "root (uid 0)", or "uid 1234" for a uid without a name.
 std::string DescribeUid(uid_t uid) {
@@ -127,7 +129,8 @@ bool ReadProcessUids(pid_t pid, uid_t uids[4]) {
   return false;
 }
 
-// The profile parameters beyond Go's, as the CLI's flags: false with `error` naming the problem.
+}  // namespace
+
 bool ApplyTuningParameters(const std::map<std::string, std::string>& query, ProfileRequest* profile,
                            std::string* error) {
   auto find = [&](const char* key) -> const std::string* {
@@ -172,6 +175,8 @@ bool ApplyTuningParameters(const std::map<std::string, std::string>& query, Prof
   }
   return true;
 }
+
+namespace {
 
 // Is `peer` in the group named `name`: its connection's gid, or its user's groups as the user
 // database lists them (a TCP peer has no gid of its own).
