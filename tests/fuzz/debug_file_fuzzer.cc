@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -17,13 +18,16 @@ namespace {
 
 namespace si = profd::symbolizer_internal;
 
-std::string ScratchDir() {
-  static const std::string dir = [] {
+// Never destroyed: the exit handler that removes the directory runs after static destructors.
+const std::string& ScratchDir() {
+  static const std::string* dir = [] {
     char pattern[] = "/tmp/profd-fuzz-debug-XXXXXX";
     if (mkdtemp(pattern) == nullptr) abort();
-    return std::string(pattern);
+    auto* path = new std::string(pattern);
+    std::atexit([] { std::filesystem::remove_all(ScratchDir()); });  // libFuzzer exits by exit()
+    return path;
   }();
-  return dir;
+  return *dir;
 }
 
 void WriteFile(const std::string& path, const uint8_t* data, size_t size) {
