@@ -7,6 +7,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <string_view>
 
 #include "listen_address.h"
@@ -105,6 +108,78 @@ std::string SyntaxHint(const std::string& text, const YAML::ParserException& e) 
 
 bool IsAbsolutePath(const std::string& path) { return !path.empty() && path[0] == '/'; }
 
+// Where each of the first two documents of the stream starts (its root node's mark); throws as
+// YAML::LoadAll does. Not LoadAll: yaml-cpp 0.7's loops forever, allocating a null document each
+// turn, on malformed input such as ",\n  c" (jbeder/yaml-cpp#1040, fixed upstream after 0.7);
+// here a document that starts where the one before it started is no new document, and two are all
+// the reader needs.
+std::vector<YAML::Mark> DocumentStarts(const std::string& text) {
+  struct Document {
+    YAML::Mark start;  // of the document (its "---", if any)
+    YAML::Mark root;   // of its first node
+    bool has_root = false;
+  };
+  class Starts : public YAML::EventHandler {
+   public:
+    explicit Starts(std::vector<Document>* documents) : documents_(*documents) {}
+    void OnDocumentStart(const YAML::Mark& mark) override { documents_.push_back({mark, mark}); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  const std::string&) override {
+      Node(mark);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+      Node(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+      Node(mark);
+    }
+    void OnMapEnd() override {}
+
+   private:
+    void Node(const YAML::Mark& mark) {
+      if (documents_.empty() || documents_.back().has_root) return;
+      documents_.back().root = mark;
+      documents_.back().has_root = true;
+    }
+    std::vector<Document>& documents_;
+  };
+  std::vector<Document> documents;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  Starts starts(&documents);
+  while (documents.size() < 2) {
+    const size_t before = documents.size();
+    if (!parser.HandleNextDocument(starts)) break;
+    if (before > 0 && documents.size() > before &&
+        documents.back().start.pos <= documents[before - 1].start.pos) {
+      documents.pop_back();  // no progress: the parser is stuck, not at a second document
+      break;
+    }
+  }
+  std::vector<YAML::Mark> marks;
+  for (const Document& document : documents) marks.push_back(document.root);
+  return marks;
+}
+
+// A second document needs a line that starts with "---" or "..." (YAML 1.2, 9.2); without one the
+// stream is not parsed twice.
+bool MayHoldSeveralDocuments(std::string_view text) {
+  for (size_t line = 0; line < text.size();) {
+    const std::string_view rest = text.substr(line);
+    if (rest.starts_with("---") || rest.starts_with("...")) return true;
+    const size_t end = text.find('\n', line);
+    if (end == std::string_view::npos) break;
+    line = end + 1;
+  }
+  return false;
+}
+
 // Reads the document into a DaemonConfig, collecting every problem rather than stopping at the
 // first, so one run of the daemon shows all that is wrong with a file.
 class ConfigReader {
@@ -115,9 +190,11 @@ class ConfigReader {
 
   void Read(const std::string& text) {
     if (!CheckIsText(text)) return;
-    std::vector<YAML::Node> documents;
+    std::vector<YAML::Mark> starts;
+    YAML::Node document;  // null for an empty file, or only comments: the defaults
     try {
-      documents = YAML::LoadAll(text);
+      if (MayHoldSeveralDocuments(text)) starts = DocumentStarts(text);
+      document = YAML::Load(text);
     } catch (const YAML::DeepRecursion& e) {  // its message is only "bad file"
       Error(e.mark, "",
             "lists or mappings nested " + std::to_string(e.depth()) +
@@ -131,14 +208,13 @@ class ConfigReader {
       Error(e.mark, "", std::string("cannot parse: ") + e.what());
       return;
     }
-    if (documents.empty()) return;  // an empty file, or only comments: the defaults
-    if (documents.size() > 1) {
-      Error(documents[1].Mark(), "",
+    if (starts.size() > 1) {
+      Error(starts[1], "",
             "a second YAML document (after ---); the configuration is a single document");
       return;
     }
     try {
-      ReadMap(Value{documents[0], "", documents[0].Mark()}, TopLevelFields());
+      ReadMap(Value{document, "", document.Mark()}, TopLevelFields());
     } catch (const YAML::Exception& e) {  // not expected: every node is checked before use
       Error(e.mark, "", std::string("cannot read: ") + e.what());
     }

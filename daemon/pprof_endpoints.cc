@@ -61,8 +61,8 @@ std::string HtmlEscape(const std::string& text) {
   return out;
 }
 
-// "1234" or "1234,5678" (repeats dropped, at most kMaxPidsPerRequest); false with `error` the
-// message for the client.
+}  // namespace
+
 bool ParsePids(const std::string& text, std::vector<pid_t>* pids, std::string* error) {
   if (ParsePidList(text, pids, error)) return true;
   const std::string flag = "--pid: ";
@@ -70,6 +70,8 @@ bool ParsePids(const std::string& text, std::vector<pid_t>* pids, std::string* e
   *error = "invalid value for \"pid\": " + *error;
   return false;
 }
+
+namespace {
 
 // "root (uid 0)", or "uid 1234" for a uid without a name.
 std::string DescribeUid(uid_t uid) {

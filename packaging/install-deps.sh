@@ -11,6 +11,7 @@ TEST_PACKAGES=(
   linux-perf util-linux procps hyperfine heaptrack libjemalloc2
   systemd groff-base man-db dpkg-dev curl
   sqlite3 xz-utils redis-server redis-tools rustc
+  clang-14 libclang-rt-14-dev  # the fuzz build: libFuzzer and clang's sanitizer runtimes
 )
 
 want=("${BUILD_PACKAGES[@]}")

@@ -39,6 +39,9 @@ struct SectionCopy {
   size_t offset = 0;  // in the image
 };
 
+// The most DEFLATE can expand: a 258-byte match per 2 bits.
+constexpr uint64_t kMaxInflateRatio = 1032;
+
 size_t AlignUp(size_t value, size_t alignment) {
   return (value + alignment - 1) & ~(alignment - 1);
 }
@@ -127,6 +130,9 @@ bool DwarfImage::Build(Elf* elf) {
       copy.compressed = true;
       copy.source += sizeof(chdr);
       copy.source_size -= sizeof(chdr);
+      // Deflate expands at most 1032:1. A larger ch_size is a lie that would only size the image
+      // below (pre-faulted: a 2.6 KB file claiming 4 GiB took 4 GiB of RAM) or wrap its offsets.
+      if (chdr.ch_size > copy.source_size * kMaxInflateRatio + 1024) return false;
       copy.size = chdr.ch_size;
       any_compressed = true;
     }

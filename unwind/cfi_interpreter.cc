@@ -276,6 +276,12 @@ profd_unwind_row ToRow(const State& s, const Cie& cie, uint64_t pc, CfiStats* st
   return row;
 }
 
+// factored * data_align, for an operand scaled by the CIE's data alignment; false when the product
+// overflows (no real offset is that large: the entry is malformed).
+bool Scaled(int64_t factored, int64_t data_align, int64_t* out) {
+  return !__builtin_mul_overflow(factored, data_align, out);
+}
+
 // Runs a CFA program. With `rows` null (a CIE's initial instructions) location changes are ignored;
 // otherwise a row is appended each time the location advances inside [*loc, pc_end).
 bool Run(const uint8_t* begin, const uint8_t* end, const Cie& cie, const CfiSection& sec,
@@ -290,6 +296,13 @@ bool Run(const uint8_t* begin, const uint8_t* end, const Cie& cie, const CfiSect
   };
   auto set = [&](uint64_t reg, RuleKind kind, int64_t value = 0) {
     if (Rule* rule = rule_of(reg)) *rule = {kind, value};
+  };
+  // An offset rule whose operand overflows when scaled: false, and the FDE is dropped.
+  auto set_scaled = [&](uint64_t reg, int64_t factored) {
+    int64_t value;
+    if (!Scaled(factored, cie.data_align, &value)) return false;
+    set(reg, RuleKind::kOffset, value);
+    return true;
   };
   auto restore = [&](uint64_t reg) {
     if (reg == kRbp) state->rbp = cie.initial.rbp;
@@ -317,7 +330,7 @@ bool Run(const uint8_t* begin, const uint8_t* end, const Cie& cie, const CfiSect
         keep_going = advance(*loc + low * cie.code_align);
         break;
       case DW_CFA_offset:
-        set(low, RuleKind::kOffset, static_cast<int64_t>(r.Uleb()) * cie.data_align);
+        if (!set_scaled(low, static_cast<int64_t>(r.Uleb()))) return false;
         break;
       case DW_CFA_restore:
         restore(low);
@@ -345,7 +358,7 @@ bool Run(const uint8_t* begin, const uint8_t* end, const Cie& cie, const CfiSect
             break;
           case DW_CFA_offset_extended: {
             uint64_t reg = r.Uleb();
-            set(reg, RuleKind::kOffset, static_cast<int64_t>(r.Uleb()) * cie.data_align);
+            if (!set_scaled(reg, static_cast<int64_t>(r.Uleb()))) return false;
             break;
           }
           case DW_CFA_restore_extended:
@@ -398,16 +411,16 @@ bool Run(const uint8_t* begin, const uint8_t* end, const Cie& cie, const CfiSect
           }
           case DW_CFA_offset_extended_sf: {
             uint64_t reg = r.Uleb();
-            set(reg, RuleKind::kOffset, r.Sleb() * cie.data_align);
+            if (!set_scaled(reg, r.Sleb())) return false;
             break;
           }
           case DW_CFA_def_cfa_sf:
             state->cfa.reg = r.Uleb();
-            state->cfa.offset = r.Sleb() * cie.data_align;
+            if (!Scaled(r.Sleb(), cie.data_align, &state->cfa.offset)) return false;
             state->cfa.is_expression = false;
             break;
           case DW_CFA_def_cfa_offset_sf:
-            state->cfa.offset = r.Sleb() * cie.data_align;
+            if (!Scaled(r.Sleb(), cie.data_align, &state->cfa.offset)) return false;
             break;
           case DW_CFA_val_offset:
           case DW_CFA_val_offset_sf: {
@@ -425,7 +438,11 @@ bool Run(const uint8_t* begin, const uint8_t* end, const Cie& cie, const CfiSect
             break;
           case DW_CFA_GNU_negative_offset_extended: {
             uint64_t reg = r.Uleb();
-            set(reg, RuleKind::kOffset, -static_cast<int64_t>(r.Uleb()) * cie.data_align);
+            int64_t value;
+            if (!Scaled(static_cast<int64_t>(r.Uleb()), cie.data_align, &value) ||
+                __builtin_sub_overflow(int64_t{0}, value, &value))
+              return false;
+            set(reg, RuleKind::kOffset, value);
             break;
           }
           default:

@@ -511,6 +511,17 @@ TEST(DaemonConfigErrors, SecondDocument) {
             "document");
 }
 
+// Found by tests/fuzz/config_fuzzer: yaml-cpp 0.7's LoadAll never returned on these (each turn
+// another null document), so a SIGHUP with such a file hung the reload and ate the memory.
+TEST(DaemonConfigErrors, MalformedStreamsEndInsteadOfLooping) {
+  for (const char* text : {",\n  c\n", ",", "- !+(.,.)", ",isten: 1\nschedule:\n  ma\n"}) {
+    DaemonConfig config;
+    std::string error;
+    ParseDaemonConfig(text, "test.yaml", ScheduleTypeNames(), &config, &error);  // returns: an error or the defaults
+    EXPECT_EQ(config.frequency_hz, DaemonConfig{}.frequency_hz) << text;
+  }
+}
+
 TEST(DaemonConfigErrors, AllProblemsAreReportedOnePerLine) {
   EXPECT_EQ(ParseError("frequency_hz: 0\nschedule:\n  types: [gpu]\nunwnd: fp\n"),
             "test.yaml:1:15: frequency_hz: 0 is out of range; expected CPU samples per second per "
