@@ -66,9 +66,16 @@ int main(int argc, char** argv) {
   const double start = Now();
   int cold_named = !write_map;
   volatile int sink = 0;
+  // The unit varies from round to round (0.5-1.5 million, the same in both): with one fixed round
+  // length a sampler's fixed period can lock onto its phase and over-sample one function.
+  uint64_t x = 88172645463325252ull;
   while (Now() - start < seconds) {
-    sink += hot(3000000);
-    sink += cold(1000000);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const int unit = 500000 + (int)(x % 1000000);
+    sink += hot(3 * unit);
+    sink += cold(unit);
     if (!cold_named && Now() - start > 0.5) {
       AppendToMap((uintptr_t)cold, sizeof(kLoop), "jit_cold");
       cold_named = 1;
