@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "symbolizer.h"
+#include "run_command.h"
 
 namespace profd {
 namespace {
@@ -18,16 +19,6 @@ namespace {
 const std::string kGo = PROFD_GO_EXECUTABLE;
 const std::string kPlain = PROFD_GO_FIXTURE;
 const std::string kStripped = PROFD_GO_FIXTURE_STRIPPED;
-
-std::string RunCommand(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) return "";
-  std::string out;
-  char buffer[1 << 16];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe.get())) > 0) out.append(buffer, n);
-  return out;
-}
 
 std::string ToHex(uint64_t value) {
   char buffer[32];

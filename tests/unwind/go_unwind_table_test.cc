@@ -15,6 +15,7 @@
 
 #include "gopclntab.h"
 #include "unwind_table.h"
+#include "run_command.h"
 
 namespace profd {
 namespace {
@@ -22,16 +23,6 @@ namespace {
 const std::string kGoFixture = PROFD_GO_FIXTURE;
 const std::string kGoStripped = PROFD_GO_FIXTURE_STRIPPED;
 const std::string kGo = PROFD_GO_EXECUTABLE;
-
-std::string RunCommand(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) return "";
-  std::string out;
-  char buffer[1 << 16];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe.get())) > 0) out.append(buffer, n);
-  return out;
-}
 
 struct Instruction {
   uint64_t pc = 0;

@@ -1,6 +1,7 @@
 // BuildUnwindTable against binutils' CFI interpreter: every row of every FDE that
 // `readelf --debug-dump=frames-interp` prints must be what the table says for that pc range.
 #include "unwind_table.h"
+#include "run_command.h"
 
 #include <gtest/gtest.h>
 
@@ -18,16 +19,6 @@ namespace {
 
 const std::string kFixtures = PROFD_UNWIND_FIXTURE_DIR;
 const std::string kLibc = "/lib/x86_64-linux-gnu/libc.so.6";
-
-std::string RunCommand(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) return "";
-  std::string out;
-  char buffer[1 << 16];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe.get())) > 0) out.append(buffer, n);
-  return out;
-}
 
 // One row as readelf prints it: the CFA column and the rbp and ra columns ("" when absent).
 struct RefRule {
