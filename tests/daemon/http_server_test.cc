@@ -1,4 +1,4 @@
-#include "http_server.h"
+#include "service/http_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -19,13 +19,13 @@
 #include <string>
 #include <thread>
 
-#include "control_socket.h"
-#include "daemon_client.h"
-#include "pprof_endpoints.h"
-#include "profile_command.h"
-#include "request_query.h"
-#include "tcp_peer_uid.h"
-#include "unique_fd.h"
+#include "base/unique_fd.h"
+#include "cli/daemon_client.h"
+#include "cli/profile_command.h"
+#include "profiles/request_query.h"
+#include "service/control_socket.h"
+#include "service/pprof_endpoints.h"
+#include "service/tcp_peer_uid.h"
 
 namespace profd {
 namespace {
