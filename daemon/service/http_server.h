@@ -14,44 +14,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <stop_token>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "service/http_message.h"
 #include "listen_address.h"
 
 namespace profd {
-
-struct HttpRequest {
-  std::string method;                          // "GET" or "HEAD": no other method reaches a handler
-  std::string target;                          // as sent, e.g. "/debug/pprof/profile?seconds=5"
-  std::string path;                            // percent-decoded, e.g. "/debug/pprof/profile"
-  std::map<std::string, std::string> query;    // decoded ('+' is a space); first of repeated keys
-  std::map<std::string, std::string> headers;  // names in lower case; repeats joined with ", "
-  // "127.0.0.1:51234 (uid 1000)", or "unix:pid=1234,uid=1000", for logs
-  std::string remote_address;
-  // Who connected, as the kernel tells it. Over a Unix socket the connecting process's pid, uid
-  // and gid (SO_PEERCRED, as of connect); over TCP the uid owning the client's socket when it is
-  // on this host (TcpPeerUid), with pid 0 and gid -1. nullopt when that cannot be told.
-  std::optional<ucred> peer;
-  // The request carried the server's bearer token: whoever sent it acts as root.
-  bool token_authenticated = false;
-};
-
-struct HttpResponse {
-  int status = 200;
-  // The server adds Content-Length, Connection and Date itself (and drops any given here).
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-};
 
 // Runs on the connection's own thread. A long handler (a profile window) should wait with
 // SleepUnlessStopped or poll `stop`: Stop() waits for handlers to return.
@@ -59,13 +34,6 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest& request, std::
 
 // Sleeps for `duration` unless `stop` fires first. True when the whole duration passed.
 bool SleepUnlessStopped(std::stop_token stop, std::chrono::nanoseconds duration);
-
-// net/http/pprof's error response: `status`, a text/plain body of `message` and a newline, and the
-// X-Go-Pprof: 1 header by which `go tool pprof` shows the body instead of a parse error.
-HttpResponse PprofErrorResponse(int status, const std::string& message);
-
-// "Not Found" for 404; "" for a code without a standard reason phrase.
-const char* HttpStatusText(int status);
 
 struct HttpServerOptions {
   int max_connections = 64;  // beyond it (and the kept slots) a connection is answered 503 at once
@@ -85,15 +53,6 @@ struct HttpServerOptions {
 // The daemon's listeners (HTTP and the control socket): `max_connections`, a quarter of them (at
 // least 2) per user, 4 kept for root and 4 for /metrics.
 HttpServerOptions DaemonServerOptions(int max_connections);
-
-// Parses a request head (request line and headers, CRLF line ends, through the blank line). On
-// failure `status` is the code to answer (400, or 505 for another HTTP version) and `error` says
-// why. Any method token parses; the server answers 405 to all but GET and HEAD.
-bool ParseHttpRequestHead(std::string_view head, HttpRequest* request, int* status,
-                          std::string* error);
-
-// Decodes %XX escapes (and '+' as a space when `plus_is_space`); false on a malformed escape.
-bool PercentDecode(std::string_view text, bool plus_is_space, std::string* out);
 
 class HttpServer {
  public:

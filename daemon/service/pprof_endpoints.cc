@@ -22,6 +22,12 @@
 #include "units.h"
 
 namespace profd {
+
+HttpResponse PprofErrorResponse(int status, const std::string& message) {
+  HttpResponse response = TextResponse(status, message);
+  response.headers.emplace_back("X-Go-Pprof", "1");
+  return response;
+}
 namespace {
 
 // A profile endpoint: a type with a description on the index page (cmdline has its own handler).

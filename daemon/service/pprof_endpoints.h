@@ -37,6 +37,10 @@ class Profile;
 
 namespace profd {
 
+// net/http/pprof's error response: `status`, a text/plain body of `message` and a newline, and the
+// X-Go-Pprof: 1 header by which `go tool pprof` shows the body instead of a parse error.
+HttpResponse PprofErrorResponse(int status, const std::string& message);
+
 class SharedSampler;
 
 class PprofEndpoints {
