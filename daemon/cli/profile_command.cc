@@ -5,14 +5,13 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
 #include "base/atomic_file.h"
 #include "base/log.h"
 #include "cli/daemon_client.h"
+#include "process/proc_files.h"
 #include "process/process_table.h"
 #include "profile_builder.h"
 #include "profiles/profile_collection.h"
@@ -151,16 +150,12 @@ int RunCmdline(const CliOptions& options) {
       return reply.status == 200 ? WriteCmdline(options, reply.body) : ReportDaemonFailure(reply);
   }
   const pid_t pid = options.request.pids.front();
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::stringstream ss;
-  if (in) ss << in.rdbuf();
-  std::string cmdline = ss.str();
-  if (!in || !ProcessExists(pid)) {
+  const std::optional<std::string> cmdline = ReadCmdline(pid);
+  if (!cmdline || !ProcessExists(pid)) {
     LogError("no process with pid " + std::to_string(pid));
     return kExitFailed;
   }
-  if (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
-  return WriteCmdline(options, cmdline);
+  return WriteCmdline(options, *cmdline);
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 #include "collect/thread_dump.h"
 
-#include <dirent.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -11,36 +10,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "process/loaded_unwind_tables.h"
+#include "process/proc_files.h"
 #include "unwind_table.h"
 
 namespace profd {
 namespace {
 
 constexpr size_t kStackCopyBytes = 64 * 1024;
-
-std::vector<pid_t> ThreadIds(pid_t pid) {
-  std::vector<pid_t> tids;
-  DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/task").c_str());
-  if (!dir) return tids;
-  while (dirent* entry = readdir(dir)) {
-    const int tid = std::atoi(entry->d_name);
-    if (tid > 0) tids.push_back(tid);
-  }
-  closedir(dir);
-  std::sort(tids.begin(), tids.end());
-  return tids;
-}
-
-std::string ReadTaskFile(pid_t pid, pid_t tid, const char* what) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/" + what);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // /proc/PID/task/TID/stack prints "[<0>] do_nanosleep+0x67/0x190": names and offsets, no addresses.
 std::vector<uint64_t> KernelStack(const std::string& text, const KernelSymbolizer& kernel) {
@@ -205,16 +184,14 @@ size_t DumpThreads(const ProcessInfo& process, const KernelSymbolizer& kernel, b
                    ThreadDump* dump) {
   UserStackUnwinder unwinder(&process);
   size_t added = 0;
-  for (pid_t tid : ThreadIds(process.pid)) {
+  for (pid_t tid : ThreadsOf(process.pid)) {
     StackSample sample;
     sample.pid = static_cast<uint32_t>(process.pid);
     sample.tid = static_cast<uint32_t>(tid);
-    sample.thread_comm = ReadTaskFile(process.pid, tid, "comm");
-    while (!sample.thread_comm.empty() && sample.thread_comm.back() == '\n')
-      sample.thread_comm.pop_back();
+    sample.thread_comm = ThreadComm(process.pid, tid);
     // Read before stopping the thread: once stopped, its kernel stack is ptrace's, not its own.
     StackTrace kernel_trace;
-    kernel_trace.ips = KernelStack(ReadTaskFile(process.pid, tid, "stack"), kernel);
+    kernel_trace.ips = KernelStack(ReadProcFile(TaskPath(process.pid, tid, "stack")), kernel);
 
     StoppedThread stopped;
     std::string error;

@@ -1,3 +1,4 @@
+#include "process/proc_files.h"
 #include "process/process_table.h"
 
 #include <fcntl.h>
@@ -22,10 +23,6 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string ProcPath(pid_t pid, const char* what) {
-  return "/proc/" + std::to_string(pid) + "/" + what;
 }
 
 // The kernel marks paths of deleted files with this suffix; returns whether it was there.

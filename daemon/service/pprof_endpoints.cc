@@ -9,11 +9,10 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 
 #include "base/log.h"
+#include "process/proc_files.h"
 #include "process/process_table.h"
 #include "profile_builder.h"
 #include "profiles/kernel_frames.h"
@@ -240,13 +239,9 @@ HttpResponse PprofEndpoints::Cmdline(const HttpRequest& request) const {
   std::string message;
   if (!CallerMayProfile(request, {pid}, config_().security.admin_group, &status, &message))
     return PprofErrorResponse(status, message);
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string cmdline = ss.str();
-  if (!in) return PprofErrorResponse(404, "no process with pid " + std::to_string(pid));
-  if (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
-  return TextResponse(cmdline);
+  const std::optional<std::string> cmdline = ReadCmdline(pid);
+  if (!cmdline) return PprofErrorResponse(404, "no process with pid " + std::to_string(pid));
+  return TextResponse(*cmdline);
 }
 
 HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest& request,

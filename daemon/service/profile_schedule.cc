@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <fstream>
 #include <mutex>
 #include <set>
 
 #include "base/log.h"
+#include "process/proc_files.h"
 #include "process/process_table.h"
 #include "profile_builder.h"
 #include "profiles/profile_collection.h"
@@ -19,15 +19,6 @@
 
 namespace profd {
 namespace {
-
-// The cgroup v2 path of `pid` ("/system.slice/nginx.service"), "" when unknown.
-std::string CgroupOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("0::", 0) == 0) return line.substr(3);
-  return "";
-}
 
 // A cgroups entry is a path (the cgroup or an ancestor) or a unit name (a path component).
 bool CgroupMatches(const std::string& entry, const std::string& cgroup) {
@@ -42,13 +33,6 @@ bool CgroupMatches(const std::string& entry, const std::string& cgroup) {
     start = end + 1;
   }
   return false;
-}
-
-std::string ExecutablePath(pid_t pid) {
-  char buffer[4096];
-  const std::string link = "/proc/" + std::to_string(pid) + "/exe";
-  const ssize_t n = readlink(link.c_str(), buffer, sizeof(buffer) - 1);
-  return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
 }
 
 bool NeedsPids(ProfileType type) { return InfoOf(type).needs_pid; }
@@ -66,7 +50,7 @@ std::vector<pid_t> ResolveTargets(const DaemonConfig::Targets& targets) {
       const long pid = std::strtol(entry->d_name, &end, 10);
       if (*end != '\0' || pid <= 0 || pid == getpid() || IsKernelThread(pid)) continue;
       const std::string comm = ReadProcessComm(pid);
-      const std::string exe = ExecutablePath(pid);
+      const std::string exe = ExecutableOf(pid);
       bool selected = false;
       for (const std::string& pattern : targets.process_names)
         selected = selected || ProcessNameMatches(pattern, comm, exe);

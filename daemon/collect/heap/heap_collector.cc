@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <dirent.h>
 #include <dlfcn.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,16 +12,15 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <mutex>
-#include <sstream>
 #include <tuple>
 
 #include "base/log.h"
 #include "collect/bpf_maps.h"
 #include "collect/bpf_support.h"
 #include "heap.skel.h"
+#include "process/proc_files.h"
 
 namespace profd {
 namespace {
@@ -149,35 +147,6 @@ bool ProbeCostMeasuredLately(heap_bpf* skel, HeapCollector::ProbeCost* cost, std
   }
   *cost = last;
   return true;
-}
-
-// Nanoseconds every thread of `pid` has run (schedstat), 0 when it is gone.
-double ProcessCpuSeconds(pid_t pid) {
-  const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* dir = opendir(task_dir.c_str());
-  if (!dir) return 0;
-  double total = 0;
-  while (dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    std::ifstream in(task_dir + "/" + entry->d_name + "/schedstat");
-    uint64_t nanos = 0;
-    if (in >> nanos) total += nanos / 1e9;
-  }
-  closedir(dir);
-  return total;
-}
-
-// User-mode CPU seconds of `pid` (utime in /proc/PID/stat), 0 when it is gone.
-double ProcessUserSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 14 && fields >> field; i++)
-    if (i == 14) return std::strtod(field.c_str(), nullptr) / sysconf(_SC_CLK_TCK);
-  return 0;
 }
 
 // Reads every entry of the live-blocks map in batches (a million entries one by one would take
@@ -328,7 +297,7 @@ HeapCollector::HitCounts HeapCollector::ReadHits() const {
 HeapCollector::CpuTimes HeapCollector::TargetCpuTimes() const {
   CpuTimes times;
   for (const Target& target : targets_) {
-    times.total += ProcessCpuSeconds(target.pid);
+    times.total += ProcessRunSeconds(target.pid);
     times.user += ProcessUserSeconds(target.pid);
   }
   return times;

@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <dirent.h>
 #include <linux/perf_event.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,10 +10,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 
 #include "collect/bpf_maps.h"
 #include "collect/bpf_support.h"
+#include "process/proc_files.h"
 
 namespace profd {
 namespace {
@@ -23,24 +22,6 @@ namespace {
 // the task (and of the threads it creates, which inherit it) or of every task on `cpu`.
 int OpenSwitchEvent(pid_t tid, int cpu) {
   return OpenSoftwarePerfEvent(PERF_COUNT_SW_CONTEXT_SWITCHES, 1, tid, cpu, /*inherit=*/tid >= 0);
-}
-
-std::vector<pid_t> ThreadsOf(pid_t pid) {
-  std::vector<pid_t> tids;
-  DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/task").c_str());
-  if (!dir) return tids;
-  while (dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] >= '0' && entry->d_name[0] <= '9') tids.push_back(std::atoi(entry->d_name));
-  }
-  closedir(dir);
-  return tids;
-}
-
-std::string ReadFirstLine(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
 }
 
 uint64_t MonotonicNanos() {
@@ -158,11 +139,8 @@ std::vector<StackSample> WaitCollector::FinishedWaits(
   for (uint32_t tid : ReadMapKeys<uint32_t>(thread_switches_fd_)) {
     profd_thread_switch t = {};
     if (bpf_map_lookup_elem(thread_switches_fd_, &tid, &t) != 0 || !t.waiting) continue;
-    const std::string task = "/proc/" + std::to_string(t.pid) + "/task/" + std::to_string(tid);
-    const std::string stat = ReadFirstLine(task + "/stat");
-    const size_t paren = stat.rfind(')');
-    if (paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'R') continue;
-    const uint64_t exec = std::strtoull(ReadFirstLine(task + "/schedstat").c_str(), nullptr, 10);
+    if (ThreadState(t.pid, tid) != 'R') continue;
+    const uint64_t exec = ThreadRunNanos(t.pid, tid);
     const uint64_t elapsed = now > t.wait_since_nanos ? now - t.wait_since_nanos : 0;
     const uint64_t ran = exec > t.wait_exec_nanos ? exec - t.wait_exec_nanos : 0;
     const uint64_t waited = elapsed > ran ? elapsed - ran : 0;
@@ -172,7 +150,7 @@ std::vector<StackSample> WaitCollector::FinishedWaits(
     key.tid = tid;
     key.user_stack_id = t.user_stack_id;
     key.kernel_stack_id = t.kernel_stack_id;
-    const std::string comm = ReadFirstLine(task + "/comm");
+    const std::string comm = ThreadComm(t.pid, tid);
     std::memcpy(key.thread_comm, comm.data(), std::min(comm.size(), sizeof(key.thread_comm) - 1));
     out.push_back(ToSample(key, profd_sample_value{1, waited}, stacks));
   }
