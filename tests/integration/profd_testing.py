@@ -13,6 +13,11 @@ GO_PPROF = os.environ.get("GO_PPROF", "go-pprof")
 VDSO_LOOP = os.environ.get("VDSO_LOOP", "vdso-loop")
 GO = os.environ.get("GO", "go")
 
+# A one-shot profd asks a daemon on /run/profd/profd.sock when one answers: the tests profile in
+# their own process unless a test starts a daemon and names its socket (a daemon someone runs on
+# the host would otherwise answer for them, with its own binary and settings).
+os.environ["PROFD_SOCKET"] = ""
+
 
 def start_workload(argv, env=None):
     """Starts a workload and waits until it has exec'ed and runs (its comm is no longer python's)."""
