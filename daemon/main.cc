@@ -4,10 +4,10 @@
 #include <iostream>
 #include <string>
 
-#include "cli.h"
-#include "daemon_command.h"
-#include "log.h"
-#include "profile_command.h"
+#include "base/log.h"
+#include "cli/cli.h"
+#include "cli/profile_command.h"
+#include "service/daemon_command.h"
 #include "symbolize_command.h"
 
 int main(int argc, char** argv) {
@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
   }
   if (options.mode == profd::CliOptions::Mode::kSymbolize)
     return profd::RunSymbolizeCommand(options.symbolize_object, std::cin, std::cout, std::cerr);
-  if (options.mode == profd::CliOptions::Mode::kDaemon) return profd::RunDaemon(options);
-  if (options.mode == profd::CliOptions::Mode::kList) return profd::RunList(options);
+  const profd::DaemonOptions daemon{options.config_path, options.listen};
+  if (options.mode == profd::CliOptions::Mode::kDaemon) return profd::RunDaemon(daemon);
+  if (options.mode == profd::CliOptions::Mode::kList) return profd::RunList(daemon);
   return profd::RunProfileCommand(options);
 }

@@ -1,5 +1,5 @@
 #include "daemon_config.h"
-#include "profile_types.h"
+#include "profiles/profile_types.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "http_server.h"
+#include "service/http_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -19,13 +19,13 @@
 #include <string>
 #include <thread>
 
-#include "control_socket.h"
-#include "daemon_client.h"
-#include "pprof_endpoints.h"
-#include "profile_command.h"
-#include "request_query.h"
-#include "tcp_peer_uid.h"
-#include "unique_fd.h"
+#include "base/unique_fd.h"
+#include "cli/daemon_client.h"
+#include "cli/profile_command.h"
+#include "profiles/request_query.h"
+#include "service/control_socket.h"
+#include "service/pprof_endpoints.h"
+#include "service/tcp_peer_uid.h"
 
 namespace profd {
 namespace {
@@ -377,34 +377,6 @@ TEST(ParseListenAddress, Forms) {
   }
 }
 
-TEST(ParseHttpRequestHead, AbsoluteFormAndLeadingEmptyLines) {
-  HttpRequest request;
-  int status;
-  std::string error;
-  ASSERT_TRUE(ParseHttpRequestHead(
-      "\r\nGET http://127.0.0.1:6061/debug/pprof/heap?debug=1 HTTP/1.1\r\nHost: x\r\n\r\n",
-      &request, &status, &error))
-      << error;
-  EXPECT_EQ(request.path, "/debug/pprof/heap");
-  EXPECT_EQ(request.query["debug"], "1");
-  ASSERT_TRUE(ParseHttpRequestHead("GET / HTTP/1.0\r\n\r\n", &request, &status, &error))
-      << error;  // HTTP/1.0 needs no Host
-  ASSERT_TRUE(ParseHttpRequestHead("GET / HTTP/1.1\r\nHost: x\r\nAccept: a\r\naccept:  b \r\n\r\n",
-                                   &request, &status, &error));
-  EXPECT_EQ(request.headers["accept"], "a, b");
-}
-
-TEST(PercentDecode, EscapesAndPlus) {
-  std::string out;
-  EXPECT_TRUE(PercentDecode("a%20b+c%2fd%C3%A9", true, &out));
-  EXPECT_EQ(out, "a b c/d\xc3\xa9");
-  EXPECT_TRUE(PercentDecode("a+b", false, &out));
-  EXPECT_EQ(out, "a+b");
-  EXPECT_FALSE(PercentDecode("%", true, &out));
-  EXPECT_FALSE(PercentDecode("%4", true, &out));
-  EXPECT_FALSE(PercentDecode("%g0", true, &out));
-}
-
 TEST(SleepUnlessStopped, SleepsOrEndsEarly) {
   std::stop_source source;
   EXPECT_TRUE(SleepUnlessStopped(source.get_token(), milliseconds(10)));
@@ -598,93 +570,6 @@ TEST_F(UnixSocketTest, StopLeavesASocketFileThatIsNoLongerItsOwn) {
 
 // The CLI's side: what it asks for, and what it makes of the answers.
 
-TEST(DaemonRequestTarget, EveryTypeWithTheSettingsTheUserChanged) {
-  ProfileRequest request;
-  request.pids = {12, 34};
-  request.seconds = 2.5;
-  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/profile?pid=12,34&seconds=3");
-  request.frequency_hz = 199;
-  request.dwarf_unwinding = false;
-  EXPECT_EQ(DaemonRequestTarget(request),
-            "/debug/pprof/profile?pid=12,34&seconds=3&frequency=199&unwind=fp");
-  request = ProfileRequest();
-  request.all_processes = true;
-  request.seconds = 0.2;
-  request.type = ProfileType::kBlock;
-  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/block?seconds=1");
-  request.min_block_seconds = 0.001;
-  request.frequency_hz = 199;  // not the block profile's
-  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/block?seconds=1&min_block=1ms");
-  request = ProfileRequest();
-  request.pids = {5};
-  request.type = ProfileType::kHeap;
-  request.seconds = 10;
-  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/heap?pid=5&seconds=10");
-  request.type = ProfileType::kAllocs;
-  request.sample_rate_bytes = 4096;
-  request.max_overhead_percent = 2.5;
-  EXPECT_EQ(DaemonRequestTarget(request),
-            "/debug/pprof/allocs?pid=5&seconds=10&sample_rate=4096&max_overhead=2.5");
-  request.type = ProfileType::kGoroutine;
-  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/goroutine?pid=5");
-  request.type = ProfileType::kCmdline;
-  request.dwarf_unwinding = false;
-  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/cmdline?pid=5");
-  request.type = ProfileType::kMutex;
-  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/mutex?pid=5&seconds=10&unwind=fp");
-  request.type = ProfileType::kThreadCreate;
-  request.seconds = 3;
-  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/threadcreate?pid=5&seconds=3&unwind=fp");
-}
-
-// The codec both ways: what the CLI encodes, the endpoints decode to the same settings.
-TEST(RequestQuery, EncodedSettingsDecodeToTheSame) {
-  std::vector<ProfileRequest> requests;
-  ProfileRequest r;
-  r.pids = {7, 8};
-  r.frequency_hz = 499;
-  r.dwarf_unwinding = false;
-  requests.push_back(r);
-  r = ProfileRequest();
-  r.type = ProfileType::kBlock;
-  r.all_processes = true;
-  r.min_block_seconds = 250e-6;
-  requests.push_back(r);
-  r = ProfileRequest();
-  r.type = ProfileType::kAllocs;
-  r.pids = {9};
-  r.sample_rate_bytes = 3 << 20;
-  r.max_overhead_percent = 0.125;
-  requests.push_back(r);
-  for (const ProfileRequest& sent : requests) {
-    const std::string target = DaemonRequestTarget(sent);
-    HttpRequest parsed;
-    int status = 0;
-    std::string error;
-    ASSERT_TRUE(ParseHttpRequestHead("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n", &parsed,
-                                     &status, &error))
-        << target << ": " << error;
-    ProfileRequest got;
-    got.type = sent.type;
-    ASSERT_TRUE(DecodeTuningParameters(parsed.query, &got, &error)) << target << ": " << error;
-    EXPECT_EQ(got.frequency_hz, sent.frequency_hz) << target;
-    EXPECT_EQ(got.dwarf_unwinding, sent.dwarf_unwinding) << target;
-    EXPECT_DOUBLE_EQ(got.min_block_seconds, sent.min_block_seconds) << target;
-    EXPECT_EQ(got.sample_rate_bytes, sent.sample_rate_bytes) << target;
-    EXPECT_DOUBLE_EQ(got.max_overhead_percent, sent.max_overhead_percent) << target;
-    EXPECT_EQ(parsed.query.count("pid") == 0, sent.all_processes) << target;
-  }
-  // What the decoder refuses, it says by name.
-  ProfileRequest got;
-  std::string error;
-  EXPECT_FALSE(DecodeTuningParameters({{"frequency", "0"}}, &got, &error));
-  EXPECT_NE(error.find("\"frequency\""), std::string::npos) << error;
-  EXPECT_FALSE(DecodeTuningParameters({{"unwind", "lbr"}}, &got, &error));
-  EXPECT_FALSE(DecodeTuningParameters({{"min_block", "2m"}}, &got, &error));
-  EXPECT_FALSE(DecodeTuningParameters({{"sample_rate", "0"}}, &got, &error));
-  EXPECT_FALSE(DecodeTuningParameters({{"max_overhead", "nan"}}, &got, &error));
-}
-
 TEST_F(UnixSocketTest, AskDaemonReadsTheAnswer) {
   HttpServer server;
   Start(&server);
@@ -761,78 +646,6 @@ TEST_F(UnixSocketTest, AskDaemonStopsWaitingAndTheHandlerStopsToo) {
   while (!handler_stopped && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
   EXPECT_TRUE(handler_stopped);
   EXPECT_EQ(ReportDaemonFailure(reply), kExitFailed);
-}
-
-// Over the control socket, a caller other than root gets only its own processes.
-
-DaemonConfig TestConfig() { return DaemonConfig(); }
-
-TEST(PeerMayProfile, RootAnythingOthersTheirOwn) {
-  int status = 0;
-  std::string message;
-  const ucred root{getpid(), 0, 0};
-  EXPECT_TRUE(PeerMayProfile(root, {1}, &status, &message));
-  EXPECT_TRUE(PeerMayProfile(root, {}, &status, &message));
-
-  // pid 1 is root's; 65534 is nobody.
-  const ucred nobody{getpid(), 65534, 65534};
-  EXPECT_FALSE(PeerMayProfile(nobody, {1}, &status, &message));
-  EXPECT_EQ(status, 403);
-  EXPECT_NE(message.find("pid 1 belongs to root (uid 0), not to you"), std::string::npos)
-      << message;
-  EXPECT_NE(message.find("only root may profile other users' processes"), std::string::npos);
-  EXPECT_FALSE(PeerMayProfile(nobody, {}, &status, &message));
-  EXPECT_EQ(status, 403);
-  EXPECT_NE(message.find("whole host needs root"), std::string::npos) << message;
-  EXPECT_FALSE(PeerMayProfile(nobody, {4000000}, &status, &message));
-  EXPECT_EQ(status, 404);
-
-  // This test's own process is its user's.
-  struct stat st;
-  ASSERT_EQ(::stat("/proc/self", &st), 0);
-  const ucred self{getpid(), getuid(), getgid()};
-  EXPECT_TRUE(PeerMayProfile(self, {getpid()}, &status, &message)) << message;
-  if (getuid() != 0) {
-    EXPECT_FALSE(PeerMayProfile(self, {getpid(), 1}, &status, &message));
-  }
-}
-
-TEST(PprofEndpoints, ControlSocketCallerIsCheckedBeforeAnythingIsCollected) {
-  PprofEndpoints endpoints(TestConfig);
-  HttpRequest request;
-  request.method = "GET";
-  request.peer = ucred{1234, 65534, 65534};
-  request.path = "/debug/pprof/profile";
-  request.query = {{"pid", "1"}, {"seconds", "1"}};
-  HttpResponse response = endpoints.Handle(request, {});
-  EXPECT_EQ(response.status, 403);
-  EXPECT_NE(response.body.find("belongs to root (uid 0)"), std::string::npos) << response.body;
-  request.query = {{"seconds", "1"}};
-  EXPECT_EQ(endpoints.Handle(request, {}).status, 403);  // the whole host
-  request.path = "/debug/pprof/cmdline";
-  request.query = {{"pid", "1"}};
-  EXPECT_EQ(endpoints.Handle(request, {}).status, 403);
-  request.peer.reset();  // a caller the server could not tell: nothing but the open endpoints
-  EXPECT_EQ(endpoints.Handle(request, {}).status, 403);
-  request.token_authenticated = true;  // the bearer token acts as root
-  EXPECT_EQ(endpoints.Handle(request, {}).status, 200);
-  request.token_authenticated = false;
-
-  // The CLI's settings, refused with net/http/pprof's message when out of range.
-  request.peer = ucred{1234, 0, 0};
-  request.path = "/debug/pprof/profile";
-  for (const auto& [key, value] :
-       std::vector<std::pair<std::string, std::string>>{{"frequency", "0"},
-                                                        {"frequency", "10001"},
-                                                        {"unwind", "lbr"},
-                                                        {"min_block", "61s"},
-                                                        {"sample_rate", "0"},
-                                                        {"max_overhead", "101"}}) {
-    request.query = {{"pid", std::to_string(getpid())}, {"seconds", "1"}, {key, value}};
-    response = endpoints.Handle(request, {});
-    EXPECT_EQ(response.status, 400) << key << "=" << value;
-    EXPECT_EQ(response.body.rfind("invalid value for \"" + key + "\"", 0), 0u) << response.body;
-  }
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "kernel_frames.h"
+#include "profiles/kernel_frames.h"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,9 @@
-#include "process_table.h"
+#include "process/process_table.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "bpf_support.h"
+#include "collect/bpf_support.h"
 
 namespace profd {
 namespace {

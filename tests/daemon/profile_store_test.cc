@@ -1,4 +1,4 @@
-#include "profile_store.h"
+#include "service/profile_store.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "atomic_file.h"
+#include "base/atomic_file.h"
 
 namespace profd {
 namespace {

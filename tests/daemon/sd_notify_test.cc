@@ -1,4 +1,4 @@
-#include "sd_notify.h"
+#include "service/sd_notify.h"
 
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace profd {
 namespace {

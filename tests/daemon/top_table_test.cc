@@ -1,4 +1,4 @@
-#include "top_table.h"
+#include "profiles/top_table.h"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "daemon_config.h"
-#include "profile_types.h"
+#include "profiles/profile_types.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "http_server.h"
+#include "service/http_server.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view head(reinterpret_cast<const char*>(data), size);

@@ -4,10 +4,10 @@
 #include <cstdint>
 #include <string>
 
-#include "cli.h"
-#include "http_server.h"
-#include "pprof_endpoints.h"
-#include "request_query.h"
+#include "cli/cli.h"
+#include "profiles/request_query.h"
+#include "service/http_server.h"
+#include "service/pprof_endpoints.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string query(reinterpret_cast<const char*>(data), size);

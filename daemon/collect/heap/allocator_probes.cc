@@ -1,0 +1,134 @@
+#include "collect/heap/allocator_probes.h"
+
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/unique_fd.h"
+
+namespace profd {
+
+const std::vector<std::string> kAllocatorFunctions = {
+    "malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
+    "valloc", "pvalloc", "free",
+    // operator new and new[]: plain, nothrow, aligned, aligned nothrow (the size comes first)
+    "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",
+    "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t",
+    "_ZnamSt11align_val_tRKSt9nothrow_t",
+    // operator delete and delete[]: plain, sized, aligned, sized aligned, nothrow (the pointer
+    // comes first)
+    "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t",
+    "_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t", "_ZdlPvRKSt9nothrow_t",
+    "_ZdaPvRKSt9nothrow_t"};
+
+namespace {
+
+bool IsAllocatorFunction(const char* name) {
+  for (const std::string& f : kAllocatorFunctions)
+    if (f == name) return true;
+  return false;
+}
+
+// The file offset of virtual address `vaddr`, from the PT_LOAD segment holding it.
+bool VaddrToOffset(Elf* elf, uint64_t vaddr, uint64_t* offset) {
+  size_t count = 0;
+  if (elf_getphdrnum(elf, &count) != 0) return false;
+  for (size_t i = 0; i < count; i++) {
+    GElf_Phdr phdr;
+    if (!gelf_getphdr(elf, static_cast<int>(i), &phdr) || phdr.p_type != PT_LOAD) continue;
+    if (vaddr >= phdr.p_vaddr && vaddr < phdr.p_vaddr + phdr.p_filesz) {
+      *offset = vaddr - phdr.p_vaddr + phdr.p_offset;
+      return true;
+    }
+  }
+  return false;
+}
+
+void ReadSymbols(Elf* elf, Elf_Scn* section, const GElf_Shdr& header,
+                 std::map<std::string, AllocatorFunction>* found) {
+  Elf_Data* data = elf_getdata(section, nullptr);
+  if (!data || header.sh_entsize == 0) return;
+  const size_t count = header.sh_size / header.sh_entsize;
+  for (size_t i = 0; i < count; i++) {
+    GElf_Sym sym;
+    if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
+    if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
+      continue;
+    const int bind = GELF_ST_BIND(sym.st_info);
+    if (bind != STB_GLOBAL && bind != STB_WEAK) continue;  // a local malloc is not the one called
+    const char* name = elf_strptr(elf, header.sh_link, sym.st_name);
+    if (!name || !IsAllocatorFunction(name) || found->count(name)) continue;
+    uint64_t offset;
+    if (VaddrToOffset(elf, sym.st_value, &offset)) (*found)[name] = {offset, sym.st_size};
+  }
+}
+
+bool IsLibc(const std::string& path) {
+  const std::string name = path.substr(path.rfind('/') + 1);
+  return name.rfind("libc.so", 0) == 0 || name.rfind("libc-", 0) == 0;
+}
+
+}  // namespace
+
+std::map<std::string, AllocatorFunction> FindAllocatorFunctions(const std::string& path) {
+  std::map<std::string, AllocatorFunction> found;
+  elf_version(EV_CURRENT);
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return found;
+  Elf* elf = elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr);
+  if (!elf) return found;
+  // .dynsym is what the dynamic linker binds; .symtab adds static binaries' definitions.
+  for (Elf64_Word type : {SHT_DYNSYM, SHT_SYMTAB}) {
+    Elf_Scn* section = nullptr;
+    while ((section = elf_nextscn(elf, section))) {
+      GElf_Shdr header;
+      if (gelf_getshdr(section, &header) && header.sh_type == type)
+        ReadSymbols(elf, section, header, &found);
+    }
+  }
+  elf_end(elf);
+  return found;
+}
+
+bool FindAllocator(const ProcessInfo& process, Allocator* allocator, std::string* error) {
+  auto defines_malloc = [](const std::map<std::string, AllocatorFunction>& f) {
+    return f.count("malloc") && f.count("free");
+  };
+  const Mapping* main = process.MainMapping();
+  const Mapping* libc = nullptr;
+  std::map<std::string, AllocatorFunction> libc_functions;
+  // The executable first: the dynamic linker binds its definitions before any library's.
+  std::vector<const Mapping*> order;
+  if (main) order.push_back(main);
+  for (const Mapping& m : process.mappings)
+    if (&m != main && m.file && !m.is_vdso) order.push_back(&m);
+  std::map<const MappedFile*, bool> seen;
+  for (const Mapping* m : order) {
+    if (!m->file || seen[m->file.get()]) continue;
+    seen[m->file.get()] = true;
+    std::map<std::string, AllocatorFunction> functions =
+        FindAllocatorFunctions(m->file->open_path());
+    if (!defines_malloc(functions)) continue;
+    if (IsLibc(m->path)) {
+      libc = m;
+      libc_functions = std::move(functions);
+      continue;
+    }
+    *allocator = {m, std::move(functions)};
+    return true;
+  }
+  if (libc) {
+    *allocator = {libc, std::move(libc_functions)};
+    return true;
+  }
+  *error = "pid " + std::to_string(process.pid) + " (" + process.comm +
+           ") has no malloc and free to probe: neither its executable nor a library it maps "
+           "defines them (a Go program allocates through the Go runtime: use its own "
+           "/debug/pprof/heap; a stripped static binary hides its allocator)";
+  return false;
+}
+
+}  // namespace profd

@@ -1,0 +1,117 @@
+// The heap and allocs collector: heap.bpf.c's session uprobe on each target's allocator (the file
+// that defines the malloc it calls), one uprobe_multi link per target, attached in duty-cycled
+// windows when its cost would exceed the budget. Collect() returns Go's four heap values per stack,
+// each sample counting 1/p allocations (p its chance of being sampled).
+#ifndef PROFD_DAEMON_COLLECT_HEAP_HEAP_COLLECTOR_H
+#define PROFD_DAEMON_COLLECT_HEAP_HEAP_COLLECTOR_H
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "collect/heap/allocator_probes.h"
+#include "collect/stack_collector.h"
+#include "process/process_table.h"
+
+struct heap_bpf;
+
+namespace profd {
+
+class HeapCollector : public StackCollector {
+ public:
+  struct Options : CollectorOptions {
+    uint64_t sample_rate = 512 * 1024;  // mean bytes between samples; 1: every allocation
+    double max_overhead_percent = 3;    // probe cost budget, percent of the targets' CPU time
+  };
+
+  // Finds every target's allocator in `processes` (they must be observed) and loads the programs.
+  static std::unique_ptr<HeapCollector> Load(const Options& options, const ProcessTable& processes,
+                                             std::string* error);
+  ~HeapCollector() override;
+  // Measures what a probe hit costs here, then attaches the first window.
+  bool Attach(std::string* error) override;
+  void Stop() override;
+  double Poll() override;
+  void Checkpoint() override;
+  StackSamples Collect() const override;
+  std::vector<std::string> Notes() const override;
+
+  // What one probe hit costs on this host, measured on profd's own process.
+  struct ProbeCost {
+    double entry_seconds = 0;   // an entry probe
+    double return_seconds = 0;  // the return probe a sampled allocation adds
+  };
+
+ private:
+  HeapCollector() = default;
+  struct Target {
+    pid_t pid;
+    std::shared_ptr<MappedFile> file;  // keeps the allocator's file open for attaching
+    std::string path;                  // as the process maps it
+    std::map<std::string, AllocatorFunction> functions;
+    UniqueFd link;      // its uprobe_multi link while attached
+    bool gone = false;  // exited: no more windows
+  };
+  struct HitCounts {
+    uint64_t alloc_calls = 0, alloc_returns = 0, frees = 0, nested = 0;
+  };
+  bool AttachProbes(std::string* error);
+  void DetachProbes();
+  HitCounts ReadHits() const;
+  // The targets' CPU time (all of it, and in user mode: probes cost system time, so user time is
+  // the work they got done).
+  struct CpuTimes {
+    double total = 0, user = 0;
+  };
+  CpuTimes TargetCpuTimes() const;
+  // Adds the window since window_start_ to the totals; `closes`: false when it goes on (Checkpoint).
+  void EndWindow(double now, bool closes = true);
+  double ProbeSeconds(const HitCounts& hits) const;
+  // What allocation values are multiplied by for the time the probes were detached, what it was
+  // measured from, and whether it can be trusted.
+  struct Estimate {
+    double scale;
+    const char* basis;
+    bool trusted;
+  };
+  Estimate WindowScale() const;
+  std::string UntrustedTotalsWarning() const;
+
+  Options options_;
+  heap_bpf* skel_ = nullptr;
+  std::vector<Target> targets_;
+  ProbeCost cost_;
+  uint64_t rate_in_force_ = 0;  // the sample rate in BPF now (lowered when duty-cycled)
+  bool probes_attached_ = false;
+  bool stopped_ = false;
+
+  // Duty cycle state; times in seconds of the steady clock.
+  double window_start_ = 0;
+  double next_switch_ = 0;
+  double on_length_ = 0.01;  // the first window measures the rate
+  HitCounts hits_at_window_start_;
+  CpuTimes cpu_at_window_start_;
+  // Totals over the collection.
+  double seconds_on_ = 0, seconds_off_ = 0;
+  double cpu_on_ = 0, cpu_off_ = 0;    // targets' CPU time with probes attached / detached
+  double user_on_ = 0, user_off_ = 0;  // the user-mode part of it
+  double probe_seconds_ = 0;  // what the probes cost them (hits × calibrated cost, or measured)
+  int measured_cost_windows_ = 0;  // windows whose probes cost more than calibrated
+  HitCounts hits_on_;
+  int windows_ = 0;
+  bool duty_cycled_ = false;
+  std::vector<std::string> window_errors_;
+};
+
+// What a sampled allocation's bytes are multiplied by: h(x) = x / (1 - exp(-x)) for x = size / rate,
+// i.e. size / p with p = 1 - exp(-x) its chance of being sampled, in units of the rate (heap.bpf.c
+// has it as a table).
+double SampleBytesWeight(double x);
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_COLLECT_HEAP_HEAP_COLLECTOR_H

@@ -1,0 +1,133 @@
+// What every stack-counting BPF collector shares once its object is loaded: the target filter, the
+// counts and stacks maps, drop counters, new-process and exec/exit notices, the unwinder's maps,
+// and teardown. Each profile type (cpu, block, …) adds only how its object is configured and
+// attached.
+#ifndef PROFD_DAEMON_COLLECT_STACK_COLLECTOR_H
+#define PROFD_DAEMON_COLLECT_STACK_COLLECTOR_H
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "collect/stack_samples.h"
+#include "profd_abi.h"  // the skeletons of subclasses name its structs
+
+struct bpf_object;
+struct bpf_link;
+struct bpf_program;
+
+namespace profd {
+
+// What every collector is told: whose events to count, and how to walk user stacks.
+struct CollectorOptions {
+  bool all_processes = false;   // false: only `pids`
+  bool dwarf_unwinding = true;  // false: frame pointers only
+  std::vector<pid_t> pids;
+  // For a caller who may profile only its own processes: tasks are sampled only while all their
+  // uids are this one (a set-user-ID exec ends it). UINT32_MAX: anyone's.
+  uint32_t owner_uid = UINT32_MAX;
+};
+
+class StackCollector {
+ public:
+  virtual ~StackCollector();
+  StackCollector(const StackCollector&) = delete;
+  StackCollector& operator=(const StackCollector&) = delete;
+
+  // Starts collecting; false with `error` set (saying what is missing) on failure.
+  virtual bool Attach(std::string* error) = 0;
+  // Stops collecting; what was counted stays readable.
+  virtual void Stop();
+
+  // Called about every `returned` seconds while collecting, for collectors that act during the
+  // window (heap's duty cycle); returns the seconds until it wants to be called again.
+  virtual double Poll() { return 0.1; }
+
+  // Brings what Collect and Notes report up to now while collection goes on, for a profile taken
+  // mid-collection (heap: the open duty-cycle window is accounted).
+  virtual void Checkpoint() {}
+
+  // Lines for the profile's comments saying how this collector collected (e.g. its duty cycle).
+  virtual std::vector<std::string> Notes() const { return {}; }
+
+  // The processes that gained new stacks since the last call (to capture their mappings while they
+  // are alive). Taken keys are removed, so each call costs only what is new.
+  std::vector<pid_t> TakeSampledPids();
+
+  // Processes that exec'ed or exited since the last call (taken keys are removed).
+  struct ProcessEvent {
+    pid_t pid;
+    bool exited;  // false: exec'ed
+  };
+  std::vector<ProcessEvent> TakeProcessEvents();
+
+  // Everything counted so far; values are {events, total weight} per key (heap: its four values).
+  virtual StackSamples Collect() const;
+
+  // Takes every counts entry out of the kernel (read and deleted atomically, so no event is lost
+  // or counted twice), for a collector that runs on while it is drained. Stacks not in `cache`
+  // are read into it; samples refer to them by id. Values are {events, total weight}.
+  std::vector<StackSample> Drain(std::unordered_map<uint64_t, StackTrace>* cache);
+  // Deletes stacks from the kernel's map (their copies live in a cache): a stack seen again is
+  // stored again, so the map never fills with stacks of the past.
+  void ForgetStacks(const std::vector<uint64_t>& ids);
+  // The drop and event counters, summed over CPUs, since load.
+  std::array<uint64_t, PROFD_COUNTER_MAX> CounterTotals() const;
+
+  // Run count and total run time of the object's programs (0 unless kernel BPF stats are enabled).
+  struct ProgramCost {
+    uint64_t runs = 0;
+    uint64_t nanoseconds = 0;
+  };
+  ProgramCost program_cost() const;
+
+  // The maps LoadedUnwindTables fills.
+  int unwind_tables_fd() const { return unwind_tables_fd_; }
+  int process_unwind_fd() const { return process_unwind_fd_; }
+
+ protected:
+  StackCollector() = default;
+  // Sets the rodata every object shares (before load): the target filter and the unwinding mode.
+  template <typename Rodata>
+  static void Configure(const CollectorOptions& options, Rodata* rodata) {
+    rodata->filter_pids = !options.all_processes;
+    rodata->dwarf_unwinding = options.dwarf_unwinding;
+    rodata->owner_uid = options.owner_uid;
+    // Few enough targets are listed in rodata, so the filter is compares, not a map lookup.
+    const std::vector<pid_t>& pids = options.pids;
+    if (pids.size() > sizeof(rodata->target_list) / sizeof(rodata->target_list[0])) return;
+    for (size_t i = 0; i < pids.size(); i++)
+      rodata->target_list[i] = static_cast<uint32_t>(pids[i]);
+    rodata->target_list_length = static_cast<uint32_t>(pids.size());
+  }
+  // Finds the shared maps of the loaded `object` and fills the target filter.
+  bool UseObject(bpf_object* object, const std::vector<pid_t>& pids, std::string* error);
+  // Attaches `program` as its section says (tracepoints); false with `error` set.
+  bool AttachProgram(bpf_program* program, std::string* error);
+  // Attaches the exec/exit notices of process_events.bpf.h.
+  bool AttachProcessEvents(std::string* error);
+  StackSample ToSample(const profd_sample_key& key, const profd_sample_value& value,
+                       std::unordered_map<uint64_t, StackTrace>* stacks) const;
+  // Reads stack `id` of the stacks map; false when it is not there.
+  bool ReadStackTrace(uint64_t id, StackTrace* trace) const;
+
+  bpf_object* object_ = nullptr;
+  std::vector<bpf_link*> links_;
+
+ private:
+  int counts_fd_ = -1;
+  int stacks_fd_ = -1;
+  int counters_fd_ = -1;
+  int sampled_pids_fd_ = -1;
+  int process_events_fd_ = -1;
+  int unwind_tables_fd_ = -1;
+  int process_unwind_fd_ = -1;
+};
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_COLLECT_STACK_COLLECTOR_H

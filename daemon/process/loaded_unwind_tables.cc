@@ -1,0 +1,156 @@
+#include "process/loaded_unwind_tables.h"
+
+#include <bpf/bpf.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "base/log.h"
+#include "profd_abi.h"
+#include "unwind_table.h"
+
+namespace profd {
+
+bool MappingBias(int elf_fd, uint64_t map_start, uint64_t map_offset, uint64_t* bias) {
+  elf_version(EV_CURRENT);
+  Elf* elf = elf_begin(elf_fd, ELF_C_READ_MMAP, nullptr);
+  if (!elf) return false;
+  size_t count = 0;
+  // The kernel maps a segment from the page holding its p_offset, so the mapping's first page can
+  // also hold the end of the segment before it: lld packs a read-only segment ending at 0x65c and
+  // the code segment starting at 0x660 into one page, with vaddr - offset 0 and 0x1000. Mappings
+  // here are executable, so the executable segment decides; another one only if none matches.
+  bool found = false;
+  bool found_executable = false;
+  if (elf_getphdrnum(elf, &count) == 0) {
+    for (size_t i = 0; i < count && !found_executable; i++) {
+      GElf_Phdr phdr;
+      if (!gelf_getphdr(elf, static_cast<int>(i), &phdr) || phdr.p_type != PT_LOAD) continue;
+      const uint64_t page_offset = phdr.p_offset & ~uint64_t{0xfff};
+      if (map_offset < page_offset || map_offset >= phdr.p_offset + phdr.p_filesz) continue;
+      if (found && !(phdr.p_flags & PF_X)) continue;
+      // runtime(X) = map_start + (X - map_offset); vaddr(X) = p_vaddr + (X - p_offset).
+      *bias = map_start - map_offset + phdr.p_offset - phdr.p_vaddr;
+      found = true;
+      found_executable = (phdr.p_flags & PF_X) != 0;
+    }
+  }
+  elf_end(elf);
+  return found;
+}
+
+LoadedUnwindTables::LoadedUnwindTables(int tables_map_fd, int processes_map_fd)
+    : tables_fd_(tables_map_fd), processes_fd_(processes_map_fd) {}
+
+LoadedUnwindTables::Table* LoadedUnwindTables::Acquire(const MappedFile& file) {
+  const FileKey key{file.dev, file.inode};
+  auto [it, inserted] = tables_.try_emplace(key);
+  Table& table = it->second;
+  table.users++;
+  if (!inserted) return &table;
+
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<profd_unwind_row> rows;
+  UnwindTableStats build_stats;
+  std::string error;
+  const bool built = BuildTableFor(file.open_path(), &rows, &build_stats, &error);
+  stats_.build_seconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!built || rows.empty()) {
+    LogDebug("no unwind table for " + file.path + ": " + error + " (frame pointers used)");
+    stats_.files_without_table++;
+    return &table;
+  }
+
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
+  const int rows_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "profd_rows", sizeof(uint32_t),
+                                     sizeof(profd_unwind_row), rows.size(), &opts);
+  if (rows_fd < 0) {
+    LogWarning("cannot create the unwind table of " + file.path + ": " + std::strerror(errno) +
+               " (frame pointers used)");
+    stats_.files_without_table++;
+    return &table;
+  }
+  std::vector<uint32_t> keys(rows.size());
+  for (uint32_t i = 0; i < keys.size(); i++) keys[i] = i;
+  uint32_t count = static_cast<uint32_t>(rows.size());
+  const uint64_t id = next_id_++;
+  const bool filled = bpf_map_update_batch(rows_fd, keys.data(), rows.data(), &count, nullptr) == 0;
+  const bool published = filled && bpf_map_update_elem(tables_fd_, &id, &rows_fd, BPF_ANY) == 0;
+  const int saved_errno = errno;
+  ::close(rows_fd);  // the outer map holds the table now
+  if (!published) {
+    LogWarning("cannot load the unwind table of " + file.path + ": " + std::strerror(saved_errno) +
+               " (frame pointers used)");
+    stats_.files_without_table++;
+    return &table;
+  }
+  table.id = id;
+  table.rows = static_cast<uint32_t>(rows.size());
+  stats_.tables_loaded++;
+  if (build_stats.source.starts_with(".gopclntab")) stats_.go_tables_loaded++;
+  stats_.rows_loaded += rows.size();
+  return &table;
+}
+
+void LoadedUnwindTables::Release(const FileKey& key) {
+  auto it = tables_.find(key);
+  if (it == tables_.end() || --it->second.users > 0) return;
+  if (it->second.id) {
+    bpf_map_delete_elem(tables_fd_, &it->second.id);
+    stats_.rows_loaded -= it->second.rows;
+    stats_.tables_evicted++;
+  }
+  tables_.erase(it);
+}
+
+void LoadedUnwindTables::AddProcess(const ProcessInfo& process) {
+  auto unwind = std::make_unique<profd_process_unwind>();
+  std::memset(unwind.get(), 0, sizeof(*unwind));
+  std::set<FileKey> files;
+  for (const Mapping& m : process.mappings) {  // sorted by start, as the BPF search needs
+    if (unwind->count == PROFD_MAX_UNWIND_MAPPINGS) {
+      stats_.mappings_dropped++;
+      continue;
+    }
+    profd_unwind_mapping& out = unwind->mappings[unwind->count];
+    out.start = m.start;
+    out.end = m.end;
+    if (m.file) {
+      const FileKey key{m.file->dev, m.file->inode};
+      // One reference per process and file, however many mappings the file has.
+      Table* table = files.count(key) ? &tables_[key] : Acquire(*m.file);
+      files.insert(key);
+      uint64_t bias = 0;
+      if (table->id && MappingBias(m.file->fd.get(), m.start, m.offset, &bias)) {
+        out.bias = bias;
+        out.table_id = table->id;
+        out.row_count = table->rows;
+      }
+    }
+    unwind->count++;
+  }
+  const pid_t pid = process.pid;
+  for (const FileKey& key : process_files_[pid]) Release(key);  // the previous mappings' references
+  process_files_[pid] = std::move(files);
+  const uint32_t key = static_cast<uint32_t>(pid);
+  if (bpf_map_update_elem(processes_fd_, &key, unwind.get(), BPF_ANY) != 0)
+    LogWarning("cannot publish the mappings of pid " + std::to_string(pid) +
+               " to the unwinder: " + std::strerror(errno) + " (frame pointers used)");
+}
+
+void LoadedUnwindTables::RemoveProcess(pid_t pid) {
+  const uint32_t key = static_cast<uint32_t>(pid);
+  bpf_map_delete_elem(processes_fd_, &key);
+  auto it = process_files_.find(pid);
+  if (it == process_files_.end()) return;
+  for (const FileKey& file : it->second) Release(file);
+  process_files_.erase(it);
+}
+
+}  // namespace profd

@@ -1,0 +1,68 @@
+// The unwind tables in the kernel, and which processes use them. Tables are built once per file (by
+// device and inode), shared by every process mapping it, loaded when a process is first added, and
+// evicted when no process maps the file any more.
+#ifndef PROFD_DAEMON_PROCESS_LOADED_UNWIND_TABLES_H
+#define PROFD_DAEMON_PROCESS_LOADED_UNWIND_TABLES_H
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "process/process_table.h"
+
+namespace profd {
+
+class LoadedUnwindTables {
+ public:
+  // The `unwind_tables` (hash of maps) and `process_unwind` maps of a loaded BPF object.
+  LoadedUnwindTables(int tables_map_fd, int processes_map_fd);
+
+  // Loads the tables of every executable mapping of `process` not loaded yet and publishes its
+  // mappings to the unwinder; called again after the process's mappings changed. Mappings without a
+  // table (Go binaries, anonymous code, files without CFI) are walked with frame pointers.
+  void AddProcess(const ProcessInfo& process);
+  // Forgets `pid`; tables no other process uses are evicted.
+  void RemoveProcess(pid_t pid);
+
+  struct Stats {
+    uint64_t tables_loaded = 0;
+    uint64_t go_tables_loaded = 0;  // of which built from .gopclntab
+    uint64_t tables_evicted = 0;
+    uint64_t files_without_table = 0;  // no CFI (frame pointers)
+    uint64_t rows_loaded = 0;          // rows now in the kernel
+    uint64_t mappings_dropped = 0;     // beyond PROFD_MAX_UNWIND_MAPPINGS in one process
+    double build_seconds = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  using FileKey = std::pair<uint64_t, uint64_t>;  // (dev, inode)
+  struct Table {
+    uint64_t id = 0;  // 0: no table, frame pointers
+    uint32_t rows = 0;
+    int users = 0;
+  };
+
+  Table* Acquire(const MappedFile& file);
+  void Release(const FileKey& key);
+
+  int tables_fd_;
+  int processes_fd_;
+  uint64_t next_id_ = 1;
+  std::map<FileKey, Table> tables_;
+  std::map<pid_t, std::set<FileKey>> process_files_;
+  Stats stats_;
+};
+
+// The difference between an executable mapping's runtime addresses and its file's ELF virtual
+// addresses, from the file's executable PT_LOAD header holding the mapping's file offset (another
+// segment only if none is executable); false when no segment holds it.
+bool MappingBias(int elf_fd, uint64_t map_start, uint64_t map_offset, uint64_t* bias);
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_PROCESS_LOADED_UNWIND_TABLES_H

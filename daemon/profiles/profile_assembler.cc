@@ -1,0 +1,256 @@
+#include "profiles/profile_assembler.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <set>
+
+#include "base/log.h"
+
+namespace profd {
+namespace {
+
+constexpr uint64_t kKernelStart = 0xffff800000000000ULL;
+
+// Callers' frames hold return addresses; the call itself is the instruction before.
+uint64_t CallSiteAddress(uint64_t ip, size_t depth) { return depth == 0 || ip == 0 ? ip : ip - 1; }
+
+std::string BaseName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string Hex(uint64_t v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "0x%" PRIx64, v);
+  return buffer;
+}
+
+bool IsTracingPlumbing(const std::string& function) {
+  for (const char* prefix : {"bpf_prog_", "bpf_trace_run", "__bpf_trace_", "__traceiter_"})
+    if (function.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+std::vector<LineInfo> ToLines(const Symbolization& s) {
+  std::vector<LineInfo> lines;
+  for (const SourceFrame& f : s.frames) {
+    LineInfo line;
+    line.function = f.function.empty() ? "??" : f.function;
+    line.system_name = f.linkage_name.empty() ? line.function : f.linkage_name;
+    line.filename = f.file;
+    line.line = f.line;
+    line.column = f.column;
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+}  // namespace
+
+Symbolizer::Options ProfileSymbolizerOptions() {
+  Symbolizer::Options options;
+  options.demangle_style = DemangleStyle::kWithoutParameters;
+  return options;
+}
+
+ProfileAssembler::ProfileAssembler(Symbolizer* symbolizer, const KernelSymbolizer* kernel,
+                                   const ProcessTable* processes)
+    : symbolizer_(symbolizer), kernel_(kernel), processes_(processes) {}
+
+const ElfFileInfo* ProfileAssembler::Describe(const MappedFile* file, const std::string& root) {
+  if (!file) return nullptr;
+  auto ok = elf_ok_.find(file);
+  if (ok == elf_ok_.end()) {
+    ElfFileInfo info;
+    std::string error;
+    bool described = symbolizer_->Describe(file->open_path(), &info, &error, root);
+    if (!described) LogDebug("cannot read " + file->path + " as ELF: " + error);
+    ok = elf_ok_.emplace(file, described).first;
+    if (described) elf_info_.emplace(file, std::move(info));
+  }
+  return ok->second ? &elf_info_.at(file) : nullptr;
+}
+
+void ProfileAssembler::SymbolizeAll(const StackSamples& samples) {
+  std::map<const MappedFile*, std::set<uint64_t>> wanted;
+  for (const StackSample& sample : samples.samples) {
+    const ProcessInfo* process = processes_->Find(static_cast<pid_t>(sample.pid));
+    auto trace = samples.stacks.find(sample.user_stack_id);
+    if (!process || trace == samples.stacks.end()) continue;
+    for (size_t i = 0; i < trace->second.ips.size(); i++) {
+      const uint64_t ip = CallSiteAddress(trace->second.ips[i], i);
+      const Mapping* mapping = process->FindMapping(ip);
+      if (!mapping) continue;
+      const MappedFile* file = mapping->file.get();
+      const ElfFileInfo* info = Describe(file, process->root);
+      uint64_t vaddr;
+      if (!info || !info->FileOffsetToVaddr(ip - mapping->start + mapping->offset, &vaddr))
+        continue;
+      if (symbols_.count({file, vaddr})) continue;
+      wanted[file].insert(vaddr);
+    }
+  }
+  for (const auto& [file, vaddr_set] : wanted) {
+    std::vector<uint64_t> vaddrs(vaddr_set.begin(), vaddr_set.end());
+    // Debug files were found by Describe, under the root of the first process seen mapping the
+    // file.
+    std::vector<Symbolization> results = symbolizer_->Symbolize(file->open_path(), vaddrs);
+    for (size_t i = 0; i < vaddrs.size() && i < results.size(); i++)
+      symbols_[{file, vaddrs[i]}] = std::move(results[i]);
+  }
+}
+
+std::string_view ProfileAssembler::JitName(pid_t pid, uint64_t ip) {
+  auto [it, inserted] = perf_maps_.try_emplace(pid);
+  if (inserted) {
+    std::string error;
+    if (it->second.Load(pid, &error) && it->second.skipped_lines())
+      LogDebug("perf map of pid " + std::to_string(pid) + ": " +
+               std::to_string(it->second.skipped_lines()) + " lines skipped");
+    else if (!error.empty())
+      LogDebug("no JIT names for pid " + std::to_string(pid) + ": " + error);
+  }
+  return it->second.Find(ip);
+}
+
+uint64_t ProfileAssembler::AddMapping(const ProcessInfo& process, const Mapping& mapping,
+                                      ProfileBuilder* builder) {
+  MappingInfo info;
+  info.memory_start = mapping.start;
+  info.memory_limit = mapping.end;
+  info.file_offset = mapping.offset;
+  info.filename = mapping.path;
+  const MappedFile* file = mapping.file.get();
+  if (const ElfFileInfo* elf = Describe(file, process.root)) {
+    info.build_id = elf->build_id;
+    info.has_line_numbers = info.has_filenames = info.has_inline_frames = elf->has_debug_info;
+  }
+  // Every address was offered to the symbolizer: pprof must not try again with files it cannot see.
+  info.has_functions = true;
+  return builder->AddMapping(info);
+}
+
+std::vector<uint64_t> ProfileAssembler::UserLocations(const ProcessInfo* process,
+                                                      const StackTrace& trace,
+                                                      ProfileBuilder* builder) {
+  std::vector<uint64_t> ids;
+  for (size_t i = 0; i < trace.ips.size(); i++) {
+    const uint64_t ip = CallSiteAddress(trace.ips[i], i);
+    const Mapping* mapping = process ? process->FindMapping(ip) : nullptr;
+    // JIT code lives in anonymous mappings, some mapped after the process table read the maps.
+    if (process && (!mapping || !mapping->file)) {
+      if (std::string_view jit = JitName(process->pid, ip); !jit.empty()) {
+        frame_stats_.jit++;
+        LineInfo line;
+        line.function = line.system_name = std::string(jit);
+        ids.push_back(builder->AddLocation(
+            mapping ? AddMapping(*process, *mapping, builder) : 0, ip, {line}));
+        continue;
+      }
+    }
+    if (!mapping) {
+      frame_stats_.outside_mappings++;
+      ids.push_back(builder->AddLocation(0, ip, {}));
+      continue;
+    }
+    const MappedFile* file = mapping->file.get();
+    const ElfFileInfo* info = Describe(file, process->root);
+    uint64_t vaddr = 0;
+    std::vector<LineInfo> lines;
+    if (info && info->FileOffsetToVaddr(ip - mapping->start + mapping->offset, &vaddr)) {
+      auto found = symbols_.find({file, vaddr});
+      if (found != symbols_.end()) lines = ToLines(found->second);
+    }
+    if (lines.empty()) {
+      // Name the place by file and offset so it still tells the reader where the time went.
+      frame_stats_.without_symbols++;
+      LineInfo unknown;
+      unknown.function = BaseName(mapping->path) + "+" + Hex(info ? vaddr : ip - mapping->start);
+      unknown.system_name = unknown.function;
+      unknown.filename = mapping->path;
+      lines.push_back(unknown);
+    }
+    ids.push_back(builder->AddLocation(AddMapping(*process, *mapping, builder), ip, lines));
+  }
+  return ids;
+}
+
+std::vector<uint64_t> ProfileAssembler::KernelLocations(const StackTrace& trace,
+                                                        ProfileBuilder* builder) {
+  MappingInfo kernel_mapping;
+  kernel_mapping.memory_start = kKernelStart;
+  kernel_mapping.memory_limit = ~0ULL;
+  kernel_mapping.filename = "[kernel.kallsyms]";
+  kernel_mapping.has_functions = true;
+  const uint64_t mapping_id = builder->AddMapping(kernel_mapping);
+  std::vector<uint64_t> ids;
+  bool in_plumbing = true;
+  for (size_t i = 0; i < trace.ips.size(); i++) {
+    const uint64_t ip = CallSiteAddress(trace.ips[i], i);
+    std::vector<LineInfo> lines;
+    if (kernel_ && kernel_->loaded()) lines = ToLines(kernel_->Symbolize(ip));
+    // A stack taken in a tracepoint starts in profd's own BPF program and the tracepoint's glue;
+    // the profile starts where the traced code called it.
+    if (in_plumbing && !lines.empty() && IsTracingPlumbing(lines.back().function)) continue;
+    in_plumbing = false;
+    if (lines.empty()) {
+      frame_stats_.kernel++;
+      lines.push_back({"[kernel] " + Hex(ip), "", "", 0, 0});
+      lines.back().system_name = lines.back().function;
+    }
+    ids.push_back(builder->AddLocation(mapping_id, ip, lines));
+  }
+  return ids;
+}
+
+void ProfileAssembler::Add(const StackSamples& samples, ProfileBuilder* builder) {
+  SymbolizeAll(samples);
+
+  // pprof takes mapping[0] as the main binary: add each process's executable first.
+  std::set<uint32_t> pids;
+  for (const StackSample& sample : samples.samples) pids.insert(sample.pid);
+  for (uint32_t pid : pids) {
+    const ProcessInfo* process = processes_->Find(static_cast<pid_t>(pid));
+    if (const Mapping* main = process ? process->MainMapping() : nullptr)
+      AddMapping(*process, *main, builder);
+  }
+
+  const StackTrace kEmpty;
+  for (const StackSample& sample : samples.samples) {
+    const ProcessInfo* process = processes_->Find(static_cast<pid_t>(sample.pid));
+    auto user = samples.stacks.find(sample.user_stack_id);
+    auto kernel = samples.stacks.find(sample.kernel_stack_id);
+    const StackTrace& user_trace = user == samples.stacks.end() ? kEmpty : user->second;
+    const StackTrace& kernel_trace = kernel == samples.stacks.end() ? kEmpty : kernel->second;
+
+    std::vector<uint64_t> locations = KernelLocations(kernel_trace, builder);
+    std::vector<uint64_t> user_ids = UserLocations(process, user_trace, builder);
+    locations.insert(locations.end(), user_ids.begin(), user_ids.end());
+    if (user_trace.truncated || kernel_trace.truncated)
+      locations.push_back(
+          builder->AddLocation(0, 0, {{"[truncated stack]", "[truncated stack]", "", 0, 0}}));
+    if (locations.empty()) {
+      const char* why =
+          sample.user_stack_id || sample.kernel_stack_id ? "[stack lost]" : "[no stack]";
+      locations.push_back(builder->AddLocation(0, 0, {{why, why, "", 0, 0}}));
+    }
+
+    std::vector<Label> labels;
+    Label pid_label;
+    pid_label.key = "pid";
+    pid_label.num = sample.pid;
+    pid_label.is_num = true;
+    Label tid_label = pid_label;
+    tid_label.key = "tid";
+    tid_label.num = sample.tid;
+    Label comm;
+    comm.key = "comm";
+    comm.str = process ? process->comm : sample.thread_comm;
+    Label thread_comm;
+    thread_comm.key = "thread_comm";
+    thread_comm.str = sample.thread_comm;
+    builder->AddSample(locations, sample.values, {pid_label, tid_label, comm, thread_comm});
+  }
+}
+
+}  // namespace profd

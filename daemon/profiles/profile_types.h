@@ -1,0 +1,72 @@
+// The profile types: one row each, read by the command line, the HTTP endpoints, the daemon client
+// and the schedule (see README.md, "Adding a profile type").
+#ifndef PROFD_DAEMON_PROFILES_PROFILE_TYPES_H
+#define PROFD_DAEMON_PROFILES_PROFILE_TYPES_H
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon_config.h"
+
+namespace profd {
+
+enum class ProfileType {
+  kCpu,
+  kHeap,
+  kAllocs,
+  kBlock,
+  kMutex,
+  kGoroutine,
+  kThreadCreate,
+  kCmdline
+};
+
+struct ProfileKind;
+struct ProfileRequest;
+class ProcessTable;
+class StackCollector;
+// Loads a type's collector for a request and says what its profile records (collectors.h).
+using CollectorFactory = std::unique_ptr<StackCollector> (*)(const ProfileRequest& request,
+                                                             const ProcessTable& processes,
+                                                             ProfileKind* kind,
+                                                             std::string* error);
+
+struct ProfileTypeInfo {
+  ProfileType type;
+  const char* name;         // --type, the schedule's `types`, file names
+  const char* alias;        // another --type name for it, or nullptr
+  const char* endpoint;     // its path under /debug/pprof/ (Go's name: "profile" for cpu)
+  const char* description;  // the line on the /debug/pprof/ index page; nullptr: not listed
+  bool needs_pid;           // uprobes and ptrace work on given processes only, not the host
+  bool has_window;          // collected over ?seconds (goroutine is a snapshot, cmdline a read)
+  bool cumulative;          // without ?seconds, counts since profd began counting (as Go's)
+  const char* unscheduled;  // why the schedule cannot keep it ("is answered on request, ..."), or
+                            // nullptr
+  CollectorFactory load_collector;  // nullptr: no window of BPF samples (goroutine, cmdline)
+};
+
+// Every type, in the order of Go's index page.
+std::span<const ProfileTypeInfo> ProfileTypes();
+// The row of `type` (every type has one).
+const ProfileTypeInfo& InfoOf(ProfileType type);
+// The row named `name` or its alias; nullptr when none is.
+const ProfileTypeInfo* FindProfileType(std::string_view name);
+// The row whose endpoint is `endpoint`; nullptr when none is.
+const ProfileTypeInfo* FindProfileEndpoint(std::string_view endpoint);
+
+// The names the configuration's schedule.types may hold, from this table (config/ has no list).
+std::vector<KnownProfileType> ScheduleTypeNames();
+
+// "cpu, heap, allocs, block (alias offcpu), …, cmdline": for help and error messages.
+std::string ProfileTypeList();
+
+// Parses a --type value (with the aliases offcpu and threads); false for unknown names.
+bool ParseProfileType(const std::string& name, ProfileType* type);
+std::string ProfileTypeName(ProfileType type);
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_PROFILES_PROFILE_TYPES_H

@@ -1,0 +1,105 @@
+#include "profiles/request_query.h"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+
+#include "units.h"
+
+namespace profd {
+
+namespace {
+
+// The shortest text that reads back as `value`.
+std::string FormatNumber(double value) {
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return std::string(buffer, result.ptr);
+}
+
+}  // namespace
+
+int WholeSeconds(double seconds) {
+  // A hair below a whole number (from parsing "3") is that number, not one more.
+  return std::max(1, static_cast<int>(std::ceil(seconds - 1e-9)));
+}
+
+std::string DaemonRequestTarget(const ProfileRequest& request) {
+  std::string target = std::string("/debug/pprof/") + InfoOf(request.type).endpoint;
+  std::string query;
+  auto add = [&](const std::string& key, const std::string& value) {
+    query += (query.empty() ? "?" : "&") + key + "=" + value;
+  };
+  if (!request.all_processes) {
+    std::string pids;
+    for (pid_t pid : request.pids) pids += (pids.empty() ? "" : ",") + std::to_string(pid);
+    add("pid", pids);
+  }
+  if (InfoOf(request.type).has_window) add("seconds", std::to_string(WholeSeconds(request.seconds)));
+  // Only settings the user changed: the rest are the daemon's (its configuration's defaults are
+  // the CLI's), so requests can share its collectors.
+  const ProfileRequest defaults;
+  if (request.type == ProfileType::kCpu && request.frequency_hz != defaults.frequency_hz)
+    add("frequency", std::to_string(request.frequency_hz));
+  if (request.type == ProfileType::kBlock &&
+      request.min_block_seconds != defaults.min_block_seconds)
+    add("min_block",
+        FormatDuration(std::chrono::nanoseconds(std::llround(request.min_block_seconds * 1e9))));
+  if (request.type == ProfileType::kHeap || request.type == ProfileType::kAllocs) {
+    if (request.sample_rate_bytes != defaults.sample_rate_bytes)
+      add("sample_rate", std::to_string(request.sample_rate_bytes));
+    if (request.max_overhead_percent != defaults.max_overhead_percent)
+      add("max_overhead", FormatNumber(request.max_overhead_percent));
+  }
+  if (request.type != ProfileType::kCmdline && request.dwarf_unwinding != defaults.dwarf_unwinding)
+    add("unwind", request.dwarf_unwinding ? "dwarf" : "fp");
+  return target + query;
+}
+
+bool DecodeTuningParameters(const std::map<std::string, std::string>& query, ProfileRequest* profile,
+                           std::string* error) {
+  auto find = [&](const char* key) -> const std::string* {
+    auto it = query.find(key);
+    return it == query.end() ? nullptr : &it->second;
+  };
+  auto invalid = [&](const char* key, const std::string& expected) {
+    *error = std::string("invalid value for \"") + key + "\": expected " + expected;
+    return false;
+  };
+  if (const std::string* text = find("frequency")) {
+    char* end = nullptr;
+    const long hz = std::strtol(text->c_str(), &end, 10);
+    if (text->empty() || *end != '\0' || hz < 1 || hz > kMaxFrequencyHz)
+      return invalid("frequency",
+                     "samples per second per CPU, 1.." + std::to_string(kMaxFrequencyHz));
+    profile->frequency_hz = static_cast<int>(hz);
+  }
+  if (const std::string* text = find("unwind")) {
+    if (*text != "dwarf" && *text != "fp") return invalid("unwind", "dwarf or fp");
+    profile->dwarf_unwinding = *text == "dwarf";
+  }
+  if (const std::string* text = find("min_block")) {
+    std::chrono::nanoseconds duration;
+    if (!ParseDuration(*text, &duration, nullptr) || duration.count() < 0 ||
+        duration > std::chrono::seconds(60))
+      return invalid("min_block", "a duration from 0 to 60s (e.g. 10us, 1ms)");
+    profile->min_block_seconds = std::chrono::duration<double>(duration).count();
+  }
+  if (const std::string* text = find("sample_rate")) {
+    uint64_t bytes;
+    if (!ParseByteSize(*text, &bytes, nullptr) || bytes < 1 || bytes > (uint64_t{1} << 40))
+      return invalid("sample_rate", "bytes between samples, 1 to 1TiB (e.g. 512KiB, 4096)");
+    profile->sample_rate_bytes = bytes;
+  }
+  if (const std::string* text = find("max_overhead")) {
+    char* end = nullptr;
+    const double percent = std::strtod(text->c_str(), &end);
+    if (text->empty() || *end != '\0' || !std::isfinite(percent) || !(percent > 0) || percent > 100)
+      return invalid("max_overhead", "a percent in (0, 100]");
+    profile->max_overhead_percent = percent;
+  }
+  return true;
+}
+
+}  // namespace profd

@@ -1,0 +1,100 @@
+#include "profiles/request_query.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "service/http_message.h"
+
+namespace profd {
+namespace {
+
+TEST(DaemonRequestTarget, EveryTypeWithTheSettingsTheUserChanged) {
+  ProfileRequest request;
+  request.pids = {12, 34};
+  request.seconds = 2.5;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/profile?pid=12,34&seconds=3");
+  request.frequency_hz = 199;
+  request.dwarf_unwinding = false;
+  EXPECT_EQ(DaemonRequestTarget(request),
+            "/debug/pprof/profile?pid=12,34&seconds=3&frequency=199&unwind=fp");
+  request = ProfileRequest();
+  request.all_processes = true;
+  request.seconds = 0.2;
+  request.type = ProfileType::kBlock;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/block?seconds=1");
+  request.min_block_seconds = 0.001;
+  request.frequency_hz = 199;  // not the block profile's
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/block?seconds=1&min_block=1ms");
+  request = ProfileRequest();
+  request.pids = {5};
+  request.type = ProfileType::kHeap;
+  request.seconds = 10;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/heap?pid=5&seconds=10");
+  request.type = ProfileType::kAllocs;
+  request.sample_rate_bytes = 4096;
+  request.max_overhead_percent = 2.5;
+  EXPECT_EQ(DaemonRequestTarget(request),
+            "/debug/pprof/allocs?pid=5&seconds=10&sample_rate=4096&max_overhead=2.5");
+  request.type = ProfileType::kGoroutine;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/goroutine?pid=5");
+  request.type = ProfileType::kCmdline;
+  request.dwarf_unwinding = false;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/cmdline?pid=5");
+  request.type = ProfileType::kMutex;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/mutex?pid=5&seconds=10&unwind=fp");
+  request.type = ProfileType::kThreadCreate;
+  request.seconds = 3;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/threadcreate?pid=5&seconds=3&unwind=fp");
+}
+
+// The codec both ways: what the CLI encodes, the endpoints decode to the same settings.
+TEST(RequestQuery, EncodedSettingsDecodeToTheSame) {
+  std::vector<ProfileRequest> requests;
+  ProfileRequest r;
+  r.pids = {7, 8};
+  r.frequency_hz = 499;
+  r.dwarf_unwinding = false;
+  requests.push_back(r);
+  r = ProfileRequest();
+  r.type = ProfileType::kBlock;
+  r.all_processes = true;
+  r.min_block_seconds = 250e-6;
+  requests.push_back(r);
+  r = ProfileRequest();
+  r.type = ProfileType::kAllocs;
+  r.pids = {9};
+  r.sample_rate_bytes = 3 << 20;
+  r.max_overhead_percent = 0.125;
+  requests.push_back(r);
+  for (const ProfileRequest& sent : requests) {
+    const std::string target = DaemonRequestTarget(sent);
+    HttpRequest parsed;
+    int status = 0;
+    std::string error;
+    ASSERT_TRUE(ParseHttpRequestHead("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n", &parsed,
+                                     &status, &error))
+        << target << ": " << error;
+    ProfileRequest got;
+    got.type = sent.type;
+    ASSERT_TRUE(DecodeTuningParameters(parsed.query, &got, &error)) << target << ": " << error;
+    EXPECT_EQ(got.frequency_hz, sent.frequency_hz) << target;
+    EXPECT_EQ(got.dwarf_unwinding, sent.dwarf_unwinding) << target;
+    EXPECT_DOUBLE_EQ(got.min_block_seconds, sent.min_block_seconds) << target;
+    EXPECT_EQ(got.sample_rate_bytes, sent.sample_rate_bytes) << target;
+    EXPECT_DOUBLE_EQ(got.max_overhead_percent, sent.max_overhead_percent) << target;
+    EXPECT_EQ(parsed.query.count("pid") == 0, sent.all_processes) << target;
+  }
+  // What the decoder refuses, it says by name.
+  ProfileRequest got;
+  std::string error;
+  EXPECT_FALSE(DecodeTuningParameters({{"frequency", "0"}}, &got, &error));
+  EXPECT_NE(error.find("\"frequency\""), std::string::npos) << error;
+  EXPECT_FALSE(DecodeTuningParameters({{"unwind", "lbr"}}, &got, &error));
+  EXPECT_FALSE(DecodeTuningParameters({{"min_block", "2m"}}, &got, &error));
+  EXPECT_FALSE(DecodeTuningParameters({{"sample_rate", "0"}}, &got, &error));
+  EXPECT_FALSE(DecodeTuningParameters({{"max_overhead", "nan"}}, &got, &error));
+}
+
+}  // namespace
+}  // namespace profd
