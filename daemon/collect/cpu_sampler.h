@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "collect/bpf_skeleton.h"
 #include "collect/stack_collector.h"
 
 struct cpu_bpf;
@@ -40,7 +41,7 @@ class CpuSampler : public StackCollector {
  private:
   CpuSampler() = default;
 
-  cpu_bpf* skel_ = nullptr;
+  BpfSkeleton<cpu_bpf> skel_;
   std::vector<UniqueFd> perf_fds_;
   int64_t period_nanos_ = 0;
 };

@@ -2,9 +2,6 @@
 
 #include <bpf/libbpf.h>
 
-#include <cerrno>
-
-#include "collect/bpf_support.h"
 #include "threadcreate.skel.h"
 
 namespace profd {
@@ -12,18 +9,10 @@ namespace profd {
 std::unique_ptr<ThreadCreateCollector> ThreadCreateCollector::Load(const Options& options,
                                                                    std::string* error) {
   std::unique_ptr<ThreadCreateCollector> collector(new ThreadCreateCollector());
-  collector->skel_ = threadcreate_bpf__open();
-  if (!collector->skel_) {
-    *error = DescribeBpfError("cannot open the threadcreate profiler's BPF object", errno);
+  auto configure = [&options](threadcreate_bpf* skel) { Configure(options, skel->rodata); };
+  if (!collector->skel_.Load("the threadcreate profiler", configure, error) ||
+      !collector->UseObject(collector->skel_->obj, options.pids, error))
     return nullptr;
-  }
-  threadcreate_bpf* skel = collector->skel_;
-  Configure(options, skel->rodata);
-  if (int err = threadcreate_bpf__load(skel)) {
-    *error = DescribeBpfError("cannot load the threadcreate profiler's BPF programs", err);
-    return nullptr;
-  }
-  if (!collector->UseObject(skel->obj, options.pids, error)) return nullptr;
   return collector;
 }
 
@@ -31,9 +20,6 @@ bool ThreadCreateCollector::Attach(std::string* error) {
   return AttachProgram(skel_->progs.profd_task_newtask, error) && AttachProcessEvents(error);
 }
 
-ThreadCreateCollector::~ThreadCreateCollector() {
-  Stop();
-  if (skel_) threadcreate_bpf__destroy(skel_);
-}
+ThreadCreateCollector::~ThreadCreateCollector() { Stop(); }
 
 }  // namespace profd

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "collect/bpf_skeleton.h"
 #include "collect/stack_collector.h"
 
 struct threadcreate_bpf;
@@ -24,7 +25,7 @@ class ThreadCreateCollector : public StackCollector {
 
  private:
   ThreadCreateCollector() = default;
-  threadcreate_bpf* skel_ = nullptr;
+  BpfSkeleton<threadcreate_bpf> skel_;
 };
 
 }  // namespace profd

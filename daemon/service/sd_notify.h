@@ -1,5 +1,5 @@
-// The systemd notify protocol (sd_notify(3)) without libsystemd: one datagram to $NOTIFY_SOCKET.
-// Used for Type=notify readiness, STATUS= lines and watchdog pings.
+// The systemd notify protocol through libsystemd's sd_notify(3) and sd_watchdog_enabled(3): one
+// datagram to $NOTIFY_SOCKET. Used for Type=notify readiness, STATUS= lines and watchdog pings.
 #ifndef PROFD_DAEMON_SERVICE_SD_NOTIFY_H
 #define PROFD_DAEMON_SERVICE_SD_NOTIFY_H
 

@@ -107,9 +107,9 @@ TEST_F(SdNotifyTest, SendsToAnAbstractSocket) {
 
 TEST_F(SdNotifyTest, ErrorsAreReported) {
   std::string error;
-  ::setenv("NOTIFY_SOCKET", "relative/path", 1);
+  ::setenv("NOTIFY_SOCKET", "relative/path", 1);  // neither a path nor an abstract socket
   EXPECT_FALSE(SdNotify("READY=1", &error));
-  EXPECT_NE(error.find("neither a path nor an abstract socket"), std::string::npos) << error;
+  EXPECT_NE(error.find("relative/path: Invalid argument"), std::string::npos) << error;
 
   error.clear();
   ::setenv("NOTIFY_SOCKET", "/nonexistent/profd/notify.sock", 1);
@@ -119,7 +119,7 @@ TEST_F(SdNotifyTest, ErrorsAreReported) {
   error.clear();
   ::setenv("NOTIFY_SOCKET", ("/" + std::string(200, 'x')).c_str(), 1);
   EXPECT_FALSE(SdNotify("READY=1", &error));
-  EXPECT_NE(error.find("too long"), std::string::npos) << error;
+  EXPECT_NE(error.find("/xxx"), std::string::npos) << error;
 }
 
 TEST_F(SdNotifyTest, WatchdogInterval) {
@@ -134,7 +134,8 @@ TEST_F(SdNotifyTest, WatchdogInterval) {
   ::setenv("WATCHDOG_PID", "x", 1);
   EXPECT_EQ(WatchdogInterval(), std::nullopt);
   ::unsetenv("WATCHDOG_PID");
-  for (const char* bad : {"0", "", "-5", " 5", "5s", "99999999999999999999999"}) {
+  // (libsystemd's parser takes " 5", with its leading space, as 5.)
+  for (const char* bad : {"0", "", "-5", "5s", "99999999999999999999999"}) {
     ::setenv("WATCHDOG_USEC", bad, 1);
     EXPECT_EQ(WatchdogInterval(), std::nullopt) << bad;
   }

@@ -226,32 +226,26 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
     target.functions = std::move(allocator.functions);
     collector->targets_.push_back(std::move(target));
   }
-  collector->skel_ = heap_bpf__open();
-  if (!collector->skel_) {
-    *error = DescribeBpfError("cannot open the heap profiler's BPF object", errno);
-    return nullptr;
-  }
-  heap_bpf* skel = collector->skel_;
-  Configure(options, skel->rodata);
-  skel->data->sample_rate = options.sample_rate;
   collector->rate_in_force_ = options.sample_rate;
-  for (int i = 0; i < PROFD_EXP_TABLE_SIZE; i++) {
-    const double u = (i + 0.5) / PROFD_EXP_TABLE_SIZE;
-    skel->rodata->exp_table[i] = static_cast<uint32_t>(std::lround(-std::log(u) * 65536));
-  }
-  for (int i = 0; i < PROFD_SIZE_WEIGHT_TABLE_SIZE; i++)
-    skel->rodata->size_weight[i] = static_cast<uint32_t>(
-        std::lround(SampleBytesWeight(static_cast<double>(i) / PROFD_SIZE_WEIGHT_STEPS) * 65536));
-  // libbpf 1.1 predates uprobe session programs: their type is set here.
-  for (bpf_program* program : {skel->progs.profd_heap_call, skel->progs.profd_calibrate}) {
-    bpf_program__set_type(program, BPF_PROG_TYPE_KPROBE);
-    bpf_program__set_expected_attach_type(program,
-                                          static_cast<bpf_attach_type>(kBpfTraceUprobeSession));
-  }
-  if (int err = heap_bpf__load(skel)) {
-    *error = DescribeBpfError("cannot load the heap profiler's BPF programs", err);
-    return nullptr;
-  }
+  auto configure = [&options](heap_bpf* skel) {
+    Configure(options, skel->rodata);
+    skel->data->sample_rate = options.sample_rate;
+    for (int i = 0; i < PROFD_EXP_TABLE_SIZE; i++) {
+      const double u = (i + 0.5) / PROFD_EXP_TABLE_SIZE;
+      skel->rodata->exp_table[i] = static_cast<uint32_t>(std::lround(-std::log(u) * 65536));
+    }
+    for (int i = 0; i < PROFD_SIZE_WEIGHT_TABLE_SIZE; i++)
+      skel->rodata->size_weight[i] = static_cast<uint32_t>(std::lround(
+          SampleBytesWeight(static_cast<double>(i) / PROFD_SIZE_WEIGHT_STEPS) * 65536));
+    // libbpf 1.1 predates uprobe session programs: their type is set here.
+    for (bpf_program* program : {skel->progs.profd_heap_call, skel->progs.profd_calibrate}) {
+      bpf_program__set_type(program, BPF_PROG_TYPE_KPROBE);
+      bpf_program__set_expected_attach_type(program,
+                                            static_cast<bpf_attach_type>(kBpfTraceUprobeSession));
+    }
+  };
+  if (!collector->skel_.Load("the heap profiler", configure, error)) return nullptr;
+  heap_bpf* skel = collector->skel_.get();
   if (!collector->UseObject(skel->obj, options.pids, error)) return nullptr;
   // Where each target's allocator functions are, so the allocator calling itself is not counted
   // twice.
@@ -279,10 +273,7 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
   return collector;
 }
 
-HeapCollector::~HeapCollector() {
-  Stop();
-  if (skel_) heap_bpf__destroy(skel_);
-}
+HeapCollector::~HeapCollector() { Stop(); }
 
 bool HeapCollector::AttachProbes(std::string* error) {
   for (Target& target : targets_) {
@@ -349,7 +340,7 @@ double HeapCollector::ProbeSeconds(const HitCounts& hits) const {
 }
 
 bool HeapCollector::Attach(std::string* error) {
-  if (!ProbeCostMeasuredLately(skel_, &cost_, error)) return false;
+  if (!ProbeCostMeasuredLately(skel_.get(), &cost_, error)) return false;
   if (!AttachProbes(error)) return false;
   if (!AttachProcessEvents(error)) return false;
   window_start_ = SteadySeconds();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "collect/bpf_skeleton.h"
 #include "collect/heap/allocator_probes.h"
 #include "collect/stack_collector.h"
 #include "process/process_table.h"
@@ -82,7 +83,7 @@ class HeapCollector : public StackCollector {
   std::string UntrustedTotalsWarning() const;
 
   Options options_;
-  heap_bpf* skel_ = nullptr;
+  BpfSkeleton<heap_bpf> skel_;
   std::vector<Target> targets_;
   ProbeCost cost_;
   uint64_t rate_in_force_ = 0;  // the sample rate in BPF now (lowered when duty-cycled)

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "collect/bpf_skeleton.h"
 #include "collect/wait/wait_collector.h"
 
 struct mutex_bpf;
@@ -21,7 +22,7 @@ class MutexCollector : public WaitCollector {
 
  private:
   MutexCollector() = default;
-  mutex_bpf* skel_ = nullptr;
+  BpfSkeleton<mutex_bpf> skel_;
 };
 
 }  // namespace profd

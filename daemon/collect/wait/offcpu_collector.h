@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "collect/bpf_skeleton.h"
 #include "collect/wait/wait_collector.h"
 
 struct offcpu_bpf;
@@ -23,7 +24,7 @@ class OffCpuCollector : public WaitCollector {
 
  private:
   OffCpuCollector() = default;
-  offcpu_bpf* skel_ = nullptr;
+  BpfSkeleton<offcpu_bpf> skel_;
 };
 
 }  // namespace profd
