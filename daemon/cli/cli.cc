@@ -19,72 +19,124 @@ bool ParseSeconds(const std::string& text, double* seconds) {
   return true;
 }
 
+// What the flags said, as typed, before it is checked and parsed into CliOptions.
+struct FlagText {
+  std::string pid, type = "cpu", seconds = "30", min_block = "10us", sample_rate = "512KiB",
+                   unwind = "dwarf";
+  bool daemon = false, list = false, version = false;
+};
+
+// Every flag, with its help line, bound to `options` or, where it is checked later, to `text`.
+void AddFlags(CLI::App& app, CliOptions* options, FlagText* text) {
+  app.add_option("-p,--pid", text->pid, "process id(s) to profile, comma separated");
+  app.add_flag("-a,--all", options->request.all_processes, "profile every process on the host");
+  app.add_option("-t,--type", text->type, "profile type: " + ProfileTypeList())
+      ->capture_default_str();
+  app.add_option("-s,--seconds", text->seconds, "length of the window: 30, 1.5, 500ms, 2m")
+      ->capture_default_str();
+  app.add_option("-F,--frequency", options->request.frequency_hz, "cpu: samples per second per CPU")
+      ->capture_default_str();
+  app.add_option("--min-block", text->min_block,
+                 "block: waits shorter than this are not counted (e.g. 10us, 1ms, 0)")
+      ->capture_default_str();
+  app.add_option("--sample-rate", text->sample_rate,
+                 "heap, allocs: mean bytes allocated between samples (e.g. 512KiB, 4096, 1 = "
+                 "every allocation)")
+      ->capture_default_str();
+  app.add_option("--max-overhead", options->request.max_overhead_percent,
+                 "heap, allocs: the most of the target's CPU time its allocator probes may cost, "
+                 "in percent; above it they are attached in duty-cycled windows (100: always on)")
+      ->capture_default_str();
+  app.add_option("--unwind", text->unwind,
+                 "user stacks: dwarf (unwind tables from .eh_frame, frame pointers where a binary "
+                 "has no tables) or fp (frame pointers only)")
+      ->capture_default_str();
+  app.add_option("-o,--output", options->output,
+                 "where to write the profile (default profd-TYPE-TARGET-TIME.pb.gz here)");
+  app.add_option("--top", options->top_rows, "rows of the summary table printed (0: none)")
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", options->quiet,
+               "no progress and no summary table, only the file's path");
+  app.add_flag("-v,--verbose", options->verbose, "debug logging, including libbpf's");
+  app.add_flag("--no-daemon", options->no_daemon,
+               "profile in this process even when a profd daemon answers on its socket "
+               "($PROFD_SOCKET, default /run/profd/profd.sock)");
+  app.add_flag("--bpf-stats", options->request.bpf_stats,
+               "report the BPF program's run time per sample (turns on kernel BPF stats while "
+               "profiling)");
+  app.add_option("--symbolize", options->symbolize_object,
+                 "symbolize hex addresses of FILE read from stdin, printed like llvm-symbolizer "
+                 "--inlining --obj=FILE");
+  app.add_flag("--daemon", text->daemon,
+               "run as a service: serve /debug/pprof/... for every process over HTTP");
+  app.add_option("--config", options->config_path,
+                 "daemon, --list: the YAML configuration (see config/profd.yaml; default: "
+                 "built-in)");
+  app.add_flag("--list", text->list, "list the profiles the daemon's schedule stored");
+  app.add_option("--listen", options->listen,
+                 "daemon: HTTP address, e.g. 127.0.0.1:6061 (overrides the configuration)");
+  app.add_flag("--version", text->version, "print the version");
+}
+
+// The profile request the flags describe, checked and parsed into `options`: "" when it is good,
+// else what is wrong.
+std::string ParseRequest(const FlagText& text, CliOptions* options) {
+  if (!ParseProfileType(text.type, &options->request.type))
+    return "--type: unknown profile type '" + text.type + "'; the types are " + ProfileTypeList();
+  if (!ParseSeconds(text.seconds, &options->request.seconds))
+    return "--seconds: '" + text.seconds + "' is not a duration (e.g. 30, 1.5, 500ms, 2m)";
+  if (options->request.seconds <= 0)
+    return "--seconds: the window must be longer than zero (got " + text.seconds + ")";
+  if (options->request.seconds > kMaxSeconds)
+    return "--seconds: " + text.seconds +
+           " is longer than one day; for continuous profiling run the daemon";
+  if (options->request.frequency_hz < 1 || options->request.frequency_hz > kMaxFrequencyHz)
+    return "--frequency: " + std::to_string(options->request.frequency_hz) + " Hz is outside 1.." +
+           std::to_string(kMaxFrequencyHz);
+  if (options->top_rows < 0) return "--top: must be 0 or more";
+  if (!ParseSeconds(text.min_block, &options->request.min_block_seconds) ||
+      options->request.min_block_seconds < 0 || options->request.min_block_seconds > 60)
+    return "--min-block: '" + text.min_block +
+           "' is not a duration between 0 and 60s (e.g. 10us, 1ms)";
+  if (!ParseByteSize(text.sample_rate, &options->request.sample_rate_bytes, nullptr) ||
+      options->request.sample_rate_bytes < 1 || options->request.sample_rate_bytes > (1ull << 40))
+    return "--sample-rate: '" + text.sample_rate +
+           "' is not a byte count between 1 and 1TiB (e.g. 512KiB, 4096, 1)";
+  if (!(options->request.max_overhead_percent > 0 && options->request.max_overhead_percent <= 100))
+    return "--max-overhead: " + std::to_string(options->request.max_overhead_percent) +
+           " is not a percent in (0, 100]";
+  if (text.unwind != "dwarf" && text.unwind != "fp")
+    return "--unwind: '" + text.unwind + "' is neither dwarf nor fp";
+  options->request.dwarf_unwinding = text.unwind == "dwarf";
+  if (text.pid.empty() && !options->request.all_processes)
+    return "say what to profile: --pid PID[,PID...] or --all";
+  if (!text.pid.empty() && options->request.all_processes)
+    return "--pid and --all exclude each other";
+  if (!text.pid.empty()) {
+    std::string error;
+    if (!ParsePidList(text.pid, &options->request.pids, &error)) return error;
+  }
+  if ((options->request.type == ProfileType::kHeap ||
+       options->request.type == ProfileType::kAllocs) &&
+      options->request.all_processes)
+    return "--type " + ProfileTypeName(options->request.type) +
+           " probes the allocator of the processes given with --pid; --all would put a "
+           "uprobe on every malloc of the host";
+  if (options->request.type == ProfileType::kCmdline && options->request.pids.size() != 1)
+    return "--type cmdline takes exactly one --pid";
+  return "";
+}
+
 }  // namespace
 
 CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out, std::string* err) {
   CliOptions options;
+  FlagText text;
   CLI::App app{
       "profd: a system-wide eBPF sampling profiler. Writes gzipped pprof profiles that `go tool "
-      "pprof`, "
-      "Pyroscope and Parca read.",
+      "pprof`, Pyroscope and Parca read.",
       "profd"};
-  std::string pid_text, type_text = "cpu", seconds_text = "30";
-  app.add_option("-p,--pid", pid_text, "process id(s) to profile, comma separated");
-  app.add_flag("-a,--all", options.request.all_processes, "profile every process on the host");
-  app.add_option("-t,--type", type_text,
-                 "profile type: " + ProfileTypeList())
-      ->capture_default_str();
-  app.add_option("-s,--seconds", seconds_text, "length of the window: 30, 1.5, 500ms, 2m")
-      ->capture_default_str();
-  app.add_option("-F,--frequency", options.request.frequency_hz, "cpu: samples per second per CPU")
-      ->capture_default_str();
-  std::string min_block_text = "10us";
-  app.add_option("--min-block", min_block_text,
-                 "block: waits shorter than this are not counted (e.g. 10us, 1ms, 0)")
-      ->capture_default_str();
-  std::string sample_rate_text = "512KiB";
-  app.add_option("--sample-rate", sample_rate_text,
-                 "heap, allocs: mean bytes allocated between samples (e.g. 512KiB, 4096, 1 = "
-                 "every allocation)")
-      ->capture_default_str();
-  app.add_option("--max-overhead", options.request.max_overhead_percent,
-                 "heap, allocs: the most of the target's CPU time its allocator probes may cost, "
-                 "in percent; above it they are attached in duty-cycled windows (100: always on)")
-      ->capture_default_str();
-  std::string unwind_text = "dwarf";
-  app.add_option("--unwind", unwind_text,
-                 "user stacks: dwarf (unwind tables from .eh_frame, frame pointers where a binary "
-                 "has no tables) or fp (frame pointers only)")
-      ->capture_default_str();
-  app.add_option("-o,--output", options.output,
-                 "where to write the profile (default profd-TYPE-TARGET-TIME.pb.gz here)");
-  app.add_option("--top", options.top_rows, "rows of the summary table printed (0: none)")
-      ->capture_default_str();
-  app.add_flag("-q,--quiet", options.quiet,
-               "no progress and no summary table, only the file's path");
-  app.add_flag("-v,--verbose", options.verbose, "debug logging, including libbpf's");
-  app.add_flag("--no-daemon", options.no_daemon,
-               "profile in this process even when a profd daemon answers on its socket "
-               "($PROFD_SOCKET, default /run/profd/profd.sock)");
-  app.add_flag("--bpf-stats", options.request.bpf_stats,
-               "report the BPF program's run time per sample (turns on kernel BPF stats while "
-               "profiling)");
-  app.add_option("--symbolize", options.symbolize_object,
-                 "symbolize hex addresses of FILE read from stdin, printed like llvm-symbolizer "
-                 "--inlining --obj=FILE");
-  bool daemon = false;
-  app.add_flag("--daemon", daemon,
-               "run as a service: serve /debug/pprof/... for every process over HTTP");
-  app.add_option("--config", options.config_path,
-                 "daemon, --list: the YAML configuration (see config/profd.yaml; default: "
-                 "built-in)");
-  bool list = false;
-  app.add_flag("--list", list, "list the profiles the daemon's schedule stored");
-  app.add_option("--listen", options.listen,
-                 "daemon: HTTP address, e.g. 127.0.0.1:6061 (overrides the configuration)");
-  bool version = false;
-  app.add_flag("--version", version, "print the version");
-
+  AddFlags(app, &options, &text);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -105,19 +157,19 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
     return options;
   };
 
-  if (version) {
+  if (text.version) {
     *out = "profd 0.1.0\n";
     options.mode = CliOptions::Mode::kExit;
     return options;
   }
-  if (daemon) {
-    if (!pid_text.empty() || options.request.all_processes || !options.symbolize_object.empty())
+  if (text.daemon) {
+    if (!text.pid.empty() || options.request.all_processes || !options.symbolize_object.empty())
       return fail("--daemon takes no --pid, --all or --symbolize: clients ask for processes");
     options.mode = CliOptions::Mode::kDaemon;
     return options;
   }
-  if (list) {
-    if (!pid_text.empty() || options.request.all_processes || !options.listen.empty())
+  if (text.list) {
+    if (!text.pid.empty() || options.request.all_processes || !options.listen.empty())
       return fail("--list takes only --config");
     options.mode = CliOptions::Mode::kList;
     return options;
@@ -125,55 +177,12 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
   if (!options.config_path.empty() || !options.listen.empty())
     return fail("--config and --listen are for --daemon (and --config for --list)");
   if (!options.symbolize_object.empty()) {
-    if (!pid_text.empty() || options.request.all_processes)
+    if (!text.pid.empty() || options.request.all_processes)
       return fail("--symbolize takes no --pid or --all");
     options.mode = CliOptions::Mode::kSymbolize;
     return options;
   }
-  if (!ParseProfileType(type_text, &options.request.type))
-    return fail("--type: unknown profile type '" + type_text +
-                "'; the types are " + ProfileTypeList());
-  if (!ParseSeconds(seconds_text, &options.request.seconds))
-    return fail("--seconds: '" + seconds_text + "' is not a duration (e.g. 30, 1.5, 500ms, 2m)");
-  if (options.request.seconds <= 0)
-    return fail("--seconds: the window must be longer than zero (got " + seconds_text + ")");
-  if (options.request.seconds > kMaxSeconds)
-    return fail("--seconds: " + seconds_text +
-                " is longer than one day; for continuous profiling run the daemon");
-  if (options.request.frequency_hz < 1 || options.request.frequency_hz > kMaxFrequencyHz)
-    return fail("--frequency: " + std::to_string(options.request.frequency_hz) +
-                " Hz is outside 1.." + std::to_string(kMaxFrequencyHz));
-  if (options.top_rows < 0) return fail("--top: must be 0 or more");
-  if (!ParseSeconds(min_block_text, &options.request.min_block_seconds) ||
-      options.request.min_block_seconds < 0 || options.request.min_block_seconds > 60)
-    return fail("--min-block: '" + min_block_text +
-                "' is not a duration between 0 and 60s (e.g. 10us, 1ms)");
-  if (!ParseByteSize(sample_rate_text, &options.request.sample_rate_bytes, nullptr) ||
-      options.request.sample_rate_bytes < 1 || options.request.sample_rate_bytes > (1ull << 40))
-    return fail("--sample-rate: '" + sample_rate_text +
-                "' is not a byte count between 1 and 1TiB (e.g. 512KiB, 4096, 1)");
-  if (!(options.request.max_overhead_percent > 0 && options.request.max_overhead_percent <= 100))
-    return fail("--max-overhead: " + std::to_string(options.request.max_overhead_percent) +
-                " is not a percent in (0, 100]");
-  if (unwind_text != "dwarf" && unwind_text != "fp")
-    return fail("--unwind: '" + unwind_text + "' is neither dwarf nor fp");
-  options.request.dwarf_unwinding = unwind_text == "dwarf";
-  if (pid_text.empty() && !options.request.all_processes)
-    return fail("say what to profile: --pid PID[,PID...] or --all");
-  if (!pid_text.empty() && options.request.all_processes)
-    return fail("--pid and --all exclude each other");
-  if (!pid_text.empty()) {
-    std::string error;
-    if (!ParsePidList(pid_text, &options.request.pids, &error)) return fail(error);
-  }
-  if ((options.request.type == ProfileType::kHeap ||
-       options.request.type == ProfileType::kAllocs) &&
-      options.request.all_processes)
-    return fail("--type " + ProfileTypeName(options.request.type) +
-                " probes the allocator of the processes given with --pid; --all would put a "
-                "uprobe on every malloc of the host");
-  if (options.request.type == ProfileType::kCmdline && options.request.pids.size() != 1)
-    return fail("--type cmdline takes exactly one --pid");
+  if (std::string wrong = ParseRequest(text, &options); !wrong.empty()) return fail(wrong);
   return options;
 }
 

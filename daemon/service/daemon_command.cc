@@ -132,6 +132,196 @@ bool LoadConfigOption(const DaemonOptions& options, DaemonConfig* config) {
   return false;
 }
 
+// The running service: the configuration in force, the shared CPU sampler, the endpoints, the
+// schedule and both listeners, and what the main loop and SIGHUP do to them.
+class Service {
+ public:
+  Service(const DaemonOptions& options, const DaemonConfig& config)
+      : options_(options),
+        current_(config),
+        shared_cpu_hz_(config.frequency_hz),
+        // One host-wide CPU sampler serves every cpu request and the schedule; it is loaded on
+        // the first and unloaded 30 s after the last. Its frequency and unwinding are the
+        // configuration's when it loads.
+        shared_cpu_([this](std::string* error) { return LoadSharedCpuSampler(error); },
+                    config.dwarf_unwinding),
+        endpoints_([this] { return current_.Get(); }),
+        schedule_([this] { return current_.Get(); }, &shared_cpu_,
+                  [this] { return shared_cpu_hz_.load(); }) {
+    endpoints_.UseSharedCpuSampler(
+        &shared_cpu_, [this] { return shared_cpu_hz_.load(); }, config.dwarf_unwinding);
+  }
+
+  // Both listeners, the schedule and /metrics; false with `error` set when a listener fails.
+  bool Start(std::string* error) {
+    const DaemonConfig config = current_.Get();
+    server_ = StartServer(config, &endpoints_, error);
+    if (!server_ && !config.listen.empty()) return false;
+    // The CLI's way in: the same endpoints, with the caller's uid checked.
+    control_ = StartControlSocket(config.socket_path, &endpoints_, error);
+    if (!control_) {
+      *error = "socket_path: " + *error;
+      return false;
+    }
+    schedule_.Start();
+    endpoints_.AddMetrics([this] { return Metrics(); });
+    return true;
+  }
+
+  // Until SIGTERM or SIGINT: reloads on SIGHUP, pings the watchdog, keeps systemd's STATUS=.
+  void Run(const sigset_t& signals) {
+    LogInfo("profd daemon " + Status());
+    SdNotify("READY=1\nSTATUS=" + Status());
+    const std::optional<std::chrono::microseconds> watchdog = WatchdogInterval();
+    const std::chrono::microseconds tick =
+        watchdog ? std::min<std::chrono::microseconds>(*watchdog / 2, std::chrono::seconds(1))
+                 : std::chrono::seconds(1);
+    std::string last_status;
+    while (true) {
+      timespec timeout = {static_cast<time_t>(tick.count() / 1000000),
+                          static_cast<long>(tick.count() % 1000000) * 1000};
+      siginfo_t info;
+      const int sig = sigtimedwait(&signals, &info, &timeout);
+      if (sig == SIGTERM || sig == SIGINT) {
+        SdNotify("STOPPING=1\nSTATUS=stopping");
+        LogInfo(std::string("profd daemon: ") + strsignal(sig) + ", stopping");
+        // Running profiles end now and are not written; their links and maps are released.
+        if (server_) server_->Stop();
+        control_->Stop();
+        schedule_.Stop();
+        return;
+      }
+      if (sig == SIGHUP) {
+        SdNotify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(MonotonicMicros()));
+        Reload();
+        SdNotify("READY=1\nSTATUS=" + Status());
+        continue;
+      }
+      if (watchdog) SdNotify("WATCHDOG=1");
+      if (const std::string now = Status(); now != last_status) {
+        SdNotify("STATUS=" + now);
+        last_status = now;
+      }
+    }
+  }
+
+ private:
+  std::unique_ptr<StackCollector> LoadSharedCpuSampler(std::string* error) {
+    const DaemonConfig now = current_.Get();
+    CpuSampler::Options options;
+    options.all_processes = true;
+    options.dwarf_unwinding = now.dwarf_unwinding;
+    options.frequency_hz = now.frequency_hz;
+    shared_cpu_hz_ = now.frequency_hz;
+    return CpuSampler::Load(options, error);
+  }
+
+  // SIGHUP: the file read again; on any failure the running configuration and listeners stay.
+  void Reload() {
+    std::string error;
+    DaemonConfig fresh;
+    if (options_.config_path.empty()) {
+      LogInfo("SIGHUP: started without --config, nothing to reload");
+      return;
+    }
+    if (!LoadDaemonConfig(options_.config_path, ScheduleTypeNames(), &fresh, &error) ||
+        !ApplyListenOverride(options_, &fresh, &error)) {
+      LogError("reload failed, the running configuration stays: " + error);
+      return;
+    }
+    const DaemonConfig old = current_.Get();
+    bool ok = true;
+    // The new socket first, alongside the old one, which goes only once the whole reload has
+    // succeeded: on any failure the old socket stays and the new one is removed.
+    std::unique_ptr<HttpServer> moved;
+    if (fresh.socket_path != old.socket_path) {
+      moved = StartControlSocket(fresh.socket_path, &endpoints_, &error);
+      if (!moved) {
+        LogError("reload failed, the running configuration stays: socket_path: " + error);
+        ok = false;
+      }
+    }
+    if (ok && (fresh.listen != old.listen || fresh.token_file != old.token_file ||
+               fresh.limits.max_concurrent_requests != old.limits.max_concurrent_requests)) {
+      // The same address cannot be bound twice: the old server goes first, and comes back if
+      // the new one cannot start, on the port it had (the one it was given for ":0").
+      DaemonConfig restore = old;
+      const std::string any_port = ":0";
+      if (server_ && server_->port() != 0 && restore.listen.ends_with(any_port))
+        restore.listen.replace(restore.listen.size() - 1, 1, std::to_string(server_->port()));
+      if (server_) server_->Stop();
+      std::unique_ptr<HttpServer> fresh_server = StartServer(fresh, &endpoints_, &error);
+      if (!fresh_server && !fresh.listen.empty()) {
+        LogError("reload failed, the running configuration stays: " + error);
+        fresh_server = StartServer(restore, &endpoints_, &error);
+        ok = false;
+      }
+      std::lock_guard<std::mutex> lock(servers_mutex_);
+      server_ = std::move(fresh_server);
+    }
+    if (ok && moved) {
+      control_->Stop();
+      std::lock_guard<std::mutex> lock(servers_mutex_);
+      control_ = std::move(moved);
+    }
+    moved.reset();  // a failed reload's new socket
+    if (ok) {
+      current_.Set(fresh);
+      LogInfo("configuration reloaded from " + options_.config_path);
+    }
+  }
+
+  std::string Status() {
+    return "serving " + ServingAddress(current_.Get(), server_.get()) + " and unix:" +
+           control_->unix_path() + "; " + std::to_string(endpoints_.running()) +
+           " profiles being collected, " + std::to_string(endpoints_.served()) + " served, " +
+           std::to_string(schedule_.profiles_written()) + " stored by the schedule";
+  }
+
+  // The sampler's, the schedule's and the listeners' part of /metrics.
+  std::string Metrics() {
+    std::string out = shared_cpu_.MetricsText();
+    out +=
+        "# HELP profd_schedule_profiles_written_total Profiles the schedule stored.\n"
+        "# TYPE profd_schedule_profiles_written_total counter\n"
+        "profd_schedule_profiles_written_total " +
+        std::to_string(schedule_.profiles_written()) +
+        "\n# HELP profd_schedule_rounds_total Rounds of the schedule.\n"
+        "# TYPE profd_schedule_rounds_total counter\nprofd_schedule_rounds_total " +
+        std::to_string(schedule_.rounds()) + "\n";
+    std::lock_guard<std::mutex> lock(servers_mutex_);
+    std::string accepted =
+        "# HELP profd_connections_total Connections served, by listener.\n"
+        "# TYPE profd_connections_total counter\n";
+    std::string refused =
+        "# HELP profd_connections_refused_total Connections refused, by listener and why.\n"
+        "# TYPE profd_connections_refused_total counter\n";
+    for (const auto& [name, s] : {std::pair{"http", server_.get()}, {"socket", control_.get()}}) {
+      if (!s) continue;
+      const HttpServer::Stats st = s->stats();
+      const std::string listener = std::string("{listener=\"") + name + "\"";
+      accepted +=
+          "profd_connections_total" + listener + "} " + std::to_string(st.connections) + "\n";
+      for (const auto& [why, count] : {std::pair{"busy", st.rejected_busy},
+                                       {"bad_request", st.bad_requests},
+                                       {"unauthorized", st.unauthorized}})
+        refused += "profd_connections_refused_total" + listener + ",why=\"" + why + "\"} " +
+                   std::to_string(count) + "\n";
+    }
+    return out + accepted + refused;
+  }
+
+  const DaemonOptions options_;
+  CurrentConfig current_;
+  std::atomic<int> shared_cpu_hz_;
+  SharedSampler shared_cpu_;
+  PprofEndpoints endpoints_;
+  ProfileSchedule schedule_;
+  std::mutex servers_mutex_;  // /metrics reads the servers' stats while SIGHUP may replace them
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<HttpServer> control_;
+};
+
 }  // namespace
 
 int RunList(const DaemonOptions& options) {
@@ -178,158 +368,13 @@ int RunDaemon(const DaemonOptions& options) {
     }
   }
 
-  CurrentConfig current(config);
-  // One host-wide CPU sampler serves every cpu request and the schedule; it is loaded on the first
-  // and unloaded 30 s after the last. Its frequency and unwinding are the configuration's when it
-  // loads.
-  std::atomic<int> shared_cpu_hz{config.frequency_hz};
-  SharedSampler shared_cpu(
-      [&current, &shared_cpu_hz](std::string* error) -> std::unique_ptr<StackCollector> {
-        const DaemonConfig now = current.Get();
-        CpuSampler::Options options;
-        options.all_processes = true;
-        options.dwarf_unwinding = now.dwarf_unwinding;
-        options.frequency_hz = now.frequency_hz;
-        shared_cpu_hz = now.frequency_hz;
-        return CpuSampler::Load(options, error);
-      },
-      config.dwarf_unwinding);
-  auto shared_frequency = [&shared_cpu_hz] { return shared_cpu_hz.load(); };
-  PprofEndpoints endpoints([&current] { return current.Get(); });
-  endpoints.UseSharedCpuSampler(&shared_cpu, shared_frequency, config.dwarf_unwinding);
-  ProfileSchedule schedule([&current] { return current.Get(); }, &shared_cpu, shared_frequency);
-  std::unique_ptr<HttpServer> server = StartServer(config, &endpoints, &error);
-  if (!server && !config.listen.empty()) {
+  Service service(options, config);
+  if (!service.Start(&error)) {
     LogError(error);
     return kExitFailed;
   }
-  // The CLI's way in: the same endpoints, with the caller's uid checked.
-  std::unique_ptr<HttpServer> control = StartControlSocket(config.socket_path, &endpoints, &error);
-  if (!control) {
-    LogError("socket_path: " + error);
-    return kExitFailed;
-  }
-  schedule.Start();
-  std::mutex servers_mutex;  // /metrics reads the servers' stats while SIGHUP may replace them
-  endpoints.AddMetrics([&] {
-    std::string out = shared_cpu.MetricsText();
-    out +=
-        "# HELP profd_schedule_profiles_written_total Profiles the schedule stored.\n"
-        "# TYPE profd_schedule_profiles_written_total counter\n"
-        "profd_schedule_profiles_written_total " +
-        std::to_string(schedule.profiles_written()) +
-        "\n# HELP profd_schedule_rounds_total Rounds of the schedule.\n"
-        "# TYPE profd_schedule_rounds_total counter\nprofd_schedule_rounds_total " +
-        std::to_string(schedule.rounds()) + "\n";
-    std::lock_guard<std::mutex> lock(servers_mutex);
-    std::string accepted =
-        "# HELP profd_connections_total Connections served, by listener.\n"
-        "# TYPE profd_connections_total counter\n";
-    std::string refused =
-        "# HELP profd_connections_refused_total Connections refused, by listener and why.\n"
-        "# TYPE profd_connections_refused_total counter\n";
-    for (const auto& [name, s] : {std::pair{"http", server.get()}, {"socket", control.get()}}) {
-      if (!s) continue;
-      const HttpServer::Stats st = s->stats();
-      const std::string listener = std::string("{listener=\"") + name + "\"";
-      accepted +=
-          "profd_connections_total" + listener + "} " + std::to_string(st.connections) + "\n";
-      for (const auto& [why, count] : {std::pair{"busy", st.rejected_busy},
-                                       {"bad_request", st.bad_requests},
-                                       {"unauthorized", st.unauthorized}})
-        refused += "profd_connections_refused_total" + listener + ",why=\"" + why + "\"} " +
-                   std::to_string(count) + "\n";
-    }
-    out += accepted + refused;
-    return out;
-  });
-  auto status = [&] {
-    return "serving " + ServingAddress(current.Get(), server.get()) +
-           " and unix:" + control->unix_path() + "; " + std::to_string(endpoints.running()) +
-           " profiles being collected, " + std::to_string(endpoints.served()) + " served, " +
-           std::to_string(schedule.profiles_written()) + " stored by the schedule";
-  };
-  LogInfo("profd daemon " + status());
-  SdNotify("READY=1\nSTATUS=" + status());
-
-  const std::optional<std::chrono::microseconds> watchdog = WatchdogInterval();
-  const std::chrono::microseconds tick =
-      watchdog ? std::min<std::chrono::microseconds>(*watchdog / 2, std::chrono::seconds(1))
-               : std::chrono::seconds(1);
-  std::string last_status;
-  while (true) {
-    timespec timeout = {static_cast<time_t>(tick.count() / 1000000),
-                        static_cast<long>(tick.count() % 1000000) * 1000};
-    siginfo_t info;
-    const int sig = sigtimedwait(&signals, &info, &timeout);
-    if (sig == SIGTERM || sig == SIGINT) {
-      SdNotify("STOPPING=1\nSTATUS=stopping");
-      LogInfo(std::string("profd daemon: ") + strsignal(sig) + ", stopping");
-      // Running profiles end now and are not written; their links and maps are released.
-      if (server) server->Stop();
-      control->Stop();
-      schedule.Stop();
-      return kExitOk;
-    }
-    if (sig == SIGHUP) {
-      SdNotify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(MonotonicMicros()));
-      DaemonConfig fresh;
-      if (options.config_path.empty()) {
-        LogInfo("SIGHUP: started without --config, nothing to reload");
-      } else if (!LoadDaemonConfig(options.config_path, ScheduleTypeNames(), &fresh, &error) ||
-                 !ApplyListenOverride(options, &fresh, &error)) {
-        LogError("reload failed, the running configuration stays: " + error);
-      } else {
-        const DaemonConfig old = current.Get();
-        bool ok = true;
-        // The new socket first, alongside the old one, which goes only once the whole reload has
-        // succeeded: on any failure the old socket stays and the new one is removed.
-        std::unique_ptr<HttpServer> moved;
-        if (fresh.socket_path != old.socket_path) {
-          moved = StartControlSocket(fresh.socket_path, &endpoints, &error);
-          if (!moved) {
-            LogError("reload failed, the running configuration stays: socket_path: " + error);
-            ok = false;
-          }
-        }
-        if (ok && (fresh.listen != old.listen || fresh.token_file != old.token_file ||
-                   fresh.limits.max_concurrent_requests != old.limits.max_concurrent_requests)) {
-          // The same address cannot be bound twice: the old server goes first, and comes back if
-          // the new one cannot start, on the port it had (the one it was given for ":0").
-          DaemonConfig restore = old;
-          const std::string any_port = ":0";
-          if (server && server->port() != 0 && restore.listen.ends_with(any_port))
-            restore.listen.replace(restore.listen.size() - 1, 1, std::to_string(server->port()));
-          if (server) server->Stop();
-          std::unique_ptr<HttpServer> fresh_server = StartServer(fresh, &endpoints, &error);
-          if (!fresh_server && !fresh.listen.empty()) {
-            LogError("reload failed, the running configuration stays: " + error);
-            fresh_server = StartServer(restore, &endpoints, &error);
-            ok = false;
-          }
-          std::lock_guard<std::mutex> lock(servers_mutex);
-          server = std::move(fresh_server);
-        }
-        if (ok && moved) {
-          control->Stop();
-          std::lock_guard<std::mutex> lock(servers_mutex);
-          control = std::move(moved);
-        }
-        moved.reset();  // a failed reload's new socket
-        if (ok) {
-          current.Set(fresh);
-          LogInfo("configuration reloaded from " + options.config_path);
-        }
-      }
-      SdNotify("READY=1\nSTATUS=" + status());
-      continue;
-    }
-    if (watchdog) SdNotify("WATCHDOG=1");
-    if (const std::string now = status(); now != last_status) {
-      SdNotify("STATUS=" + now);
-      last_status = now;
-    }
-  }
+  service.Run(signals);
+  return kExitOk;
 }
 
 }  // namespace profd
