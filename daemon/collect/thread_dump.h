@@ -9,13 +9,14 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "collect/stack_samples.h"
 #include "process/process_table.h"
 #include "profd_abi.h"
+#include "stack_walker.h"
 #include "symbolizer.h"
 
 namespace profd {
@@ -31,10 +32,11 @@ struct ThreadDump {
 size_t DumpThreads(const ProcessInfo& process, const KernelSymbolizer& kernel, bool dwarf_unwinding,
                    ThreadDump* dump);
 
-// The user-space twin of bpf/unwind_user.bpf.h: unwinds from registers over a copy of the stack.
+// Unwinds copied stacks of one process in user space with the BPF unwinder's own step
+// (bpf/unwind_step.h through StackWalker): tables where `dwarf`, frame pointers elsewhere.
 class UserStackUnwinder {
  public:
-  explicit UserStackUnwinder(const ProcessInfo* process) : process_(process) {}
+  UserStackUnwinder(const ProcessInfo* process, bool dwarf);
 
   struct StackCopy {
     uint64_t base = 0;  // address of bytes[0]
@@ -42,21 +44,14 @@ class UserStackUnwinder {
   };
   // Leaf first; `truncated` is set when PROFD_MAX_FRAMES was reached with more to go.
   std::vector<uint64_t> Unwind(uint64_t ip, uint64_t sp, uint64_t bp, const StackCopy& stack,
-                               bool dwarf, bool* truncated);
+                               bool* truncated);
 
  private:
-  struct FileRows {
-    bool usable = false;
-    std::vector<profd_unwind_row> rows;
-  };
-  const FileRows& RowsOf(const MappedFile& file);
-  // The mapping's runtime - ELF address difference, read once per mapping; false when unknown.
-  bool BiasOf(const Mapping& mapping, uint64_t* bias);
-  bool Read(const StackCopy& stack, uint64_t address, uint64_t* value) const;
+  bool Read(const StackCopy& stack, uint64_t address, void* dst, size_t size) const;
 
   const ProcessInfo* process_;
-  std::map<const MappedFile*, FileRows> rows_;
-  std::map<const Mapping*, std::pair<bool, uint64_t>> biases_;
+  StackWalker walker_;
+  std::unique_ptr<profd_process_unwind> mappings_;  // as LoadedUnwindTables publishes them to BPF
 };
 
 }  // namespace profd
