@@ -273,7 +273,7 @@ class SecurityTest(unittest.TestCase):
 
     def setuid_workload(self):
         """(spinner, setuid helper): the spinner, run as nobody, spins and sleeps in before_exec for
-        2 s, then execs the set-user-ID-root helper, which does the same in setuid_spin."""
+        the seconds it is given, then execs the set-user-ID-root helper, which does the same in setuid_spin."""
         work = setuid_capable_dir([tempfile.gettempdir(), "/var/tmp", os.path.dirname(PROFD)])
         if not work:
             self.skipTest("no filesystem here honours set-user-ID")
@@ -323,7 +323,9 @@ class SecurityTest(unittest.TestCase):
         def requested(kind, as_nobody, exec_helper=helper):
             """The profile of a fresh spinner, asked for as it starts: cpu over loopback HTTP,
             block through the control socket."""
-            target = self.workload(NOBODY + [spinner, "2.0", exec_helper])
+            # 3 s before the exec: on a loaded host loading the BPF programs (the block program's
+            # verification alone takes 160k instructions) once took most of 2 s of it.
+            target = self.workload(NOBODY + [spinner, "3.0", exec_helper])
             path = os.path.join(out, "%s-%s.pb.gz" % (kind, "nobody" if as_nobody else "root"))
             if kind == "cpu":
                 url = d.url("/debug/pprof/profile?seconds=4&pid=%d" % target.pid)
