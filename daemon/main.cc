@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "cli/cli.h"
+#include "cli/launch_command.h"
 #include "cli/profile_command.h"
 #include "service/daemon_command.h"
 #include "symbolize_command.h"
@@ -29,5 +30,6 @@ int main(int argc, char** argv) {
   const profd::DaemonOptions daemon{options.config_path, options.listen};
   if (options.mode == profd::CliOptions::Mode::kDaemon) return profd::RunDaemon(daemon);
   if (options.mode == profd::CliOptions::Mode::kList) return profd::RunList(daemon);
+  if (options.mode == profd::CliOptions::Mode::kLaunch) return profd::RunLaunchCommand(options);
   return profd::RunProfileCommand(options);
 }

@@ -21,7 +21,7 @@ bool ParseSeconds(const std::string& text, double* seconds) {
 
 // What the flags said, as typed, before it is checked and parsed into CliOptions.
 struct FlagText {
-  std::string pid, type = "cpu", seconds = "30", min_block = "10us", sample_rate = "512KiB",
+  std::string pid, type = "cpu", seconds, min_block = "10us", sample_rate = "512KiB",
                    unwind = "dwarf";
   bool daemon = false, list = false, version = false;
 };
@@ -32,8 +32,9 @@ void AddFlags(CLI::App& app, CliOptions* options, FlagText* text) {
   app.add_flag("-a,--all", options->request.all_processes, "profile every process on the host");
   app.add_option("-t,--type", text->type, "profile type: " + ProfileTypeList())
       ->capture_default_str();
-  app.add_option("-s,--seconds", text->seconds, "length of the window: 30, 1.5, 500ms, 2m")
-      ->capture_default_str();
+  app.add_option("-s,--seconds", text->seconds,
+                 "length of the window: 30, 1.5, 500ms, 2m (default 30; with a command, until it "
+                 "exits)");
   app.add_option("-F,--frequency", options->request.frequency_hz, "cpu: samples per second per CPU")
       ->capture_default_str();
   app.add_option("--min-block", text->min_block,
@@ -76,6 +77,9 @@ void AddFlags(CLI::App& app, CliOptions* options, FlagText* text) {
   app.add_option("--listen", options->listen,
                  "daemon: HTTP address, e.g. 127.0.0.1:6061 (overrides the configuration)");
   app.add_flag("--version", text->version, "print the version");
+  app.add_option("command", options->command,
+                 "after --: a command to run and profile from its first instruction to its exit "
+                 "(profd exits with its status)");
 }
 
 // The profile request the flags describe, checked and parsed into `options`: "" when it is good,
@@ -83,7 +87,10 @@ void AddFlags(CLI::App& app, CliOptions* options, FlagText* text) {
 std::string ParseRequest(const FlagText& text, CliOptions* options) {
   if (!ParseProfileType(text.type, &options->request.type))
     return "--type: unknown profile type '" + text.type + "'; the types are " + ProfileTypeList();
-  if (!ParseSeconds(text.seconds, &options->request.seconds))
+  const bool launch = !options->command.empty();
+  if (text.seconds.empty())
+    options->request.seconds = launch ? kMaxSeconds : 30;
+  else if (!ParseSeconds(text.seconds, &options->request.seconds))
     return "--seconds: '" + text.seconds + "' is not a duration (e.g. 30, 1.5, 500ms, 2m)";
   if (options->request.seconds <= 0)
     return "--seconds: the window must be longer than zero (got " + text.seconds + ")";
@@ -108,8 +115,17 @@ std::string ParseRequest(const FlagText& text, CliOptions* options) {
   if (text.unwind != "dwarf" && text.unwind != "fp")
     return "--unwind: '" + text.unwind + "' is neither dwarf nor fp";
   options->request.dwarf_unwinding = text.unwind == "dwarf";
+  if (launch) {
+    if (!text.pid.empty() || options->request.all_processes)
+      return "a command to run (after --) excludes --pid and --all";
+    if (!InfoOf(options->request.type).has_window)
+      return "--type " + ProfileTypeName(options->request.type) +
+             " is read at one moment; it cannot follow a command from its start to its exit";
+    options->mode = CliOptions::Mode::kLaunch;
+    return "";
+  }
   if (text.pid.empty() && !options->request.all_processes)
-    return "say what to profile: --pid PID[,PID...] or --all";
+    return "say what to profile: --pid PID[,PID...] or --all, or a command after --";
   if (!text.pid.empty() && options->request.all_processes)
     return "--pid and --all exclude each other";
   if (!text.pid.empty()) {
@@ -163,13 +179,15 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
     return options;
   }
   if (text.daemon) {
-    if (!text.pid.empty() || options.request.all_processes || !options.symbolize_object.empty())
-      return fail("--daemon takes no --pid, --all or --symbolize: clients ask for processes");
+    if (!text.pid.empty() || options.request.all_processes || !options.symbolize_object.empty() ||
+        !options.command.empty())
+      return fail("--daemon takes no --pid, --all, --symbolize or command: clients ask for processes");
     options.mode = CliOptions::Mode::kDaemon;
     return options;
   }
   if (text.list) {
-    if (!text.pid.empty() || options.request.all_processes || !options.listen.empty())
+    if (!text.pid.empty() || options.request.all_processes || !options.listen.empty() ||
+        !options.command.empty())
       return fail("--list takes only --config");
     options.mode = CliOptions::Mode::kList;
     return options;
@@ -177,8 +195,8 @@ CliOptions ParseCommandLine(int argc, const char* const* argv, std::string* out,
   if (!options.config_path.empty() || !options.listen.empty())
     return fail("--config and --listen are for --daemon (and --config for --list)");
   if (!options.symbolize_object.empty()) {
-    if (!text.pid.empty() || options.request.all_processes)
-      return fail("--symbolize takes no --pid or --all");
+    if (!text.pid.empty() || options.request.all_processes || !options.command.empty())
+      return fail("--symbolize takes no --pid, --all or command");
     options.mode = CliOptions::Mode::kSymbolize;
     return options;
   }

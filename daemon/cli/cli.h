@@ -3,13 +3,14 @@
 #define PROFD_DAEMON_CLI_CLI_H
 
 #include <string>
+#include <vector>
 
 #include "profiles/profile_request.h"
 
 namespace profd {
 
 struct CliOptions {
-  enum class Mode { kProfile, kSymbolize, kDaemon, kList, kExit };
+  enum class Mode { kProfile, kLaunch, kSymbolize, kDaemon, kList, kExit };
   Mode mode = Mode::kProfile;
   int exit_code = 0;  // with kExit (help, version, or a usage error already reported)
 
@@ -22,6 +23,7 @@ struct CliOptions {
   std::string symbolize_object;  // with kSymbolize
   std::string config_path;       // with kDaemon, kList: --config ("" = the built-in defaults)
   std::string listen;            // with kDaemon: --listen, over the configuration's
+  std::vector<std::string> command;  // with kLaunch: the command after --, and its arguments
 };
 
 // Parses argv. Help/version text goes to `out`; errors (naming the flag and what is allowed) to

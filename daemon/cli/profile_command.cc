@@ -52,37 +52,19 @@ std::string OutputPath(const CliOptions& options) {
   return options.output.empty() ? DefaultOutputPath(options) : options.output;
 }
 
-// Opened before any collecting, so an unwritable path fails at once.
-bool OpenOutput(const std::string& output, AtomicFile* file) {
-  std::string error;
-  if (file->Open(output, &error)) return true;
-  LogError(error + " (choose another path with -o)");
-  return false;
-}
-
 // Writes the gzipped `bytes` of `profile` to `output` and prints what the one-shot command prints.
 int WriteProfileBytes(const CliOptions& options, const std::string& bytes,
                       const perftools::profiles::Profile& profile, AtomicFile* file,
-                      const std::string& output) {
+                      const std::string& output, std::ostream& out = std::cout) {
   std::string error;
   if (!file->Commit(bytes, &error)) {
     LogError(error);
     return kExitFailed;
   }
-  std::cout << output << "\n";
+  out << output << "\n";
   if (!options.quiet && options.top_rows > 0)
-    std::cout << FormatTopTable(profile, static_cast<size_t>(options.top_rows));
+    out << FormatTopTable(profile, static_cast<size_t>(options.top_rows));
   return kExitOk;
-}
-
-// Writes `builder`'s profile to `output` and prints what the one-shot command prints.
-int WriteProfile(const CliOptions& options, ProfileBuilder* builder, AtomicFile* file,
-                 const std::string& output) {
-  // The same rules pprof checks on reading: a profile it would reject is a bug of ours.
-  if (std::string invalid = CheckValid(builder->profile()); !invalid.empty())
-    LogError("internal error: the profile breaks pprof's rules (" + invalid +
-             "); it is written anyway, please report this");
-  return WriteProfileBytes(options, builder->SerializeGzipped(), builder->profile(), file, output);
 }
 
 // Ctrl-C ends the window; with `show_progress`, a line on stderr says how far it has come:
@@ -160,6 +142,23 @@ int RunCmdline(const CliOptions& options) {
 
 }  // namespace
 
+bool OpenOutput(const std::string& output, AtomicFile* file) {
+  std::string error;
+  if (file->Open(output, &error)) return true;
+  LogError(error + " (choose another path with -o)");
+  return false;
+}
+
+int WriteProfile(const CliOptions& options, ProfileBuilder* builder, AtomicFile* file,
+                 const std::string& output, std::ostream& out) {
+  // The same rules pprof checks on reading: a profile it would reject is a bug of ours.
+  if (std::string invalid = CheckValid(builder->profile()); !invalid.empty())
+    LogError("internal error: the profile breaks pprof's rules (" + invalid +
+             "); it is written anyway, please report this");
+  return WriteProfileBytes(options, builder->SerializeGzipped(), builder->profile(), file, output,
+                           out);
+}
+
 int RunProfileCommand(const CliOptions& options) {
   const ProfileRequest& request = options.request;
   if (request.type == ProfileType::kCmdline) return RunCmdline(options);
@@ -191,7 +190,7 @@ int RunProfileCommand(const CliOptions& options) {
     case CollectedProfile::Status::kPartial:
       break;
   }
-  if (const int written = WriteProfile(options, collected.builder.get(), &file, output);
+  if (const int written = WriteProfile(options, collected.builder.get(), &file, output, std::cout);
       written != kExitOk)
     return written;
   return collected.status == CollectedProfile::Status::kPartial ? kExitPartial : kExitOk;

@@ -454,6 +454,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     result.error = error;
     return result;
   }
+  if (hooks.attached) hooks.attached();
 
   const double cpu_at_attach = OwnCpuSeconds();
   TargetExits exits;

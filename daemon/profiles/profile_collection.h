@@ -23,6 +23,9 @@ class SnapshotRequests;
 struct CollectionHooks {
   std::function<bool()> stop_requested;  // polled about every 100 ms: true ends the window early
   std::function<void(double elapsed, double total)> progress;  // about once a second
+  // Called once the collector is attached, before the window's first wait: the launch command
+  // lets its command exec here, so nothing of it runs unobserved.
+  std::function<void()> attached;
   // When stop_requested ends the window: false keeps and builds what was collected (Ctrl-C in the
   // CLI); true returns at once with Status::kStopped (the daemon is shutting down, or the client
   // went away), releasing the BPF programs without symbolizing.
