@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -67,12 +66,7 @@ std::string DefaultOutputPath(const CliOptions& options) {
     if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')
       name += c;
   if (name.empty()) name = "command";
-  char stamp[32];
-  const time_t now = time(nullptr);
-  struct tm tm;
-  localtime_r(&now, &tm);
-  strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-  return "profd-" + ProfileTypeName(options.request.type) + "-" + name + "-" + stamp + ".pb.gz";
+  return DefaultOutputName(options.request.type, name);
 }
 
 // Forks and execs the command under PTRACE_TRACEME, so it stops at its first instruction after

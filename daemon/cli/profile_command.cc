@@ -40,12 +40,7 @@ std::string DefaultOutputPath(const CliOptions& options) {
     for (pid_t pid : options.request.pids)
       target += (target.empty() ? "" : "_") + std::to_string(pid);
   }
-  char stamp[32];
-  time_t now = time(nullptr);
-  struct tm tm;
-  localtime_r(&now, &tm);
-  strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-  return "profd-" + ProfileTypeName(options.request.type) + "-" + target + "-" + stamp + ".pb.gz";
+  return DefaultOutputName(options.request.type, target);
 }
 
 std::string OutputPath(const CliOptions& options) {
@@ -141,6 +136,15 @@ int RunCmdline(const CliOptions& options) {
 }
 
 }  // namespace
+
+std::string DefaultOutputName(ProfileType type, const std::string& target) {
+  char stamp[32];
+  const time_t now = time(nullptr);
+  struct tm tm;
+  localtime_r(&now, &tm);
+  strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+  return "profd-" + ProfileTypeName(type) + "-" + target + "-" + stamp + ".pb.gz";
+}
 
 bool OpenOutput(const std::string& output, AtomicFile* file) {
   std::string error;

@@ -15,7 +15,10 @@ namespace profd {
 
 int RunProfileCommand(const CliOptions& options);
 
-// What the launch command shares with it (launch_command.h). The output file, opened before any
+// What the launch command shares with it (launch_command.h). The default output file name:
+// profd-TYPE-TARGET-TIME.pb.gz in the current directory.
+std::string DefaultOutputName(ProfileType type, const std::string& target);
+// The output file, opened before any
 // collecting so an unwritable path fails at once; false (reported) when it cannot be.
 bool OpenOutput(const std::string& output, AtomicFile* file);
 // Writes `builder`'s profile to `file` (named `output`) and prints, to `out`, the path and the

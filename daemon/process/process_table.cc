@@ -17,14 +17,6 @@
 namespace profd {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return "";
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The kernel marks paths of deleted files with this suffix; returns whether it was there.
 bool StripDeletedSuffix(std::string* path) {
   static const std::string kDeleted = " (deleted)";
@@ -81,7 +73,7 @@ const Mapping* ProcessInfo::MainMapping() const {
 }
 
 std::string ReadProcessComm(pid_t pid) {
-  std::string comm = ReadFile(ProcPath(pid, "comm"));
+  std::string comm = ReadProcFile(ProcPath(pid, "comm"));
   while (!comm.empty() && comm.back() == '\n') comm.pop_back();
   return comm;
 }
@@ -130,7 +122,7 @@ bool ProcessCredentials::WhollyUsers(uint32_t uid) const {
 
 bool ProcessExists(pid_t pid) {
   // A zombie (Z) or dead (X) process has exited; only its parent has not reaped it yet.
-  std::string stat = ReadFile(ProcPath(pid, "stat"));
+  std::string stat = ReadProcFile(ProcPath(pid, "stat"));
   size_t close = stat.rfind(')');
   if (close == std::string::npos || close + 2 >= stat.size()) return false;
   const char state = stat[close + 2];
@@ -138,7 +130,7 @@ bool ProcessExists(pid_t pid) {
 }
 
 bool IsKernelThread(pid_t pid) {
-  std::string stat = ReadFile(ProcPath(pid, "stat"));
+  std::string stat = ReadProcFile(ProcPath(pid, "stat"));
   // Fields after the parenthesised comm, which may itself hold spaces and parentheses.
   size_t close = stat.rfind(')');
   if (close == std::string::npos) return false;
@@ -194,7 +186,7 @@ std::shared_ptr<MappedFile> ProcessTable::VdsoFile() {
   const uint64_t base = getauxval(AT_SYSINFO_EHDR);
   if (!base) return nullptr;
   uint64_t end = 0;
-  for (const MapsEntry& e : ParseProcMaps(ReadFile("/proc/self/maps")))
+  for (const MapsEntry& e : ParseProcMaps(ReadProcFile("/proc/self/maps")))
     if (e.path == "[vdso]" && e.start == base) end = e.end;
   if (end <= base) return nullptr;
   int fd = memfd_create("profd-vdso", MFD_CLOEXEC);
@@ -210,7 +202,7 @@ std::shared_ptr<MappedFile> ProcessTable::VdsoFile() {
 }
 
 bool ProcessTable::Capture(pid_t pid, ProcessInfo* info) {
-  std::string maps = ReadFile(ProcPath(pid, "maps"));
+  std::string maps = ReadProcFile(ProcPath(pid, "maps"));
   std::string comm = ReadProcessComm(pid);
   if (comm.empty()) return false;
   info->pid = pid;
