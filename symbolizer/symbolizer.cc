@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -78,6 +79,9 @@ std::string HexAddress(uint64_t address) {
 // One ELF file with whatever of its symbols and DWARF has been loaded so far.
 struct LoadedFile {
   std::mutex mutex;  // held while symbolizing: the DWARF index fills in lazily
+  // Set once EnsureDebugInfo has run: `info` changes no more, and Describe reads it without the
+  // mutex (concurrent requests' Describe calls waited behind each other's symbolizing).
+  std::atomic<bool> described{false};
   std::string path;  // as first opened; debuglink lookups use its directory
   OpenElf binary;
   ElfFileInfo info;
@@ -251,6 +255,7 @@ std::vector<Symbolization> Symbolizer::Symbolize(const std::string& path,
   {
     std::lock_guard file_lock(file->mutex);
     impl_->EnsureDebugInfo(file.get(), root);
+    file->described.store(true, std::memory_order_release);
     for (size_t i = 0; i < order.size(); ++i) {
       uint32_t index = order[i];
       if (i > 0 && addresses[order[i - 1]] == addresses[index]) {
@@ -271,8 +276,11 @@ bool Symbolizer::Describe(const std::string& path, ElfFileInfo* info, std::strin
                           const std::string& root) {
   std::shared_ptr<LoadedFile> file = impl_->GetFile(path, error);
   if (file == nullptr) return false;
-  std::lock_guard file_lock(file->mutex);
-  impl_->EnsureDebugInfo(file.get(), root);
+  if (!file->described.load(std::memory_order_acquire)) {
+    std::lock_guard file_lock(file->mutex);
+    impl_->EnsureDebugInfo(file.get(), root);
+    file->described.store(true, std::memory_order_release);
+  }
   *info = file->info;
   return true;
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -95,6 +96,7 @@ class Symbolizer {
 };
 
 // Kernel addresses from /proc/kallsyms (module names appended as "[module]" in the file field).
+// After Load, Symbolize may be called from several threads at once; AddressOf may not.
 class KernelSymbolizer {
  public:
   // Loads `kallsyms_path`; false with `error` set when it cannot be read or holds only zero
@@ -107,17 +109,26 @@ class KernelSymbolizer {
   bool AddressOf(const std::string& name, uint64_t* address) const;
 
  private:
+  // 16 bytes a symbol, names in one buffer: a host has 100,000-200,000 of them, and one string
+  // allocation each made Load most of a one-second profile's start-up.
   struct Symbol {
     uint64_t address;
-    std::string name;
-    std::string module;
+    uint32_t name_offset;  // into names_
+    uint16_t name_size;
+    uint16_t module;  // index into modules_, 0 for the kernel itself
   };
-  std::vector<Symbol> symbols_;                                // sorted by address
+  std::string_view NameOf(const Symbol& s) const {
+    return {names_.data() + s.name_offset, s.name_size};
+  }
+  std::vector<Symbol> symbols_;  // sorted by address
+  std::string names_;
+  std::vector<std::string> modules_;                           // "[ext4]"; modules_[0] is ""
   mutable std::unordered_map<std::string, uint64_t> by_name_;  // built on first AddressOf
 };
 
 // Demangles C++ (Itanium) and Rust (v0, and legacy with the hash dropped) names; returns others
-// unchanged. Rust names are always whole: "<core::hash::sip::Hasher<S> as core::hash::Hasher>::write".
+// unchanged. Rust names are always whole: "<core::hash::sip::Hasher<S> as
+// core::hash::Hasher>::write".
 std::string Demangle(const std::string& name, DemangleStyle style = DemangleStyle::kFull);
 
 // Formats results the way `llvm-symbolizer --inlining --obj=FILE` prints them: per address one

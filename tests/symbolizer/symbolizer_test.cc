@@ -378,7 +378,12 @@ TEST(KernelSymbolizerTest, FakeKallsyms) {
                          "ffffffff81000000 T _stext\n"
                          "ffffffff81001000 T do_one_initcall\n"
                          "ffffffff81002000 t helper_fn\n"
-                         "ffffffffc0a00000 t ext4_init\t[ext4]\n";
+                         "ffffffffc0a00000 t ext4_init\t[ext4]\n"
+                         "ffffffffc0b00000 t xfs_init\t[xfs]\n"
+                         "ffffffffc0a00100 t ext4_exit\t[ext4]\n"
+                         "not-hex T skipped\n"
+                         "ffffffff81003000 T\n"
+                         "ffffffff81004000 T last_without_newline";
   KernelSymbolizer kernel;
   std::string error;
   ASSERT_TRUE(kernel.Load(path, &error)) << error;
@@ -390,6 +395,16 @@ TEST(KernelSymbolizerTest, FakeKallsyms) {
   auto module = at(0xffffffffc0a00040);
   EXPECT_EQ(module.frames.at(0).function, "ext4_init");
   EXPECT_EQ(module.frames.at(0).file, "[ext4]");
+  // A module seen again after another one's lines keeps its name.
+  EXPECT_EQ(at(0xffffffffc0a00140).frames.at(0).function, "ext4_exit");
+  EXPECT_EQ(at(0xffffffffc0a00140).frames.at(0).file, "[ext4]");
+  EXPECT_EQ(at(0xffffffffc0b00010).frames.at(0).file, "[xfs]");
+  EXPECT_EQ(at(0xffffffff81003010).frames.at(0).function, "helper_fn");  // the nameless line
+  EXPECT_EQ(at(0xffffffff81004010).frames.at(0).function, "last_without_newline");
+  EXPECT_EQ(at(0xffffffff81004010).frames.at(0).file, "");
+  uint64_t address = 0;
+  EXPECT_TRUE(kernel.AddressOf("ext4_exit", &address));
+  EXPECT_EQ(address, 0xffffffffc0a00100u);
   EXPECT_TRUE(at(0x1000).frames.empty());
   EXPECT_FALSE(at(0x1000).error.empty());
 
