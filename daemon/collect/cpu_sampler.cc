@@ -57,9 +57,13 @@ bool CpuSampler::Attach(std::string* error) {
   return AttachProcessEvents(error);
 }
 
+void CpuSampler::Stop() {
+  StackCollector::Stop();
+  perf_fds_.clear();
+}
+
 CpuSampler::~CpuSampler() {
-  Stop();
-  perf_fds_.clear();  // before the skeleton, a member, is destroyed
+  Stop();  // the perf events close before the skeleton, a member, is destroyed
 }
 
 }  // namespace profd

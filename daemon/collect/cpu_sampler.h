@@ -35,6 +35,8 @@ class CpuSampler : public StackCollector {
 
   // Opens a CPU-clock perf event on every online CPU and attaches the sampler to each.
   bool Attach(std::string* error) override;
+  // Detaches and closes the perf events: no timer fires for it until Attach again.
+  void Stop() override;
 
   int64_t period_nanos() const { return period_nanos_; }
 

@@ -153,4 +153,10 @@ void LoadedUnwindTables::RemoveProcess(pid_t pid) {
   process_files_.erase(it);
 }
 
+void LoadedUnwindTables::RemoveAll() {
+  std::vector<pid_t> pids;
+  for (const auto& [pid, files] : process_files_) pids.push_back(pid);
+  for (pid_t pid : pids) RemoveProcess(pid);
+}
+
 }  // namespace profd

@@ -27,6 +27,8 @@ class LoadedUnwindTables {
   void AddProcess(const ProcessInfo& process);
   // Forgets `pid`; tables no other process uses are evicted.
   void RemoveProcess(pid_t pid);
+  // Forgets every process, and so evicts every table.
+  void RemoveAll();
 
   struct Stats {
     uint64_t tables_loaded = 0;

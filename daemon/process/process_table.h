@@ -111,6 +111,11 @@ class ProcessTable {
     copy.vdso_tried_ = vdso_tried_;
     return copy;
   }
+  std::vector<pid_t> pids() const {
+    std::vector<pid_t> out;
+    for (const auto& [pid, info] : processes_) out.push_back(pid);
+    return out;
+  }
   // Forgets `pid` (its files close when no other process maps them).
   void Forget(pid_t pid) { processes_.erase(pid); }
   size_t size() const { return processes_.size(); }

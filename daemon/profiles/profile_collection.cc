@@ -1,12 +1,14 @@
 #include "profiles/profile_collection.h"
 
 #include <bpf/bpf.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
@@ -18,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "base/log.h"
 #include "collect/bpf_support.h"
@@ -191,6 +194,81 @@ CollectedProfile CollectThreadDump(const ProfileRequest& request) {
   return result;
 }
 
+// Reading kallsyms and opening the targets' ELF files and DWARF (inflating it, indexing its units)
+// took a few hundred ms after a profile's window: done on a thread during the window instead.
+// The one-shot command runs it at the lowest priority (SCHED_IDLE), so that on a busy host it takes
+// no CPU from the targets, raised to normal priority when the window ends and its result is waited
+// for. The daemon runs it at normal priority into its shared symbolizer: on a host whose every
+// core is busy an idle thread would not run before the window's end, and then 50 requests waited
+// behind the one that read libc's DWARF at a fiftieth of a core.
+class SymbolizerWarmUp {
+ public:
+  enum class Priority { kIdle, kNormal };
+  // `kernel` is loaded when not null; `pids` empty: every process of `processes`.
+  SymbolizerWarmUp(Symbolizer* symbolizer, KernelSymbolizer* kernel, std::vector<pid_t> pids,
+                   const ProcessTable& processes, Priority priority)
+      : symbolizer_(symbolizer), kernel_(kernel), priority_(priority) {
+    // The files are held here: the table changes during the window.
+    std::vector<std::pair<std::shared_ptr<MappedFile>, std::string>> files;
+    std::set<const MappedFile*> seen;
+    if (pids.empty()) pids = processes.pids();
+    for (pid_t pid : pids)
+      if (const ProcessInfo* process = processes.Find(pid))
+        for (const Mapping& mapping : process->mappings)
+          if (mapping.file && seen.insert(mapping.file.get()).second)
+            files.emplace_back(mapping.file, process->root);
+    thread_ = std::thread([this, files = std::move(files)] { Run(files); });
+  }
+  // Unless waited for: what is left is not read (a failed or abandoned window, the daemon
+  // stopping).
+  ~SymbolizerWarmUp() {
+    cancelled_ = true;
+    Wait();
+  }
+  SymbolizerWarmUp(const SymbolizerWarmUp&) = delete;
+  SymbolizerWarmUp& operator=(const SymbolizerWarmUp&) = delete;
+
+  // Back to normal priority, and done.
+  void Wait() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      hurry_ = true;
+      sched_param normal = {};
+      if (tid_ > 0 && priority_ == Priority::kIdle) sched_setscheduler(tid_, SCHED_OTHER, &normal);
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run(const std::vector<std::pair<std::shared_ptr<MappedFile>, std::string>>& files) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      tid_ = gettid();
+      sched_param idle = {};
+      if (!hurry_ && priority_ == Priority::kIdle)
+        sched_setscheduler(0, SCHED_IDLE, &idle);  // this thread only
+    }
+    std::string error;
+    if (kernel_ && !kernel_->Load("/proc/kallsyms", &error))
+      LogWarning("kernel frames stay unsymbolized: " + error);
+    for (const auto& [file, root] : files) {
+      if (cancelled_) return;
+      ElfFileInfo info;
+      // Errors are the assembler's to report when it describes the file again.
+      symbolizer_->Describe(file->open_path(), &info, &error, root);
+    }
+  }
+
+  Symbolizer* symbolizer_;  // thread-safe: the thread's work stays in its cache
+  KernelSymbolizer* kernel_;
+  const Priority priority_;
+  std::mutex mutex_;
+  pid_t tid_ = 0;
+  bool hurry_ = false;
+  std::atomic<bool> cancelled_{false};
+  std::thread thread_;
+};
+
 // One profile per process of `samples` (the busiest `request.split_max_pids` of them), each with
 // `whole`'s time and comments.
 void SplitByPid(const StackSamples& samples, ProfileBuilder& whole, ProfileAssembler* assembler,
@@ -343,13 +421,23 @@ bool WindowAbandoned(bool stopped, double elapsed, const CollectionHooks& hooks,
 CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHooks& hooks) {
   CollectedProfile result;
   SharedSampler& shared = *hooks.shared_cpu;
+  const std::vector<pid_t> subscription_pids =
+      request.all_processes ? std::vector<pid_t>{} : request.pids;
+  std::chrono::steady_clock::time_point start;
   std::shared_ptr<SharedSampler::Subscription> subscription =
-      shared.Subscribe(request.all_processes ? std::vector<pid_t>{} : request.pids, &result.error);
+      shared.Subscribe(subscription_pids, &start, &result.error);
   if (!subscription) return result;
   // The window starts once subscribed: loading the sampler, or waiting behind other requests'
   // subscriptions, is not part of it.
-  const auto wall_start = std::chrono::system_clock::now();
-  const auto start = std::chrono::steady_clock::now();
+  const auto wall_start = std::chrono::system_clock::now() -
+                          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                              std::chrono::steady_clock::now() - start);
+  // The shared symbolizer reads the targets' files now (the first request for a file reads it for
+  // all), so that the window's end finds their DWARF ready.
+  const SharedSampler::Symbolizers symbolizers = shared.symbolizers();
+  std::optional<SymbolizerWarmUp> warm_up;
+  warm_up.emplace(symbolizers.user.get(), nullptr, subscription_pids,
+                  shared.Processes(subscription_pids), SymbolizerWarmUp::Priority::kNormal);
   const ProfileKind kind = CpuProfileKind(hooks.shared_cpu_frequency());
   TargetExits exits;
   double elapsed = 0;
@@ -365,17 +453,11 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
     for (pid_t pid : request.pids) exits.Check(pid, elapsed, request.seconds);
     if (exits.All(request.pids)) break;
   }
-  StackSamples samples = shared.Finish(subscription);
-  if (WindowAbandoned(stopped, elapsed, hooks, &result)) return result;
   // Symbolized against a copy of the processes, so other requests and the drain go on meanwhile.
-  std::unique_lock<std::mutex> lock = shared.Lock();
-  std::vector<pid_t> pids;
-  if (!request.all_processes)
-    for (const StackSample& s : samples.samples) pids.push_back(static_cast<pid_t>(s.pid));
-  if (!request.all_processes && pids.empty()) pids = request.pids;
-  ProcessTable processes = shared.processes().Snapshot(pids);
-  const std::optional<LoadedUnwindTables::Stats> unwind = shared.unwind_stats();
-  lock.unlock();
+  ProcessTable processes;
+  std::optional<LoadedUnwindTables::Stats> unwind;
+  StackSamples samples = shared.Finish(subscription, &processes, &unwind);
+  if (WindowAbandoned(stopped, elapsed, hooks, &result)) return result;
   WindowFacts facts;
   facts.wall_start = wall_start;
   facts.duration = std::chrono::steady_clock::now() - start;
@@ -384,10 +466,11 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
   facts.unwind = unwind;
   facts.exit_note = exits.note;
   // One symbolizer for all requests: DWARF is read once, not once per request (50 concurrent
-  // requests each reading libc's would take a gigabyte).
-  std::unique_lock<std::mutex> symbolizing = shared.LockSymbolizer();
-  facts.symbolizer = &shared.symbolizer();
-  facts.kernel = &shared.kernel();
+  // requests each reading libc's would take a gigabyte). Used by several requests at once: behind
+  // one lock, 50 requests ending together answered one after another.
+  warm_up->Wait();
+  facts.symbolizer = symbolizers.user.get();
+  facts.kernel = symbolizers.kernel.get();
   FinishProfile(request, kind, samples, processes, facts, &result);
   return result;
 }
@@ -428,8 +511,13 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   ProcessTable processes;
   for (pid_t pid : request.pids) processes.Observe(pid);
 
-  const auto wall_start = std::chrono::system_clock::now();
-  const auto start = std::chrono::steady_clock::now();
+  // The one-shot command's symbolizers, warmed up while the collector loads and the window runs.
+  Symbolizer own_symbolizer(ProfileSymbolizerOptions());
+  KernelSymbolizer own_kernel;
+  std::optional<SymbolizerWarmUp> warm_up;
+  if (!hooks.shared_symbolizer)
+    warm_up.emplace(&own_symbolizer, &own_kernel, request.pids, processes,
+                    SymbolizerWarmUp::Priority::kIdle);
   ProfileKind kind;
   std::unique_ptr<StackCollector> sampler = LoadCollector(request, processes, &kind, &error);
   if (!sampler) {
@@ -455,6 +543,10 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     return result;
   }
   if (hooks.attached) hooks.attached();
+  // The window starts once samples can be taken: loading and verifying the BPF program takes
+  // 0.15-0.5 s that would otherwise be an empty part of it.
+  const auto wall_start = std::chrono::system_clock::now();
+  const auto start = std::chrono::steady_clock::now();
 
   const double cpu_at_attach = OwnCpuSeconds();
   TargetExits exits;
@@ -476,11 +568,15 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     return facts;
   };
   auto finish = [&](StackSamples& samples, WindowFacts& facts, CollectedProfile* out) {
-    std::unique_lock<std::mutex> symbolizing;
+    SharedSampler::Symbolizers shared;
     if (hooks.shared_symbolizer) {
-      symbolizing = hooks.shared_symbolizer->LockSymbolizer();
-      facts.symbolizer = &hooks.shared_symbolizer->symbolizer();
-      facts.kernel = &hooks.shared_symbolizer->kernel();
+      shared = hooks.shared_symbolizer->symbolizers();
+      facts.symbolizer = shared.user.get();
+      facts.kernel = shared.kernel.get();
+    } else if (warm_up) {
+      warm_up->Wait();
+      facts.symbolizer = &own_symbolizer;
+      facts.kernel = &own_kernel;
     }
     FinishProfile(request, kind, samples, processes, facts, out);
   };

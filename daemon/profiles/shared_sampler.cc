@@ -2,7 +2,6 @@
 
 #include <malloc.h>
 
-#include <condition_variable>
 
 #include "base/log.h"
 #include "collect/bpf_maps.h"
@@ -16,6 +15,8 @@ class SharedSampler::Subscription {
   // Samples merged by key, as the kernel's counts map would have them.
   std::map<std::tuple<uint32_t, uint32_t, std::string, uint64_t, uint64_t>, StackSample> samples;
   std::unordered_map<uint64_t, StackTrace> stacks;
+  bool ending = false;  // Finish waits for the drain thread to take its last samples
+  bool ended = false;
 
   bool Wants(uint32_t pid) const { return pids.empty() || pids.count(static_cast<pid_t>(pid)); }
 };
@@ -30,38 +31,52 @@ constexpr size_t kMaxCachedStacks = 200000;
 
 }  // namespace
 
-SharedSampler::SharedSampler(Loader load, bool dwarf_unwinding, std::chrono::seconds linger)
-    : load_(std::move(load)), dwarf_unwinding_(dwarf_unwinding), linger_(linger) {
+SharedSampler::SharedSampler(Loader load, bool dwarf_unwinding, std::chrono::seconds linger,
+                             std::chrono::seconds unload_after)
+    : load_(std::move(load)),
+      dwarf_unwinding_(dwarf_unwinding),
+      linger_(linger),
+      unload_after_(std::max(unload_after, linger)) {
   drain_thread_ = std::jthread([this](std::stop_token stop) { DrainLoop(stop); });
 }
 
 SharedSampler::~SharedSampler() {
   drain_thread_.request_stop();
   drain_thread_.join();
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::scoped_lock all(processes_mutex_, mutex_, tables_mutex_);
   UnloadLocked();
 }
 
-std::unique_lock<std::mutex> SharedSampler::LockSymbolizer() {
-  std::unique_lock<std::mutex> lock(symbolizer_mutex_);
+SharedSampler::Symbolizers SharedSampler::symbolizers() {
+  std::lock_guard<std::mutex> lock(symbolizer_mutex_);
   // kallsyms changes when modules load: read again at most once a minute.
   const auto now = std::chrono::steady_clock::now();
   if (now - kernel_loaded_ > std::chrono::minutes(1)) {
-    KernelSymbolizer fresh;
+    auto fresh = std::make_shared<KernelSymbolizer>();
     std::string error;
-    if (fresh.Load("/proc/kallsyms", &error)) {
+    if (fresh->Load("/proc/kallsyms", &error)) {
       kernel_ = std::move(fresh);
     } else {
       LogWarning("kernel frames stay unsymbolized: " + error);
     }
     kernel_loaded_ = now;
   }
-  return lock;
+  return {symbolizer_, kernel_};
 }
 
 bool SharedSampler::loaded() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return collector_ != nullptr;
+  return collector_ && attached_;
+}
+
+ProcessTable SharedSampler::Processes(const std::vector<pid_t>& pids) const {
+  std::lock_guard<std::mutex> lock(processes_mutex_);
+  return processes_.Snapshot(pids);
+}
+
+void SharedSampler::UnloadWhenIdle() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  unload_when_idle_ = true;
 }
 
 uint64_t SharedSampler::samples_drained() const {
@@ -69,97 +84,177 @@ uint64_t SharedSampler::samples_drained() const {
   return samples_drained_;
 }
 
-std::optional<LoadedUnwindTables::Stats> SharedSampler::unwind_stats() const {
-  if (!tables_ || !dwarf_unwinding_) return std::nullopt;
-  return tables_->stats();
+bool SharedSampler::LoadLocked(std::string* error) {
+  if (collector_) {
+    // Paused: its perf events open again.
+    if (collector_->Attach(error)) {
+      attached_ = true;
+      idle_since_ = last_drain_ = std::chrono::steady_clock::now();
+      LogInfo("shared sampler resumed");
+      return true;
+    }
+    LogWarning("the paused shared sampler cannot attach again (" + *error + "): loading it anew");
+    UnloadLocked();
+  }
+  std::unique_ptr<StackCollector> collector = load_(error);
+  if (!collector) return false;
+  auto tables = std::make_unique<LoadedUnwindTables>(collector->unwind_tables_fd(),
+                                                     collector->process_unwind_fd());
+  if (!collector->Attach(error)) return false;
+  tables_ = std::move(tables);
+  collector_ = std::move(collector);
+  attached_ = true;
+  unload_when_idle_ = false;
+  // Not unloaded at the next drain for an idleness that began before this load.
+  idle_since_ = last_drain_ = std::chrono::steady_clock::now();
+  LogInfo("shared sampler loaded");
+  return true;
 }
 
 std::shared_ptr<SharedSampler::Subscription> SharedSampler::Subscribe(
-    const std::vector<pid_t>& pids, std::string* error) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (!collector_) {
-    collector_ = load_(error);
-    if (!collector_) return nullptr;
-    tables_ = std::make_unique<LoadedUnwindTables>(collector_->unwind_tables_fd(),
-                                                   collector_->process_unwind_fd());
-    if (!collector_->Attach(error)) {
-      collector_.reset();
-      tables_.reset();
-      return nullptr;
+    const std::vector<pid_t>& pids, std::chrono::steady_clock::time_point* start,
+    std::string* error) {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (!collector_ || !attached_) {
+        lock.unlock();
+        std::scoped_lock all(processes_mutex_, mutex_, tables_mutex_);
+        if ((!collector_ || !attached_) && !LoadLocked(error)) return nullptr;
+      }
     }
-    LogInfo("shared sampler loaded");
+    {
+      // The targets' mappings and unwind tables before their samples count, without holding up
+      // the drain and the other requests.
+      std::vector<TableChange> changes;
+      {
+        std::lock_guard<std::mutex> lock(processes_mutex_);
+        for (pid_t pid : pids) {
+          if (processes_.Find(pid) ? processes_.Refresh(pid) : processes_.Observe(pid))
+            if (const ProcessInfo* process = processes_.Find(pid); process && dwarf_unwinding_)
+              changes.push_back({pid, *process});
+        }
+      }
+      ApplyTableChanges(changes);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!collector_ || !attached_) continue;  // paused or unloaded meanwhile: again
+    // Its window starts at the last drain: the next one hands it what was counted since. Draining
+    // here instead (a syscall per counts key) made 50 subscriptions wait behind each other.
+    *start = last_drain_;
+    auto subscription = std::make_shared<Subscription>();
+    subscription->pids.insert(pids.begin(), pids.end());
+    subscription->counters_at_start = collector_->CounterTotals();
+    subscriptions_.insert(subscription);
+    return subscription;
   }
-  // What was counted before this subscription belongs to the others.
-  DrainLocked();
-  auto subscription = std::make_shared<Subscription>();
-  subscription->pids.insert(pids.begin(), pids.end());
-  subscription->counters_at_start = collector_->CounterTotals();
-  for (pid_t pid : pids) {
-    if (processes_.Find(pid) ? processes_.Refresh(pid) : processes_.Observe(pid))
-      if (const ProcessInfo* process = processes_.Find(pid); process && dwarf_unwinding_)
-        tables_->AddProcess(*process);
-  }
-  subscriptions_.insert(subscription);
-  return subscription;
 }
 
-StackSamples SharedSampler::Finish(const std::shared_ptr<Subscription>& subscription) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (collector_) DrainLocked();
+StackSamples SharedSampler::Finish(const std::shared_ptr<Subscription>& subscription,
+                                   ProcessTable* processes,
+                                   std::optional<LoadedUnwindTables::Stats>* unwind) {
   StackSamples out;
-  for (auto& [key, sample] : subscription->samples) out.samples.push_back(std::move(sample));
-  out.stacks = std::move(subscription->stacks);
-  if (collector_) {
-    std::array<uint64_t, PROFD_COUNTER_MAX> delta = collector_->CounterTotals();
-    for (int i = 0; i < PROFD_COUNTER_MAX; i++) delta[i] -= subscription->counters_at_start[i];
-    ReportCounters(delta, &out);
+  {
+    // Its window ends at the next drain, which the drain thread makes now for every subscription
+    // ending meanwhile (one drain for 50 requests ending together, not 50).
+    std::unique_lock<std::mutex> lock(mutex_);
+    subscription->ending = true;
+    drain_requested_ = true;
+    wake_.notify_all();
+    if (!drained_.wait_for(lock, std::chrono::seconds(2), [&] { return subscription->ended; })) {
+      if (collector_ && attached_) DrainLocked();  // the drain thread is stopping, or stuck
+      if (!subscription->ended) {
+        subscription->ended = true;
+        subscriptions_.erase(subscription);
+        finishing_++;
+      }
+    }
+    for (auto& [key, sample] : subscription->samples) out.samples.push_back(std::move(sample));
+    subscription->samples.clear();
+    out.stacks = std::move(subscription->stacks);
+    if (collector_) {
+      std::array<uint64_t, PROFD_COUNTER_MAX> delta = collector_->CounterTotals();
+      for (int i = 0; i < PROFD_COUNTER_MAX; i++) delta[i] -= subscription->counters_at_start[i];
+      ReportCounters(delta, &out);
+    }
   }
+  {
+    // Still counted as running (finishing_), so the processes that exited during its window are
+    // kept until copied.
+    std::vector<TableChange> changes;
+    {
+      std::lock_guard<std::mutex> lock(processes_mutex_);
+      ReadNewProcessesLocked(&changes);
+      *processes = processes_.Snapshot(
+          std::vector<pid_t>(subscription->pids.begin(), subscription->pids.end()));
+    }
+    ApplyTableChanges(changes);
+    std::lock_guard<std::mutex> lock(tables_mutex_);
+    *unwind = tables_ && dwarf_unwinding_ ? std::optional(tables_->stats()) : std::nullopt;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
   LogDebug("shared sampler: a subscription ends with " + std::to_string(out.samples.size()) +
            " sample keys (" + std::to_string(out.events) + " samples taken host-wide meanwhile)");
-  subscriptions_.erase(subscription);
-  if (subscriptions_.empty()) idle_since_ = std::chrono::steady_clock::now();
+  finishing_--;
+  if (subscriptions_.empty() && finishing_ == 0) idle_since_ = std::chrono::steady_clock::now();
   return out;
 }
 
 void SharedSampler::DrainLoop(std::stop_token stop) {
-  std::mutex wait_mutex;
-  std::condition_variable_any wake;
   while (!stop.stop_requested()) {
+    enum { kNothing, kPause, kUnload } idle = kNothing;
     {
-      std::unique_lock<std::mutex> wait_lock(wait_mutex);
-      wake.wait_for(wait_lock, stop, std::chrono::milliseconds(200), [] { return false; });
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait_for(lock, stop, std::chrono::milliseconds(200), [&] { return drain_requested_; });
+      drain_requested_ = false;
+      if (!collector_) continue;
+      if (attached_) DrainLocked();
+      const auto since = std::chrono::steady_clock::now() - idle_since_;
+      // Nobody has asked for a while: the perf events go; after longer (or once the settings
+      // changed) the programs and maps too. The next request attaches or loads them again.
+      const bool nobody = subscriptions_.empty() && finishing_ == 0;
+      if (nobody && (unload_when_idle_ || since > unload_after_))
+        idle = kUnload;
+      else if (nobody && attached_ && since > linger_)
+        idle = kPause;
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!collector_) continue;
-    DrainLocked();
-    // Nobody has asked for a while: the perf events and maps go (the next request reloads them).
-    if (subscriptions_.empty() && std::chrono::steady_clock::now() - idle_since_ > linger_) {
-      UnloadLocked();
+    if (idle == kNothing) {
+      std::vector<TableChange> changes;
       {
-        // Its DWARF caches go too, and the freed memory back to the system: an idle daemon stays
-        // small between the schedule's rounds.
-        std::lock_guard<std::mutex> symbolizing(symbolizer_mutex_);
-        symbolizer_ = std::make_unique<Symbolizer>(ProfileSymbolizerOptions());
+        std::lock_guard<std::mutex> lock(processes_mutex_);
+        ReadNewProcessesLocked(&changes);
       }
-      malloc_trim(0);
-      LogInfo("shared sampler unloaded: no requests for " + std::to_string(linger_.count()) + "s");
+      ApplyTableChanges(changes);
+      continue;
     }
+    {
+      std::scoped_lock all(processes_mutex_, mutex_, tables_mutex_);
+      if (!collector_ || !subscriptions_.empty() || finishing_) continue;  // a request came
+      if (idle == kUnload)
+        UnloadLocked();
+      else if (attached_ && std::chrono::steady_clock::now() - idle_since_ > linger_)
+        PauseLocked();
+      else
+        continue;
+    }
+    {
+      // Its DWARF caches go too, and the freed memory back to the system: an idle daemon stays
+      // small between the schedule's rounds.
+      std::lock_guard<std::mutex> symbolizing(symbolizer_mutex_);
+      symbolizer_ = std::make_shared<Symbolizer>(ProfileSymbolizerOptions());
+    }
+    malloc_trim(0);
+    LogInfo(idle == kUnload ? "shared sampler unloaded: idle, or its settings changed"
+                            : "shared sampler paused: no requests for " +
+                                  std::to_string(linger_.count()) + "s");
   }
 }
 
 void SharedSampler::DrainLocked() {
-  // New processes: their mappings and unwind tables while they are alive.
-  for (pid_t pid : collector_->TakeSampledPids())
-    if (!processes_.Find(pid) && processes_.Observe(pid) && dwarf_unwinding_)
-      tables_->AddProcess(*processes_.Find(pid));
-  for (const StackCollector::ProcessEvent& event : collector_->TakeProcessEvents()) {
-    if (!processes_.Find(event.pid)) continue;
-    if (event.exited) {
-      tables_->RemoveProcess(event.pid);
-      exited_.push_back(event.pid);  // its samples still symbolize until the running requests end
-    } else if (processes_.Refresh(event.pid) && dwarf_unwinding_)
-      tables_->AddProcess(*processes_.Find(event.pid));
-  }
+  // New processes and exec/exit notices: read by ReadNewProcessesLocked, outside mutex_.
+  for (pid_t pid : collector_->TakeSampledPids()) new_pids_.push_back(pid);
+  for (const StackCollector::ProcessEvent& event : collector_->TakeProcessEvents())
+    process_events_.push_back(event);
   const size_t cached_before = stacks_.size();
   std::vector<StackSample> drained = collector_->Drain(&stacks_);
   samples_drained_ += drained.size();
@@ -181,6 +276,18 @@ void SharedSampler::DrainLocked() {
           sub->stacks.emplace(id, st->second);
     }
   }
+  last_drain_ = std::chrono::steady_clock::now();
+  bool ended = false;
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+    if (!(*it)->ending) {
+      ++it;
+      continue;
+    }
+    (*it)->ended = ended = true;
+    finishing_++;  // until Finish has copied the processes
+    it = subscriptions_.erase(it);
+  }
+  if (ended) drained_.notify_all();
   if (stacks_in_kernel_.size() > kPruneStacksAt) {
     std::sort(stacks_in_kernel_.begin(), stacks_in_kernel_.end());
     stacks_in_kernel_.erase(std::unique(stacks_in_kernel_.begin(), stacks_in_kernel_.end()),
@@ -189,10 +296,47 @@ void SharedSampler::DrainLocked() {
     stacks_in_kernel_.clear();
   }
   if (stacks_.size() > kMaxCachedStacks) stacks_.clear();
+}
+
+void SharedSampler::ReadNewProcessesLocked(std::vector<TableChange>* changes) {
+  std::vector<pid_t> pids;
+  std::vector<StackCollector::ProcessEvent> events;
+  bool idle;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pids.swap(new_pids_);
+    events.swap(process_events_);
+    idle = subscriptions_.empty() && finishing_ == 0;
+  }
+  // New processes: their mappings while they are alive.
+  for (pid_t pid : pids)
+    if (!processes_.Find(pid) && processes_.Observe(pid) && dwarf_unwinding_)
+      changes->push_back({pid, *processes_.Find(pid)});
+  for (const StackCollector::ProcessEvent& event : events) {
+    if (!processes_.Find(event.pid)) continue;
+    if (event.exited) {
+      changes->push_back({event.pid, std::nullopt});
+      exited_.push_back(event.pid);  // its samples still symbolize until the running requests end
+    } else if (processes_.Refresh(event.pid) && dwarf_unwinding_)
+      changes->push_back({event.pid, *processes_.Find(event.pid)});
+  }
   // Between requests, exited processes go: a long-running daemon holds only the living.
-  if (subscriptions_.empty()) {
+  if (idle) {
     for (pid_t pid : exited_) processes_.Forget(pid);
     exited_.clear();
+  }
+}
+
+void SharedSampler::ApplyTableChanges(const std::vector<TableChange>& changes) {
+  // One process at a time: a request subscribing waits for one table build, not for all of the
+  // host's new processes'.
+  for (const TableChange& change : changes) {
+    std::lock_guard<std::mutex> lock(tables_mutex_);
+    if (!tables_) return;  // unloaded: the tables went with it
+    if (change.process)
+      tables_->AddProcess(*change.process);
+    else
+      tables_->RemoveProcess(change.pid);
   }
 }
 
@@ -210,7 +354,7 @@ std::string SharedSampler::MetricsText() {
     }
     stacks_in_kernel = stacks_in_kernel_.size();
     stacks_cached = stacks_.size();
-    is_loaded = collector_ != nullptr;
+    is_loaded = collector_ && attached_;
     drained = samples_drained_;
   }
   StackSamples named;
@@ -240,8 +384,7 @@ std::string SharedSampler::MetricsText() {
                            line("profd_stacks_map_entries", stacks_in_kernel)) +
                     metric("profd_stacks_cached", "gauge", "Stacks kept in userspace.",
                            line("profd_stacks_cached", stacks_cached));
-  std::lock_guard<std::mutex> lock(symbolizer_mutex_);
-  const Symbolizer::Stats s = symbolizer_->stats();
+  const Symbolizer::Stats s = symbolizers().user->stats();
   out += metric("profd_symbolizer_cache_hits_total", "counter",
                 "Files found in the symbolizer's cache.",
                 line("profd_symbolizer_cache_hits_total", s.cache_hits)) +
@@ -258,6 +401,21 @@ std::string SharedSampler::MetricsText() {
   return out;
 }
 
+void SharedSampler::PauseLocked() {
+  collector_->Stop();
+  DrainLocked();  // what came before the stop, for nobody
+  // Processes are not watched while paused (no exec or exit notices): what is known of them goes,
+  // and every process is read again as it is sampled after the next attach (the drain emptied the
+  // counts map, so each one's first sample is new again).
+  if (tables_) tables_->RemoveAll();
+  processes_ = ProcessTable();
+  exited_.clear();
+  new_pids_.clear();
+  process_events_.clear();
+  stacks_.clear();  // the ids stay in the kernel's map (stacks_in_kernel_), read again if seen
+  attached_ = false;
+}
+
 void SharedSampler::UnloadLocked() {
   if (collector_) {
     const std::array<uint64_t, PROFD_COUNTER_MAX> now = collector_->CounterTotals();
@@ -265,8 +423,12 @@ void SharedSampler::UnloadLocked() {
   }
   processes_ = ProcessTable();
   exited_.clear();
+  new_pids_.clear();
+  process_events_.clear();
   tables_.reset();
   collector_.reset();
+  attached_ = false;
+  unload_when_idle_ = false;
   stacks_.clear();
   stacks_in_kernel_.clear();
 }

@@ -1,9 +1,13 @@
 // One host-wide stack collector that serves every concurrent request of its type: the daemon's CPU
 // profiles of different pids (or of the host) share one set of perf events and BPF maps. A drain
-// thread takes the counts out of the kernel every 200 ms and hands each sample to the
-// subscriptions that want its process; it also keeps the process table and the unwind tables of
-// the processes it sees. The collector is loaded with the first subscription and unloaded a while
-// after the last one ends.
+// thread takes the counts out of the kernel every 200 ms (and at once when a subscription ends) and
+// hands each sample to the subscriptions that want its process; it alone drains, so requests
+// starting and ending together do not wait behind each other's drains; it also keeps the process table and the unwind tables of
+// the processes it sees. The collector is loaded with the first subscription; `linger` after the
+// last one ends its perf events close and what it knew of processes goes, but its BPF programs and
+// maps stay loaded for the next (loading and verifying them cost the idle daemon more CPU than
+// the rest of a schedule's round); `unload_after` idle they go too, or once idle after
+// UnloadWhenIdle.
 #ifndef PROFD_DAEMON_PROFILES_SHARED_SAMPLER_H
 #define PROFD_DAEMON_PROFILES_SHARED_SAMPLER_H
 
@@ -11,6 +15,7 @@
 
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -36,55 +41,96 @@ class SharedSampler {
   // `load` makes the host-wide collector (all processes); `dwarf_unwinding` as its options say.
   using Loader = std::function<std::unique_ptr<StackCollector>(std::string* error)>;
   SharedSampler(Loader load, bool dwarf_unwinding,
-                std::chrono::seconds linger = std::chrono::seconds(30));
+                std::chrono::seconds linger = std::chrono::seconds(30),
+                std::chrono::seconds unload_after = std::chrono::minutes(10));
   ~SharedSampler();
 
   class Subscription;
-  // Counts the samples of `pids` (every process when empty) from now on. Null with `error` set
-  // when the collector cannot be loaded.
-  std::shared_ptr<Subscription> Subscribe(const std::vector<pid_t>& pids, std::string* error);
-  // Ends `subscription` and returns its samples, with the drops counted meanwhile.
-  StackSamples Finish(const std::shared_ptr<Subscription>& subscription);
+  // Counts the samples of `pids` (every process when empty) from `start` on, the last drain (at
+  // most 200 ms ago). Null with `error` set when the collector cannot be loaded.
+  std::shared_ptr<Subscription> Subscribe(const std::vector<pid_t>& pids,
+                                          std::chrono::steady_clock::time_point* start,
+                                          std::string* error);
+  // Ends `subscription` and returns its samples, with the drops counted meanwhile; `processes` set
+  // to a copy of what the samples refer to (the processes it wanted, every process sampled so far
+  // read in) and `unwind` to the unwind tables' stats.
+  StackSamples Finish(const std::shared_ptr<Subscription>& subscription, ProcessTable* processes,
+                      std::optional<LoadedUnwindTables::Stats>* unwind);
 
-  // The process table the samples refer to, locked for as long as the lock is held (the drain
-  // thread updates it).
-  std::unique_lock<std::mutex> Lock() { return std::unique_lock<std::mutex>(mutex_); }
-  ProcessTable& processes() { return processes_; }                // with Lock() held
-  std::optional<LoadedUnwindTables::Stats> unwind_stats() const;  // with Lock() held
-
-  // The symbolizers requests share, locked for as long as the lock is held.
-  std::unique_lock<std::mutex> LockSymbolizer();
-  Symbolizer& symbolizer() { return *symbolizer_; }     // with LockSymbolizer() held
-  const KernelSymbolizer& kernel() { return kernel_; }  // with LockSymbolizer() held
+  // The symbolizers requests share, for use by several at once (the Symbolizer locks its cache and
+  // each file; kallsyms is read-only once loaded). A request keeps the ones it was given while the
+  // sampler's unloading or a kallsyms reload replaces them for later requests.
+  struct Symbolizers {
+    std::shared_ptr<Symbolizer> user;
+    std::shared_ptr<const KernelSymbolizer> kernel;
+  };
+  Symbolizers symbolizers();
 
   // Its /metrics lines: samples, drops by cause, the stacks map's fill, the symbolizer's cache.
   std::string MetricsText();
 
-  bool loaded() const;
+  // A copy of the process table for `pids` (every process when empty), as known now.
+  ProcessTable Processes(const std::vector<pid_t>& pids) const;
+
+  // The settings `load` reads have changed: the collector is unloaded as soon as no subscription
+  // uses it, so that the next one loads it with them.
+  void UnloadWhenIdle();
+
+  bool loaded() const;  // its perf events are open
   uint64_t samples_drained() const;
 
  private:
   void DrainLoop(std::stop_token stop);
+  bool LoadLocked(std::string* error);
+  void PauseLocked();
   void DrainLocked();
+  struct TableChange {
+    pid_t pid;
+    std::optional<ProcessInfo> process;  // its mappings to add; none: it exited
+  };
+  // With processes_mutex_: reads the new processes (and exec'ed ones) into the table, and says
+  // what the unwind tables must learn; ApplyTableChanges tells them, without processes_mutex_.
+  void ReadNewProcessesLocked(std::vector<TableChange>* changes);
+  void ApplyTableChanges(const std::vector<TableChange>& changes);
   void UnloadLocked();
 
   const Loader load_;
   const bool dwarf_unwinding_;
   const std::chrono::seconds linger_;
+  const std::chrono::seconds unload_after_;
+  // Two locks: mutex_ for the collector, its samples and the subscriptions; processes_mutex_ for
+  // what is read from /proc and the unwind tables built from it. Reading a new process's mappings
+  // (and building its tables) takes milliseconds, and 50 requests subscribing and ending waited
+  // behind every such read when one lock held both. Nested only as processes_mutex_ then mutex_,
+  // or all at once (std::scoped_lock).
   mutable std::mutex mutex_;
   std::unique_ptr<StackCollector> collector_;
+  bool attached_ = false;      // collector_'s perf events are open (else it is paused)
+  bool unload_when_idle_ = false;
+  // Taken from the collector under mutex_, read under processes_mutex_ alone.
+  std::vector<pid_t> new_pids_;
+  std::vector<StackCollector::ProcessEvent> process_events_;
+  mutable std::mutex processes_mutex_;
+  // The unwind tables, built from what processes_mutex_ guards but not under it (building a
+  // table takes milliseconds); replaced with collector_ under all three locks.
+  std::mutex tables_mutex_;
   std::unique_ptr<LoadedUnwindTables> tables_;
   ProcessTable processes_;
   std::unordered_map<uint64_t, StackTrace> stacks_;  // every stack drained, by id
   std::vector<uint64_t> stacks_in_kernel_;           // ids read since the kernel's map was pruned
   std::set<std::shared_ptr<Subscription>> subscriptions_;
-  std::vector<pid_t> exited_;  // forgotten once no subscription can still need them
+  size_t finishing_ = 0;  // subscriptions drained for the last time, their processes not copied
+  std::chrono::steady_clock::time_point last_drain_;
+  bool drain_requested_ = false;
+  std::condition_variable_any wake_;  // the drain thread, for drain_requested_
+  std::condition_variable drained_;   // Finish, for its subscription's last drain
+  std::vector<pid_t> exited_;  // with processes_mutex_: forgotten once no subscription needs them
   std::chrono::steady_clock::time_point idle_since_;
   uint64_t samples_drained_ = 0;
   std::array<uint64_t, PROFD_COUNTER_MAX> counters_of_unloaded_{};  // totals of earlier loads
-  std::mutex symbolizer_mutex_;
-  std::unique_ptr<Symbolizer> symbolizer_ = std::make_unique<Symbolizer>(ProfileSymbolizerOptions());
-  KernelSymbolizer kernel_;
+  std::mutex symbolizer_mutex_;  // guards the two pointers, not their use
+  std::shared_ptr<Symbolizer> symbolizer_ = std::make_shared<Symbolizer>(ProfileSymbolizerOptions());
+  std::shared_ptr<const KernelSymbolizer> kernel_ = std::make_shared<KernelSymbolizer>();
   std::chrono::steady_clock::time_point kernel_loaded_{};
   std::jthread drain_thread_;
 };

@@ -141,7 +141,8 @@ class Service {
         current_(config),
         shared_cpu_hz_(config.frequency_hz),
         // One host-wide CPU sampler serves every cpu request and the schedule; it is loaded on
-        // the first and unloaded 30 s after the last. Its frequency and unwinding are the
+        // the first, paused 30 s after the last and unloaded after 10 min idle (or once idle
+        // after a reload changed the frequency). Its frequency and unwinding are the
         // configuration's when it loads.
         shared_cpu_([this](std::string* error) { return LoadSharedCpuSampler(error); },
                     config.dwarf_unwinding),
@@ -267,6 +268,8 @@ class Service {
     moved.reset();  // a failed reload's new socket
     if (ok) {
       current_.Set(fresh);
+      // The sampler stays loaded between requests: a new frequency applies once it reloads.
+      if (fresh.frequency_hz != old.frequency_hz) shared_cpu_.UnloadWhenIdle();
       LogInfo("configuration reloaded from " + options_.config_path);
     }
   }

@@ -133,7 +133,9 @@ class CpuProfileTest(unittest.TestCase):
         # of them here, more at higher rates and load (profd sees 0.01%). Without asynchronous
         # preemption the oracle is sound; profd does not need it off.
         env = dict(os.environ, GODEBUG="asyncpreemptoff=1")
-        p = subprocess.Popen([GO_PPROF, "2", "20.3", go_out, "500"], stdout=subprocess.PIPE,
+        # profd's window starts once its sampler is attached (up to a second on a loaded host), so
+        # the program profiles itself a little longer than profd's 20 s: it must not exit first.
+        p = subprocess.Popen([GO_PPROF, "2", "21.5", go_out, "500"], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, env=env, text=True)
         self.procs.append(p)
         self.assertEqual(p.stdout.readline(), "profiling\n")  # after a warm-up, in steady state
