@@ -11,13 +11,16 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/atomic_file.h"
 #include "base/log.h"
 #include "cli/profile_command.h"
+#include "process/loader_stop.h"
 #include "profiles/profile_collection.h"
+#include "profiles/profile_types.h"
 
 namespace profd {
 namespace {
@@ -94,6 +97,27 @@ int WaitFor(pid_t pid, int flags = 0) {
   return status;
 }
 
+// The exit code profd passes on for a wait status: the command's, or 128+N for signal N.
+int ExitCode(int status, std::string* ending) {
+  if (WIFSIGNALED(status)) {
+    *ending = std::string("was killed by signal ") + std::to_string(WTERMSIG(status)) + " (SIG" +
+              sigabbrev_np(WTERMSIG(status)) + ")";
+    return 128 + WTERMSIG(status);
+  }
+  *ending = "exited with status " + std::to_string(WEXITSTATUS(status));
+  return WEXITSTATUS(status);
+}
+
+// The command ended while its loader was still at work: nothing of it to profile.
+int ReportEnded(const CliOptions& options, int status) {
+  g_command = 0;
+  std::string ending;
+  const int code = ExitCode(status, &ending);
+  LogError(options.command.front() + " " + ending +
+           " before its libraries were loaded: no profile written");
+  return code;
+}
+
 }  // namespace
 
 int RunLaunchCommand(const CliOptions& options) {
@@ -126,15 +150,38 @@ int RunLaunchCommand(const CliOptions& options) {
   }
   g_command = pid;
 
-  // Stopped after its exec: the collector reads its mappings and attaches, then it runs.
+  // Stopped after its exec. It runs on to where its loader has mapped its libraries: before the
+  // collector attaches when its probes go on a library (the allocator), else once the sampler is
+  // attached, so the loader's own work is profiled too. Its mappings are then read again, and it
+  // is let go.
+  const std::string line = CommandLine(options.command);
+  std::optional<int> ended;  // its wait status, had it ended before it was let go
+  auto run_to_libraries = [&] {
+    const LoaderStop stop = RunToLoadedLibraries(pid);
+    if (stop.result == LoaderStop::Result::kEnded)
+      ended = stop.wait_status;
+    else if (stop.result == LoaderStop::Result::kFailed)
+      LogWarning("cannot stop " + options.command.front() + " where its libraries are mapped (" +
+                 stop.why + "): they are read once it runs, and their first samples may lack them");
+  };
+  const bool libraries_first = InfoOf(options.request.type).probes_libraries;
+  if (libraries_first) run_to_libraries();
+  if (ended) return ReportEnded(options, *ended);
+
   ProfileRequest request = options.request;
   request.pids = {pid};
   bool released = false;
   CollectionHooks hooks;
-  hooks.attached = [&] { released = ptrace(PTRACE_DETACH, pid, nullptr, nullptr) == 0; };
-  hooks.stop_requested = [pid] { return g_interrupts >= 2 || CommandExited(pid); };
+  hooks.attached = [&] {
+    if (!libraries_first) run_to_libraries();
+  };
+  hooks.release = [&] {
+    if (!ended) released = ptrace(PTRACE_DETACH, pid, nullptr, nullptr) == 0;
+  };
+  hooks.until_exit = true;
+  hooks.stop_requested = [&] { return ended || g_interrupts >= 2 || CommandExited(pid); };
   CollectedProfile collected = CollectProfile(request, hooks);
-  const std::string line = CommandLine(options.command);
+  if (ended) return ReportEnded(options, *ended);
   if (!released) {  // never attached: the command goes without running
     kill(pid, SIGKILL);
     ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
@@ -146,27 +193,28 @@ int RunLaunchCommand(const CliOptions& options) {
   if (collected.status != CollectedProfile::Status::kOk &&
       collected.status != CollectedProfile::Status::kPartial)
     LogError(collected.error);
-  const int status = WaitFor(pid);
-  g_command = 0;
-  int code = 0;
-  std::string ending;
-  if (WIFSIGNALED(status)) {
-    code = 128 + WTERMSIG(status);
-    ending = std::string("was killed by signal ") + std::to_string(WTERMSIG(status)) + " (SIG" +
-             sigabbrev_np(WTERMSIG(status)) + ")";
-    LogWarning(options.command.front() + " " + ending + "; profd exits " + std::to_string(code));
-  } else {
-    code = WEXITSTATUS(status);
-    ending = "exited with status " + std::to_string(code);
-  }
-  if (g_interrupts >= 2)
-    LogInfo("interrupted after " + Seconds(collected.seconds) + ": writing what was collected");
-  if (collected.builder) {
-    collected.builder->AddComment("launched by profd: " + line + "; it " + ending + " after " +
-                                  Seconds(collected.seconds));
+  // Profiling stopped while the command runs on (a second Ctrl-C): the profile is written now,
+  // and profd then waits for the command, as it was asked to.
+  const bool exited = CommandExited(pid);
+  auto write = [&](const std::string& how) {
+    if (!collected.builder) return;
+    collected.builder->AddComment("launched by profd: " + line + "; " + how);
     if (WriteProfile(options, collected.builder.get(), &file, output, std::cerr) != kExitOk)
       LogError("the profile could not be written; the command's status is passed on");
+  };
+  if (!exited) {
+    LogInfo("interrupted after " + Seconds(collected.seconds) + ": writing what was collected; " +
+            "waiting for " + options.command.front() + " to end");
+    write("profiling was stopped after " + Seconds(collected.seconds) +
+          " (a second Ctrl-C) while it ran on");
   }
+  const int status = WaitFor(pid);
+  g_command = 0;
+  std::string ending;
+  const int code = ExitCode(status, &ending);
+  if (WIFSIGNALED(status))
+    LogWarning(options.command.front() + " " + ending + "; profd exits " + std::to_string(code));
+  if (exited) write("it " + ending + " after " + Seconds(collected.seconds));
   return code;
 }
 

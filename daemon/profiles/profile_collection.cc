@@ -454,7 +454,12 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     result.error = error;
     return result;
   }
-  if (hooks.attached) hooks.attached();
+  if (hooks.attached) {
+    hooks.attached();
+    for (pid_t pid : request.pids)
+      if (processes.Refresh(pid)) add_to_unwinder(pid);
+  }
+  if (hooks.release) hooks.release();
 
   const double cpu_at_attach = OwnCpuSeconds();
   TargetExits exits;
@@ -470,7 +475,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     facts.elapsed = elapsed;
     facts.notes = sampler->Notes();
     if (request.dwarf_unwinding) facts.unwind = unwind_tables.stats();
-    facts.exit_note = exits.note;
+    if (!hooks.until_exit) facts.exit_note = exits.note;  // a launched command's exit is the end
     facts.credentials_note = credentials.note;
     facts.own_cpu_seconds = OwnCpuSeconds() - cpu_at_attach;
     return facts;
