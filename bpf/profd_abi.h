@@ -132,6 +132,7 @@ enum profd_heap_stat {
 enum profd_process_event {
   PROFD_PROCESS_EXEC = 1,
   PROFD_PROCESS_EXIT = 2,
+  PROFD_PROCESS_FORK = 3, /* a target forked it (follow_forks): it is a target now */
 };
 
 /* ---- DWARF-based unwinding ----

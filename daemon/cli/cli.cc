@@ -23,7 +23,7 @@ bool ParseSeconds(const std::string& text, double* seconds) {
 struct FlagText {
   std::string pid, type = "cpu", seconds, min_block = "10us", sample_rate = "512KiB",
                    unwind = "dwarf";
-  bool daemon = false, list = false, version = false;
+  bool daemon = false, list = false, version = false, follow = false, no_follow = false;
 };
 
 // Every flag, with its help line, bound to `options` or, where it is checked later, to `text`.
@@ -52,6 +52,10 @@ void AddFlags(CLI::App& app, CliOptions* options, FlagText* text) {
                  "user stacks: dwarf (unwind tables from .eh_frame, frame pointers where a binary "
                  "has no tables) or fp (frame pointers only)")
       ->capture_default_str();
+  app.add_flag("--follow", text->follow,
+               "with a command: profile the processes it starts too, and theirs (the default, but "
+               "for heap and allocs, whose probes are per process)");
+  app.add_flag("--no-follow", text->no_follow, "with a command: profile its first process only");
   app.add_option("-o,--output", options->output,
                  "where to write the profile (default profd-TYPE-TARGET-TIME.pb.gz here)");
   app.add_option("--top", options->top_rows, "rows of the summary table printed (0: none)")
@@ -121,9 +125,16 @@ std::string ParseRequest(const FlagText& text, CliOptions* options) {
     if (!InfoOf(options->request.type).has_window)
       return "--type " + ProfileTypeName(options->request.type) +
              " is read at one moment; it cannot follow a command from its start to its exit";
+    if (text.follow && text.no_follow) return "--follow and --no-follow exclude each other";
+    const bool probes_libraries = InfoOf(options->request.type).probes_libraries;
+    if (text.follow && probes_libraries)
+      return "--follow: the " + ProfileTypeName(options->request.type) +
+             " probes are attached to one process; use --no-follow";
+    options->request.follow_forks = !text.no_follow && !probes_libraries;
     options->mode = CliOptions::Mode::kLaunch;
     return "";
   }
+  if (text.follow || text.no_follow) return "--follow and --no-follow go with a command (after --)";
   if (text.pid.empty() && !options->request.all_processes)
     return "say what to profile: --pid PID[,PID...] or --all, or a command after --";
   if (!text.pid.empty() && options->request.all_processes)

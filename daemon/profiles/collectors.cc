@@ -14,6 +14,7 @@ namespace {
 CollectorOptions Common(const ProfileRequest& request) {
   CollectorOptions common;
   common.all_processes = request.all_processes;
+  common.follow_forks = request.follow_forks;
   common.dwarf_unwinding = request.dwarf_unwinding;
   common.pids = request.pids;
   if (request.owner_uid >= 0) common.owner_uid = static_cast<uint32_t>(request.owner_uid);

@@ -83,6 +83,48 @@ struct TargetExits {
   }
 };
 
+// After an exec the loader maps the new image's libraries within milliseconds: their mappings
+// are read again 10, 30, 70, 150 and 310 ms after it, not only at the next second's tick (a
+// launched wrapper script's exec of the real program, a process a followed target started).
+struct ExecRechecks {
+  using Clock = std::chrono::steady_clock;
+  struct Due {
+    Clock::time_point when;
+    int step;
+  };
+  static constexpr int kSteps = 5;
+  std::map<pid_t, Due> due;
+
+  void Exec(pid_t pid, Clock::time_point now) {
+    due[pid] = {now + std::chrono::milliseconds(10), 0};
+  }
+  // The pids due by `now`; each is due again twice as long after.
+  std::vector<pid_t> Take(Clock::time_point now) {
+    std::vector<pid_t> pids;
+    for (auto it = due.begin(); it != due.end();) {
+      if (it->second.when > now) {
+        ++it;
+        continue;
+      }
+      pids.push_back(it->first);
+      Due& d = it->second;
+      if (++d.step == kSteps) {
+        it = due.erase(it);
+        continue;
+      }
+      d.when = now + std::chrono::milliseconds(10 << d.step);
+      ++it;
+    }
+    return pids;
+  }
+  double SecondsToNext(Clock::time_point now) const {
+    double next = 1;
+    for (const auto& [pid, d] : due)
+      next = std::min(next, std::max(0.0, std::chrono::duration<double>(d.when - now).count()));
+    return next;
+  }
+};
+
 // The targets that stopped being wholly the caller's during a window (a set-user-ID exec): their
 // BPF filter takes nothing of them from then on (owner_uid), profd stops reading them, and the
 // profile says so. Only for a request of a caller who may profile only its own processes.
@@ -466,6 +508,8 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   CredentialChanges credentials;
   double elapsed = 0;
   auto last_tick = start;
+  ExecRechecks rechecks;
+  std::set<pid_t> followed;  // live processes the targets started (follow_forks)
   bool stopped = false;
   // What the profile says of how it was collected, as of now.
   auto window_facts = [&] {
@@ -492,8 +536,12 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   while (elapsed < request.seconds && !(stopped = hooks.stop_requested && hooks.stop_requested())) {
     const double left = request.seconds - elapsed;
     const double wanted = sampler->Poll();
-    struct timespec nap = {0,
-                           static_cast<long>(std::max(0.0, std::min({left, 0.1, wanted})) * 1e9)};
+    const double recheck = rechecks.SecondsToNext(std::chrono::steady_clock::now());
+    // Following a process tree, its new processes and execs are read within 20 ms: until then
+    // their samples unwind without their tables.
+    const double poll = request.follow_forks ? 0.02 : 0.1;
+    struct timespec nap = {
+        0, static_cast<long>(std::max(0.0, std::min({left, poll, wanted, recheck})) * 1e9)};
     nanosleep(&nap, nullptr);
     const auto now = std::chrono::steady_clock::now();
     elapsed = std::chrono::duration<double>(now - start).count();
@@ -518,7 +566,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
 
     // Capture new processes' mappings while they are alive: short-lived ones may be gone in a
     // second.
-    if (request.all_processes) {
+    if (request.all_processes || request.follow_forks) {
       for (pid_t pid : sampler->TakeSampledPids()) {
         const bool known = processes.Find(pid) != nullptr;
         if (!known && processes.Observe(pid)) add_to_unwinder(pid);
@@ -533,12 +581,22 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
       return target && credentials.Check(pid, request.owner_uid, elapsed, request.seconds);
     };
     for (const StackCollector::ProcessEvent& event : sampler->TakeProcessEvents()) {
-      if (!processes.Find(event.pid)) continue;
-      if (event.exited || ended(event.pid))
+      // A followed target's new process: known from its fork (or its exec, when both came
+      // between two polls).
+      const bool started = request.follow_forks && !event.exited;
+      if (!processes.Find(event.pid) && !started) continue;
+      if (started) followed.insert(event.pid);
+      if (event.exited || ended(event.pid)) {
         unwind_tables.RemoveProcess(event.pid);
-      else if (processes.Refresh(event.pid))
-        add_to_unwinder(event.pid);
+        followed.erase(event.pid);
+        rechecks.due.erase(event.pid);
+        continue;
+      }
+      if (processes.Refresh(event.pid)) add_to_unwinder(event.pid);
+      if (!event.forked) rechecks.Exec(event.pid, now);
     }
+    for (pid_t pid : rechecks.Take(now))
+      if (processes.Refresh(pid)) add_to_unwinder(pid);
     if (now - last_tick < std::chrono::seconds(1) && elapsed < request.seconds) continue;
     last_tick = now;
     // Re-read the targets' mappings for code they dlopen'ed; notice targets that exited.
@@ -549,6 +607,8 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
       else if (processes.Refresh(pid))
         add_to_unwinder(pid);
     }
+    for (pid_t pid : followed)  // code the processes a target started dlopen'ed
+      if (processes.Refresh(pid)) add_to_unwinder(pid);
     if (exits.exited.size() + credentials.changed.size() >= request.pids.size() &&
         !request.pids.empty())
       break;

@@ -25,6 +25,7 @@ bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string
 struct ProfileRequest {
   std::vector<pid_t> pids;
   bool all_processes = false;
+  bool follow_forks = false;  // the processes the targets start are targets too (launch mode)
   ProfileType type = ProfileType::kCpu;
   double seconds = 30;  // net/http/pprof's default
   int frequency_hz = 99;

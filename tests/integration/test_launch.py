@@ -2,6 +2,7 @@
 instruction to its exit, with its exit status passed on, checked through `go tool pprof`."""
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -42,10 +43,10 @@ def drain(master):
 
 class LaunchTest(unittest.TestCase):
     def test_cpu_split_from_start_to_exit(self):
-        # cpu-split works 3:1 in hot_function and cold_function for 2 s; every stack reaches
+        # cpu-split works 3:1 in hot_function and cold_function for 3 s; every stack reaches
         # main through libc, whose frames are named though the command has exited when the
         # profile is built (its /proc/PID/root is gone by then).
-        r, out = launch(["--type", "cpu"], [CPU_SPLIT, "2"])
+        r, out = launch(["--type", "cpu"], [CPU_SPLIT, "3"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("rounds_per_second", r.stdout)  # the command's output stays its own
         self.assertIn(out, r.stderr)
@@ -55,12 +56,12 @@ class LaunchTest(unittest.TestCase):
         self.assertGreaterEqual(rows["main"][1], 98, text)
         self.assertGreaterEqual(rows["__libc_start_call_main"][1], 98, text)
         comments = pprof(["-comments", out])
-        self.assertRegex(comments, r"launched by profd: \S*cpu-split 2; it exited with status 0",
+        self.assertRegex(comments, r"launched by profd: \S*cpu-split 3; it exited with status 0",
                          comments)
         self.assertNotIn("into the", comments)  # its exit is the end, not an early one
-        # The window ran to the exit, about 2 s, not to a default duration.
+        # The window ran to the exit, about 3 s, not to a default duration.
         duration = float(text.split("Duration: ")[1].split("s")[0])
-        self.assertTrue(1.8 <= duration <= 6, text)
+        self.assertTrue(2.8 <= duration <= 7, text)
 
     def test_exit_status_is_the_commands(self):
         r, out = launch(["--type", "cpu"], ["sh", "-c", "exit 7"])
@@ -114,6 +115,41 @@ class LaunchTest(unittest.TestCase):
         rows, text = top_rows(out)
         self.assertIn("Type: inuse_space", text)
         self.assertGreaterEqual(rows["leak_some"][0], 95, text)
+
+    def test_processes_the_command_starts_are_followed(self):
+        # A shell script starting two workers: both are profiled, each under its own pid label,
+        # their stacks whole (each exec's new libraries read within milliseconds of it).
+        script = "%s 3 >/dev/null & %s 3 >/dev/null & wait" % (CPU_SPLIT, CPU_SPLIT)
+        r, out = launch(["--type", "cpu"], ["sh", "-c", script])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tags = pprof(["-tags", "-tagfocus=comm=cpu-split", out])
+        pids = re.findall(r"^\s+\S+ \(\s*[\d.]+%\): (\d+)$", tags.split(" pid:")[1].split("\n\n")[0],
+                          re.M)
+        self.assertEqual(len(pids), 2, tags)
+        for pid in pids:  # shares of the total: within a pid, compared with each other
+            rows, text = top_rows(out, ["-tagfocus=pid=" + pid])
+            work = rows["hot_function"][1] + rows["cold_function"][1]
+            self.assertGreater(work, 20, text)  # each worker had its share of the 2 CPUs
+            self.assertGreaterEqual(rows["main"][1] / work, 0.9, text)
+        rows, text = top_rows(out, ["-tagfocus=comm=cpu-split"])
+        self.assertAlmostEqual(rows["hot_function"][1] / (rows["hot_function"][1] +
+                                                          rows["cold_function"][1]), 0.75,
+                               delta=0.07, msg=text)
+
+    def test_no_follow_keeps_to_the_first_process(self):
+        script = "%s 1 >/dev/null; true" % CPU_SPLIT
+        r, out = launch(["--type", "cpu", "--no-follow"], ["sh", "-c", script])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("hot_function", pprof(["-top", out]))
+
+    def test_wrapper_that_execs_the_program(self):
+        # A wrapper script that execs the real program (as pyenv's shims and many launchers do):
+        # the program's libraries, mapped by its loader after the exec, are read at once.
+        r, out = launch(["--type", "cpu"], ["sh", "-c", "exec %s 3" % CPU_SPLIT])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out)
+        self.assertAlmostEqual(rows["hot_function"][1], 75, delta=7, msg=text)
+        self.assertGreaterEqual(rows["__libc_start_call_main"][1], 93, text)
 
     def run_on_terminal(self, sigint_trap):
         """Starts profd -o OUT -- sh, a shell with the SIGINT trap `sigint_trap` spinning, on a new

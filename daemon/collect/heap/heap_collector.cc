@@ -215,7 +215,7 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
   };
   if (!collector->skel_.Load("the heap profiler", configure, error)) return nullptr;
   heap_bpf* skel = collector->skel_.get();
-  if (!collector->UseObject(skel->obj, options.pids, error)) return nullptr;
+  if (!collector->UseObject(skel->obj, options, error)) return nullptr;
   // Where each target's allocator functions are, so the allocator calling itself is not counted
   // twice.
   for (const Target& target : collector->targets_) {
