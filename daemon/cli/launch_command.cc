@@ -1,6 +1,8 @@
 #include "cli/launch_command.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
@@ -72,18 +74,66 @@ std::string DefaultOutputPath(const CliOptions& options) {
   return DefaultOutputName(options.request.type, name);
 }
 
+// profd's preload sampler (preload/), next to this binary: installed in ../lib/profd/, built in
+// ../preload/. Root's (or profd's user's) and writable by nobody else, since it is loaded into the
+// command, which may run as root. "" when there is none.
+std::string FindPreloadLibrary() {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return "";
+  std::string dir(self, static_cast<size_t>(n));
+  dir = dir.substr(0, dir.rfind('/'));
+  for (const char* relative : {"/../lib/profd/libprofd_preload.so", "/../preload/libprofd_preload.so"}) {
+    char resolved[PATH_MAX];
+    if (!realpath((dir + relative).c_str(), resolved)) continue;
+    struct stat st;
+    if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022)) {
+      LogWarning(std::string(resolved) + " is writable by others than its owner, or not root's: " +
+                 "not preloaded");
+      continue;
+    }
+    return resolved;
+  }
+  return "";
+}
+
+// The command's environment: profd's own, with the preload sampler first in LD_PRELOAD and its
+// rate in PROFD_SAMPLE_RATE when `preload` is set.
+std::vector<std::string> CommandEnvironment(const std::string& preload, uint64_t sample_rate) {
+  std::vector<std::string> env;
+  std::string preloaded;
+  for (char** e = environ; *e; e++) {
+    const std::string entry = *e;
+    if (!preload.empty() && entry.rfind("LD_PRELOAD=", 0) == 0) {
+      preloaded = entry.substr(11);
+      continue;
+    }
+    if (!preload.empty() && entry.rfind("PROFD_SAMPLE_RATE=", 0) == 0) continue;
+    env.push_back(entry);
+  }
+  if (!preload.empty()) {
+    env.push_back("LD_PRELOAD=" + preload + (preloaded.empty() ? "" : ":" + preloaded));
+    env.push_back("PROFD_SAMPLE_RATE=" + std::to_string(sample_rate));
+  }
+  return env;
+}
+
 // Forks and execs the command under PTRACE_TRACEME, so it stops at its first instruction after
 // the exec (SIGTRAP), its new image mapped and nothing of it run; an exec failure's errno comes
 // back on `failed`. Only async-signal-safe calls in the child.
-pid_t ForkStoppedCommand(const std::vector<std::string>& command, int failed[2]) {
-  std::vector<char*> argv;
+pid_t ForkStoppedCommand(const std::vector<std::string>& command,
+                         const std::vector<std::string>& environment, int failed[2]) {
+  std::vector<char*> argv, envp;
   for (const std::string& word : command) argv.push_back(const_cast<char*>(word.c_str()));
   argv.push_back(nullptr);
+  for (const std::string& entry : environment) envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
   const pid_t pid = fork();
   if (pid != 0) return pid;
   for (int sig : kForwardedSignals) signal(sig, SIG_DFL);
   close(failed[0]);
-  if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0) execvp(argv[0], argv.data());
+  if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0) execvpe(argv[0], argv.data(), envp.data());
   const int error = errno;
   ssize_t ignored = write(failed[1], &error, sizeof(error));
   (void)ignored;
@@ -129,8 +179,19 @@ int RunLaunchCommand(const CliOptions& options) {
     LogError(std::string("cannot make a pipe: ") + std::strerror(errno));
     return kExitFailed;
   }
+  // heap and allocs sample in the process, where the preload sampler can be the allocator the
+  // command calls; otherwise (static allocators, set-user-ID programs) the allocator is probed.
+  ProfileRequest request = options.request;
+  if (InfoOf(request.type).probes_libraries) {
+    request.preload_library = FindPreloadLibrary();
+    if (request.preload_library.empty())
+      LogWarning("profd's preload sampler (libprofd_preload.so) is not installed beside it: the "
+                 "allocator's every call is probed instead, at a far higher cost");
+  }
+  const std::vector<std::string> environment =
+      CommandEnvironment(request.preload_library, request.sample_rate_bytes);
   InstallForwarding();
-  const pid_t pid = ForkStoppedCommand(options.command, failed);
+  const pid_t pid = ForkStoppedCommand(options.command, environment, failed);
   if (pid < 0) {
     LogError(std::string("cannot fork: ") + std::strerror(errno));
     return kExitFailed;
@@ -168,7 +229,6 @@ int RunLaunchCommand(const CliOptions& options) {
   if (libraries_first) run_to_libraries();
   if (ended) return ReportEnded(options, *ended);
 
-  ProfileRequest request = options.request;
   request.pids = {pid};
   bool released = false;
   CollectionHooks hooks;

@@ -31,6 +31,15 @@ def launch(options, command, env=None, timeout=120):
     return r, out
 
 
+def flat_value(top_text, function):
+    """The flat value of `function` in `go tool pprof -top` text (B units or counts)."""
+    for line in top_text.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and " ".join(fields[5:]) == function:
+            return float(fields[0].rstrip("B"))
+    raise AssertionError(function + " not in\n" + top_text)
+
+
 def drain(master):
     """Reads what the terminal has, so the command never blocks on a full terminal."""
     try:
@@ -96,14 +105,45 @@ class LaunchTest(unittest.TestCase):
                      "use_aligned_alloc", "use_memalign", "use_valloc"]:
             self.assertEqual(flat_count(text, site), 100, site + "\n" + text)
 
-    def test_preloaded_allocator_is_the_one_probed(self):
-        # The loader maps LD_PRELOAD's jemalloc first: the stop after loading sees what it chose.
+    def test_preload_sampler_passes_calls_on_to_the_programs_allocator(self):
+        # With the user's own LD_PRELOAD=jemalloc, profd's sampler goes first and hands every call
+        # on to jemalloc (which prints its statistics at exit, so it did allocate).
         self.assertTrue(os.path.exists(JEMALLOC), "libjemalloc2 is needed for this test")
-        env = dict(os.environ, LD_PRELOAD=JEMALLOC)
-        r, out = launch(["--type", "allocs", "--sample-rate", "1", "--max-overhead", "100"],
+        env = dict(os.environ, LD_PRELOAD=JEMALLOC, MALLOC_CONF="stats_print:true")
+        r, out = launch(["--type", "allocs", "--sample-rate", "1"],
                         [HEAP_SPLIT, "kinds", "0", "0"], env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertRegex(pprof(["-comments", out]), r"uprobes on .*libjemalloc")
+        self.assertIn("jemalloc statistics", r.stderr)
+        self.assertIn("profd's preload sampler", pprof(["-comments", out]))
+        rows, text = top_rows(out, ["-sample_index=alloc_objects"])
+        for site in ["use_calloc", "use_realloc", "use_reallocarray", "use_posix_memalign",
+                     "use_aligned_alloc", "use_memalign", "use_valloc"]:
+            self.assertEqual(flat_count(text, site), 100, site + "\n" + text)
+
+    def test_allocations_at_the_default_rate_total_right(self):
+        # heap-split's "sizes": malloc/free pairs of log-uniform sizes (16 B to 1 MiB) for 2 s from
+        # main's first line, at the default rate (one sample per 512 KiB on average, drawn in the
+        # process by the preload sampler); it prints the calls and bytes it made.
+        r, out = launch(["--type", "allocs"], [HEAP_SPLIT, "sizes", "0", "2"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        calls, size = map(int, re.search(r"sizes: (\d+) calls (\d+) bytes", r.stdout).groups())
+        rows, text = top_rows(out, ["-sample_index=alloc_space", "-unit=B"])
+        space = flat_value(pprof(["-top", "-sample_index=alloc_space", "-unit=B", out]),
+                           "mixed_sizes")
+        self.assertAlmostEqual(space / size, 1, delta=0.1, msg=text)
+        objects = flat_value(pprof(["-top", "-sample_index=alloc_objects", out]), "mixed_sizes")
+        self.assertAlmostEqual(objects / calls, 1, delta=0.25, msg=text)
+        self.assertIn("profd's preload sampler", pprof(["-comments", out]))
+
+    def test_static_allocator_falls_back_to_probes(self):
+        # A statically linked program's malloc is its own: the loader binds it before LD_PRELOAD's,
+        # so its allocator is probed instead, and the profile says why.
+        r, out = launch(["--type", "allocs", "--sample-rate", "1", "--max-overhead", "100"],
+                        [HEAP_SPLIT + "-static", "kinds", "0", "0"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        comments = pprof(["-comments", out])
+        self.assertRegex(comments, r"uprobes on .*heap-split-static \(launched with profd's "
+                                   r"preload sampler, which is not the allocator", comments)
         rows, text = top_rows(out, ["-sample_index=alloc_objects"])
         self.assertEqual(flat_count(text, "use_calloc"), 100, text)
 

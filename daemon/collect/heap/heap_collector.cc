@@ -1,5 +1,7 @@
 #include "collect/heap/heap_collector.h"
 
+#include <sys/stat.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dlfcn.h>
@@ -175,6 +177,28 @@ std::vector<profd_live_block> ReadLiveBlocks(int fd) {
 
 double SampleBytesWeight(double x) { return x < 1e-9 ? 1 + x / 2 : x / -std::expm1(-x); }
 
+namespace {
+
+// True when `file` (as a process maps it) is the file at `path` (same device and inode).
+bool IsFile(const MappedFile& file, const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && st.st_dev == file.dev && st.st_ino == file.inode;
+}
+
+// The preload sampler's mapping in `process` when it is the allocator the process calls.
+const Mapping* PreloadSampler(const ProcessInfo& process, const std::string& library) {
+  if (library.empty()) return nullptr;
+  if (const Mapping* main = process.MainMapping(); main && main->file) {
+    const auto own = FindAllocatorFunctions(main->file->open_path());
+    if (own.count("malloc") && own.count("free")) return nullptr;
+  }
+  for (const Mapping& m : process.mappings)
+    if (m.file && IsFile(*m.file, library)) return &m;
+  return nullptr;
+}
+
+}  // namespace
+
 std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
                                                    const ProcessTable& processes,
                                                    std::string* error) {
@@ -186,15 +210,30 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
       *error = "pid " + std::to_string(pid) + " exited before its allocator could be found";
       return nullptr;
     }
-    Allocator allocator;
-    if (!FindAllocator(*process, &allocator, error)) return nullptr;
     Target target;
     target.pid = pid;
-    target.file = allocator.mapping->file;
-    target.path = allocator.mapping->path;
-    target.functions = std::move(allocator.functions);
+    // The program calls the preload sampler's malloc, unless its executable defines its own (the
+    // loader binds the executable's first, then LD_PRELOAD's): the sampler's labels are probed.
+    if (const Mapping* sampler = PreloadSampler(*process, options.preload_library)) {
+      target.preload = true;
+      target.file = sampler->file;
+      target.path = sampler->path;
+      target.functions = FindPreloadPoints(target.file->open_path());
+      if (target.functions.empty()) {
+        *error = options.preload_library + " has no profd_preload_* labels";
+        return nullptr;
+      }
+    } else {
+      Allocator allocator;
+      if (!FindAllocator(*process, &allocator, error)) return nullptr;
+      target.file = allocator.mapping->file;
+      target.path = allocator.mapping->path;
+      target.functions = std::move(allocator.functions);
+    }
     collector->targets_.push_back(std::move(target));
   }
+  collector->preload_ = std::all_of(collector->targets_.begin(), collector->targets_.end(),
+                                    [](const Target& t) { return t.preload; });
   collector->rate_in_force_ = options.sample_rate;
   auto configure = [&options](heap_bpf* skel) {
     Configure(options, skel->rodata);
@@ -207,7 +246,9 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
       skel->rodata->size_weight[i] = static_cast<uint32_t>(std::lround(
           SampleBytesWeight(static_cast<double>(i) / PROFD_SIZE_WEIGHT_STEPS) * 65536));
     // libbpf 1.1 predates uprobe session programs: their type is set here.
-    for (bpf_program* program : {skel->progs.profd_heap_call, skel->progs.profd_calibrate}) {
+    for (bpf_program* program : {skel->progs.profd_heap_call, skel->progs.profd_calibrate,
+                                 skel->progs.profd_preload_sampled,
+                                 skel->progs.profd_preload_freed}) {
       bpf_program__set_type(program, BPF_PROG_TYPE_KPROBE);
       bpf_program__set_expected_attach_type(program,
                                             static_cast<bpf_attach_type>(kBpfTraceUprobeSession));
@@ -219,6 +260,7 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
   // Where each target's allocator functions are, so the allocator calling itself is not counted
   // twice.
   for (const Target& target : collector->targets_) {
+    if (target.preload) continue;  // the sampler guards against its own nesting
     profd_allocator_ranges ranges = {};
     const ProcessInfo* process = processes.Find(target.pid);
     for (const auto& [name, function] : target.functions) {
@@ -247,6 +289,10 @@ HeapCollector::~HeapCollector() { Stop(); }
 bool HeapCollector::AttachProbes(std::string* error) {
   for (Target& target : targets_) {
     if (target.gone) continue;
+    if (target.preload) {
+      if (!AttachPreloadProbes(&target, error)) return false;
+      continue;
+    }
     std::vector<uint64_t> offsets, cookies;
     for (const auto& [name, function] : target.functions) {
       // Aliases (memalign = aligned_alloc in some glibc versions) share one probe.
@@ -271,8 +317,35 @@ bool HeapCollector::AttachProbes(std::string* error) {
   return true;
 }
 
+bool HeapCollector::AttachPreloadProbes(Target* target, std::string* error) {
+  std::vector<uint64_t> sampled, freed;
+  for (const auto& [name, point] : target->functions)
+    (name.rfind(kPreloadSampledPrefix, 0) == 0 ? sampled : freed).push_back(point.offset);
+  const std::vector<uint64_t> sampled_cookies(sampled.size(), 0), freed_cookies(freed.size(), 0);
+  const std::string path = target->file->open_path();
+  target->link = AttachSessionProbes(skel_->progs.profd_preload_sampled, path, sampled,
+                                     sampled_cookies, target->pid);
+  if (target->link.valid())
+    target->free_link = AttachSessionProbes(skel_->progs.profd_preload_freed, path, freed,
+                                            freed_cookies, target->pid);
+  if (target->link.valid() && target->free_link.valid()) return true;
+  const int err = errno;
+  if (!ProcessExists(target->pid)) {
+    target->gone = true;
+    return true;
+  }
+  DetachProbes();
+  *error = DescribeAttachError("cannot attach uprobes to profd's preload sampler " + target->path +
+                                   " in pid " + std::to_string(target->pid),
+                               err);
+  return false;
+}
+
 void HeapCollector::DetachProbes() {
-  for (Target& target : targets_) target.link = UniqueFd();
+  for (Target& target : targets_) {
+    target.link = UniqueFd();
+    target.free_link = UniqueFd();
+  }
   probes_attached_ = false;
 }
 
@@ -309,7 +382,7 @@ double HeapCollector::ProbeSeconds(const HitCounts& hits) const {
 }
 
 bool HeapCollector::Attach(std::string* error) {
-  if (!ProbeCostMeasuredLately(skel_.get(), &cost_, error)) return false;
+  if (!preload_ && !ProbeCostMeasuredLately(skel_.get(), &cost_, error)) return false;
   if (!AttachProbes(error)) return false;
   if (!AttachProcessEvents(error)) return false;
   window_start_ = SteadySeconds();
@@ -359,6 +432,7 @@ void HeapCollector::EndWindow(double now, bool closes) {
 }
 
 double HeapCollector::Poll() {
+  if (preload_) return 0.1;  // always attached: a trap per sample only, nothing to budget
   const double now = SteadySeconds();
   if (stopped_ || now < next_switch_) return std::min(0.1, std::max(0.0, next_switch_ - now));
   const bool was_attached = probes_attached_;
@@ -522,7 +596,21 @@ std::vector<std::string> HeapCollector::Notes() const {
       functions += (functions.empty() ? "" : ", ") + name;
     }
     if (cxx) functions += ", operator new and delete";
-    notes.push_back("pid " + std::to_string(t.pid) + ": uprobes on " + functions + " in " + t.path);
+    if (t.preload)
+      notes.push_back("pid " + std::to_string(t.pid) +
+                      ": allocations sampled in the process by profd's preload sampler (" + t.path +
+                      ", interposing malloc, calloc, realloc, reallocarray, posix_memalign, "
+                      "aligned_alloc, memalign, valloc, pvalloc and free over the allocator it "
+                      "would have used): one uprobe trap per sampled allocation and per free of a "
+                      "sampled block, none for the other calls");
+    else
+      notes.push_back("pid " + std::to_string(t.pid) + ": uprobes on " + functions + " in " +
+                      t.path +
+                      (options_.preload_library.empty()
+                           ? ""
+                           : " (launched with profd's preload sampler, which is not the allocator "
+                             "it calls: a statically linked one, or a program that refuses "
+                             "LD_PRELOAD)"));
   }
   std::snprintf(line, sizeof(line),
                 "sampled by bytes: on average one sample per %" PRIu64
@@ -530,6 +618,7 @@ std::vector<std::string> HeapCollector::Notes() const {
                 "s/p bytes, p = 1 - exp(-s / rate) its chance of being sampled",
                 options_.sample_rate);
   notes.push_back(options_.sample_rate <= 1 ? "every allocation recorded (--sample-rate 1)" : line);
+  if (preload_) return notes;  // no probes on the allocator: no probe cost, no duty cycle
   const uint64_t hits = hits_on_.alloc_calls + hits_on_.alloc_returns + hits_on_.frees;
   std::snprintf(line, sizeof(line),
                 "probe cost measured here: %.1f us per probe hit, %.1f us more for the return "

@@ -27,6 +27,9 @@ class HeapCollector : public StackCollector {
   struct Options : CollectorOptions {
     uint64_t sample_rate = 512 * 1024;  // mean bytes between samples; 1: every allocation
     double max_overhead_percent = 3;    // probe cost budget, percent of the targets' CPU time
+    // A launched command runs profd's preload sampler from this file (preload/): where a target's
+    // allocator is it, the sampler's labels are probed instead (one trap per sample, always on).
+    std::string preload_library;
   };
 
   // Finds every target's allocator in `processes` (they must be observed) and loads the programs.
@@ -55,12 +58,15 @@ class HeapCollector : public StackCollector {
     std::string path;                  // as the process maps it
     std::map<std::string, AllocatorFunction> functions;
     UniqueFd link;      // its uprobe_multi link while attached
+    UniqueFd free_link;  // the preload sampler's frees of sampled blocks
+    bool preload = false;  // functions are the preload sampler's labels
     bool gone = false;  // exited: no more windows
   };
   struct HitCounts {
     uint64_t alloc_calls = 0, alloc_returns = 0, frees = 0, nested = 0;
   };
   bool AttachProbes(std::string* error);
+  bool AttachPreloadProbes(Target* target, std::string* error);
   void DetachProbes();
   HitCounts ReadHits() const;
   // The targets' CPU time (all of it, and in user mode: probes cost system time, so user time is
@@ -105,6 +111,7 @@ class HeapCollector : public StackCollector {
   HitCounts hits_on_;
   int windows_ = 0;
   bool duty_cycled_ = false;
+  bool preload_ = false;  // every target samples in its own process: no probe cost to budget
   std::vector<std::string> window_errors_;
 };
 
