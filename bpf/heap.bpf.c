@@ -83,6 +83,15 @@ struct {
   __type(value, struct profd_live_block);
 } live SEC(".maps");
 
+/* Set by the daemon before load (heap profiles not duty-cycled): every sampled block's allocation
+ * and free goes to heap_events in order, from which the daemon finds the peak of live bytes. */
+const volatile bool track_peak = false;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 20);
+} heap_events SEC(".maps");
+
 static __always_inline void heap_stat(__u32 stat) {
   __u64 *value = bpf_map_lookup_elem(&heap_stats, &stat);
   if (value) *value += 1;
@@ -149,9 +158,27 @@ static __always_inline bool called_by_allocator(__u32 pid, __u64 return_address)
   return false;
 }
 
+static __always_inline void peak_event(__u32 kind, __u32 pid, __u64 address,
+                                       const struct profd_live_block *block) {
+  struct profd_heap_event *e = bpf_ringbuf_reserve(&heap_events, sizeof(*e), 0);
+  if (!e) {
+    heap_stat(PROFD_HEAP_EVENTS_LOST);
+    return;
+  }
+  e->kind = kind;
+  e->pid = pid;
+  e->address = address;
+  if (block)
+    e->block = *block;
+  else
+    __builtin_memset(&e->block, 0, sizeof(e->block));
+  bpf_ringbuf_submit(e, 0);
+}
+
 static __always_inline void forget_block(__u32 pid, __u64 address) {
   struct profd_live_block_key key = {.pid = pid, .address = address};
-  bpf_map_delete_elem(&live, &key);
+  if (bpf_map_delete_elem(&live, &key) == 0 && track_peak)
+    peak_event(PROFD_HEAP_EVENT_FREE, pid, address, 0);
 }
 
 /* Counts a sampled allocation at its stack and remembers its block until it is freed. */
@@ -170,6 +197,8 @@ static __always_inline void record_allocation(__u32 pid, __u32 tid, __u64 user_s
       .key = key, .size = size, .estimated_count_q16 = count_q16, .estimated_bytes = bytes};
   long err = bpf_map_update_elem(&live, &block_key, &block, BPF_ANY);
   if (err) profd_count(err == -E2BIG ? PROFD_COUNTER_LIVE_MAP_FULL : PROFD_COUNTER_LIVE_STORE_FAILED);
+  else if (track_peak)
+    peak_event(PROFD_HEAP_EVENT_ALLOC, pid, address, &block);
 }
 
 /* A sampled allocation returned: count it and remember its block. */

@@ -183,6 +183,7 @@ int RunLaunchCommand(const CliOptions& options) {
   // command calls; otherwise (static allocators, set-user-ID programs) the allocator is probed.
   ProfileRequest request = options.request;
   if (InfoOf(request.type).probes_libraries) {
+    request.heap_peak = true;  // the whole run: its peak is heaptrack's
     request.preload_library = FindPreloadLibrary();
     if (request.preload_library.empty())
       LogWarning("profd's preload sampler (libprofd_preload.so) is not installed beside it: the "

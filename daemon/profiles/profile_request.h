@@ -35,6 +35,7 @@ struct ProfileRequest {
   double max_overhead_percent = 3;          // heap, allocs: probe cost budget, % of target CPU
   // heap, allocs of a launched command: the preload sampler it runs with (preload/), "" for none
   std::string preload_library;
+  bool heap_peak = false;  // heap: also what was live at the peak (launch mode)
   bool bpf_stats = false;  // measure the BPF program's own run time (kernel BPF stats, host-wide)
   bool split_by_pid = false;  // also one profile per process (the daemon's schedule)
   // For a caller who may profile only its own processes (its uid; -1: root's request): a target

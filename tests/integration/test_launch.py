@@ -156,6 +156,20 @@ class LaunchTest(unittest.TestCase):
         self.assertIn("Type: inuse_space", text)
         self.assertGreaterEqual(rows["leak_some"][0], 95, text)
 
+    def test_heap_at_exit_and_at_its_peak(self):
+        # heap-split's "peak": transient_peak() holds 32 MiB and frees it, then 1 MiB leaks. At the
+        # exit only the leak is live; at the peak of live sampled bytes, transient_peak's blocks.
+        # At 16 KiB a 32 KiB block is sampled with p = 0.86: the leak's total is within 30%.
+        r, out = launch(["--type", "heap", "--sample-rate", "16KiB"], [HEAP_SPLIT, "peak", "0", "0"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        at_exit = pprof(["-top", "-unit=B", out])
+        peak = pprof(["-top", "-sample_index=peak_inuse_space", "-unit=B", out])
+        self.assertAlmostEqual(flat_value(peak, "transient_peak") / (32 << 20), 1, delta=0.2,
+                               msg=peak)
+        self.assertAlmostEqual(flat_value(at_exit, "leak_some") / (1 << 20), 1, delta=0.3,
+                               msg=at_exit)
+        self.assertNotIn("transient_peak", at_exit.split("flat%")[1].split("main")[0])
+
     def test_processes_the_command_starts_are_followed(self):
         # A shell script starting two workers: both are profiled, each under its own pid label,
         # their stacks whole (each exec's new libraries read within milliseconds of it).

@@ -16,9 +16,11 @@
 #include "collect/bpf_skeleton.h"
 #include "collect/heap/allocator_probes.h"
 #include "collect/stack_collector.h"
+#include "profd_abi.h"
 #include "process/process_table.h"
 
 struct heap_bpf;
+struct ring_buffer;
 
 namespace profd {
 
@@ -30,6 +32,9 @@ class HeapCollector : public StackCollector {
     // A launched command runs profd's preload sampler from this file (preload/): where a target's
     // allocator is it, the sampler's labels are probed instead (one trap per sample, always on).
     std::string preload_library;
+    // heap: also the sampled blocks live at the peak of live sampled bytes (heaptrack's peak), as
+    // values 5 and 6 of each row; found from every sampled allocation and free in order.
+    bool track_peak = false;
   };
 
   // Finds every target's allocator in `processes` (they must be observed) and loads the programs.
@@ -87,6 +92,18 @@ class HeapCollector : public StackCollector {
   };
   Estimate WindowScale() const;
   std::string UntrustedTotalsWarning() const;
+
+  // The peak: every sampled block's allocation and free in order, the live bytes after each, and
+  // where they were highest; Stop() replays them to that point.
+  static int OnPeakEvent(void* self, void* data, size_t size);
+  void FindPeak();
+  ring_buffer* peak_events_ = nullptr;
+  std::vector<profd_heap_event> peak_log_;
+  double live_bytes_ = 0, peak_bytes_ = 0;
+  size_t peak_at_ = 0;  // events up to the peak
+  bool peak_log_full_ = false;
+  std::vector<profd_live_block> peak_blocks_;
+  std::map<std::pair<uint32_t, uint64_t>, uint64_t> peak_live_now_;  // (pid, address) → bytes
 
   Options options_;
   BpfSkeleton<heap_bpf> skel_;
