@@ -8,13 +8,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <condition_variable>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/atomic_file.h"
@@ -64,14 +68,31 @@ std::string CommandLine(const std::vector<std::string>& command) {
 }
 
 // profd-TYPE-NAME-TIME.pb.gz, NAME the command's file name in letters, digits and ._-
-std::string DefaultOutputPath(const CliOptions& options) {
+std::string DefaultOutputPath(const CliOptions& options, ProfileType type) {
   const std::string& program = options.command.front();
   std::string name;
   for (char c : program.substr(program.rfind('/') + 1))
     if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')
       name += c;
   if (name.empty()) name = "command";
-  return DefaultOutputName(options.request.type, name);
+  return DefaultOutputName(type, name);
+}
+
+// Where the profile of `type` goes. With several types -o names a folder (one that exists, or a
+// path ending in /) that gets the default names, or a prefix: -o run gives run-cpu.pb.gz,
+// run-allocs.pb.gz (a .pb.gz given is moved to the end).
+std::string OutputPath(const CliOptions& options, ProfileType type, bool several) {
+  if (options.output.empty()) return DefaultOutputPath(options, type);
+  if (!several) return options.output;
+  struct stat st;
+  if (options.output.back() == '/' || (stat(options.output.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))
+    return options.output + (options.output.back() == '/' ? "" : "/") +
+           DefaultOutputPath(options, type);
+  std::string prefix = options.output;
+  const std::string suffix = ".pb.gz";
+  if (prefix.size() > suffix.size() && prefix.compare(prefix.size() - suffix.size(), suffix.size(), suffix) == 0)
+    prefix.resize(prefix.size() - suffix.size());
+  return prefix + "-" + ProfileTypeName(type) + suffix;
 }
 
 // profd's preload sampler (preload/), next to this binary: installed in ../lib/profd/, built in
@@ -171,9 +192,15 @@ int ReportEnded(const CliOptions& options, int status) {
 }  // namespace
 
 int RunLaunchCommand(const CliOptions& options) {
-  const std::string output = options.output.empty() ? DefaultOutputPath(options) : options.output;
-  AtomicFile file;
-  if (!OpenOutput(output, &file)) return kExitFailed;
+  // One profile per type, all of the same run; each file opened before anything runs.
+  std::vector<ProfileType> types = options.launch_types;
+  if (types.empty()) types = {options.request.type};
+  std::vector<std::string> outputs;
+  std::vector<AtomicFile> files(types.size());
+  for (size_t i = 0; i < types.size(); i++) {
+    outputs.push_back(OutputPath(options, types[i], types.size() > 1));
+    if (!OpenOutput(outputs[i], &files[i])) return kExitFailed;
+  }
   int failed[2];
   if (pipe2(failed, O_CLOEXEC) != 0) {
     LogError(std::string("cannot make a pipe: ") + std::strerror(errno));
@@ -182,12 +209,17 @@ int RunLaunchCommand(const CliOptions& options) {
   // heap and allocs sample in the process, where the preload sampler can be the allocator the
   // command calls; otherwise (static allocators, set-user-ID programs) the allocator is probed.
   ProfileRequest request = options.request;
-  if (InfoOf(request.type).probes_libraries) {
+  const bool probes_libraries = std::any_of(types.begin(), types.end(), [](ProfileType t) {
+    return InfoOf(t).probes_libraries;
+  });
+  if (probes_libraries) {
     request.heap_peak = true;  // the whole run: its peak is heaptrack's
     request.preload_library = FindPreloadLibrary();
     if (request.preload_library.empty())
       LogWarning("profd's preload sampler (libprofd_preload.so) is not installed beside it: the "
                  "allocator's every call is probed instead, at a far higher cost");
+    // The processes it starts inherit LD_PRELOAD, not the probes: a tree is not followed.
+    request.follow_forks = false;
   }
   const std::vector<std::string> environment =
       CommandEnvironment(request.preload_library, request.sample_rate_bytes);
@@ -213,9 +245,9 @@ int RunLaunchCommand(const CliOptions& options) {
   g_command = pid;
 
   // Stopped after its exec. It runs on to where its loader has mapped its libraries: before the
-  // collector attaches when its probes go on a library (the allocator), else once the sampler is
-  // attached, so the loader's own work is profiled too. Its mappings are then read again, and it
-  // is let go.
+  // collectors attach when probes go on a library (the allocator) or several collectors attach,
+  // else once the sampler is attached, so the loader's own work is profiled too. Its mappings are
+  // then read again, and it is let go once every collector is attached.
   const std::string line = CommandLine(options.command);
   std::optional<int> ended;  // its wait status, had it ended before it was let go
   auto run_to_libraries = [&] {
@@ -226,48 +258,86 @@ int RunLaunchCommand(const CliOptions& options) {
       LogWarning("cannot stop " + options.command.front() + " where its libraries are mapped (" +
                  stop.why + "): they are read once it runs, and their first samples may lack them");
   };
-  const bool libraries_first = InfoOf(options.request.type).probes_libraries;
+  const bool libraries_first = probes_libraries || types.size() > 1;
   if (libraries_first) run_to_libraries();
   if (ended) return ReportEnded(options, *ended);
 
   request.pids = {pid};
+  std::mutex mutex;
+  std::condition_variable all_attached;
+  size_t waiting = types.size();  // collectors not attached (nor failed) yet
   bool released = false;
+  auto arrive = [&] {  // under `mutex`: the last collector to arrive lets the others on
+    if (--waiting > 0) return false;
+    all_attached.notify_all();
+    return true;
+  };
   CollectionHooks hooks;
   hooks.attached = [&] {
-    if (!libraries_first) run_to_libraries();
+    std::unique_lock<std::mutex> lock(mutex);
+    if (arrive()) {
+      if (!libraries_first) run_to_libraries();
+    } else {
+      all_attached.wait(lock, [&] { return waiting == 0; });
+    }
   };
   hooks.release = [&] {
-    if (!ended) released = ptrace(PTRACE_DETACH, pid, nullptr, nullptr) == 0;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!ended && !released) released = ptrace(PTRACE_DETACH, pid, nullptr, nullptr) == 0;
   };
   hooks.until_exit = true;
   hooks.stop_requested = [&] { return ended || g_interrupts >= 2 || CommandExited(pid); };
-  CollectedProfile collected = CollectProfile(request, hooks);
+  std::vector<CollectedProfile> collected(types.size());
+  auto collect = [&](size_t i) {
+    ProfileRequest one = request;
+    one.type = types[i];
+    if (InfoOf(one.type).probes_libraries) one.follow_forks = false;
+    bool attached = false;
+    CollectionHooks own = hooks;
+    own.attached = [&] {
+      attached = true;
+      hooks.attached();
+    };
+    collected[i] = CollectProfile(one, own);
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!attached) arrive();  // failed before attaching: the others go on without it
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < types.size(); i++) threads.emplace_back(collect, i);
+  collect(0);
+  for (std::thread& t : threads) t.join();
   if (ended) return ReportEnded(options, *ended);
   if (!released) {  // never attached: the command goes without running
     kill(pid, SIGKILL);
     ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
     WaitFor(pid);
-    LogError(collected.error.empty() ? "collection failed" : collected.error);
+    for (const CollectedProfile& c : collected)
+      LogError(c.error.empty() ? "collection failed" : c.error);
     LogError("the command was not run: " + line);
     return kExitFailed;
   }
-  if (collected.status != CollectedProfile::Status::kOk &&
-      collected.status != CollectedProfile::Status::kPartial)
-    LogError(collected.error);
-  // Profiling stopped while the command runs on (a second Ctrl-C): the profile is written now,
+  for (const CollectedProfile& c : collected)
+    if (c.status != CollectedProfile::Status::kOk && c.status != CollectedProfile::Status::kPartial)
+      LogError(c.error);
+  // Profiling stopped while the command runs on (a second Ctrl-C): the profiles are written now,
   // and profd then waits for the command, as it was asked to.
   const bool exited = CommandExited(pid);
   auto write = [&](const std::string& how) {
-    if (!collected.builder) return;
-    collected.builder->AddComment("launched by profd: " + line + "; " + how);
-    if (WriteProfile(options, collected.builder.get(), &file, output, std::cerr) != kExitOk)
-      LogError("the profile could not be written; the command's status is passed on");
+    for (size_t i = 0; i < types.size(); i++) {
+      if (!collected[i].builder) continue;
+      collected[i].builder->AddComment("launched by profd: " + line + "; " + how);
+      CliOptions one = options;
+      one.request.type = types[i];
+      if (WriteProfile(one, collected[i].builder.get(), &files[i], outputs[i], std::cerr) !=
+          kExitOk)
+        LogError("the profile could not be written; the command's status is passed on");
+    }
   };
+  const double seconds = collected[0].seconds;
   if (!exited) {
-    LogInfo("interrupted after " + Seconds(collected.seconds) + ": writing what was collected; " +
+    LogInfo("interrupted after " + Seconds(seconds) + ": writing what was collected; " +
             "waiting for " + options.command.front() + " to end");
-    write("profiling was stopped after " + Seconds(collected.seconds) +
-          " (a second Ctrl-C) while it ran on");
+    write("profiling was stopped after " + Seconds(seconds) + " (a second Ctrl-C) while it ran on");
   }
   const int status = WaitFor(pid);
   g_command = 0;
@@ -275,7 +345,7 @@ int RunLaunchCommand(const CliOptions& options) {
   const int code = ExitCode(status, &ending);
   if (WIFSIGNALED(status))
     LogWarning(options.command.front() + " " + ending + "; profd exits " + std::to_string(code));
-  if (exited) write("it " + ending + " after " + Seconds(collected.seconds));
+  if (exited) write("it " + ending + " after " + Seconds(seconds));
   return code;
 }
 

@@ -71,6 +71,21 @@ TEST(ParseCommandLine, LaunchFollowsTheCommandsProcessesUnlessItsProbesArePerPro
   EXPECT_NE(err.find("go with a command"), std::string::npos) << err;
 }
 
+TEST(ParseCommandLine, SeveralTypesGoWithACommand) {
+  std::string err;
+  CliOptions o = Parse({"--type", "cpu,allocs,cpu,offcpu", "--", "./prog"}, &err);
+  ASSERT_EQ(o.mode, CliOptions::Mode::kLaunch) << err;
+  EXPECT_EQ(o.launch_types, (std::vector<ProfileType>{ProfileType::kCpu, ProfileType::kAllocs,
+                                                      ProfileType::kBlock}));
+  EXPECT_EQ(o.request.type, ProfileType::kCpu);
+  Parse({"--type", "cpu,heap", "--pid", "12"}, &err);
+  EXPECT_NE(err.find("go with a command"), std::string::npos) << err;
+  Parse({"--type", "cpu,nope", "--", "./prog"}, &err);
+  EXPECT_NE(err.find("'nope'"), std::string::npos) << err;
+  Parse({"--type", "cpu,goroutine", "--", "./prog"}, &err);
+  EXPECT_NE(err.find("read at one moment"), std::string::npos) << err;
+}
+
 TEST(ParseCommandLine, FullCpuRequest) {
   std::string err;
   CliOptions o = Parse({"--pid", "1234,5678", "--type", "cpu", "--seconds", "10", "-o", "out.pb.gz",

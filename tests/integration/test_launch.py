@@ -170,6 +170,26 @@ class LaunchTest(unittest.TestCase):
                                msg=at_exit)
         self.assertNotIn("transient_peak", at_exit.split("flat%")[1].split("main")[0])
 
+    def test_several_types_of_one_run(self):
+        # cpu, allocs, heap and block of one heap-split run (6:2:1 bytes, 1/9 leaked): one file
+        # each, named from the -o prefix.
+        prefix = os.path.join(tempfile.mkdtemp(prefix="profd-launch-"), "run")
+        r = subprocess.run([PROFD, "--type", "cpu,allocs,heap,block", "--sample-rate", "64KiB",
+                            "-o", prefix, "--", HEAP_SPLIT, "split", "0", "2", "200"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for kind in ["cpu", "allocs", "heap", "block"]:
+            self.assertTrue(os.path.exists(prefix + "-" + kind + ".pb.gz"), kind + r.stderr)
+        rows, text = top_rows(prefix + "-allocs.pb.gz")
+        self.assertAlmostEqual(rows["allocate_and_free_large"][0], 100 * 6 / 9, delta=6, msg=text)
+        self.assertAlmostEqual(rows["leak_some"][0], 100 * 1 / 9, delta=4, msg=text)
+        rows, text = top_rows(prefix + "-heap.pb.gz")
+        self.assertGreaterEqual(rows["leak_some"][0], 95, text)
+        rows, text = top_rows(prefix + "-block.pb.gz")
+        self.assertGreaterEqual(rows["main"][1], 90, text)  # it sleeps between iterations
+        for kind in ["cpu", "allocs", "heap", "block"]:
+            self.assertIn("exited with status 0", pprof(["-comments", prefix + "-" + kind + ".pb.gz"]))
+
     def test_processes_the_command_starts_are_followed(self):
         # A shell script starting two workers: both are profiled, each under its own pid label,
         # their stacks whole (each exec's new libraries read within milliseconds of it).
