@@ -83,6 +83,15 @@ struct {
   __type(value, struct profd_live_block);
 } live SEC(".maps");
 
+/* Set by the daemon before load (heap profiles not duty-cycled): every sampled block's allocation
+ * and free goes to heap_events in order, from which the daemon finds the peak of live bytes. */
+const volatile bool track_peak = false;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 20);
+} heap_events SEC(".maps");
+
 static __always_inline void heap_stat(__u32 stat) {
   __u64 *value = bpf_map_lookup_elem(&heap_stats, &stat);
   if (value) *value += 1;
@@ -149,9 +158,47 @@ static __always_inline bool called_by_allocator(__u32 pid, __u64 return_address)
   return false;
 }
 
+static __always_inline void peak_event(__u32 kind, __u32 pid, __u64 address,
+                                       const struct profd_live_block *block) {
+  struct profd_heap_event *e = bpf_ringbuf_reserve(&heap_events, sizeof(*e), 0);
+  if (!e) {
+    heap_stat(PROFD_HEAP_EVENTS_LOST);
+    return;
+  }
+  e->kind = kind;
+  e->pid = pid;
+  e->address = address;
+  if (block)
+    e->block = *block;
+  else
+    __builtin_memset(&e->block, 0, sizeof(e->block));
+  bpf_ringbuf_submit(e, 0);
+}
+
 static __always_inline void forget_block(__u32 pid, __u64 address) {
   struct profd_live_block_key key = {.pid = pid, .address = address};
-  bpf_map_delete_elem(&live, &key);
+  if (bpf_map_delete_elem(&live, &key) == 0 && track_peak)
+    peak_event(PROFD_HEAP_EVENT_FREE, pid, address, 0);
+}
+
+/* Counts a sampled allocation at its stack and remembers its block until it is freed. */
+static __always_inline void record_allocation(__u32 pid, __u32 tid, __u64 user_stack_id,
+                                              __u64 address, __u64 size, __u64 count_q16,
+                                              __u64 bytes) {
+  struct profd_sample_key key = {};
+  key.pid = pid;
+  key.tid = tid;
+  key.user_stack_id = user_stack_id;
+  bpf_get_current_comm(key.thread_comm, sizeof(key.thread_comm));
+  profd_add_samples(&key, count_q16, bytes);
+
+  struct profd_live_block_key block_key = {.pid = pid, .address = address};
+  struct profd_live_block block = {
+      .key = key, .size = size, .estimated_count_q16 = count_q16, .estimated_bytes = bytes};
+  long err = bpf_map_update_elem(&live, &block_key, &block, BPF_ANY);
+  if (err) profd_count(err == -E2BIG ? PROFD_COUNTER_LIVE_MAP_FULL : PROFD_COUNTER_LIVE_STORE_FAILED);
+  else if (track_peak)
+    peak_event(PROFD_HEAP_EVENT_ALLOC, pid, address, &block);
 }
 
 /* A sampled allocation returned: count it and remember its block. */
@@ -166,21 +213,8 @@ static __always_inline int allocation_returned(struct pt_regs *ctx, __u32 pid, _
       address = 0;
   }
   if (!address) return 0;
-
-  struct profd_sample_key key = {};
-  key.pid = pid;
-  key.tid = tid;
-  key.user_stack_id = t->user_stack_id;
-  bpf_get_current_comm(key.thread_comm, sizeof(key.thread_comm));
-  profd_add_samples(&key, t->estimated_count_q16, t->estimated_bytes);
-
-  struct profd_live_block_key block_key = {.pid = pid, .address = address};
-  struct profd_live_block block = {.key = key,
-                                   .size = t->size,
-                                   .estimated_count_q16 = t->estimated_count_q16,
-                                   .estimated_bytes = t->estimated_bytes};
-  long err = bpf_map_update_elem(&live, &block_key, &block, BPF_ANY);
-  if (err) profd_count(err == -E2BIG ? PROFD_COUNTER_LIVE_MAP_FULL : PROFD_COUNTER_LIVE_STORE_FAILED);
+  record_allocation(pid, tid, t->user_stack_id, address, t->size, t->estimated_count_q16,
+                    t->estimated_bytes);
   return 0;
 }
 
@@ -263,6 +297,37 @@ int profd_heap_call(struct pt_regs *ctx) {
   t->pending = 1;
   t->user_stack_id = profd_capture_stack(ctx, 1);
   return 0;
+}
+
+/* profd's preload sampler (preload/allocation_sampler.c), in a command profd launched: it drew the
+ * sample in the process, and only a sampled allocation comes here, at a label inside the interposer
+ * the program called, with the block's address, its size and the rate its distance was drawn at in
+ * the first three argument registers. (Session programs for the uprobe_multi link; never a return.) */
+SEC("uprobe.session")
+int profd_preload_sampled(struct pt_regs *ctx) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 pid = pid_tgid >> 32;
+  if (!profd_is_target(pid)) return 1;
+  const __u64 address = PT_REGS_PARM1(ctx);
+  const __u64 size = PT_REGS_PARM2(ctx);
+  const __u64 rate = PT_REGS_PARM3(ctx);
+  heap_stat(PROFD_HEAP_ALLOC_RETURNS);
+  profd_count(PROFD_COUNTER_SAMPLES);
+  __u64 count_q16 = 0, bytes = 0;
+  sample_weight(size, rate, &count_q16, &bytes);
+  record_allocation(pid, (__u32)pid_tgid, profd_capture_stack(ctx, 1), address, size, count_q16,
+                    bytes);
+  return 1;
+}
+
+/* The preload sampler's free of a block it sampled (its address in the first argument register). */
+SEC("uprobe.session")
+int profd_preload_freed(struct pt_regs *ctx) {
+  __u32 pid = bpf_get_current_pid_tgid() >> 32;
+  if (!profd_is_target(pid)) return 1;
+  heap_stat(PROFD_HEAP_FREE_CALLS);
+  forget_block(pid, PT_REGS_PARM1(ctx));
+  return 1;
 }
 
 /* Attached to a function of profd's own while it measures what an entry (and a return) probe costs. */

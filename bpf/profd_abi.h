@@ -95,6 +95,19 @@ struct profd_live_block {
   __u64 estimated_bytes;
 };
 
+/* heap.bpf.c's events for the heap profile's peak (track_peak): a sampled block allocated (with what
+ * it stands for) or freed, in order, through a ring buffer. */
+enum profd_heap_event_kind {
+  PROFD_HEAP_EVENT_ALLOC = 1,
+  PROFD_HEAP_EVENT_FREE = 2,
+};
+struct profd_heap_event {
+  __u32 kind;
+  __u32 pid;
+  __u64 address;
+  struct profd_live_block block; /* PROFD_HEAP_EVENT_ALLOC */
+};
+
 /* The allocator entry points, as attach cookies of heap.bpf.c's program. */
 enum profd_heap_function {
   PROFD_HEAP_MALLOC = 1,
@@ -125,6 +138,7 @@ enum profd_heap_stat {
   PROFD_HEAP_ALLOC_RETURNS,   /* return probes (only sampled allocations have one) */
   PROFD_HEAP_FREE_CALLS,      /* free() probes */
   PROFD_HEAP_NESTED_CALLS,    /* the allocator calling itself: not counted */
+  PROFD_HEAP_EVENTS_LOST,     /* peak events the ring buffer had no room for */
   PROFD_HEAP_STAT_MAX,
 };
 
@@ -132,6 +146,7 @@ enum profd_heap_stat {
 enum profd_process_event {
   PROFD_PROCESS_EXEC = 1,
   PROFD_PROCESS_EXIT = 2,
+  PROFD_PROCESS_FORK = 3, /* a target forked it (follow_forks): it is a target now */
 };
 
 /* ---- DWARF-based unwinding ----
@@ -194,11 +209,13 @@ _Static_assert(sizeof(struct profd_unwind_mapping) == 40, "profd_unwind_mapping 
 static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
 static_assert(sizeof(struct profd_live_block) == 64, "profd_live_block layout");
+static_assert(sizeof(struct profd_heap_event) == 80, "profd_heap_event layout");
 static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
 #else
 _Static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 _Static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
 _Static_assert(sizeof(struct profd_live_block) == 64, "profd_live_block layout");
+_Static_assert(sizeof(struct profd_heap_event) == 80, "profd_heap_event layout");
 _Static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
 #endif
 

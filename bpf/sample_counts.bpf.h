@@ -22,7 +22,7 @@ const volatile __u32 target_list_length = 0; /* 0: use the map */
 /* Target processes (tgid → 1), when filter_pids. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 1024);
+  __uint(max_entries, 8192); /* a launched build's processes, with --follow */
   __type(key, __u32);
   __type(value, __u8);
 } target_pids SEC(".maps");

@@ -23,7 +23,7 @@ bool ParseSeconds(const std::string& text, double* seconds) {
 struct FlagText {
   std::string pid, type = "cpu", seconds, min_block = "10us", sample_rate = "512KiB",
                    unwind = "dwarf";
-  bool daemon = false, list = false, version = false;
+  bool daemon = false, list = false, version = false, follow = false, no_follow = false;
 };
 
 // Every flag, with its help line, bound to `options` or, where it is checked later, to `text`.
@@ -52,6 +52,10 @@ void AddFlags(CLI::App& app, CliOptions* options, FlagText* text) {
                  "user stacks: dwarf (unwind tables from .eh_frame, frame pointers where a binary "
                  "has no tables) or fp (frame pointers only)")
       ->capture_default_str();
+  app.add_flag("--follow", text->follow,
+               "with a command: profile the processes it starts too, and theirs (the default, but "
+               "for heap and allocs, whose probes are per process)");
+  app.add_flag("--no-follow", text->no_follow, "with a command: profile its first process only");
   app.add_option("-o,--output", options->output,
                  "where to write the profile (default profd-TYPE-TARGET-TIME.pb.gz here)");
   app.add_option("--top", options->top_rows, "rows of the summary table printed (0: none)")
@@ -85,9 +89,22 @@ void AddFlags(CLI::App& app, CliOptions* options, FlagText* text) {
 // The profile request the flags describe, checked and parsed into `options`: "" when it is good,
 // else what is wrong.
 std::string ParseRequest(const FlagText& text, CliOptions* options) {
-  if (!ParseProfileType(text.type, &options->request.type))
-    return "--type: unknown profile type '" + text.type + "'; the types are " + ProfileTypeList();
   const bool launch = !options->command.empty();
+  // Several types (a,b,c) in one run of a launched command: one file each.
+  std::vector<ProfileType> types;
+  for (size_t at = 0; at <= text.type.size();) {
+    const size_t comma = std::min(text.type.find(',', at), text.type.size());
+    const std::string name = text.type.substr(at, comma - at);
+    ProfileType type;
+    if (!ParseProfileType(name, &type))
+      return "--type: unknown profile type '" + name + "'; the types are " + ProfileTypeList();
+    if (std::find(types.begin(), types.end(), type) == types.end()) types.push_back(type);
+    at = comma + 1;
+  }
+  if (types.size() > 1 && !launch)
+    return "--type: several types (" + text.type + ") go with a command to run (after --)";
+  options->request.type = types.front();
+  if (launch) options->launch_types = types;
   if (text.seconds.empty())
     options->request.seconds = launch ? kMaxSeconds : 30;
   else if (!ParseSeconds(text.seconds, &options->request.seconds))
@@ -118,12 +135,22 @@ std::string ParseRequest(const FlagText& text, CliOptions* options) {
   if (launch) {
     if (!text.pid.empty() || options->request.all_processes)
       return "a command to run (after --) excludes --pid and --all";
-    if (!InfoOf(options->request.type).has_window)
-      return "--type " + ProfileTypeName(options->request.type) +
-             " is read at one moment; it cannot follow a command from its start to its exit";
+    bool probes_libraries = false;
+    for (ProfileType type : types) {
+      if (!InfoOf(type).has_window)
+        return "--type " + ProfileTypeName(type) +
+               " is read at one moment; it cannot follow a command from its start to its exit";
+      if (text.follow && InfoOf(type).probes_libraries)
+        return "--follow: the " + ProfileTypeName(type) +
+               " probes are attached to one process; use --no-follow";
+      probes_libraries = probes_libraries || InfoOf(type).probes_libraries;
+    }
+    if (text.follow && text.no_follow) return "--follow and --no-follow exclude each other";
+    options->request.follow_forks = !text.no_follow && !probes_libraries;
     options->mode = CliOptions::Mode::kLaunch;
     return "";
   }
+  if (text.follow || text.no_follow) return "--follow and --no-follow go with a command (after --)";
   if (text.pid.empty() && !options->request.all_processes)
     return "say what to profile: --pid PID[,PID...] or --all, or a command after --";
   if (!text.pid.empty() && options->request.all_processes)

@@ -24,6 +24,7 @@ struct CliOptions {
   std::string config_path;       // with kDaemon, kList: --config ("" = the built-in defaults)
   std::string listen;            // with kDaemon: --listen, over the configuration's
   std::vector<std::string> command;  // with kLaunch: the command after --, and its arguments
+  std::vector<ProfileType> launch_types;  // with kLaunch: --type a,b,c (request.type is the first)
 };
 
 // Parses argv. Help/version text goes to `out`; errors (naming the flag and what is allowed) to

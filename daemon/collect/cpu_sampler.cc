@@ -24,7 +24,7 @@ std::unique_ptr<CpuSampler> CpuSampler::Load(const Options& options, std::string
     // fails now and then (measured: about 1 new stack in 250 lost with BPF_F_NO_PREALLOC).
   };
   if (!sampler->skel_.Load("the CPU sampler", configure, error) ||
-      !sampler->UseObject(sampler->skel_->obj, options.pids, error))
+      !sampler->UseObject(sampler->skel_->obj, options, error))
     return nullptr;
   return sampler;
 }

@@ -18,9 +18,11 @@ void StackCollector::Stop() {
   links_.clear();
 }
 
-bool StackCollector::UseObject(bpf_object* object, const std::vector<pid_t>& pids,
+bool StackCollector::UseObject(bpf_object* object, const CollectorOptions& options,
                                std::string* error) {
   object_ = object;
+  follow_forks_ = options.follow_forks;
+  const std::vector<pid_t>& pids = options.pids;
   struct Wanted {
     const char* name;
     int* fd;
@@ -64,7 +66,8 @@ bool StackCollector::AttachProgram(bpf_program* program, std::string* error) {
 }
 
 bool StackCollector::AttachProcessEvents(std::string* error) {
-  for (const char* name : {"profd_on_exec", "profd_on_exit"}) {
+  for (const char* name : {"profd_on_exec", "profd_on_exit", "profd_on_fork"}) {
+    if (std::strcmp(name, "profd_on_fork") == 0 && !follow_forks_) continue;  // runs at every fork
     bpf_program* program = bpf_object__find_program_by_name(object_, name);
     if (!program) {
       *error = std::string("internal error: the BPF object has no program ") + name;
@@ -93,7 +96,8 @@ std::vector<StackCollector::ProcessEvent> StackCollector::TakeProcessEvents() {
   for (uint32_t pid : ReadMapKeys<uint32_t>(process_events_fd_)) {
     uint8_t event = 0;
     if (bpf_map_lookup_elem(process_events_fd_, &pid, &event) == 0)
-      events.push_back({static_cast<pid_t>(pid), event == PROFD_PROCESS_EXIT});
+      events.push_back({static_cast<pid_t>(pid), event == PROFD_PROCESS_EXIT,
+                        event == PROFD_PROCESS_FORK});
     bpf_map_delete_elem(process_events_fd_, &pid);
   }
   return events;

@@ -30,6 +30,8 @@ struct CollectorOptions {
   // For a caller who may profile only its own processes: tasks are sampled only while all their
   // uids are this one (a set-user-ID exec ends it). UINT32_MAX: anyone's.
   uint32_t owner_uid = UINT32_MAX;
+  // Processes the targets fork become targets, and theirs (a launched command's tree).
+  bool follow_forks = false;
 };
 
 class StackCollector {
@@ -61,7 +63,8 @@ class StackCollector {
   // Processes that exec'ed or exited since the last call (taken keys are removed).
   struct ProcessEvent {
     pid_t pid;
-    bool exited;  // false: exec'ed
+    bool exited;  // false: exec'ed or, with follow_forks, forked by a target
+    bool forked = false;
   };
   std::vector<ProcessEvent> TakeProcessEvents();
 
@@ -97,6 +100,8 @@ class StackCollector {
     rodata->filter_pids = !options.all_processes;
     rodata->dwarf_unwinding = options.dwarf_unwinding;
     rodata->owner_uid = options.owner_uid;
+    rodata->follow_forks = options.follow_forks;
+    if (options.follow_forks) return;  // the targets grow: the map holds them
     // Few enough targets are listed in rodata, so the filter is compares, not a map lookup.
     const std::vector<pid_t>& pids = options.pids;
     if (pids.size() > sizeof(rodata->target_list) / sizeof(rodata->target_list[0])) return;
@@ -105,10 +110,10 @@ class StackCollector {
     rodata->target_list_length = static_cast<uint32_t>(pids.size());
   }
   // Finds the shared maps of the loaded `object` and fills the target filter.
-  bool UseObject(bpf_object* object, const std::vector<pid_t>& pids, std::string* error);
+  bool UseObject(bpf_object* object, const CollectorOptions& options, std::string* error);
   // Attaches `program` as its section says (tracepoints); false with `error` set.
   bool AttachProgram(bpf_program* program, std::string* error);
-  // Attaches the exec/exit notices of process_events.bpf.h.
+  // Attaches the exec/exit notices of process_events.bpf.h (and its fork notice when following).
   bool AttachProcessEvents(std::string* error);
   StackSample ToSample(const profd_sample_key& key, const profd_sample_value& value,
                        std::unordered_map<uint64_t, StackTrace>* stacks) const;
@@ -126,6 +131,7 @@ class StackCollector {
   int process_events_fd_ = -1;
   int unwind_tables_fd_ = -1;
   int process_unwind_fd_ = -1;
+  bool follow_forks_ = false;
 };
 
 }  // namespace profd

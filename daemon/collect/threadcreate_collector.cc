@@ -11,7 +11,7 @@ std::unique_ptr<ThreadCreateCollector> ThreadCreateCollector::Load(const Options
   std::unique_ptr<ThreadCreateCollector> collector(new ThreadCreateCollector());
   auto configure = [&options](threadcreate_bpf* skel) { Configure(options, skel->rodata); };
   if (!collector->skel_.Load("the threadcreate profiler", configure, error) ||
-      !collector->UseObject(collector->skel_->obj, options.pids, error))
+      !collector->UseObject(collector->skel_->obj, options, error))
     return nullptr;
   return collector;
 }

@@ -208,6 +208,10 @@ bool ProcessTable::Capture(pid_t pid, ProcessInfo* info) {
   info->pid = pid;
   info->comm = comm;
   info->root = ProcPath(pid, "root");
+  if (UniqueFd dir(::open(info->root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)); dir.valid()) {
+    info->root = "/proc/self/fd/" + std::to_string(dir.get());
+    info->root_dir = std::make_shared<UniqueFd>(std::move(dir));
+  }
   char exe[4096];
   const ssize_t n = ::readlink(ProcPath(pid, "exe").c_str(), exe, sizeof(exe) - 1);
   info->exe = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";

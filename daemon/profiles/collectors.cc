@@ -14,6 +14,7 @@ namespace {
 CollectorOptions Common(const ProfileRequest& request) {
   CollectorOptions common;
   common.all_processes = request.all_processes;
+  common.follow_forks = request.follow_forks;
   common.dwarf_unwinding = request.dwarf_unwinding;
   common.pids = request.pids;
   if (request.owner_uid >= 0) common.owner_uid = static_cast<uint32_t>(request.owner_uid);
@@ -79,7 +80,9 @@ std::unique_ptr<StackCollector> LoadHeapCollector(const ProfileRequest& request,
   static_cast<CollectorOptions&>(o) = Common(request);
   o.sample_rate = request.sample_rate_bytes;
   o.max_overhead_percent = request.max_overhead_percent;
+  o.preload_library = request.preload_library;
   const bool heap = request.type == ProfileType::kHeap;
+  o.track_peak = heap && request.heap_peak;
   // Go's four heap values; the two profiles differ only in the default, as in Go.
   *kind = {{{"alloc_objects", "count"},
             {"alloc_space", "bytes"},
@@ -94,6 +97,9 @@ std::unique_ptr<StackCollector> LoadHeapCollector(const ProfileRequest& request,
            heap ? "no allocation made during the window was sampled and still live"
                 : "no allocation made during the window was sampled (the target allocated "
                   "less than --sample-rate bytes, or not through the probed malloc)"};
+  if (o.track_peak)
+    kind->sample_types.insert(kind->sample_types.end(),
+                              {{"peak_inuse_objects", "count"}, {"peak_inuse_space", "bytes"}});
   return HeapCollector::Load(o, processes, error);
 }
 

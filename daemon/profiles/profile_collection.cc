@@ -86,6 +86,48 @@ struct TargetExits {
   }
 };
 
+// After an exec the loader maps the new image's libraries within milliseconds: their mappings
+// are read again 10, 30, 70, 150 and 310 ms after it, not only at the next second's tick (a
+// launched wrapper script's exec of the real program, a process a followed target started).
+struct ExecRechecks {
+  using Clock = std::chrono::steady_clock;
+  struct Due {
+    Clock::time_point when;
+    int step;
+  };
+  static constexpr int kSteps = 5;
+  std::map<pid_t, Due> due;
+
+  void Exec(pid_t pid, Clock::time_point now) {
+    due[pid] = {now + std::chrono::milliseconds(10), 0};
+  }
+  // The pids due by `now`; each is due again twice as long after.
+  std::vector<pid_t> Take(Clock::time_point now) {
+    std::vector<pid_t> pids;
+    for (auto it = due.begin(); it != due.end();) {
+      if (it->second.when > now) {
+        ++it;
+        continue;
+      }
+      pids.push_back(it->first);
+      Due& d = it->second;
+      if (++d.step == kSteps) {
+        it = due.erase(it);
+        continue;
+      }
+      d.when = now + std::chrono::milliseconds(10 << d.step);
+      ++it;
+    }
+    return pids;
+  }
+  double SecondsToNext(Clock::time_point now) const {
+    double next = 1;
+    for (const auto& [pid, d] : due)
+      next = std::min(next, std::max(0.0, std::chrono::duration<double>(d.when - now).count()));
+    return next;
+  }
+};
+
 // The targets that stopped being wholly the caller's during a window (a set-user-ID exec): their
 // BPF filter takes nothing of them from then on (owner_uid), profd stops reading them, and the
 // profile says so. Only for a request of a caller who may profile only its own processes.
@@ -208,15 +250,16 @@ class SymbolizerWarmUp {
   SymbolizerWarmUp(Symbolizer* symbolizer, KernelSymbolizer* kernel, std::vector<pid_t> pids,
                    const ProcessTable& processes, Priority priority)
       : symbolizer_(symbolizer), kernel_(kernel), priority_(priority) {
-    // The files are held here: the table changes during the window.
-    std::vector<std::pair<std::shared_ptr<MappedFile>, std::string>> files;
+    // The files (and the roots their debug files are looked up under) are held here: the table
+    // changes during the window.
+    std::vector<File> files;
     std::set<const MappedFile*> seen;
     if (pids.empty()) pids = processes.pids();
     for (pid_t pid : pids)
       if (const ProcessInfo* process = processes.Find(pid))
         for (const Mapping& mapping : process->mappings)
           if (mapping.file && seen.insert(mapping.file.get()).second)
-            files.emplace_back(mapping.file, process->root);
+            files.push_back({mapping.file, process->root, process->root_dir});
     thread_ = std::thread([this, files = std::move(files)] { Run(files); });
   }
   // Unless waited for: what is left is not read (a failed or abandoned window, the daemon
@@ -240,7 +283,12 @@ class SymbolizerWarmUp {
   }
 
  private:
-  void Run(const std::vector<std::pair<std::shared_ptr<MappedFile>, std::string>>& files) {
+  struct File {
+    std::shared_ptr<MappedFile> file;
+    std::string root;
+    std::shared_ptr<UniqueFd> root_dir;  // what `root` names, kept open
+  };
+  void Run(const std::vector<File>& files) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       tid_ = gettid();
@@ -251,11 +299,16 @@ class SymbolizerWarmUp {
     std::string error;
     if (kernel_ && !kernel_->Load("/proc/kallsyms", &error))
       LogWarning("kernel frames stay unsymbolized: " + error);
-    for (const auto& [file, root] : files) {
+    for (const auto& [file, root, root_dir] : files) {
       if (cancelled_) return;
       ElfFileInfo info;
-      // Errors are the assembler's to report when it describes the file again.
-      symbolizer_->Describe(file->open_path(), &info, &error, root);
+      // Errors are the assembler's to report when it describes the file again; nothing thrown
+      // here may end the process (a request's handler would have caught it).
+      try {
+        symbolizer_->Describe(file->open_path(), &info, &error, root);
+      } catch (const std::exception& e) {
+        LogDebug("reading " + file->path + " ahead of symbolizing failed: " + e.what());
+      }
     }
   }
 
@@ -433,11 +486,13 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
                           std::chrono::duration_cast<std::chrono::system_clock::duration>(
                               std::chrono::steady_clock::now() - start);
   // The shared symbolizer reads the targets' files now (the first request for a file reads it for
-  // all), so that the window's end finds their DWARF ready.
+  // all), so that the window's end finds their DWARF ready. Not for the whole host (the
+  // schedule): every file of every process would be read, most of which no sample will need.
   const SharedSampler::Symbolizers symbolizers = shared.symbolizers();
   std::optional<SymbolizerWarmUp> warm_up;
-  warm_up.emplace(symbolizers.user.get(), nullptr, subscription_pids,
-                  shared.Processes(subscription_pids), SymbolizerWarmUp::Priority::kNormal);
+  if (!request.all_processes)
+    warm_up.emplace(symbolizers.user.get(), nullptr, subscription_pids,
+                    shared.Processes(subscription_pids), SymbolizerWarmUp::Priority::kNormal);
   const ProfileKind kind = CpuProfileKind(hooks.shared_cpu_frequency());
   TargetExits exits;
   double elapsed = 0;
@@ -468,7 +523,7 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
   // One symbolizer for all requests: DWARF is read once, not once per request (50 concurrent
   // requests each reading libc's would take a gigabyte). Used by several requests at once: behind
   // one lock, 50 requests ending together answered one after another.
-  warm_up->Wait();
+  if (warm_up) warm_up->Wait();
   facts.symbolizer = symbolizers.user.get();
   facts.kernel = symbolizers.kernel.get();
   FinishProfile(request, kind, samples, processes, facts, &result);
@@ -542,7 +597,12 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     result.error = error;
     return result;
   }
-  if (hooks.attached) hooks.attached();
+  if (hooks.attached) {
+    hooks.attached();
+    for (pid_t pid : request.pids)
+      if (processes.Refresh(pid)) add_to_unwinder(pid);
+  }
+  if (hooks.release) hooks.release();
   // The window starts once samples can be taken: loading and verifying the BPF program takes
   // 0.15-0.5 s that would otherwise be an empty part of it.
   const auto wall_start = std::chrono::system_clock::now();
@@ -553,6 +613,8 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   CredentialChanges credentials;
   double elapsed = 0;
   auto last_tick = start;
+  ExecRechecks rechecks;
+  std::set<pid_t> followed;  // live processes the targets started (follow_forks)
   bool stopped = false;
   // What the profile says of how it was collected, as of now.
   auto window_facts = [&] {
@@ -562,7 +624,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     facts.elapsed = elapsed;
     facts.notes = sampler->Notes();
     if (request.dwarf_unwinding) facts.unwind = unwind_tables.stats();
-    facts.exit_note = exits.note;
+    if (!hooks.until_exit) facts.exit_note = exits.note;  // a launched command's exit is the end
     facts.credentials_note = credentials.note;
     facts.own_cpu_seconds = OwnCpuSeconds() - cpu_at_attach;
     return facts;
@@ -583,8 +645,12 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   while (elapsed < request.seconds && !(stopped = hooks.stop_requested && hooks.stop_requested())) {
     const double left = request.seconds - elapsed;
     const double wanted = sampler->Poll();
-    struct timespec nap = {0,
-                           static_cast<long>(std::max(0.0, std::min({left, 0.1, wanted})) * 1e9)};
+    const double recheck = rechecks.SecondsToNext(std::chrono::steady_clock::now());
+    // Following a process tree, its new processes and execs are read within 20 ms: until then
+    // their samples unwind without their tables.
+    const double poll = request.follow_forks ? 0.02 : 0.1;
+    struct timespec nap = {
+        0, static_cast<long>(std::max(0.0, std::min({left, poll, wanted, recheck})) * 1e9)};
     nanosleep(&nap, nullptr);
     const auto now = std::chrono::steady_clock::now();
     elapsed = std::chrono::duration<double>(now - start).count();
@@ -609,7 +675,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
 
     // Capture new processes' mappings while they are alive: short-lived ones may be gone in a
     // second.
-    if (request.all_processes) {
+    if (request.all_processes || request.follow_forks) {
       for (pid_t pid : sampler->TakeSampledPids()) {
         const bool known = processes.Find(pid) != nullptr;
         if (!known && processes.Observe(pid)) add_to_unwinder(pid);
@@ -624,12 +690,22 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
       return target && credentials.Check(pid, request.owner_uid, elapsed, request.seconds);
     };
     for (const StackCollector::ProcessEvent& event : sampler->TakeProcessEvents()) {
-      if (!processes.Find(event.pid)) continue;
-      if (event.exited || ended(event.pid))
+      // A followed target's new process: known from its fork (or its exec, when both came
+      // between two polls).
+      const bool started = request.follow_forks && !event.exited;
+      if (!processes.Find(event.pid) && !started) continue;
+      if (started) followed.insert(event.pid);
+      if (event.exited || ended(event.pid)) {
         unwind_tables.RemoveProcess(event.pid);
-      else if (processes.Refresh(event.pid))
-        add_to_unwinder(event.pid);
+        followed.erase(event.pid);
+        rechecks.due.erase(event.pid);
+        continue;
+      }
+      if (processes.Refresh(event.pid)) add_to_unwinder(event.pid);
+      if (!event.forked) rechecks.Exec(event.pid, now);
     }
+    for (pid_t pid : rechecks.Take(now))
+      if (processes.Refresh(pid)) add_to_unwinder(pid);
     if (now - last_tick < std::chrono::seconds(1) && elapsed < request.seconds) continue;
     last_tick = now;
     // Re-read the targets' mappings for code they dlopen'ed; notice targets that exited.
@@ -640,6 +716,8 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
       else if (processes.Refresh(pid))
         add_to_unwinder(pid);
     }
+    for (pid_t pid : followed)  // code the processes a target started dlopen'ed
+      if (processes.Refresh(pid)) add_to_unwinder(pid);
     if (exits.exited.size() + credentials.changed.size() >= request.pids.size() &&
         !request.pids.empty())
       break;

@@ -24,8 +24,14 @@ struct CollectionHooks {
   std::function<bool()> stop_requested;  // polled about every 100 ms: true ends the window early
   std::function<void(double elapsed, double total)> progress;  // about once a second
   // Called once the collector is attached, before the window's first wait: the launch command
-  // lets its command exec here, so nothing of it runs unobserved.
+  // runs its stopped command on to where its loader has mapped its libraries. The targets'
+  // mappings are then read again, and `release` lets them run, so nothing of them runs
+  // unobserved.
   std::function<void()> attached;
+  std::function<void()> release;
+  // The window ends when the targets exit (a launched command): their exit is the end, not an
+  // early one.
+  bool until_exit = false;
   // When stop_requested ends the window: false keeps and builds what was collected (Ctrl-C in the
   // CLI); true returns at once with Status::kStopped (the daemon is shutting down, or the client
   // went away), releasing the BPF programs without symbolizing.

@@ -25,6 +25,7 @@ bool ParsePidList(const std::string& text, std::vector<pid_t>* pids, std::string
 struct ProfileRequest {
   std::vector<pid_t> pids;
   bool all_processes = false;
+  bool follow_forks = false;  // the processes the targets start are targets too (launch mode)
   ProfileType type = ProfileType::kCpu;
   double seconds = 30;  // net/http/pprof's default
   int frequency_hz = 99;
@@ -32,6 +33,9 @@ struct ProfileRequest {
   bool dwarf_unwinding = true;              // --unwind dwarf (default) or fp
   uint64_t sample_rate_bytes = 512 * 1024;  // heap, allocs: mean bytes between samples
   double max_overhead_percent = 3;          // heap, allocs: probe cost budget, % of target CPU
+  // heap, allocs of a launched command: the preload sampler it runs with (preload/), "" for none
+  std::string preload_library;
+  bool heap_peak = false;  // heap: also what was live at the peak (launch mode)
   bool bpf_stats = false;  // measure the BPF program's own run time (kernel BPF stats, host-wide)
   bool split_by_pid = false;  // also one profile per process (the daemon's schedule)
   // For a caller who may profile only its own processes (its uid; -1: root's request): a target

@@ -14,7 +14,7 @@ constexpr ProfileTypeInfo kProfileTypes[] = {
      "A sampling of memory allocations: made in the last ?seconds, or (without) since profd began "
      "counting for the process.",
      /*needs_pid=*/true, /*has_window=*/true, /*cumulative=*/true, /*unscheduled=*/nullptr,
-     /*load_collector=*/LoadHeapCollector},
+     /*load_collector=*/LoadHeapCollector, /*probes_libraries=*/true},
     {ProfileType::kBlock, "block", "offcpu", "block",
      "Stack traces that led to blocking off-CPU (sleep, I/O, futex waits), with the time blocked.",
      false, true, true, nullptr, LoadBlockCollector},
@@ -26,7 +26,7 @@ constexpr ProfileTypeInfo kProfileTypes[] = {
     {ProfileType::kHeap, "heap", nullptr, "heap",
      "A sampling of memory allocated (in the last ?seconds, or since profd began counting) and "
      "still live.",
-     true, true, true, nullptr, LoadHeapCollector},
+     true, true, true, nullptr, LoadHeapCollector, true},
     {ProfileType::kMutex, "mutex", nullptr, "mutex", "Stack traces of waiters on contended locks.",
      false, true, true, nullptr, LoadMutexCollector},
     {ProfileType::kCpu, "cpu", nullptr, "profile", "CPU profile for ?seconds (default 30).", false,

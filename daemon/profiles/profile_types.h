@@ -46,6 +46,9 @@ struct ProfileTypeInfo {
   const char* unscheduled;  // why the schedule cannot keep it ("is answered on request, ..."), or
                             // nullptr
   CollectorFactory load_collector;  // nullptr: no window of BPF samples (goroutine, cmdline)
+  // Its uprobes go on a library's functions (the allocator's): a launched command's loader must
+  // have mapped that library before the collector attaches.
+  bool probes_libraries = false;
 };
 
 // Every type, in the order of Go's index page.

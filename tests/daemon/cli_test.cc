@@ -51,6 +51,41 @@ TEST(ProfileType, NamesAndAliases) {
   EXPECT_EQ(ProfileTypeName(ProfileType::kThreadCreate), "threadcreate");
 }
 
+TEST(ParseCommandLine, LaunchFollowsTheCommandsProcessesUnlessItsProbesArePerProcess) {
+  std::string err;
+  CliOptions o = Parse({"--type", "cpu", "--", "make", "-j2"}, &err);
+  ASSERT_EQ(o.mode, CliOptions::Mode::kLaunch) << err;
+  EXPECT_EQ(o.command, (std::vector<std::string>{"make", "-j2"}));
+  EXPECT_TRUE(o.request.follow_forks);
+  o = Parse({"--type", "block", "--no-follow", "--", "make"}, &err);
+  ASSERT_EQ(o.mode, CliOptions::Mode::kLaunch) << err;
+  EXPECT_FALSE(o.request.follow_forks);
+  o = Parse({"--type", "allocs", "--", "./prog"}, &err);  // uprobes on one process
+  ASSERT_EQ(o.mode, CliOptions::Mode::kLaunch) << err;
+  EXPECT_FALSE(o.request.follow_forks);
+  Parse({"--type", "heap", "--follow", "--", "./prog"}, &err);
+  EXPECT_NE(err.find("--no-follow"), std::string::npos) << err;
+  Parse({"--follow", "--no-follow", "--", "./prog"}, &err);
+  EXPECT_NE(err.find("exclude each other"), std::string::npos) << err;
+  Parse({"--pid", "12", "--follow"}, &err);
+  EXPECT_NE(err.find("go with a command"), std::string::npos) << err;
+}
+
+TEST(ParseCommandLine, SeveralTypesGoWithACommand) {
+  std::string err;
+  CliOptions o = Parse({"--type", "cpu,allocs,cpu,offcpu", "--", "./prog"}, &err);
+  ASSERT_EQ(o.mode, CliOptions::Mode::kLaunch) << err;
+  EXPECT_EQ(o.launch_types, (std::vector<ProfileType>{ProfileType::kCpu, ProfileType::kAllocs,
+                                                      ProfileType::kBlock}));
+  EXPECT_EQ(o.request.type, ProfileType::kCpu);
+  Parse({"--type", "cpu,heap", "--pid", "12"}, &err);
+  EXPECT_NE(err.find("go with a command"), std::string::npos) << err;
+  Parse({"--type", "cpu,nope", "--", "./prog"}, &err);
+  EXPECT_NE(err.find("'nope'"), std::string::npos) << err;
+  Parse({"--type", "cpu,goroutine", "--", "./prog"}, &err);
+  EXPECT_NE(err.find("read at one moment"), std::string::npos) << err;
+}
+
 TEST(ParseCommandLine, FullCpuRequest) {
   std::string err;
   CliOptions o = Parse({"--pid", "1234,5678", "--type", "cpu", "--seconds", "10", "-o", "out.pb.gz",

@@ -60,6 +60,15 @@ def top_rows(profile_path, extra=()):
     return rows, text
 
 
+def flat_count(top_text, function):
+    """The flat value of `function` in `go tool pprof -top` text of a count sample type."""
+    for line in top_text.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and " ".join(fields[5:]) == function:
+            return int(fields[0])
+    raise AssertionError(function + " not in\n" + top_text)
+
+
 KERNEL_START = 0xffff800000000000
 
 

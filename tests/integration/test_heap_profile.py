@@ -5,7 +5,7 @@ import subprocess
 import tempfile
 import unittest
 
-from profd_testing import GO_SPLIT, pprof, raw_samples, run_profd, start_workload, top_rows
+from profd_testing import GO_SPLIT, flat_count, pprof, raw_samples, run_profd, start_workload, top_rows
 
 HEAP_SPLIT = os.path.join(os.environ.get("WORKLOADS_DIR", ""), "heap-split")
 KIB = 1024
@@ -157,15 +157,6 @@ class HeapProfileTest(unittest.TestCase):
         r = run_profd(["--pid", "1", "--type", "heap", "--max-overhead", "0"])
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--max-overhead", r.stderr)
-
-
-def flat_count(top_text, function):
-    """The flat value of `function` in `go tool pprof -top` text of a count sample type."""
-    for line in top_text.splitlines():
-        fields = line.split()
-        if len(fields) >= 6 and " ".join(fields[5:]) == function:
-            return int(fields[0])
-    raise AssertionError(function + " not in\n" + top_text)
 
 
 def raw_samples_values(path, sample_type):

@@ -25,21 +25,16 @@ static inline __attribute__((always_inline)) uint64_t mix_step(uint64_t x) {
   return x;
 }
 
-// A call that makes hot_function and cold_function non-leaf: compilers skip the frame-pointer
-// set-up in leaf functions even under -fno-omit-frame-pointer, which would hide their caller from
-// frame-pointer unwinding.
-__attribute__((noinline)) void record(uint64_t x) { sink = x; }
-
 __attribute__((noinline)) void hot_function(uint64_t seed, uint64_t unit) {
   uint64_t x = seed | 1;
   for (uint64_t i = 0; i < 3 * unit; i++) x = mix_step(x);
-  record(x);
+  sink = x;
 }
 
 __attribute__((noinline)) void cold_function(uint64_t seed, uint64_t unit) {
   uint64_t x = seed | 1;
   for (uint64_t i = 0; i < 1 * unit; i++) x = mix_step(x);
-  record(x);
+  sink = x;
 }
 
 static double now_seconds(void) {

@@ -3,6 +3,8 @@
 //   split: each iteration allocate_and_free_large() mallocs and frees 3 x 64 KiB,
 //          allocate_and_free_small() 1 x 64 KiB, leak_some() mallocs 32 KiB and never frees it:
 //          allocated bytes 6:2:1, in use at the end only leak_some's.
+//   peak:  once, transient_peak() holds 32 MiB and frees it, then leak_some() leaks 32 x 32 KiB:
+//          the peak of live bytes is transient_peak's, what is live at the end leak_some's.
 //   kinds: once, 100 calls each of calloc, realloc(NULL, n), reallocarray, posix_memalign,
 //          aligned_alloc, memalign, valloc and C++ new, from one function per kind, all freed.
 //   churn: malloc(64)/free as fast as possible in churn(); prints the pairs per second made.
@@ -61,6 +63,16 @@ __attribute__((noinline)) void leak_some() {
   void* p = malloc(kUnit / 2);
   touch(p, kUnit / 2);
   g_leaked.push_back(p);
+}
+
+// Holds 32 MiB (512 blocks of 64 KiB) at once, then frees it all.
+__attribute__((noinline)) void transient_peak() {
+  std::vector<void*> held;
+  for (int i = 0; i < 512; i++) {
+    held.push_back(malloc(kUnit));
+    touch(held.back(), kUnit);
+  }
+  for (void* p : held) free(p);
 }
 
 __attribute__((noinline)) void use_calloc(std::vector<void*>* out) { out->push_back(calloc(10, 100)); }
@@ -132,7 +144,7 @@ __attribute__((noinline)) void fixed_work(long pairs, long work) {
 int main(int argc, char** argv) {
   if (argc < 4) {
     std::fprintf(stderr,
-                 "usage: heap-split split|kinds|churn|sizes|fixed DELAY SECONDS [N] [WORK]\n");
+                 "usage: heap-split split|peak|kinds|churn|sizes|fixed DELAY SECONDS [N] [WORK]\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -152,6 +164,9 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_until(start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                 std::chrono::duration<double>((n + 1) / rate)));
     }
+  } else if (mode == "peak") {
+    transient_peak();
+    for (int i = 0; i < 32; i++) leak_some();
   } else if (mode == "kinds") {
     std::vector<void*> blocks;
     std::vector<char*> news;

@@ -47,7 +47,18 @@ bool VaddrToOffset(Elf* elf, uint64_t vaddr, uint64_t* offset) {
   return false;
 }
 
-void ReadSymbols(Elf* elf, Elf_Scn* section, const GElf_Shdr& header,
+using SymbolFilter = bool (*)(const char* name, int type);
+
+bool IsAllocatorEntry(const char* name, int type) {
+  return type == STT_FUNC && IsAllocatorFunction(name);
+}
+
+bool IsPreloadPoint(const char* name, int) {  // asm labels: no type
+  return std::strncmp(name, kPreloadSampledPrefix, std::strlen(kPreloadSampledPrefix)) == 0 ||
+         std::strncmp(name, kPreloadFreedPrefix, std::strlen(kPreloadFreedPrefix)) == 0;
+}
+
+void ReadSymbols(Elf* elf, Elf_Scn* section, const GElf_Shdr& header, SymbolFilter accept,
                  std::map<std::string, AllocatorFunction>* found) {
   Elf_Data* data = elf_getdata(section, nullptr);
   if (!data || header.sh_entsize == 0) return;
@@ -55,12 +66,11 @@ void ReadSymbols(Elf* elf, Elf_Scn* section, const GElf_Shdr& header,
   for (size_t i = 0; i < count; i++) {
     GElf_Sym sym;
     if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
-    if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
-      continue;
+    if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
     const int bind = GELF_ST_BIND(sym.st_info);
     if (bind != STB_GLOBAL && bind != STB_WEAK) continue;  // a local malloc is not the one called
     const char* name = elf_strptr(elf, header.sh_link, sym.st_name);
-    if (!name || !IsAllocatorFunction(name) || found->count(name)) continue;
+    if (!name || !accept(name, GELF_ST_TYPE(sym.st_info)) || found->count(name)) continue;
     uint64_t offset;
     if (VaddrToOffset(elf, sym.st_value, &offset)) (*found)[name] = {offset, sym.st_size};
   }
@@ -71,9 +81,8 @@ bool IsLibc(const std::string& path) {
   return name.rfind("libc.so", 0) == 0 || name.rfind("libc-", 0) == 0;
 }
 
-}  // namespace
-
-std::map<std::string, AllocatorFunction> FindAllocatorFunctions(const std::string& path) {
+std::map<std::string, AllocatorFunction> FindSymbols(const std::string& path,
+                                                     SymbolFilter accept) {
   std::map<std::string, AllocatorFunction> found;
   elf_version(EV_CURRENT);
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -86,11 +95,21 @@ std::map<std::string, AllocatorFunction> FindAllocatorFunctions(const std::strin
     while ((section = elf_nextscn(elf, section))) {
       GElf_Shdr header;
       if (gelf_getshdr(section, &header) && header.sh_type == type)
-        ReadSymbols(elf, section, header, &found);
+        ReadSymbols(elf, section, header, accept, &found);
     }
   }
   elf_end(elf);
   return found;
+}
+
+}  // namespace
+
+std::map<std::string, AllocatorFunction> FindAllocatorFunctions(const std::string& path) {
+  return FindSymbols(path, IsAllocatorEntry);
+}
+
+std::map<std::string, AllocatorFunction> FindPreloadPoints(const std::string& path) {
+  return FindSymbols(path, IsPreloadPoint);
 }
 
 bool FindAllocator(const ProcessInfo& process, Allocator* allocator, std::string* error) {

@@ -30,6 +30,13 @@ extern const std::vector<std::string> kAllocatorFunctions;
 // the file cannot be read or defines none.
 std::map<std::string, AllocatorFunction> FindAllocatorFunctions(const std::string& path);
 
+// The labels of profd's preload sampler (preload/allocation_sampler.c) where a sampled allocation
+// (kPreloadSampledPrefix + the function's name) and the free of a sampled block are reported.
+constexpr const char* kPreloadSampledPrefix = "profd_preload_sampled_";
+constexpr const char* kPreloadFreedPrefix = "profd_preload_freed_";
+// Its labels in the ELF file at `path`, by name; empty when it has none.
+std::map<std::string, AllocatorFunction> FindPreloadPoints(const std::string& path);
+
 // The allocator `process` calls: the executable if it defines malloc and free itself (static
 // binaries, statically linked jemalloc/tcmalloc/mimalloc), else the first shared library other than
 // libc that does (a preloaded or linked allocator), else libc. False with `error` saying why there

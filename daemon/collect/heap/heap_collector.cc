@@ -1,5 +1,7 @@
 #include "collect/heap/heap_collector.h"
 
+#include <sys/stat.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dlfcn.h>
@@ -175,6 +177,28 @@ std::vector<profd_live_block> ReadLiveBlocks(int fd) {
 
 double SampleBytesWeight(double x) { return x < 1e-9 ? 1 + x / 2 : x / -std::expm1(-x); }
 
+namespace {
+
+// True when `file` (as a process maps it) is the file at `path` (same device and inode).
+bool IsFile(const MappedFile& file, const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && st.st_dev == file.dev && st.st_ino == file.inode;
+}
+
+// The preload sampler's mapping in `process` when it is the allocator the process calls.
+const Mapping* PreloadSampler(const ProcessInfo& process, const std::string& library) {
+  if (library.empty()) return nullptr;
+  if (const Mapping* main = process.MainMapping(); main && main->file) {
+    const auto own = FindAllocatorFunctions(main->file->open_path());
+    if (own.count("malloc") && own.count("free")) return nullptr;
+  }
+  for (const Mapping& m : process.mappings)
+    if (m.file && IsFile(*m.file, library)) return &m;
+  return nullptr;
+}
+
+}  // namespace
+
 std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
                                                    const ProcessTable& processes,
                                                    std::string* error) {
@@ -186,18 +210,34 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
       *error = "pid " + std::to_string(pid) + " exited before its allocator could be found";
       return nullptr;
     }
-    Allocator allocator;
-    if (!FindAllocator(*process, &allocator, error)) return nullptr;
     Target target;
     target.pid = pid;
-    target.file = allocator.mapping->file;
-    target.path = allocator.mapping->path;
-    target.functions = std::move(allocator.functions);
+    // The program calls the preload sampler's malloc, unless its executable defines its own (the
+    // loader binds the executable's first, then LD_PRELOAD's): the sampler's labels are probed.
+    if (const Mapping* sampler = PreloadSampler(*process, options.preload_library)) {
+      target.preload = true;
+      target.file = sampler->file;
+      target.path = sampler->path;
+      target.functions = FindPreloadPoints(target.file->open_path());
+      if (target.functions.empty()) {
+        *error = options.preload_library + " has no profd_preload_* labels";
+        return nullptr;
+      }
+    } else {
+      Allocator allocator;
+      if (!FindAllocator(*process, &allocator, error)) return nullptr;
+      target.file = allocator.mapping->file;
+      target.path = allocator.mapping->path;
+      target.functions = std::move(allocator.functions);
+    }
     collector->targets_.push_back(std::move(target));
   }
+  collector->preload_ = std::all_of(collector->targets_.begin(), collector->targets_.end(),
+                                    [](const Target& t) { return t.preload; });
   collector->rate_in_force_ = options.sample_rate;
   auto configure = [&options](heap_bpf* skel) {
     Configure(options, skel->rodata);
+    skel->rodata->track_peak = options.track_peak;
     skel->data->sample_rate = options.sample_rate;
     for (int i = 0; i < PROFD_EXP_TABLE_SIZE; i++) {
       const double u = (i + 0.5) / PROFD_EXP_TABLE_SIZE;
@@ -207,7 +247,9 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
       skel->rodata->size_weight[i] = static_cast<uint32_t>(std::lround(
           SampleBytesWeight(static_cast<double>(i) / PROFD_SIZE_WEIGHT_STEPS) * 65536));
     // libbpf 1.1 predates uprobe session programs: their type is set here.
-    for (bpf_program* program : {skel->progs.profd_heap_call, skel->progs.profd_calibrate}) {
+    for (bpf_program* program : {skel->progs.profd_heap_call, skel->progs.profd_calibrate,
+                                 skel->progs.profd_preload_sampled,
+                                 skel->progs.profd_preload_freed}) {
       bpf_program__set_type(program, BPF_PROG_TYPE_KPROBE);
       bpf_program__set_expected_attach_type(program,
                                             static_cast<bpf_attach_type>(kBpfTraceUprobeSession));
@@ -215,10 +257,19 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
   };
   if (!collector->skel_.Load("the heap profiler", configure, error)) return nullptr;
   heap_bpf* skel = collector->skel_.get();
-  if (!collector->UseObject(skel->obj, options.pids, error)) return nullptr;
+  if (!collector->UseObject(skel->obj, options, error)) return nullptr;
+  if (options.track_peak) {
+    collector->peak_events_ = ring_buffer__new(bpf_map__fd(skel->maps.heap_events), OnPeakEvent,
+                                               collector.get(), nullptr);
+    if (!collector->peak_events_) {
+      *error = DescribeBpfError("cannot read the heap's peak events", errno);
+      return nullptr;
+    }
+  }
   // Where each target's allocator functions are, so the allocator calling itself is not counted
   // twice.
   for (const Target& target : collector->targets_) {
+    if (target.preload) continue;  // the sampler guards against its own nesting
     profd_allocator_ranges ranges = {};
     const ProcessInfo* process = processes.Find(target.pid);
     for (const auto& [name, function] : target.functions) {
@@ -242,11 +293,67 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
   return collector;
 }
 
-HeapCollector::~HeapCollector() { Stop(); }
+HeapCollector::~HeapCollector() {
+  Stop();
+  if (peak_events_) ring_buffer__free(peak_events_);
+}
+
+// At most this many events are kept (80 bytes each): a billion bytes allocated per 2 events at
+// the default rate would take 2 TB to fill it.
+constexpr size_t kMaxPeakEvents = 4 << 20;
+
+int HeapCollector::OnPeakEvent(void* self, void* data, size_t size) {
+  auto* c = static_cast<HeapCollector*>(self);
+  if (size < sizeof(profd_heap_event) || c->peak_log_full_) return 0;
+  if (c->peak_log_.size() >= kMaxPeakEvents) {
+    c->peak_log_full_ = true;
+    return 0;
+  }
+  profd_heap_event event;
+  std::memcpy(&event, data, sizeof(event));
+  c->peak_log_.push_back(event);
+  if (event.kind == PROFD_HEAP_EVENT_ALLOC) {
+    c->live_bytes_ += static_cast<double>(event.block.estimated_bytes);
+  } else {
+    // A free event carries no size: the block's, from its allocation, is subtracted at replay;
+    // here the running total needs it too, from the blocks live now.
+    auto it = c->peak_live_now_.find({event.pid, event.address});
+    if (it != c->peak_live_now_.end()) {
+      c->live_bytes_ -= static_cast<double>(it->second);
+      c->peak_live_now_.erase(it);
+    }
+  }
+  if (event.kind == PROFD_HEAP_EVENT_ALLOC)
+    c->peak_live_now_[{event.pid, event.address}] = event.block.estimated_bytes;
+  if (c->live_bytes_ > c->peak_bytes_) {
+    c->peak_bytes_ = c->live_bytes_;
+    c->peak_at_ = c->peak_log_.size();
+  }
+  return 0;
+}
+
+void HeapCollector::FindPeak() {
+  if (!peak_events_) return;
+  ring_buffer__consume(peak_events_);
+  std::map<std::pair<uint32_t, uint64_t>, profd_live_block> live;
+  for (size_t i = 0; i < peak_at_ && i < peak_log_.size(); i++) {
+    const profd_heap_event& e = peak_log_[i];
+    if (e.kind == PROFD_HEAP_EVENT_ALLOC)
+      live[{e.pid, e.address}] = e.block;
+    else
+      live.erase({e.pid, e.address});
+  }
+  peak_blocks_.clear();
+  for (const auto& [key, block] : live) peak_blocks_.push_back(block);
+}
 
 bool HeapCollector::AttachProbes(std::string* error) {
   for (Target& target : targets_) {
     if (target.gone) continue;
+    if (target.preload) {
+      if (!AttachPreloadProbes(&target, error)) return false;
+      continue;
+    }
     std::vector<uint64_t> offsets, cookies;
     for (const auto& [name, function] : target.functions) {
       // Aliases (memalign = aligned_alloc in some glibc versions) share one probe.
@@ -271,8 +378,35 @@ bool HeapCollector::AttachProbes(std::string* error) {
   return true;
 }
 
+bool HeapCollector::AttachPreloadProbes(Target* target, std::string* error) {
+  std::vector<uint64_t> sampled, freed;
+  for (const auto& [name, point] : target->functions)
+    (name.rfind(kPreloadSampledPrefix, 0) == 0 ? sampled : freed).push_back(point.offset);
+  const std::vector<uint64_t> sampled_cookies(sampled.size(), 0), freed_cookies(freed.size(), 0);
+  const std::string path = target->file->open_path();
+  target->link = AttachSessionProbes(skel_->progs.profd_preload_sampled, path, sampled,
+                                     sampled_cookies, target->pid);
+  if (target->link.valid())
+    target->free_link = AttachSessionProbes(skel_->progs.profd_preload_freed, path, freed,
+                                            freed_cookies, target->pid);
+  if (target->link.valid() && target->free_link.valid()) return true;
+  const int err = errno;
+  if (!ProcessExists(target->pid)) {
+    target->gone = true;
+    return true;
+  }
+  DetachProbes();
+  *error = DescribeAttachError("cannot attach uprobes to profd's preload sampler " + target->path +
+                                   " in pid " + std::to_string(target->pid),
+                               err);
+  return false;
+}
+
 void HeapCollector::DetachProbes() {
-  for (Target& target : targets_) target.link = UniqueFd();
+  for (Target& target : targets_) {
+    target.link = UniqueFd();
+    target.free_link = UniqueFd();
+  }
   probes_attached_ = false;
 }
 
@@ -309,7 +443,7 @@ double HeapCollector::ProbeSeconds(const HitCounts& hits) const {
 }
 
 bool HeapCollector::Attach(std::string* error) {
-  if (!ProbeCostMeasuredLately(skel_.get(), &cost_, error)) return false;
+  if (!preload_ && !ProbeCostMeasuredLately(skel_.get(), &cost_, error)) return false;
   if (!AttachProbes(error)) return false;
   if (!AttachProcessEvents(error)) return false;
   window_start_ = SteadySeconds();
@@ -359,6 +493,8 @@ void HeapCollector::EndWindow(double now, bool closes) {
 }
 
 double HeapCollector::Poll() {
+  if (peak_events_) ring_buffer__consume(peak_events_);
+  if (preload_) return 0.1;  // always attached: a trap per sample only, nothing to budget
   const double now = SteadySeconds();
   if (stopped_ || now < next_switch_) return std::min(0.1, std::max(0.0, next_switch_ - now));
   const bool was_attached = probes_attached_;
@@ -431,6 +567,7 @@ std::string HeapCollector::UntrustedTotalsWarning() const {
 
 void HeapCollector::Stop() {
   if (!stopped_ && skel_ && (probes_attached_ || windows_ > 0)) EndWindow(SteadySeconds());
+  if (!stopped_) FindPeak();
   if (!stopped_ && !WindowScale().trusted) LogWarning(UntrustedTotalsWarning());
   stopped_ = true;
   DetachProbes();
@@ -444,25 +581,31 @@ StackSamples HeapCollector::Collect() const {
   std::map<RowKey, StackSample> rows;
   for (StackSample& s : allocated.samples) {
     RowKey key{s.pid, s.tid, s.thread_comm, s.user_stack_id, s.kernel_stack_id};
-    s.values = {s.values[0], s.values[1], 0, 0};
+    s.values = {s.values[0], s.values[1], 0, 0, 0, 0};
     rows[key] = std::move(s);
   }
-  for (const profd_live_block& block : ReadLiveBlocks(bpf_map__fd(skel_->maps.live))) {
-    const profd_sample_key& k = block.key;
-    std::string comm(k.thread_comm, strnlen(k.thread_comm, sizeof(k.thread_comm)));
-    RowKey key{k.pid, k.tid, comm, k.user_stack_id, k.kernel_stack_id};
-    StackSample& row = rows[key];
-    if (row.values.empty()) {  // its allocation was not counted (counts map full)
-      row = {k.pid, k.tid, comm, k.user_stack_id, k.kernel_stack_id, {0, 0, 0, 0}};
-      if (k.user_stack_id && !allocated.stacks.count(k.user_stack_id)) {
-        StackTrace trace;
-        if (ReadStackTrace(k.user_stack_id, &trace))
-          allocated.stacks.emplace(k.user_stack_id, std::move(trace));
+  // In use at the end (values 2, 3) and, with track_peak, at the peak (values 4, 5).
+  auto add_blocks = [&](const std::vector<profd_live_block>& blocks, size_t at) {
+    for (const profd_live_block& block : blocks) {
+      const profd_sample_key& k = block.key;
+      std::string comm(k.thread_comm, strnlen(k.thread_comm, sizeof(k.thread_comm)));
+      RowKey key{k.pid, k.tid, comm, k.user_stack_id, k.kernel_stack_id};
+      StackSample& row = rows[key];
+      if (row.values.empty()) {  // its allocation was not counted (counts map full)
+        row = {k.pid, k.tid, comm, k.user_stack_id, k.kernel_stack_id, {0, 0, 0, 0, 0, 0}};
+        if (k.user_stack_id && !allocated.stacks.count(k.user_stack_id)) {
+          StackTrace trace;
+          if (ReadStackTrace(k.user_stack_id, &trace))
+            allocated.stacks.emplace(k.user_stack_id, std::move(trace));
+        }
       }
+      row.values[at] += static_cast<int64_t>(block.estimated_count_q16);
+      row.values[at + 1] += static_cast<int64_t>(block.estimated_bytes);
     }
-    row.values[2] += static_cast<int64_t>(block.estimated_count_q16);
-    row.values[3] += static_cast<int64_t>(block.estimated_bytes);
-  }
+  };
+  add_blocks(ReadLiveBlocks(bpf_map__fd(skel_->maps.live)), 2);
+  // Under a duty cycle frees go unseen while detached: no peak (Notes says so).
+  if (options_.track_peak && !duty_cycled_) add_blocks(peak_blocks_, 4);
   const double window_scale = WindowScale().scale;
 
   StackSamples out;
@@ -473,7 +616,9 @@ StackSamples HeapCollector::Collect() const {
     const double objects_allocated = static_cast<double>(row.values[0]) / 65536 * window_scale;
     const double bytes_allocated = static_cast<double>(row.values[1]) * window_scale;
     row.values = {std::llround(objects_allocated), std::llround(bytes_allocated),
-                  std::llround(static_cast<double>(row.values[2]) / 65536), row.values[3]};
+                  std::llround(static_cast<double>(row.values[2]) / 65536), row.values[3],
+                  std::llround(static_cast<double>(row.values[4]) / 65536), row.values[5]};
+    if (!options_.track_peak) row.values.resize(4);
     out.samples.push_back(std::move(row));
   }
   // Every stack starts at the allocator's entry point, where the probe fired: like Go's, the
@@ -522,7 +667,21 @@ std::vector<std::string> HeapCollector::Notes() const {
       functions += (functions.empty() ? "" : ", ") + name;
     }
     if (cxx) functions += ", operator new and delete";
-    notes.push_back("pid " + std::to_string(t.pid) + ": uprobes on " + functions + " in " + t.path);
+    if (t.preload)
+      notes.push_back("pid " + std::to_string(t.pid) +
+                      ": allocations sampled in the process by profd's preload sampler (" + t.path +
+                      ", interposing malloc, calloc, realloc, reallocarray, posix_memalign, "
+                      "aligned_alloc, memalign, valloc, pvalloc and free over the allocator it "
+                      "would have used): one uprobe trap per sampled allocation and per free of a "
+                      "sampled block, none for the other calls");
+    else
+      notes.push_back("pid " + std::to_string(t.pid) + ": uprobes on " + functions + " in " +
+                      t.path +
+                      (options_.preload_library.empty()
+                           ? ""
+                           : " (launched with profd's preload sampler, which is not the allocator "
+                             "it calls: a statically linked one, or a program that refuses "
+                             "LD_PRELOAD)"));
   }
   std::snprintf(line, sizeof(line),
                 "sampled by bytes: on average one sample per %" PRIu64
@@ -530,6 +689,17 @@ std::vector<std::string> HeapCollector::Notes() const {
                 "s/p bytes, p = 1 - exp(-s / rate) its chance of being sampled",
                 options_.sample_rate);
   notes.push_back(options_.sample_rate <= 1 ? "every allocation recorded (--sample-rate 1)" : line);
+  if (options_.track_peak) {
+    if (duty_cycled_)
+      notes.push_back("no peak: the probes were duty-cycled, so frees went unseen while detached");
+    else
+      notes.push_back("peak_inuse_*: the sampled blocks live when their estimated bytes were "
+                      "highest (" + std::to_string(std::llround(peak_bytes_)) + " bytes, after " +
+                      std::to_string(peak_at_) + " of " + std::to_string(peak_log_.size()) +
+                      " sampled allocations and frees" +
+                      (peak_log_full_ ? "; the log filled: later events not seen" : "") + ")");
+  }
+  if (preload_) return notes;  // no probes on the allocator: no probe cost, no duty cycle
   const uint64_t hits = hits_on_.alloc_calls + hits_on_.alloc_returns + hits_on_.frees;
   std::snprintf(line, sizeof(line),
                 "probe cost measured here: %.1f us per probe hit, %.1f us more for the return "

@@ -16,9 +16,11 @@
 #include "collect/bpf_skeleton.h"
 #include "collect/heap/allocator_probes.h"
 #include "collect/stack_collector.h"
+#include "profd_abi.h"
 #include "process/process_table.h"
 
 struct heap_bpf;
+struct ring_buffer;
 
 namespace profd {
 
@@ -27,6 +29,12 @@ class HeapCollector : public StackCollector {
   struct Options : CollectorOptions {
     uint64_t sample_rate = 512 * 1024;  // mean bytes between samples; 1: every allocation
     double max_overhead_percent = 3;    // probe cost budget, percent of the targets' CPU time
+    // A launched command runs profd's preload sampler from this file (preload/): where a target's
+    // allocator is it, the sampler's labels are probed instead (one trap per sample, always on).
+    std::string preload_library;
+    // heap: also the sampled blocks live at the peak of live sampled bytes (heaptrack's peak), as
+    // values 5 and 6 of each row; found from every sampled allocation and free in order.
+    bool track_peak = false;
   };
 
   // Finds every target's allocator in `processes` (they must be observed) and loads the programs.
@@ -55,12 +63,15 @@ class HeapCollector : public StackCollector {
     std::string path;                  // as the process maps it
     std::map<std::string, AllocatorFunction> functions;
     UniqueFd link;      // its uprobe_multi link while attached
+    UniqueFd free_link;  // the preload sampler's frees of sampled blocks
+    bool preload = false;  // functions are the preload sampler's labels
     bool gone = false;  // exited: no more windows
   };
   struct HitCounts {
     uint64_t alloc_calls = 0, alloc_returns = 0, frees = 0, nested = 0;
   };
   bool AttachProbes(std::string* error);
+  bool AttachPreloadProbes(Target* target, std::string* error);
   void DetachProbes();
   HitCounts ReadHits() const;
   // The targets' CPU time (all of it, and in user mode: probes cost system time, so user time is
@@ -81,6 +92,18 @@ class HeapCollector : public StackCollector {
   };
   Estimate WindowScale() const;
   std::string UntrustedTotalsWarning() const;
+
+  // The peak: every sampled block's allocation and free in order, the live bytes after each, and
+  // where they were highest; Stop() replays them to that point.
+  static int OnPeakEvent(void* self, void* data, size_t size);
+  void FindPeak();
+  ring_buffer* peak_events_ = nullptr;
+  std::vector<profd_heap_event> peak_log_;
+  double live_bytes_ = 0, peak_bytes_ = 0;
+  size_t peak_at_ = 0;  // events up to the peak
+  bool peak_log_full_ = false;
+  std::vector<profd_live_block> peak_blocks_;
+  std::map<std::pair<uint32_t, uint64_t>, uint64_t> peak_live_now_;  // (pid, address) → bytes
 
   Options options_;
   BpfSkeleton<heap_bpf> skel_;
@@ -105,6 +128,7 @@ class HeapCollector : public StackCollector {
   HitCounts hits_on_;
   int windows_ = 0;
   bool duty_cycled_ = false;
+  bool preload_ = false;  // every target samples in its own process: no probe cost to budget
   std::vector<std::string> window_errors_;
 };
 

@@ -35,7 +35,7 @@ uint64_t MonotonicNanos() {
 bool WaitCollector::UseWaitObject(bpf_object* object, bpf_program* program,
                                   const CollectorOptions& options, uint64_t min_wait_nanos,
                                   std::string* error) {
-  if (!UseObject(object, options.pids, error)) return false;
+  if (!UseObject(object, options, error)) return false;
   bpf_map* map = bpf_object__find_map_by_name(object, "thread_switches");
   thread_switches_fd_ = map ? bpf_map__fd(map) : -1;
   if (thread_switches_fd_ < 0) {
