@@ -34,9 +34,22 @@ attached() {  # the uprobe path: profd attaches during the workload's 2 s delay
 }
 heaptracked() { heaptrack -o "$tmp/ht" "$heap" fixed 0 0 "$1" "$2" 2>/dev/null | seconds_taken; }
 rounds_per_second() { awk '/^rounds_per_second/ {print $2}'; }
+# Debian's sqlite3 building a 400,000-row table and its index in memory (about 1.2 M allocation
+# calls): wall seconds of the whole run, start-up included.
+sql=$tmp/build.sql
+{
+  echo "CREATE TABLE t(k TEXT, v INTEGER);"
+  echo "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000)"
+  echo "INSERT INTO t(k, v) SELECT printf('key-%d', (x * 7919) % 1000003), x FROM c;"
+  echo "CREATE INDEX i ON t(k);"
+} >"$sql"
+wall() { local s=$(date +%s.%N); "$@" >/dev/null 2>&1 </dev/null; echo "$(date +%s.%N) - $s" | bc; }
+sqlite_plain() { wall sh -c "sqlite3 :memory: < $sql"; }
+sqlite_launched() { wall "$profd" --type allocs -q -o "$tmp/sqlite.pb.gz" -- sh -c "exec sqlite3 :memory: < $sql"; }
+sqlite_heaptrack() { wall heaptrack -o "$tmp/ht-sqlite" sh -c "exec sqlite3 :memory: < $sql"; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-for f in h h_launch h_attach h_ht m m_launch m_attach m_ht c c_profd c_perf; do : >"$tmp/$f"; done
+for f in h h_launch h_attach h_ht m m_launch m_attach m_ht c c_profd c_perf s s_launch s_ht; do : >"$tmp/$f"; done
 for ((i = 1; i <= rounds; i++)); do
   plain $heavy_pairs 0 >>"$tmp/h"
   launched $heavy_pairs 0 heavy >>"$tmp/h_launch"
@@ -46,6 +59,9 @@ for ((i = 1; i <= rounds; i++)); do
   launched $moderate_pairs $moderate_work moderate >>"$tmp/m_launch"
   attached $moderate_pairs $moderate_work moderate_attached >>"$tmp/m_attach"
   heaptracked $moderate_pairs $moderate_work >>"$tmp/m_ht"
+  sqlite_plain >>"$tmp/s"
+  sqlite_launched >>"$tmp/s_launch"
+  sqlite_heaptrack >>"$tmp/s_ht"
   "$split" 5 | rounds_per_second >>"$tmp/c"
   "$profd" --type cpu -q -o "$tmp/cpu.pb.gz" -- "$split" 5 2>/dev/null | rounds_per_second >>"$tmp/c_profd"
   perf record -q -F 99 -g -o "$tmp/perf.data" -- "$split" 5 2>/dev/null | rounds_per_second >>"$tmp/c_perf"
@@ -63,6 +79,8 @@ row "heavy, heaptrack (1/10 of the pairs, x10)" h h_ht
 row "moderate ($moderate_pairs pairs, 20 us work each), profd --type allocs --" m m_launch
 row "moderate, profd --pid --type allocs (uprobes, --max-overhead 3)" m m_attach
 row "moderate, heaptrack" m m_ht
+row "sqlite3, 400,000 rows and an index (whole run), profd --type allocs --" s s_launch
+row "sqlite3, heaptrack" s s_ht
 echo
 echo "| cpu-split 5 s | rounds/s (median) | slowdown |"
 echo "|---|---|---|"
@@ -80,3 +98,14 @@ for name in heavy heavy_attached moderate moderate_attached; do
     awk '/^Samples:/ {s = 1; next} /^Locations/ {s = 0} s && /^ +[0-9]+ +[0-9]+/ {t += $2} END {print t + 0}')
   echo "$name: alloc_space / true bytes = $(awk -v b="$bytes" -v p="$pairs" 'BEGIN {printf "%.3f", b / (p * 191.5)}')"
 done
+
+# sqlite3's allocations: profd's estimate against heaptrack's count of every call (last round;
+# heaptrack's size histogram: "size count" lines).
+ht=$(ls "$tmp"/ht-sqlite* 2>/dev/null | head -1)
+if [[ -n $ht ]]; then
+  heaptrack_print -f "$ht" -p 0 -a 0 -T 0 -H "$tmp/hist" >/dev/null 2>&1
+  read -r calls truth < <(awk '{c += $2; b += $1 * $2} END {printf "%d %d\n", c, b}' "$tmp/hist")
+  read -r objs est < <(go tool pprof -raw "$tmp/sqlite.pb.gz" 2>/dev/null |
+    awk '/^Samples:/ {s = 1; next} /^Locations/ {s = 0} s && /^ +[0-9]+ +[0-9]+/ {o += $1; b += $2} END {printf "%d %d\n", o, b}')
+  echo "sqlite3: heaptrack $calls calls, $truth bytes; profd (preload sampler, default rate) $objs objects ($(awk -v a="$objs" -v b="$calls" 'BEGIN {printf "%.3f", a / b}')), $est bytes ($(awk -v a="$est" -v b="$truth" 'BEGIN {printf "%.3f", a / b}'))"
+fi

@@ -143,9 +143,21 @@ static inline int take_sample(size_t size) {
 static uintptr_t (*sampled)[BUCKET_SLOTS];
 static uint64_t untracked; /* samples whose bucket was full: their free is not seen */
 
+/* How many sampled blocks' addresses hash to each of 65536 values: a free whose count is 0 (nearly
+ * every free: the sampled blocks live at once are few) is no sampled block's, found in 64 KiB that
+ * stay in the cache instead of a random line of the 8 MiB table. */
+static uint8_t maybe_sampled[1u << 16];
+
+static uint64_t address_hash(uintptr_t address) {
+  return (uint64_t)address * 0x9e3779b97f4a7c15ull;
+}
+
 static uintptr_t (*bucket_of(uintptr_t address))[BUCKET_SLOTS] {
-  uint64_t h = (uint64_t)address * 0x9e3779b97f4a7c15ull;
-  return &sampled[h >> (64 - 17)];
+  return &sampled[address_hash(address) >> (64 - 17)];
+}
+
+static uint8_t *filter_of(uintptr_t address) {
+  return &maybe_sampled[(address_hash(address) >> 20) & 0xffff];
 }
 
 static int remember(uintptr_t address) {
@@ -158,12 +170,19 @@ static int remember(uintptr_t address) {
                                      __ATOMIC_ACQUIRE))
       munmap(table, sizeof(uintptr_t) * BUCKET_SLOTS * BUCKETS);
   }
+  uint8_t *filter = filter_of(address);
+  if (__atomic_load_n(filter, __ATOMIC_RELAXED) == UINT8_MAX) {  /* saturated: untracked */
+    __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
+    return 0;
+  }
   uintptr_t *slots = *bucket_of(address);
   for (int i = 0; i < BUCKET_SLOTS; i++) {
     uintptr_t empty = 0;
     if (__atomic_compare_exchange_n(&slots[i], &empty, address, 0, __ATOMIC_RELEASE,
-                                    __ATOMIC_RELAXED))
+                                    __ATOMIC_RELAXED)) {
+      __atomic_add_fetch(filter, 1, __ATOMIC_RELEASE);
       return 1;
+    }
   }
   __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
   return 0;
@@ -171,12 +190,13 @@ static int remember(uintptr_t address) {
 
 /* True (and forgotten) when `address` was a sampled block. Only its owner frees it. */
 static inline int forget(uintptr_t address) {
-  uintptr_t(*table)[BUCKET_SLOTS] = __atomic_load_n(&sampled, __ATOMIC_ACQUIRE);
-  if (!table) return 0;
+  uint8_t *filter = filter_of(address);
+  if (__builtin_expect(__atomic_load_n(filter, __ATOMIC_ACQUIRE) == 0, 1)) return 0;
   uintptr_t *slots = *bucket_of(address);
   for (int i = 0; i < BUCKET_SLOTS; i++) {
     if (__atomic_load_n(&slots[i], __ATOMIC_RELAXED) == address) {
       __atomic_store_n(&slots[i], 0, __ATOMIC_RELEASE);
+      __atomic_sub_fetch(filter, 1, __ATOMIC_RELEASE);
       return 1;
     }
   }

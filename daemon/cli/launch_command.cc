@@ -243,6 +243,9 @@ int RunLaunchCommand(const CliOptions& options) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : kExitFailed;
   }
   g_command = pid;
+  // Should profd die before letting it go, the command dies too, rather than run on with the
+  // loader's breakpoint in it (the options end with the detach).
+  ptrace(PTRACE_SETOPTIONS, pid, nullptr, PTRACE_O_EXITKILL);
 
   // Stopped after its exec. It runs on to where its loader has mapped its libraries: before the
   // collectors attach when probes go on a library (the allocator) or several collectors attach,

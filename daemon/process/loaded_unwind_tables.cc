@@ -95,6 +95,7 @@ LoadedUnwindTables::Table* LoadedUnwindTables::Acquire(const MappedFile& file) {
   stats_.tables_loaded++;
   if (build_stats.source.starts_with(".gopclntab")) stats_.go_tables_loaded++;
   stats_.rows_loaded += rows.size();
+  stats_.rows_built += rows.size();
   return &table;
 }
 

@@ -36,6 +36,7 @@ class LoadedUnwindTables {
     uint64_t tables_evicted = 0;
     uint64_t files_without_table = 0;  // no CFI (frame pointers)
     uint64_t rows_loaded = 0;          // rows now in the kernel
+    uint64_t rows_built = 0;           // rows of every table built (evicted ones too)
     uint64_t mappings_dropped = 0;     // beyond PROFD_MAX_UNWIND_MAPPINGS in one process
     double build_seconds = 0;
   };

@@ -122,11 +122,8 @@ bool ProcessCredentials::WhollyUsers(uint32_t uid) const {
 
 bool ProcessExists(pid_t pid) {
   // A zombie (Z) or dead (X) process has exited; only its parent has not reaped it yet.
-  std::string stat = ReadProcFile(ProcPath(pid, "stat"));
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) return false;
-  const char state = stat[close + 2];
-  return state != 'Z' && state != 'X';
+  const char state = ThreadState(pid, pid);
+  return state != 0 && state != 'Z' && state != 'X';
 }
 
 bool IsKernelThread(pid_t pid) {

@@ -406,8 +406,8 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
         "tables",
         static_cast<unsigned long long>(u.tables_loaded),
         static_cast<unsigned long long>(u.go_tables_loaded),
-        static_cast<unsigned long long>(u.rows_loaded),
-        u.rows_loaded * sizeof(profd_unwind_row) / 1048576.0, u.build_seconds,
+        static_cast<unsigned long long>(u.rows_built),
+        u.rows_built * sizeof(profd_unwind_row) / 1048576.0, u.build_seconds,
         static_cast<unsigned long long>(u.files_without_table));
     builder.AddComment(line);
   } else {

@@ -328,6 +328,12 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
                                   std::to_string(config.limits.max_concurrent_requests) +
                                   "); try again when one has finished");
   }
+  // The slot is given back however the collection ends (an exception included), or the daemon
+  // would refuse every request once max_concurrent_requests slots had leaked.
+  struct RunningSlot {
+    std::atomic<int>& running;
+    ~RunningSlot() { running.fetch_sub(1); }
+  } slot{running_};
   LogInfo(request.remote_address + ": " + name + " profile of " +
           (profile.all_processes ? std::string("the host") : "pid " + request.query.at("pid")) +
           (!endpoint.has_window ? ""
@@ -352,7 +358,6 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   } else {
     collected = CollectProfile(profile, hooks);
   }
-  running_.fetch_sub(1);
   served_.fetch_add(1);
 
   // The outcome is also a header, so the CLI over the control socket can exit as it would have

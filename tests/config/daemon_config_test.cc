@@ -567,7 +567,9 @@ TEST(DaemonConfigErrors, ManyProblemsStopAfterTheFirstTwenty) {
   for (int i = 0; i < 100000; ++i) many += "k" + std::to_string(i) + ": 1\n";
   const auto start = std::chrono::steady_clock::now();
   const std::string error = ParseError(many);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  // Not a timing claim (those are in bench/): a bound only work quadratic in the keys (10^10
+  // steps) would pass, which a loaded 2-core host or a sanitizer build never comes near.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
   EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 20);
   EXPECT_THAT(error, ::testing::EndsWith("and more problems (only the first 20 are shown)"));
 }
