@@ -60,7 +60,7 @@ class HeapProfileTest(unittest.TestCase):
         # 100 calls of each, every allocation recorded: realloc(NULL, n) calls malloc inside glibc
         # and reallocarray jumps to realloc, yet each counts once, at the function that called it.
         r, out = profile(["--type", "allocs", "--sample-rate", "1", "--max-overhead", "100"],
-                         ["kinds", "2.5", "3"], seconds="5")
+                         ["kinds", "2.5", "6"], seconds="5")
         self.assertEqual(r.returncode, 0, r.stderr)
         rows, text = top_rows(out, ["-sample_index=alloc_objects"])
         for site in ["use_calloc", "use_realloc", "use_reallocarray", "use_posix_memalign",
@@ -76,7 +76,7 @@ class HeapProfileTest(unittest.TestCase):
         self.assertTrue(os.path.exists(JEMALLOC), "libjemalloc2 is needed for this test")
         env = dict(os.environ, LD_PRELOAD=JEMALLOC)
         r, out = profile(["--type", "allocs", "--sample-rate", "1", "--max-overhead", "100"],
-                         ["kinds", "2.5", "3"], seconds="5", env=env)
+                         ["kinds", "2.5", "6"], seconds="5", env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
         comments = pprof(["-comments", out])
         self.assertRegex(comments, r"uprobes on .*operator new and delete in \S*libjemalloc",
