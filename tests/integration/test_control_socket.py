@@ -63,7 +63,9 @@ class ControlSocketTest(unittest.TestCase):
         d = self.daemon("limits:\n  max_seconds: 10s\n")
         p = self.workload([CPU_SPLIT, "60"])
         out = os.path.join(self.out, "cpu.pb.gz")
-        r = self.profd(["--pid", str(p.pid), "--type", "cpu", "--seconds", "3", "-o", out, "-v"])
+        # 6 s at 99 Hz: about 600 samples, so the 3:1 bounds are 4 standard deviations wide (3 s
+        # and 300 samples once gave 0.669 on a quiet host).
+        r = self.profd(["--pid", str(p.pid), "--type", "cpu", "--seconds", "6", "-o", out, "-v"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("asking the profd daemon on " + self.socket, r.stderr)
         # What the CLI prints without the daemon: the path, then the top table.
@@ -106,7 +108,7 @@ class ControlSocketTest(unittest.TestCase):
 
         own = self.workload(NOBODY + [CPU_SPLIT, "60"])
         out = os.path.join(self.out, "own.pb.gz")
-        r = self.profd(["--pid", str(own.pid), "--seconds", "3", "-o", out, "-q"], as_nobody=True)
+        r = self.profd(["--pid", str(own.pid), "--seconds", "6", "-o", out, "-q"], as_nobody=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, out + "\n")
         self.assertEqual(os.stat(out).st_uid, 65534)
@@ -115,7 +117,7 @@ class ControlSocketTest(unittest.TestCase):
     def test_without_a_daemon_the_cli_profiles_in_its_own_process(self):
         p = self.workload([CPU_SPLIT, "60"])
         out = os.path.join(self.out, "standalone.pb.gz")
-        r = self.profd(["--pid", str(p.pid), "--seconds", "3", "-o", out, "-v"],
+        r = self.profd(["--pid", str(p.pid), "--seconds", "6", "-o", out, "-v"],
                        socket=os.path.join(self.dir, "missing.sock"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("no profd daemon on", r.stderr)
