@@ -234,7 +234,10 @@ EXPORT __attribute__((noinline)) void *malloc(size_t size) {
 
 EXPORT __attribute__((noinline)) void free(void *p) {
   if (!p || in_bootstrap(p)) return;
-  if (__builtin_expect(!next_free, 0)) resolve();
+  if (__builtin_expect(!next_free, 0)) {
+    resolve();
+    if (!next_free) return;  /* while resolving: a block of dlsym's own, kept */
+  }
   FREED(free, p);
   next_free(p);
 }
@@ -268,6 +271,7 @@ static void *leave_bootstrap(void *old, size_t size) {
   do {                                                                              \
     if ((old) && in_bootstrap(old)) return leave_bootstrap((old), (size));          \
     if (__builtin_expect(!next_realloc, 0)) resolve();                              \
+    if (!next_realloc) return (old) ? NULL : malloc(size);                          \
     /* The old block ends (a failed realloc keeps it: it is then no longer tracked) */ \
     FREED(name, old);                                                               \
     inside++;                                                                       \
@@ -292,6 +296,7 @@ EXPORT __attribute__((noinline)) void *reallocarray(void *old, size_t count, siz
 
 EXPORT __attribute__((noinline)) int posix_memalign(void **out, size_t alignment, size_t size) {
   if (__builtin_expect(!next_posix_memalign, 0)) resolve();
+  if (!next_posix_memalign) return ENOMEM;  /* while resolving, or not there */
   inside++;
   const int err = next_posix_memalign(out, alignment, size);
   inside--;
@@ -301,6 +306,7 @@ EXPORT __attribute__((noinline)) int posix_memalign(void **out, size_t alignment
 
 EXPORT __attribute__((noinline)) void *aligned_alloc(size_t alignment, size_t size) {
   if (__builtin_expect(!next_aligned_alloc, 0)) resolve();
+  if (!next_aligned_alloc) return NULL;  /* while resolving, or not there */
   inside++;
   void *p = next_aligned_alloc(alignment, size);
   inside--;
@@ -310,6 +316,7 @@ EXPORT __attribute__((noinline)) void *aligned_alloc(size_t alignment, size_t si
 
 EXPORT __attribute__((noinline)) void *memalign(size_t alignment, size_t size) {
   if (__builtin_expect(!next_memalign, 0)) resolve();
+  if (!next_memalign) return NULL;  /* while resolving, or not there */
   inside++;
   void *p = next_memalign(alignment, size);
   inside--;
@@ -319,6 +326,7 @@ EXPORT __attribute__((noinline)) void *memalign(size_t alignment, size_t size) {
 
 EXPORT __attribute__((noinline)) void *valloc(size_t size) {
   if (__builtin_expect(!next_valloc, 0)) resolve();
+  if (!next_valloc) return NULL;  /* while resolving, or not there */
   inside++;
   void *p = next_valloc(size);
   inside--;
@@ -328,6 +336,7 @@ EXPORT __attribute__((noinline)) void *valloc(size_t size) {
 
 EXPORT __attribute__((noinline)) void *pvalloc(size_t size) {
   if (__builtin_expect(!next_pvalloc, 0)) resolve();
+  if (!next_pvalloc) return NULL;  /* while resolving, or not there */
   inside++;
   void *p = next_pvalloc(size);
   inside--;
