@@ -14,11 +14,12 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <cinttypes>
+#include <cstdio>
 
 #include "base/unique_fd.h"
 #include "process/proc_files.h"
+#include "process/process_table.h"
 
 namespace profd {
 namespace {
@@ -42,16 +43,11 @@ uint64_t AuxvBase(pid_t pid) {
 // The file mapped at `start` (the loader's first mapping), as /proc/PID/map_files opens it: the
 // very inode mapped, whatever its path says.
 std::string MappingAt(pid_t pid, uint64_t start) {
-  std::ifstream maps(ProcPath(pid, "maps"));
-  std::string line;
-  while (std::getline(maps, line)) {
-    std::istringstream fields(line);
-    std::string range;
-    fields >> range;
-    const size_t dash = range.find('-');
-    if (dash == std::string::npos) continue;
-    if (std::strtoull(range.c_str(), nullptr, 16) == start)
-      return ProcPath(pid, "map_files/" + range);
+  for (const MapsEntry& e : ParseProcMaps(ReadProcFile(ProcPath(pid, "maps")))) {
+    if (e.start != start) continue;
+    char range[64];
+    std::snprintf(range, sizeof(range), "%" PRIx64 "-%" PRIx64, e.start, e.end);
+    return ProcPath(pid, std::string("map_files/") + range);
   }
   return "";
 }
