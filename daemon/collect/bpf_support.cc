@@ -90,13 +90,15 @@ std::vector<int> ParseCpuList(const std::string& text) {
 }
 
 int OpenSoftwarePerfEvent(uint64_t config, uint64_t sample_period, pid_t pid, int cpu,
-                          bool inherit) {
+                          bool inherit, bool user_only) {
   perf_event_attr attr = {};
   attr.size = sizeof(attr);
   attr.type = PERF_TYPE_SOFTWARE;
   attr.config = config;
   attr.sample_period = sample_period;  // a fixed period, not a frequency
   attr.inherit = inherit;
+  attr.exclude_kernel = user_only;
+  attr.exclude_hv = user_only;
   return static_cast<int>(
       syscall(SYS_perf_event_open, &attr, pid, cpu, /*group_fd=*/-1, PERF_FLAG_FD_CLOEXEC));
 }

@@ -28,8 +28,9 @@ std::vector<int> OnlineCpus();
 
 // perf_event_open of a software event (PERF_COUNT_SW_*) overflowing every `sample_period` events,
 // on task `pid` (its children too with `inherit`) or on `cpu` (pid -1): the fd, or -1 with errno.
+// `user_only`: overflows that land in kernel mode are dropped (exclude_kernel).
 int OpenSoftwarePerfEvent(uint64_t config, uint64_t sample_period, pid_t pid, int cpu,
-                          bool inherit);
+                          bool inherit, bool user_only = false);
 
 }  // namespace profd
 

@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dlfcn.h>
+#include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -26,6 +27,11 @@
 
 namespace profd {
 namespace {
+
+// The user-time meter's tick: 1 ms of a thread's user-mode run time.
+constexpr uint64_t kUserTickNanos = 1000000;
+// The largest standard error of the duty-cycle scale called trustworthy (100 ticks attached).
+constexpr double kTrustedScaleError = 0.1;
 
 double SteadySeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -375,6 +381,7 @@ bool HeapCollector::AttachProbes(std::string* error) {
     return false;
   }
   probes_attached_ = true;
+  skel_->bss->probes_attached = 1;
   return true;
 }
 
@@ -403,11 +410,47 @@ bool HeapCollector::AttachPreloadProbes(Target* target, std::string* error) {
 }
 
 void HeapCollector::DetachProbes() {
+  if (skel_) skel_->bss->probes_attached = 0;
   for (Target& target : targets_) {
     target.link = UniqueFd();
     target.free_link = UniqueFd();
   }
   probes_attached_ = false;
+}
+
+bool HeapCollector::OpenUserTickEvents(std::string* error) {
+  bpf_program* program = skel_->progs.profd_heap_user_tick;
+  // A thread created before its creator's event was opened has none: list again until a pass
+  // finds no new thread (one created after it inherits the event).
+  for (bool found_new = true; found_new;) {
+    found_new = false;
+    for (const Target& target : targets_) {
+      if (target.preload) continue;
+      for (pid_t tid : ThreadsOf(target.pid)) {
+        if (!ticked_threads_.insert(tid).second) continue;
+        found_new = true;
+        UniqueFd fd(OpenSoftwarePerfEvent(PERF_COUNT_SW_TASK_CLOCK, kUserTickNanos, tid, -1,
+                                          /*inherit=*/true, /*user_only=*/true));
+        if (!fd.valid() && errno == ESRCH) continue;  // the thread has exited meanwhile
+        bpf_link* link = fd.valid() ? bpf_program__attach_perf_event(program, fd.get()) : nullptr;
+        if (!link) {
+          *error = DescribeBpfError(
+              "cannot time thread " + std::to_string(tid) + "'s user-mode work (a task-clock "
+              "perf event), which scales what duty-cycled probes see",
+              errno);
+          return false;
+        }
+        links_.push_back(link);
+        tick_events_.push_back(std::move(fd));
+      }
+    }
+  }
+  return true;
+}
+
+HeapCollector::UserTicks HeapCollector::ReadUserTicks() const {
+  const volatile __u64* ticks = skel_->bss->user_ticks;
+  return {ticks[0], ticks[1]};
 }
 
 HeapCollector::HitCounts HeapCollector::ReadHits() const {
@@ -444,6 +487,8 @@ double HeapCollector::ProbeSeconds(const HitCounts& hits) const {
 
 bool HeapCollector::Attach(std::string* error) {
   if (!preload_ && !ProbeCostMeasuredLately(skel_.get(), &cost_, error)) return false;
+  // The meter matters only if the probes may be duty-cycled.
+  if (!preload_ && options_.max_overhead_percent < 100 && !OpenUserTickEvents(error)) return false;
   if (!AttachProbes(error)) return false;
   if (!AttachProcessEvents(error)) return false;
   window_start_ = SteadySeconds();
@@ -528,7 +573,11 @@ double HeapCollector::Poll() {
       const double cpu_rate = cpu / std::max(1e-3, now - window_started);
       const double catch_up =
           (probe_seconds_ / budget - (cpu_on_ + cpu_off_)) / std::max(cpu_rate, 1e-3);
-      next_switch_ = now + std::max(on_length_ * (1 - duty) / duty, std::min(catch_up, 10.0));
+      // Detached windows of random length: windows in step with a periodic program would see
+      // only one phase of it.
+      const double off = on_length_ * (1 - duty) / duty *
+                         std::uniform_real_distribution<double>(0.5, 1.5)(jitter_);
+      next_switch_ = now + std::max(off, std::min(catch_up, 10.0));
     } else {
       // Stays attached; looks again soon, as an idle target may start allocating any moment.
       next_switch_ = now + 0.02;
@@ -559,10 +608,10 @@ void HeapCollector::Checkpoint() {
 
 std::string HeapCollector::UntrustedTotalsWarning() const {
   return "allocation totals are NOT to be trusted: the target allocates so often that the probes "
-         "took nearly all of its time while attached, and the share of its allocations they saw "
-         "cannot be measured (totals may be many times too low); the proportions between stacks "
-         "hold. --max-overhead 100 keeps the probes attached, for true totals at a large cost to the "
-         "target";
+         "took nearly all of its time while attached, so the windows saw too little of its work "
+         "to measure what share of its allocations they saw (totals may be many times off); the "
+         "proportions between stacks hold. --max-overhead 100 keeps the probes attached, for true "
+         "totals at a large cost to the target";
 }
 
 void HeapCollector::Stop() {
@@ -572,6 +621,7 @@ void HeapCollector::Stop() {
   stopped_ = true;
   DetachProbes();
   StackCollector::Stop();
+  tick_events_.clear();
 }
 
 StackSamples HeapCollector::Collect() const {
@@ -631,25 +681,26 @@ StackSamples HeapCollector::Collect() const {
 
 HeapCollector::Estimate HeapCollector::WindowScale() const {
   // Allocations are seen only while the probes are attached. A program allocates in step with the
-  // work it does: its CPU time less what the probes cost it, while attached, against all of it
-  // when detached. When the probes took most of its time while attached, that difference is
-  // mostly the error of the probes' measured cost: its user time (probes cost system time) is used
-  // instead, which the kernel counts in ticks; with too few of them, wall time, which counts the
-  // time the program spent in the probes' traps as work and so undercounts by far.
+  // work it does, and its work is its user-mode time: the probes' traps are kernel time, so they
+  // slow the program without adding to it. The meter's ticks in all windows over attached ones
+  // scale what was seen to the whole (windows of random lengths, so no phase of the program is
+  // favoured); the ticks while attached are a Poisson count, which sets the estimate's error.
   if (!duty_cycled_) return {1, "", true};
-  const double work_on = cpu_on_ - probe_seconds_;
-  if (work_on > 0.5 * cpu_on_)
-    return {(work_on + cpu_off_) / work_on,
-            "the targets' CPU time less the probes' in all windows over attached ones", true};
-  // A tick is 1/100 s of user time: a hundred of them keep the ratio's error near 10%.
-  if (user_on_ >= 1.0)
-    return {(user_on_ + user_off_) / user_on_,
-            "their user time in all windows over attached ones: the probes took most of their "
-            "time while attached",
-            true};
+  const UserTicks ticks = ReadUserTicks();
+  const double on = static_cast<double>(ticks.attached);
+  const double all = on + static_cast<double>(ticks.detached);
+  char basis[300];
+  if (on > 0) {
+    const double error = std::sqrt(std::max(0.0, 1 - on / all) / on);
+    std::snprintf(basis, sizeof(basis),
+                  "the targets' user-mode time in all windows over attached ones: %.0f of %.0f "
+                  "ticks of %.0f ms, standard error %.0f%%",
+                  on, all, kUserTickNanos / 1e6, 100 * error);
+    return {all / on, basis, error <= kTrustedScaleError};
+  }
   return {seconds_on_ > 0 ? (seconds_on_ + seconds_off_) / seconds_on_ : 1,
-          "wall time: the probes took nearly all of the targets' time while attached, so their "
-          "work then cannot be measured",
+          "wall time: the probes took all of the targets' time while attached, so their work then "
+          "could not be measured",
           false};
 }
 
@@ -723,7 +774,7 @@ std::vector<std::string> HeapCollector::Notes() const {
                   "in-use values still count sampled blocks freed while the probes were detached",
                   options_.max_overhead_percent,
                   100 * seconds_on_ / std::max(1e-9, seconds_on_ + seconds_off_), windows_,
-                  rate_in_force_, estimate.scale, estimate.basis);
+                  rate_in_force_, estimate.scale, estimate.basis.c_str());
     notes.push_back(line);
     if (!estimate.trusted) notes.push_back(UntrustedTotalsWarning());
   }

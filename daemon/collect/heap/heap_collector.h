@@ -9,6 +9,8 @@
 
 #include <map>
 #include <memory>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -74,6 +76,13 @@ class HeapCollector : public StackCollector {
   bool AttachPreloadProbes(Target* target, std::string* error);
   void DetachProbes();
   HitCounts ReadHits() const;
+  // The user-time meter: a user-mode task-clock event on every target thread (inherited by the
+  // threads they create), whose ticks heap.bpf.c counts apart while the probes are attached.
+  bool OpenUserTickEvents(std::string* error);
+  struct UserTicks {
+    uint64_t detached = 0, attached = 0;
+  };
+  UserTicks ReadUserTicks() const;
   // The targets' CPU time (all of it, and in user mode: probes cost system time, so user time is
   // the work they got done).
   struct CpuTimes {
@@ -87,7 +96,7 @@ class HeapCollector : public StackCollector {
   // measured from, and whether it can be trusted.
   struct Estimate {
     double scale;
-    const char* basis;
+    std::string basis;
     bool trusted;
   };
   Estimate WindowScale() const;
@@ -127,6 +136,9 @@ class HeapCollector : public StackCollector {
   int measured_cost_windows_ = 0;  // windows whose probes cost more than calibrated
   HitCounts hits_on_;
   int windows_ = 0;
+  std::vector<UniqueFd> tick_events_;
+  std::set<pid_t> ticked_threads_;
+  std::mt19937_64 jitter_{std::random_device{}()};  // detached windows' lengths vary by ±50%
   bool duty_cycled_ = false;
   bool preload_ = false;  // every target samples in its own process: no probe cost to budget
   std::vector<std::string> window_errors_;
