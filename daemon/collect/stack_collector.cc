@@ -91,7 +91,7 @@ std::vector<pid_t> StackCollector::TakeSampledPids() {
   return pids;
 }
 
-std::vector<StackCollector::ProcessEvent> StackCollector::TakeProcessEvents() {
+std::vector<ProcessEvent> StackCollector::TakeProcessEvents() {
   std::vector<ProcessEvent> events;
   for (uint32_t pid : ReadMapKeys<uint32_t>(process_events_fd_)) {
     uint8_t event = 0;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "collect/stack_samples.h"
+#include "process/process_tracker.h"
 #include "profd_abi.h"  // the skeletons of subclasses name its structs
 
 struct bpf_object;
@@ -60,12 +61,8 @@ class StackCollector {
   // are alive). Taken keys are removed, so each call costs only what is new.
   std::vector<pid_t> TakeSampledPids();
 
-  // Processes that exec'ed or exited since the last call (taken keys are removed).
-  struct ProcessEvent {
-    pid_t pid;
-    bool exited;  // false: exec'ed or, with follow_forks, forked by a target
-    bool forked = false;
-  };
+  // Processes that exec'ed or exited since the last call (taken keys are removed), for a
+  // ProcessTracker.
   std::vector<ProcessEvent> TakeProcessEvents();
 
   // Everything counted so far; values are {events, total weight} per key (heap: its four values).

@@ -8,13 +8,22 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "process/process_table.h"
 
 namespace profd {
+
+// What the unwind tables must learn of one process (ProcessTracker says).
+struct UnwindTableChange {
+  pid_t pid;
+  std::optional<ProcessInfo> process;  // its mappings to add; none: it is gone, its tables go
+};
+using UnwindTableChanges = std::vector<UnwindTableChange>;
 
 class LoadedUnwindTables {
  public:
@@ -29,6 +38,13 @@ class LoadedUnwindTables {
   void RemoveProcess(pid_t pid);
   // Forgets every process, and so evicts every table.
   void RemoveAll();
+  // AddProcess or RemoveProcess, as `change` says.
+  void Apply(const UnwindTableChange& change) {
+    if (change.process)
+      AddProcess(*change.process);
+    else
+      RemoveProcess(change.pid);
+  }
 
   struct Stats {
     uint64_t tables_loaded = 0;

@@ -27,6 +27,7 @@
 #include "collect/thread_dump.h"
 #include "process/loaded_unwind_tables.h"
 #include "process/process_table.h"
+#include "process/process_tracker.h"
 #include "profd_abi.h"
 #include "profile_builder.h"
 #include "profiles/collectors.h"
@@ -83,48 +84,6 @@ struct TargetExits {
   }
   bool All(const std::vector<pid_t>& pids) const {
     return !pids.empty() && exited.size() == pids.size();
-  }
-};
-
-// After an exec the loader maps the new image's libraries within milliseconds: their mappings
-// are read again 10, 30, 70, 150 and 310 ms after it, not only at the next second's tick (a
-// launched wrapper script's exec of the real program, a process a followed target started).
-struct ExecRechecks {
-  using Clock = std::chrono::steady_clock;
-  struct Due {
-    Clock::time_point when;
-    int step;
-  };
-  static constexpr int kSteps = 5;
-  std::map<pid_t, Due> due;
-
-  void Exec(pid_t pid, Clock::time_point now) {
-    due[pid] = {now + std::chrono::milliseconds(10), 0};
-  }
-  // The pids due by `now`; each is due again twice as long after.
-  std::vector<pid_t> Take(Clock::time_point now) {
-    std::vector<pid_t> pids;
-    for (auto it = due.begin(); it != due.end();) {
-      if (it->second.when > now) {
-        ++it;
-        continue;
-      }
-      pids.push_back(it->first);
-      Due& d = it->second;
-      if (++d.step == kSteps) {
-        it = due.erase(it);
-        continue;
-      }
-      d.when = now + std::chrono::milliseconds(10 << d.step);
-      ++it;
-    }
-    return pids;
-  }
-  double SecondsToNext(Clock::time_point now) const {
-    double next = 1;
-    for (const auto& [pid, d] : due)
-      next = std::min(next, std::max(0.0, std::chrono::duration<double>(d.when - now).count()));
-    return next;
   }
 };
 
@@ -563,8 +522,13 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   if (request.type == ProfileType::kCpu && hooks.shared_cpu) return CollectShared(request, hooks);
 
   InstallLibbpfLogger();
-  ProcessTable processes;
-  for (pid_t pid : request.pids) processes.Observe(pid);
+  ProcessTracker tracker({.dwarf_unwinding = request.dwarf_unwinding,
+                          .follow_forks = request.follow_forks,
+                          .reread_after_exec = true});
+  // The targets' mappings, for their unwind tables once the collector is loaded.
+  UnwindTableChanges changes;
+  for (pid_t pid : request.pids) tracker.Read(pid, &changes);
+  ProcessTable& processes = tracker.table();
 
   // The one-shot command's symbolizers, warmed up while the collector loads and the window runs.
   Symbolizer own_symbolizer(ProfileSymbolizerOptions());
@@ -582,11 +546,11 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   // Unwind tables of the targets go in before sampling starts, so no early sample walks without
   // them.
   LoadedUnwindTables unwind_tables(sampler->unwind_tables_fd(), sampler->process_unwind_fd());
-  auto add_to_unwinder = [&](pid_t pid) {
-    if (!request.dwarf_unwinding) return;
-    if (const ProcessInfo* process = processes.Find(pid)) unwind_tables.AddProcess(*process);
+  auto apply_changes = [&] {
+    for (const UnwindTableChange& change : changes) unwind_tables.Apply(change);
+    changes.clear();
   };
-  for (pid_t pid : request.pids) add_to_unwinder(pid);
+  apply_changes();
   // Kernel BPF run-time stats stay on while this fd is open.
   UniqueFd bpf_stats;
   if (request.bpf_stats) {
@@ -599,8 +563,8 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   }
   if (hooks.attached) {
     hooks.attached();
-    for (pid_t pid : request.pids)
-      if (processes.Refresh(pid)) add_to_unwinder(pid);
+    for (pid_t pid : request.pids) tracker.Read(pid, &changes);
+    apply_changes();
   }
   if (hooks.release) hooks.release();
   // The window starts once samples can be taken: loading and verifying the BPF program takes
@@ -613,8 +577,6 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   CredentialChanges credentials;
   double elapsed = 0;
   auto last_tick = start;
-  ExecRechecks rechecks;
-  std::set<pid_t> followed;  // live processes the targets started (follow_forks)
   bool stopped = false;
   // What the profile says of how it was collected, as of now.
   auto window_facts = [&] {
@@ -645,7 +607,7 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   while (elapsed < request.seconds && !(stopped = hooks.stop_requested && hooks.stop_requested())) {
     const double left = request.seconds - elapsed;
     const double wanted = sampler->Poll();
-    const double recheck = rechecks.SecondsToNext(std::chrono::steady_clock::now());
+    const double recheck = tracker.SecondsToNextReread(std::chrono::steady_clock::now());
     // Following a process tree, its new processes and execs are read within 20 ms: until then
     // their samples unwind without their tables.
     const double poll = request.follow_forks ? 0.02 : 0.1;
@@ -675,12 +637,8 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
 
     // Capture new processes' mappings while they are alive: short-lived ones may be gone in a
     // second.
-    if (request.all_processes || request.follow_forks) {
-      for (pid_t pid : sampler->TakeSampledPids()) {
-        const bool known = processes.Find(pid) != nullptr;
-        if (!known && processes.Observe(pid)) add_to_unwinder(pid);
-      }
-    }
+    if (request.all_processes || request.follow_forks)
+      for (pid_t pid : sampler->TakeSampledPids()) tracker.Sampled(pid, &changes);
     // An exec replaces a process's code: read its mappings again, unless it made the target
     // another user's (set-user-ID), which ends its part of the window; an exit releases its
     // tables.
@@ -689,35 +647,22 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
           std::find(request.pids.begin(), request.pids.end(), pid) != request.pids.end();
       return target && credentials.Check(pid, request.owner_uid, elapsed, request.seconds);
     };
-    for (const StackCollector::ProcessEvent& event : sampler->TakeProcessEvents()) {
-      // A followed target's new process: known from its fork (or its exec, when both came
-      // between two polls).
-      const bool started = request.follow_forks && !event.exited;
-      if (!processes.Find(event.pid) && !started) continue;
-      if (started) followed.insert(event.pid);
-      if (event.exited || ended(event.pid)) {
-        unwind_tables.RemoveProcess(event.pid);
-        followed.erase(event.pid);
-        rechecks.due.erase(event.pid);
-        continue;
-      }
-      if (processes.Refresh(event.pid)) add_to_unwinder(event.pid);
-      if (!event.forked) rechecks.Exec(event.pid, now);
-    }
-    for (pid_t pid : rechecks.Take(now))
-      if (processes.Refresh(pid)) add_to_unwinder(pid);
+    for (const ProcessEvent& event : sampler->TakeProcessEvents())
+      tracker.Notice(event, now, ended, &changes);
+    tracker.RereadDue(now, &changes);
+    apply_changes();
     if (now - last_tick < std::chrono::seconds(1) && elapsed < request.seconds) continue;
     last_tick = now;
     // Re-read the targets' mappings for code they dlopen'ed; notice targets that exited.
     for (pid_t pid : request.pids) {
       if (exits.exited.count(pid) || credentials.changed.count(pid)) continue;
       if (exits.Check(pid, elapsed, request.seconds) || ended(pid))
-        unwind_tables.RemoveProcess(pid);
-      else if (processes.Refresh(pid))
-        add_to_unwinder(pid);
+        tracker.Release(pid, &changes);
+      else
+        tracker.Read(pid, &changes);
     }
-    for (pid_t pid : followed)  // code the processes a target started dlopen'ed
-      if (processes.Refresh(pid)) add_to_unwinder(pid);
+    tracker.RereadFollowed(&changes);  // code the processes a target started dlopen'ed
+    apply_changes();
     if (exits.exited.size() + credentials.changed.size() >= request.pids.size() &&
         !request.pids.empty())
       break;

@@ -36,7 +36,8 @@ SharedSampler::SharedSampler(Loader load, bool dwarf_unwinding, std::chrono::sec
     : load_(std::move(load)),
       dwarf_unwinding_(dwarf_unwinding),
       linger_(linger),
-      unload_after_(std::max(unload_after, linger)) {
+      unload_after_(std::max(unload_after, linger)),
+      processes_(ProcessTracker::Options{.dwarf_unwinding = dwarf_unwinding}) {
   drain_thread_ = std::jthread([this](std::stop_token stop) { DrainLoop(stop); });
 }
 
@@ -71,7 +72,7 @@ bool SharedSampler::loaded() const {
 
 ProcessTable SharedSampler::Processes(const std::vector<pid_t>& pids) const {
   std::lock_guard<std::mutex> lock(processes_mutex_);
-  return processes_.Snapshot(pids);
+  return processes_.table().Snapshot(pids);
 }
 
 void SharedSampler::UnloadWhenIdle() {
@@ -126,14 +127,10 @@ std::shared_ptr<SharedSampler::Subscription> SharedSampler::Subscribe(
     {
       // The targets' mappings and unwind tables before their samples count, without holding up
       // the drain and the other requests.
-      std::vector<TableChange> changes;
+      UnwindTableChanges changes;
       {
         std::lock_guard<std::mutex> lock(processes_mutex_);
-        for (pid_t pid : pids) {
-          if (processes_.Find(pid) ? processes_.Refresh(pid) : processes_.Observe(pid))
-            if (const ProcessInfo* process = processes_.Find(pid); process && dwarf_unwinding_)
-              changes.push_back({pid, *process});
-        }
+        for (pid_t pid : pids) processes_.Read(pid, &changes);
       }
       ApplyTableChanges(changes);
     }
@@ -181,11 +178,11 @@ StackSamples SharedSampler::Finish(const std::shared_ptr<Subscription>& subscrip
   {
     // Still counted as running (finishing_), so the processes that exited during its window are
     // kept until copied.
-    std::vector<TableChange> changes;
+    UnwindTableChanges changes;
     {
       std::lock_guard<std::mutex> lock(processes_mutex_);
       ReadNewProcessesLocked(&changes);
-      *processes = processes_.Snapshot(
+      *processes = processes_.table().Snapshot(
           std::vector<pid_t>(subscription->pids.begin(), subscription->pids.end()));
     }
     ApplyTableChanges(changes);
@@ -219,7 +216,7 @@ void SharedSampler::DrainLoop(std::stop_token stop) {
         idle = kPause;
     }
     if (idle == kNothing) {
-      std::vector<TableChange> changes;
+      UnwindTableChanges changes;
       {
         std::lock_guard<std::mutex> lock(processes_mutex_);
         ReadNewProcessesLocked(&changes);
@@ -253,7 +250,7 @@ void SharedSampler::DrainLoop(std::stop_token stop) {
 void SharedSampler::DrainLocked() {
   // New processes and exec/exit notices: read by ReadNewProcessesLocked, outside mutex_.
   for (pid_t pid : collector_->TakeSampledPids()) new_pids_.push_back(pid);
-  for (const StackCollector::ProcessEvent& event : collector_->TakeProcessEvents())
+  for (const ProcessEvent& event : collector_->TakeProcessEvents())
     process_events_.push_back(event);
   const size_t cached_before = stacks_.size();
   std::vector<StackSample> drained = collector_->Drain(&stacks_);
@@ -298,9 +295,9 @@ void SharedSampler::DrainLocked() {
   if (stacks_.size() > kMaxCachedStacks) stacks_.clear();
 }
 
-void SharedSampler::ReadNewProcessesLocked(std::vector<TableChange>* changes) {
+void SharedSampler::ReadNewProcessesLocked(UnwindTableChanges* changes) {
   std::vector<pid_t> pids;
-  std::vector<StackCollector::ProcessEvent> events;
+  std::vector<ProcessEvent> events;
   bool idle;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -308,35 +305,21 @@ void SharedSampler::ReadNewProcessesLocked(std::vector<TableChange>* changes) {
     events.swap(process_events_);
     idle = subscriptions_.empty() && finishing_ == 0;
   }
-  // New processes: their mappings while they are alive.
-  for (pid_t pid : pids)
-    if (!processes_.Find(pid) && processes_.Observe(pid) && dwarf_unwinding_)
-      changes->push_back({pid, *processes_.Find(pid)});
-  for (const StackCollector::ProcessEvent& event : events) {
-    if (!processes_.Find(event.pid)) continue;
-    if (event.exited) {
-      changes->push_back({event.pid, std::nullopt});
-      exited_.push_back(event.pid);  // its samples still symbolize until the running requests end
-    } else if (processes_.Refresh(event.pid) && dwarf_unwinding_)
-      changes->push_back({event.pid, *processes_.Find(event.pid)});
-  }
-  // Between requests, exited processes go: a long-running daemon holds only the living.
-  if (idle) {
-    for (pid_t pid : exited_) processes_.Forget(pid);
-    exited_.clear();
-  }
+  for (pid_t pid : pids) processes_.Sampled(pid, changes);
+  const auto now = std::chrono::steady_clock::now();
+  for (const ProcessEvent& event : events) processes_.Notice(event, now, nullptr, changes);
+  // Between requests, exited processes go: a long-running daemon holds only the living (until
+  // then the running requests' samples of them still symbolize).
+  if (idle) processes_.ForgetExited();
 }
 
-void SharedSampler::ApplyTableChanges(const std::vector<TableChange>& changes) {
+void SharedSampler::ApplyTableChanges(const UnwindTableChanges& changes) {
   // One process at a time: a request subscribing waits for one table build, not for all of the
   // host's new processes'.
-  for (const TableChange& change : changes) {
+  for (const UnwindTableChange& change : changes) {
     std::lock_guard<std::mutex> lock(tables_mutex_);
     if (!tables_) return;  // unloaded: the tables went with it
-    if (change.process)
-      tables_->AddProcess(*change.process);
-    else
-      tables_->RemoveProcess(change.pid);
+    tables_->Apply(change);
   }
 }
 
@@ -408,8 +391,7 @@ void SharedSampler::PauseLocked() {
   // and every process is read again as it is sampled after the next attach (the drain emptied the
   // counts map, so each one's first sample is new again).
   if (tables_) tables_->RemoveAll();
-  processes_ = ProcessTable();
-  exited_.clear();
+  processes_.Clear();
   new_pids_.clear();
   process_events_.clear();
   stacks_.clear();  // the ids stay in the kernel's map (stacks_in_kernel_), read again if seen
@@ -421,8 +403,7 @@ void SharedSampler::UnloadLocked() {
     const std::array<uint64_t, PROFD_COUNTER_MAX> now = collector_->CounterTotals();
     for (int i = 0; i < PROFD_COUNTER_MAX; i++) counters_of_unloaded_[i] += now[i];
   }
-  processes_ = ProcessTable();
-  exited_.clear();
+  processes_.Clear();
   new_pids_.clear();
   process_events_.clear();
   tables_.reset();

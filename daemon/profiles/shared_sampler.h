@@ -31,6 +31,7 @@
 #include "collect/stack_collector.h"
 #include "process/loaded_unwind_tables.h"
 #include "process/process_table.h"
+#include "process/process_tracker.h"
 #include "profiles/profile_assembler.h"
 #include "symbolizer.h"
 
@@ -84,14 +85,10 @@ class SharedSampler {
   bool LoadLocked(std::string* error);
   void PauseLocked();
   void DrainLocked();
-  struct TableChange {
-    pid_t pid;
-    std::optional<ProcessInfo> process;  // its mappings to add; none: it exited
-  };
-  // With processes_mutex_: reads the new processes (and exec'ed ones) into the table, and says
+  // With processes_mutex_: reads the new processes (and exec'ed ones) into the tracker, and says
   // what the unwind tables must learn; ApplyTableChanges tells them, without processes_mutex_.
-  void ReadNewProcessesLocked(std::vector<TableChange>* changes);
-  void ApplyTableChanges(const std::vector<TableChange>& changes);
+  void ReadNewProcessesLocked(UnwindTableChanges* changes);
+  void ApplyTableChanges(const UnwindTableChanges& changes);
   void UnloadLocked();
 
   const Loader load_;
@@ -109,13 +106,15 @@ class SharedSampler {
   bool unload_when_idle_ = false;
   // Taken from the collector under mutex_, read under processes_mutex_ alone.
   std::vector<pid_t> new_pids_;
-  std::vector<StackCollector::ProcessEvent> process_events_;
+  std::vector<ProcessEvent> process_events_;
   mutable std::mutex processes_mutex_;
   // The unwind tables, built from what processes_mutex_ guards but not under it (building a
   // table takes milliseconds); replaced with collector_ under all three locks.
   std::mutex tables_mutex_;
   std::unique_ptr<LoadedUnwindTables> tables_;
-  ProcessTable processes_;
+  // The processes sampled (host-wide: no forks followed, no re-reads after an exec); exited ones
+  // are forgotten once no subscription needs them.
+  ProcessTracker processes_;
   std::unordered_map<uint64_t, StackTrace> stacks_;  // every stack drained, by id
   std::vector<uint64_t> stacks_in_kernel_;           // ids read since the kernel's map was pruned
   std::set<std::shared_ptr<Subscription>> subscriptions_;
@@ -124,7 +123,6 @@ class SharedSampler {
   bool drain_requested_ = false;
   std::condition_variable_any wake_;  // the drain thread, for drain_requested_
   std::condition_variable drained_;   // Finish, for its subscription's last drain
-  std::vector<pid_t> exited_;  // with processes_mutex_: forgotten once no subscription needs them
   std::chrono::steady_clock::time_point idle_since_;
   uint64_t samples_drained_ = 0;
   std::array<uint64_t, PROFD_COUNTER_MAX> counters_of_unloaded_{};  // totals of earlier loads
