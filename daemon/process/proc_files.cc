@@ -48,6 +48,21 @@ std::vector<pid_t> ThreadsOf(pid_t pid) {
   return tids;
 }
 
+bool ForEachNewThread(const std::vector<pid_t>& pids, std::set<pid_t>* seen,
+                      const std::function<bool(pid_t)>& visit) {
+  for (bool found_new = true; found_new;) {
+    found_new = false;
+    for (pid_t pid : pids) {
+      for (pid_t tid : ThreadsOf(pid)) {
+        if (!seen->insert(tid).second) continue;
+        found_new = true;
+        if (!visit(tid)) return false;
+      }
+    }
+  }
+  return true;
+}
+
 std::optional<std::string> ReadCmdline(pid_t pid) {
   std::ifstream in(ProcPath(pid, "cmdline"), std::ios::binary);
   if (!in) return std::nullopt;

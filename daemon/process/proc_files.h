@@ -8,7 +8,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,13 @@ std::string ReadProcFile(const std::string& path);
 
 // The ids of the process's threads, ascending; empty when it is gone.
 std::vector<pid_t> ThreadsOf(pid_t pid);
+
+// Calls `visit` once for each thread of `pids` not yet in `seen` (and adds it), for giving every
+// thread a per-thread perf event: a thread created before its creator's event was opened has none,
+// so the threads are listed again until a pass finds no new one (one created after it inherits the
+// event). Stops at the first `visit` that returns false, and returns false then.
+bool ForEachNewThread(const std::vector<pid_t>& pids, std::set<pid_t>* seen,
+                      const std::function<bool(pid_t)>& visit);
 
 // /proc/PID/cmdline with its final NUL dropped (arguments stay NUL-separated, as net/http/pprof
 // answers them); nullopt when the process is gone.

@@ -420,32 +420,25 @@ void HeapCollector::DetachProbes() {
 
 bool HeapCollector::OpenUserTickEvents(std::string* error) {
   bpf_program* program = skel_->progs.profd_heap_user_tick;
-  // A thread created before its creator's event was opened has none: list again until a pass
-  // finds no new thread (one created after it inherits the event).
-  for (bool found_new = true; found_new;) {
-    found_new = false;
-    for (const Target& target : targets_) {
-      if (target.preload) continue;
-      for (pid_t tid : ThreadsOf(target.pid)) {
-        if (!ticked_threads_.insert(tid).second) continue;
-        found_new = true;
-        UniqueFd fd(OpenSoftwarePerfEvent(PERF_COUNT_SW_TASK_CLOCK, kUserTickNanos, tid, -1,
-                                          /*inherit=*/true, /*user_only=*/true));
-        if (!fd.valid() && errno == ESRCH) continue;  // the thread has exited meanwhile
-        bpf_link* link = fd.valid() ? bpf_program__attach_perf_event(program, fd.get()) : nullptr;
-        if (!link) {
-          *error = DescribeBpfError(
-              "cannot time thread " + std::to_string(tid) + "'s user-mode work (a task-clock "
-              "perf event), which scales what duty-cycled probes see",
-              errno);
-          return false;
-        }
-        links_.push_back(link);
-        tick_events_.push_back(std::move(fd));
-      }
+  std::vector<pid_t> pids;
+  for (const Target& target : targets_)
+    if (!target.preload) pids.push_back(target.pid);
+  return ForEachNewThread(pids, &ticked_threads_, [&](pid_t tid) {
+    UniqueFd fd(OpenSoftwarePerfEvent(PERF_COUNT_SW_TASK_CLOCK, kUserTickNanos, tid, -1,
+                                      /*inherit=*/true, /*user_only=*/true));
+    if (!fd.valid() && errno == ESRCH) return true;  // the thread has exited meanwhile
+    bpf_link* link = fd.valid() ? bpf_program__attach_perf_event(program, fd.get()) : nullptr;
+    if (!link) {
+      *error = DescribeBpfError(
+          "cannot time thread " + std::to_string(tid) + "'s user-mode work (a task-clock perf "
+          "event), which scales what duty-cycled probes see",
+          errno);
+      return false;
     }
-  }
-  return true;
+    links_.push_back(link);
+    tick_events_.push_back(std::move(fd));
+    return true;
+  });
 }
 
 HeapCollector::UserTicks HeapCollector::ReadUserTicks() const {
@@ -524,7 +517,6 @@ void HeapCollector::EndWindow(double now, bool closes) {
     if (measured > ProbeSeconds(window)) measured_cost_windows_++;
     seconds_on_ += now - window_start_;
     cpu_on_ += cpu;
-    user_on_ += user;
     if (closes) windows_++;
     LogDebug("heap window: " + std::to_string(now - window_start_) + " s attached, target cpu " +
              std::to_string(cpu) + " s, probes " + std::to_string(ProbeSeconds(window)) + " s");

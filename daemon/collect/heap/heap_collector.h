@@ -131,7 +131,7 @@ class HeapCollector : public StackCollector {
   // Totals over the collection.
   double seconds_on_ = 0, seconds_off_ = 0;
   double cpu_on_ = 0, cpu_off_ = 0;    // targets' CPU time with probes attached / detached
-  double user_on_ = 0, user_off_ = 0;  // the user-mode part of it
+  double user_off_ = 0;  // the user-mode part of cpu_off_ (the probes cost system time)
   double probe_seconds_ = 0;  // what the probes cost them (hits × calibrated cost, or measured)
   int measured_cost_windows_ = 0;  // windows whose probes cost more than calibrated
   HitCounts hits_on_;

@@ -88,19 +88,11 @@ bool WaitCollector::Attach(std::string* error) {
     for (int cpu : OnlineCpus())
       if (!OpenCpuEvent(cpu, error)) return false;
   } else {
-    // A thread created before its creator's event was opened has none: list again until a pass
-    // finds no new thread. One created after it inherits the event; if it is listed too, it has two,
-    // and the program ignores the second run (switch_out.bpf.h).
-    for (bool found_new = true; found_new;) {
-      found_new = false;
-      for (pid_t pid : options_.pids) {
-        for (pid_t tid : ThreadsOf(pid)) {
-          if (!threads_.insert(tid).second) continue;
-          found_new = true;
-          if (!OpenThreadEvent(tid, error)) return false;
-        }
-      }
-    }
+    // A thread created after its creator's event was opened inherits it; if it is listed too, it
+    // has two, and the program ignores the second run (switch_out.bpf.h).
+    if (!ForEachNewThread(options_.pids, &threads_,
+                          [&](pid_t tid) { return OpenThreadEvent(tid, error); }))
+      return false;
   }
   if (links_.empty()) {
     *error = options_.all_processes ? "no online CPU could be watched"
