@@ -116,7 +116,7 @@ std::string ReadBuildId(Elf* elf) {
     GElf_Shdr shdr;
     if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_NOTE) continue;
     Elf_Data* data = elf_getdata(scn, nullptr);
-    if (data == nullptr) continue;
+    if (data == nullptr || data->d_buf == nullptr) continue;
     std::string id = from_note_data(data);
     if (!id.empty()) return id;
   }
@@ -198,7 +198,8 @@ bool ReadDebugLink(Elf* elf, std::string* name, uint32_t* crc) {
   Elf_Scn* scn = FindSection(elf, ".gnu_debuglink");
   if (scn == nullptr) return false;
   Elf_Data* data = elf_getdata(scn, nullptr);
-  if (data == nullptr || data->d_size < 5) return false;
+  // Found by name, the section may be SHT_NOBITS: a size but no bytes (d_buf is null).
+  if (data == nullptr || data->d_buf == nullptr || data->d_size < 5) return false;
   const char* bytes = static_cast<const char*>(data->d_buf);
   size_t name_length = strnlen(bytes, data->d_size);
   if (name_length == 0 || name_length == data->d_size) return false;

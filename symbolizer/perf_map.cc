@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "jit_ranges.h"
+
 namespace profd {
 
 namespace {
@@ -104,25 +106,13 @@ void PerfMap::Parse(std::string_view text) {
     }
     parsed.push_back({start, start + size, std::string(line.substr(second + 1))});
   }
-  // Sorted by start; where a JIT reused an address, the line written last describes it now.
-  std::stable_sort(parsed.begin(), parsed.end(),
-                   [](const Entry& a, const Entry& b) { return a.start < b.start; });
-  entries_.clear();
-  entries_.reserve(parsed.size());
-  for (Entry& entry : parsed) {
-    if (!entries_.empty() && entries_.back().start == entry.start)
-      entries_.back() = std::move(entry);
-    else
-      entries_.push_back(std::move(entry));
-  }
+  // Where a JIT reused an address, the line written last describes it now.
+  entries_ = symbolizer_internal::LatestByStart(std::move(parsed));
 }
 
 std::string_view PerfMap::Find(uint64_t address) const {
-  auto it = std::upper_bound(entries_.begin(), entries_.end(), address,
-                             [](uint64_t a, const Entry& e) { return a < e.start; });
-  if (it == entries_.begin()) return {};
-  --it;
-  return address < it->end ? std::string_view(it->name) : std::string_view();
+  const Entry* entry = symbolizer_internal::FindRange(entries_, address);
+  return entry ? std::string_view(entry->name) : std::string_view();
 }
 
 }  // namespace profd

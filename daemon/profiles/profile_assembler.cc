@@ -1,5 +1,7 @@
 #include "profiles/profile_assembler.h"
 
+#include <sys/stat.h>
+
 #include <cinttypes>
 #include <cstdio>
 #include <set>
@@ -100,17 +102,33 @@ void ProfileAssembler::SymbolizeAll(const StackSamples& samples) {
   }
 }
 
-std::string_view ProfileAssembler::JitName(pid_t pid, uint64_t ip) {
-  auto [it, inserted] = perf_maps_.try_emplace(pid);
-  if (inserted) {
-    std::string error;
-    if (it->second.Load(pid, &error) && it->second.skipped_lines())
-      LogDebug("perf map of pid " + std::to_string(pid) + ": " +
-               std::to_string(it->second.skipped_lines()) + " lines skipped");
-    else if (!error.empty())
-      LogDebug("no JIT names for pid " + std::to_string(pid) + ": " + error);
+const ProfileAssembler::JitNames& ProfileAssembler::JitNamesOf(const ProcessInfo& process) {
+  auto [it, inserted] = jit_names_.try_emplace(process.pid);
+  if (!inserted) return it->second;
+  const std::string pid = std::to_string(process.pid);
+  std::string error;
+  if (it->second.map.Load(process.pid, &error) && it->second.map.skipped_lines())
+    LogDebug("perf map of pid " + pid + ": " + std::to_string(it->second.map.skipped_lines()) +
+             " lines skipped");
+  else if (!error.empty())
+    LogDebug("no perf map for pid " + pid + ": " + error);
+  // A JIT maps its jitdump file (executable, as perf's convention asks) so that tools find it.
+  struct stat st;
+  if (stat(("/proc/" + pid).c_str(), &st) != 0) return it->second;
+  std::set<std::string> seen;
+  for (const Mapping& mapping : process.mappings) {
+    if (!IsJitDumpPath(mapping.path) || !seen.insert(mapping.path).second) continue;
+    JitDump dump;
+    error.clear();
+    if (!dump.Load(process.root, mapping.path, st.st_uid, &error)) {
+      LogDebug("jitdump of pid " + pid + " not read: " + error);
+      continue;
+    }
+    LogDebug("jitdump " + mapping.path + " of pid " + pid + ": " + std::to_string(dump.size()) +
+             " functions" + (dump.stopped().empty() ? "" : ", read in part: " + dump.stopped()));
+    it->second.dumps.push_back(std::move(dump));
   }
-  return it->second.Find(ip);
+  return it->second;
 }
 
 uint64_t ProfileAssembler::AddMapping(const ProcessInfo& process, const Mapping& mapping,
@@ -139,10 +157,24 @@ std::vector<uint64_t> ProfileAssembler::UserLocations(const ProcessInfo* process
     const Mapping* mapping = process ? process->FindMapping(ip) : nullptr;
     // JIT code lives in anonymous mappings, some mapped after the process table read the maps.
     if (process && (!mapping || !mapping->file)) {
-      if (std::string_view jit = JitName(process->pid, ip); !jit.empty()) {
-        frame_stats_.jit++;
-        LineInfo line;
-        line.function = line.system_name = std::string(jit);
+      const JitNames& jit = JitNamesOf(*process);
+      LineInfo line;
+      for (const JitDump& dump : jit.dumps) {
+        if (const JitDump::Symbol symbol = dump.Find(ip); !symbol.function.empty()) {
+          frame_stats_.jit_dump++;
+          line.function = line.system_name = std::string(symbol.function);
+          line.filename = std::string(symbol.file);
+          line.line = symbol.line;
+          break;
+        }
+      }
+      if (line.function.empty()) {
+        if (std::string_view name = jit.map.Find(ip); !name.empty()) {
+          frame_stats_.jit++;
+          line.function = line.system_name = std::string(name);
+        }
+      }
+      if (!line.function.empty()) {
         ids.push_back(builder->AddLocation(
             mapping ? AddMapping(*process, *mapping, builder) : 0, ip, {line}));
         continue;

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "collect/stack_samples.h"
+#include "jit_dump.h"
 #include "perf_map.h"
 #include "process/process_table.h"
 #include "profile_builder.h"
@@ -37,6 +38,7 @@ class ProfileAssembler {
     uint64_t without_symbols = 0;   // in a mapping whose file has no symbol for it
     uint64_t kernel = 0;            // kernel addresses not in kallsyms
     uint64_t jit = 0;               // named from the process's /tmp/perf-PID.map (JIT code)
+    uint64_t jit_dump = 0;          // named from a jitdump file the process mapped (JIT code)
   };
   const FrameStats& frame_stats() const { return frame_stats_; }
 
@@ -56,8 +58,13 @@ class ProfileAssembler {
   std::vector<uint64_t> KernelLocations(const StackTrace& trace, ProfileBuilder* builder);
   uint64_t AddMapping(const ProcessInfo& process, const Mapping& mapping, ProfileBuilder* builder);
   void SymbolizeAll(const StackSamples& samples);
-  // The JIT's name for `ip` from the process's perf map, read once per profile; "" when none.
-  std::string_view JitName(pid_t pid, uint64_t ip);
+  // The JIT's names of a process: the jitdump files it mapped and its perf map, read once per
+  // profile (a JIT appends to them as it compiles).
+  struct JitNames {
+    std::vector<JitDump> dumps;
+    PerfMap map;
+  };
+  const JitNames& JitNamesOf(const ProcessInfo& process);
 
   Symbolizer* symbolizer_;
   const KernelSymbolizer* kernel_;
@@ -65,7 +72,7 @@ class ProfileAssembler {
   std::map<const MappedFile*, ElfFileInfo> elf_info_;  // a missing value means not an ELF file
   std::map<const MappedFile*, bool> elf_ok_;
   std::map<FileAddress, Symbolization> symbols_;
-  std::map<pid_t, PerfMap> perf_maps_;
+  std::map<pid_t, JitNames> jit_names_;
   FrameStats frame_stats_;
 };
 

@@ -387,6 +387,8 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
     builder.AddComment("kernel frames not in kallsyms: " + std::to_string(frames.kernel));
   if (frames.jit)
     builder.AddComment("JIT frames named from /tmp/perf-PID.map: " + std::to_string(frames.jit));
+  if (frames.jit_dump)
+    builder.AddComment("JIT frames named from jitdump files: " + std::to_string(frames.jit_dump));
   if (!facts.exit_note.empty()) builder.AddComment(facts.exit_note);
   if (!facts.credentials_note.empty()) builder.AddComment(facts.credentials_note);
   if (facts.own_cpu_seconds >= 0) {

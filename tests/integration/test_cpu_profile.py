@@ -277,6 +277,37 @@ class CpuProfileTest(unittest.TestCase):
         self.assertGreater(rows["main"][1], 95.0, text)
         self.assertRegex(pprof(["-comments", out]), r"JIT frames named from /tmp/perf-PID.map: \d+")
 
+    def test_jit_code_named_from_jitdump(self):
+        # The workload writes jit-PID.dump (perf's jitdump format) in a folder of its own and maps
+        # it, as V8's --perf-prof and the JVM's agent do: names and source lines from its records.
+        jit = os.path.join(os.environ["WORKLOADS_DIR"], "jit-split")
+        p = self.workload([jit, "30", "--jitdump", self.dir])
+        out = os.path.join(self.dir, "jitdump.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--seconds", "3", "-o", out, "--frequency", "199"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out)
+        self.assert_split(rows, "jit_hot", "jit_cold", text)
+        self.assertGreater(rows["main"][1], 95.0, text)
+        self.assertRegex(pprof(["-comments", out]), r"JIT frames named from jitdump files: \d+")
+        # Nearly all of each function's samples are in its loop, line 11 of its debug info.
+        lines = pprof(["-top", "-lines", out])
+        for function in ("jit_hot", "jit_cold"):
+            in_loop = re.search(r"([\d.]+)%\s+[\d.]+%\s+\S+\s+[\d.]+%\s+" + function +
+                                r" jit_split.js:11\b", lines)
+            self.assertIsNotNone(in_loop, lines)
+            self.assertGreater(float(in_loop.group(1)), 0.9 * rows[function][0], lines)
+
+    def test_jitdump_of_another_user_is_ignored(self):
+        jit = os.path.join(os.environ["WORKLOADS_DIR"], "jit-split")
+        p = self.workload([jit, "30", "--jitdump", self.dir])
+        time.sleep(0.5)
+        os.chown(os.path.join(self.dir, "jit-%d.dump" % p.pid), 65534, 65534)
+        out = os.path.join(self.dir, "planted.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--seconds", "2", "-o", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out)
+        self.assertFalse([name for name in rows if name.startswith("jit_")], text)
+
     def test_perf_map_planted_by_another_user_is_ignored(self):
         # Anyone can create /tmp/perf-PID.map: one not owned by the process's user names nothing.
         jit = os.path.join(os.environ["WORKLOADS_DIR"], "jit-split")

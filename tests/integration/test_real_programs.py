@@ -220,5 +220,47 @@ class RealProgramsTest(unittest.TestCase):
                                                      r"core::hash::Hasher>::\w+", n)], top)
         self.assertFalse([n for n in rows if n.startswith("::")], top)
 
+    def test_node_jit_functions_named_as_perf_names_them(self):
+        # V8 names its compiled code in /tmp/perf-PID.map (--perf-basic-prof); perf's leaf names of
+        # the same seconds are the oracle. The script is plain JavaScript: two loops called 3:1.
+        script = os.path.join(self.dir, "split.js")
+        with open(script, "w") as f:
+            f.write("function hot(n) { let x = 0; for (let i = 0; i < n; i++) x = (x * 31 + i) | 0;"
+                    " return x; }\n"
+                    "function cold(n) { let x = 0; for (let i = 0; i < n; i++) x = (x * 17 + i) | 0;"
+                    " return x; }\n"
+                    "let sink = 0;\n"
+                    "for (;;) { sink += hot(3000000); sink += cold(1000000); }\n")
+        p = self.start(["node", "--perf-basic-prof", script], cwd=self.dir)  # its v8 logs there
+        self.addCleanup(lambda: os.path.exists("/tmp/perf-%d.map" % p.pid) and
+                        os.unlink("/tmp/perf-%d.map" % p.pid))
+        time.sleep(1)  # V8 optimizes both loops within the first second
+        perf_data = os.path.join(self.dir, "node.perf")
+        profile = os.path.join(self.dir, "node.pb.gz")
+        perf = subprocess.Popen(["perf", "record", "-q", "-a", "-F", str(FREQUENCY), "-o",
+                                 perf_data, "--", "sleep", str(SECONDS)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(perf.stderr.close)
+        r = run_profd(["--pid", str(p.pid), "--seconds", str(SECONDS), "--frequency",
+                       str(FREQUENCY), "-o", profile])
+        perf.wait(timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(perf.returncode, 0, perf.stderr.read())
+        leaves = {}
+        script_out = subprocess.run(["perf", "script", "-i", perf_data, "--pid", str(p.pid), "-F",
+                                     "ip,sym"], capture_output=True, text=True, check=True).stdout
+        for line in script_out.splitlines():
+            name = line.split(None, 1)[1].strip() if len(line.split(None, 1)) == 2 else ""
+            leaves[name] = leaves.get(name, 0) + 1
+        total = sum(leaves.values())
+        rows, top = top_rows(profile)
+        report = "perf leaves: %s\n%s" % (sorted(leaves.items(), key=lambda kv: -kv[1])[:5], top)
+        for function in ("hot", "cold"):
+            name = "JS:*%s %s:%d:" % (function, script, 1 if function == "hot" else 2)
+            perf_share = 100.0 * sum(n for k, n in leaves.items() if k.startswith(name)) / total
+            profd_share = sum(flat for k, (flat, _) in rows.items() if k.startswith(name))
+            self.assertGreater(perf_share, 15.0, report)  # perf named it: the oracle holds
+            self.assertLess(abs(perf_share - profd_share), 5.0, report)
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,6 +1,7 @@
 #include "perf_map.h"
 #include "symbolizer.h"
 
+#include <elf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -150,6 +151,55 @@ TEST(SymbolizerTest, DebugLinkCrcMismatchIsRejected) {
   ASSERT_EQ(tampered[0].frames.size(), 1u);  // the symbol table only
   EXPECT_EQ(tampered[0].frames[0].function, "OuterEntry");
   EXPECT_EQ(tampered[0].frames[0].line, 0u);
+}
+
+// Sets the sh_type of the section called `name` in a 64-bit little-endian ELF file.
+void SetSectionType(const fs::path& path, const std::string& name, uint32_t type) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  auto read = [&](uint64_t offset, void* out, size_t size) {
+    file.seekg(static_cast<std::streamoff>(offset));
+    file.read(static_cast<char*>(out), static_cast<std::streamsize>(size));
+  };
+  Elf64_Ehdr header;
+  read(0, &header, sizeof(header));
+  Elf64_Shdr names;
+  read(header.e_shoff + uint64_t{header.e_shstrndx} * sizeof(Elf64_Shdr), &names, sizeof(names));
+  for (unsigned i = 0; i < header.e_shnum; ++i) {
+    const uint64_t at = header.e_shoff + uint64_t{i} * sizeof(Elf64_Shdr);
+    Elf64_Shdr section;
+    read(at, &section, sizeof(section));
+    std::string found(name.size() + 1, '\0');
+    read(names.sh_offset + section.sh_name, found.data(), found.size());
+    if (found == name + '\0') {
+      section.sh_type = type;
+      file.seekp(static_cast<std::streamoff>(at));
+      file.write(reinterpret_cast<const char*>(&section), sizeof(section));
+      return;
+    }
+  }
+  ADD_FAILURE() << name << " not found in " << path;
+}
+
+// A .gnu_debuglink with a size but no bytes (SHT_NOBITS; found by the fuzzer) is no link.
+TEST(SymbolizerTest, DebugLinkWithoutBytesIsIgnored) {
+  fs::path dir = fs::path(testing::TempDir()) / "symfix_nobits_link";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy_file(Fixture("symfix_debuglink"), dir / "symfix_debuglink");
+  fs::copy_file(Fixture("symfix_debuglink.debug"), dir / "symfix_debuglink.debug");
+  SetSectionType(dir / "symfix_debuglink", ".gnu_debuglink", SHT_NOBITS);
+  symbolizer_internal::OpenElf elf;
+  std::string error;
+  ASSERT_TRUE(symbolizer_internal::OpenElfFile((dir / "symfix_debuglink").string(), &elf, &error))
+      << error;
+  std::string link_name;
+  uint32_t crc = 0;
+  EXPECT_FALSE(symbolizer_internal::ReadDebugLink(elf.elf.get(), &link_name, &crc));
+  auto addresses = RunFixture(Fixture("symfix_pie"));
+  std::vector<uint64_t> batch = {addresses["call_site"]};
+  auto result = Symbolizer().Symbolize((dir / "symfix_debuglink").string(), batch);
+  ASSERT_EQ(result[0].frames.size(), 1u);  // no debug file: the symbol table only
+  EXPECT_EQ(result[0].frames[0].function, "OuterEntry");
 }
 
 TEST(SymbolizerTest, BuildIdUnderDebugDirAndRoot) {
