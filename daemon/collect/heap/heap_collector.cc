@@ -32,6 +32,9 @@ namespace {
 constexpr uint64_t kUserTickNanos = 1000000;
 // The largest standard error of the duty-cycle scale called trustworthy (100 ticks attached).
 constexpr double kTrustedScaleError = 0.1;
+// The fewest attached windows in which the targets worked that can tell how their allocation rate
+// varies between windows (below it the error estimate itself is not to be trusted).
+constexpr size_t kTrustedWindows = 10;
 
 double SteadySeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -484,10 +487,8 @@ bool HeapCollector::Attach(std::string* error) {
   if (!preload_ && options_.max_overhead_percent < 100 && !OpenUserTickEvents(error)) return false;
   if (!AttachProbes(error)) return false;
   if (!AttachProcessEvents(error)) return false;
-  window_start_ = SteadySeconds();
+  StartWindow(SteadySeconds());
   next_switch_ = window_start_ + on_length_;
-  hits_at_window_start_ = ReadHits();
-  cpu_at_window_start_ = TargetCpuTimes();
   return true;
 }
 
@@ -506,6 +507,9 @@ void HeapCollector::EndWindow(double now, bool closes) {
     hits_on_.alloc_returns += window.alloc_returns;
     hits_on_.frees += window.frees;
     hits_on_.nested += window.nested;
+    const uint64_t ticks = ReadUserTicks().attached;
+    attached_windows_.push_back({static_cast<double>(window.alloc_calls),
+                                 static_cast<double>(ticks - attached_ticks_at_window_start_)});
     // What the probes cost the targets: the calibrated cost of their hits, or, where more, the
     // system time the targets spent in this window beyond what their user work has cost them in
     // system time while detached. Traps are system time, so that excess is the probes' real cost
@@ -558,7 +562,9 @@ double HeapCollector::Poll() {
         skel_->bss->sample_rate_generation += 1;
       }
       duty_cycled_ = true;
-      on_length_ = std::clamp(duty, 0.01, 1.0);
+      // A cycle of about 0.25 s: many windows, so that the scale's error can be measured and
+      // the program's phases average out (each window costs an attach and a detach).
+      on_length_ = std::clamp(duty / 4, 0.01, 1.0);
       DetachProbes();
       // Off long enough for this cycle's share, and for the whole collection's to come back under
       // the budget (the first window, at full rate, may have gone over it).
@@ -583,33 +589,38 @@ double HeapCollector::Poll() {
     }
     next_switch_ = now + on_length_;
   }
+  StartWindow(now);
+  return std::min(0.1, next_switch_ - now);
+}
+
+void HeapCollector::StartWindow(double now) {
   window_start_ = now;
   hits_at_window_start_ = ReadHits();
   cpu_at_window_start_ = TargetCpuTimes();
-  return std::min(0.1, next_switch_ - now);
+  attached_ticks_at_window_start_ = ReadUserTicks().attached;
 }
 
 void HeapCollector::Checkpoint() {
   if (stopped_ || !skel_) return;
   const double now = SteadySeconds();
   EndWindow(now, /*closes=*/false);
-  window_start_ = now;
-  hits_at_window_start_ = ReadHits();
-  cpu_at_window_start_ = TargetCpuTimes();
+  StartWindow(now);
 }
 
-std::string HeapCollector::UntrustedTotalsWarning() const {
-  return "allocation totals are NOT to be trusted: the target allocates so often that the probes "
-         "took nearly all of its time while attached, so the windows saw too little of its work "
-         "to measure what share of its allocations they saw (totals may be many times off); the "
-         "proportions between stacks hold. --max-overhead 100 keeps the probes attached, for true "
-         "totals at a large cost to the target";
+std::string HeapCollector::UntrustedTotalsWarning(const Estimate& estimate) const {
+  return "allocation totals are NOT to be trusted: " + estimate.why_not +
+         ", so what share of its allocations the windows saw cannot be measured well (totals may "
+         "be many times off); the proportions between stacks hold. --max-overhead 100 keeps the "
+         "probes attached, for true totals at a large cost to the target";
 }
 
 void HeapCollector::Stop() {
   if (!stopped_ && skel_ && (probes_attached_ || windows_ > 0)) EndWindow(SteadySeconds());
   if (!stopped_) FindPeak();
-  if (!stopped_ && !WindowScale().trusted) LogWarning(UntrustedTotalsWarning());
+  if (!stopped_) {
+    if (const Estimate estimate = WindowScale(); !estimate.trusted)
+      LogWarning(UntrustedTotalsWarning(estimate));
+  }
   stopped_ = true;
   DetachProbes();
   StackCollector::Stop();
@@ -676,24 +687,62 @@ HeapCollector::Estimate HeapCollector::WindowScale() const {
   // work it does, and its work is its user-mode time: the probes' traps are kernel time, so they
   // slow the program without adding to it. The meter's ticks in all windows over attached ones
   // scale what was seen to the whole (windows of random lengths, so no phase of the program is
-  // favoured); the ticks while attached are a Poisson count, which sets the estimate's error.
-  if (!duty_cycled_) return {1, "", true};
+  // favoured). The error: the attached windows are a sample of the program's time, each with its
+  // allocation calls and ticks; how their calls per tick vary (a ratio estimator's variance, which
+  // holds the ticks' own Poisson noise and the program's phases) gives the scale's standard error.
+  if (!duty_cycled_) return {1, "", true, ""};
   const UserTicks ticks = ReadUserTicks();
   const double on = static_cast<double>(ticks.attached);
   const double all = on + static_cast<double>(ticks.detached);
-  char basis[300];
-  if (on > 0) {
-    const double error = std::sqrt(std::max(0.0, 1 - on / all) / on);
-    std::snprintf(basis, sizeof(basis),
-                  "the targets' user-mode time in all windows over attached ones: %.0f of %.0f "
-                  "ticks of %.0f ms, standard error %.0f%%",
-                  on, all, kUserTickNanos / 1e6, 100 * error);
-    return {all / on, basis, error <= kTrustedScaleError};
+  if (on <= 0)
+    return {seconds_on_ > 0 ? (seconds_on_ + seconds_off_) / seconds_on_ : 1,
+            "wall time: the probes took all of the targets' time while attached, so their work "
+            "then could not be measured",
+            false, "the probes took all of the target's time while they were attached"};
+  double calls = 0, window_ticks = 0;
+  size_t worked = 0;  // windows in which the targets worked or allocated
+  for (const WindowActivity& w : attached_windows_) {
+    calls += w.calls;
+    window_ticks += w.ticks;
+    if (w.calls > 0 || w.ticks > 0) worked++;
   }
-  return {seconds_on_ > 0 ? (seconds_on_ + seconds_off_) / seconds_on_ : 1,
-          "wall time: the probes took all of the targets' time while attached, so their work then "
-          "could not be measured",
-          false};
+  double error = std::sqrt(std::max(0.0, 1 - on / all) / on);  // the ticks' Poisson noise alone
+  if (worked >= 2 && calls > 0 && window_ticks > 0) {
+    const double rate = calls / window_ticks;
+    double residuals = 0;
+    for (const WindowActivity& w : attached_windows_) {
+      const double r = w.calls - rate * w.ticks;
+      residuals += r * r;
+    }
+    const double n = static_cast<double>(worked);
+    const double mean_ticks = window_ticks / n;
+    const double ratio_error = std::sqrt(residuals / (n * (n - 1))) / mean_ticks / rate;
+    error = std::max(error, ratio_error);
+  }
+  char basis[400];
+  std::snprintf(basis, sizeof(basis),
+                "the targets' user-mode time in all windows over attached ones: %.0f of %.0f "
+                "ticks of %.0f ms in %zu attached windows with work, standard error %.0f%% (from "
+                "how their allocation calls per tick vary)",
+                on, all, kUserTickNanos / 1e6, worked, 100 * error);
+  Estimate estimate{all / on, basis, error <= kTrustedScaleError && worked >= kTrustedWindows, ""};
+  char why[300];
+  if (worked < kTrustedWindows) {
+    std::snprintf(why, sizeof(why),
+                  "the probes were attached in only %zu windows in which the target worked (at "
+                  "least %zu are needed to tell how its allocation rate varies), because they "
+                  "cost it so much while attached",
+                  worked, kTrustedWindows);
+    estimate.why_not = why;
+  } else if (!estimate.trusted) {
+    std::snprintf(why, sizeof(why),
+                  "the target's allocation calls per unit of work varied so much between the %zu "
+                  "attached windows (or so little of its work fell in them) that the scale's "
+                  "standard error is %.0f%%",
+                  worked, 100 * error);
+    estimate.why_not = why;
+  }
+  return estimate;
 }
 
 std::vector<std::string> HeapCollector::Notes() const {
@@ -768,7 +817,7 @@ std::vector<std::string> HeapCollector::Notes() const {
                   100 * seconds_on_ / std::max(1e-9, seconds_on_ + seconds_off_), windows_,
                   rate_in_force_, estimate.scale, estimate.basis.c_str());
     notes.push_back(line);
-    if (!estimate.trusted) notes.push_back(UntrustedTotalsWarning());
+    if (!estimate.trusted) notes.push_back(UntrustedTotalsWarning(estimate));
   }
   for (const std::string& e : window_errors_) notes.push_back("probes stopped early: " + e);
   return notes;

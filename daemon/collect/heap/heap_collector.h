@@ -98,9 +98,12 @@ class HeapCollector : public StackCollector {
     double scale;
     std::string basis;
     bool trusted;
+    std::string why_not;  // when not trusted: why, in words
   };
   Estimate WindowScale() const;
-  std::string UntrustedTotalsWarning() const;
+  std::string UntrustedTotalsWarning(const Estimate& estimate) const;
+  // Starts the next window (probes on or off) at `now`.
+  void StartWindow(double now);
 
   // The peak: every sampled block's allocation and free in order, the live bytes after each, and
   // where they were highest; Stop() replays them to that point.
@@ -128,6 +131,13 @@ class HeapCollector : public StackCollector {
   double on_length_ = 0.01;  // the first window measures the rate
   HitCounts hits_at_window_start_;
   CpuTimes cpu_at_window_start_;
+  uint64_t attached_ticks_at_window_start_ = 0;
+  // Each attached window's allocation calls and user-mode ticks: how much the calls per tick vary
+  // from window to window sets the scale's error (a program's phases allocate at other rates).
+  struct WindowActivity {
+    double calls, ticks;
+  };
+  std::vector<WindowActivity> attached_windows_;
   // Totals over the collection.
   double seconds_on_ = 0, seconds_off_ = 0;
   double cpu_on_ = 0, cpu_off_ = 0;    // targets' CPU time with probes attached / detached
