@@ -112,6 +112,8 @@ void JitDump::Parse(const Reader& read, uint64_t file_size) {
   std::map<uint64_t, std::vector<Line>> pending_lines;  // debug info precedes its code load
   std::map<std::string, uint32_t, std::less<>> file_index;
   size_t line_count = 0;
+  size_t text_bytes = 0;  // names and file names held
+  size_t records = 0;
   // The name NUL-terminated at `offset`, at most `limit` bytes; false when there is no NUL.
   std::vector<char> name_buffer(kMaxNameBytes + 1);
   auto read_name = [&](uint64_t offset, uint64_t limit, std::string_view* name) {
@@ -125,6 +127,12 @@ void JitDump::Parse(const Reader& read, uint64_t file_size) {
 
   uint64_t offset = header_size;
   while (offset < file_size) {
+    if (++records > kMaxRecords || text_bytes > kMaxTextBytes) {
+      stopped_ = records > kMaxRecords ? "more than " + std::to_string(kMaxRecords) + " records"
+                                       : "more than " + std::to_string(kMaxTextBytes >> 20) +
+                                             " MiB of names";
+      break;
+    }
     unsigned char record[kRecordHeaderBytes + 56];
     if (read(offset, record, kRecordHeaderBytes) != kRecordHeaderBytes) break;  // cut at the end
     const uint32_t id = Field<uint32_t>(record, 0);
@@ -144,6 +152,7 @@ void JitDump::Parse(const Reader& read, uint64_t file_size) {
       }
       if (code_size > 0 && code_addr + code_size > code_addr &&
           read_name(body + 40, body_size - 40, &name)) {
+        text_bytes += name.size();
         Function function{code_addr, code_addr + code_size, std::string(name), lines_.size(),
                           lines_.size()};
         if (auto it = pending_lines.find(code_addr); it != pending_lines.end()) {
@@ -162,6 +171,7 @@ void JitDump::Parse(const Reader& read, uint64_t file_size) {
         if (parsed[i].start != old_addr || parsed[i].end == parsed[i].start) continue;
         if (code_size == 0 || new_addr + code_size < new_addr || parsed.size() >= kMaxFunctions)
           break;
+        text_bytes += parsed[i].name.size();
         Function moved{new_addr, new_addr + code_size, parsed[i].name, lines_.size(),
                        lines_.size()};
         const size_t first = parsed[i].first_line;
@@ -203,6 +213,7 @@ void JitDump::Parse(const Reader& read, uint64_t file_size) {
           if (it == file_index.end()) {
             it = file_index.emplace(std::string(file), static_cast<uint32_t>(files_.size())).first;
             files_.push_back(std::string(file));
+            text_bytes += 2 * file.size();  // the index's copy too
           }
           index = it->second;
         }
@@ -213,7 +224,11 @@ void JitDump::Parse(const Reader& read, uint64_t file_size) {
       }
       std::stable_sort(lines.begin(), lines.end(),
                        [](const Line& a, const Line& b) { return a.address < b.address; });
-      pending_lines[code_addr] = std::move(lines);
+      // A record without lines holds nothing (and could be repeated millions of times).
+      if (lines.empty())
+        pending_lines.erase(code_addr);
+      else
+        pending_lines[code_addr] = std::move(lines);
       if (!stopped_.empty()) break;
     }
     offset += total;

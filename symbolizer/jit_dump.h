@@ -21,10 +21,13 @@ bool IsJitDumpPath(std::string_view path);
 
 class JitDump {
  public:
-  // Bounds on what a process may make profd read: records, a name's length, a function's lines.
+  // Bounds on what a process may make profd hold and read: functions, source lines, a name's
+  // length, all names and file names together (as the perf map's 64 MiB), and records read.
   static constexpr size_t kMaxFunctions = 2'000'000;
+  static constexpr size_t kMaxLines = 1'000'000;
   static constexpr size_t kMaxNameBytes = 4096;
-  static constexpr size_t kMaxLines = 4'000'000;
+  static constexpr size_t kMaxTextBytes = 64 << 20;
+  static constexpr size_t kMaxRecords = 8'000'000;
 
   // Reads the jitdump at `path` as process `pid` sees it (resolved inside `root`, its
   // /proc/PID/root). Only a regular file owned by `owner` (the process's uid) or root counts,

@@ -507,9 +507,17 @@ void HeapCollector::EndWindow(double now, bool closes) {
     hits_on_.alloc_returns += window.alloc_returns;
     hits_on_.frees += window.frees;
     hits_on_.nested += window.nested;
-    const uint64_t ticks = ReadUserTicks().attached;
-    attached_windows_.push_back({static_cast<double>(window.alloc_calls),
-                                 static_cast<double>(ticks - attached_ticks_at_window_start_)});
+    const double c = static_cast<double>(window.alloc_calls);
+    const double t = static_cast<double>(ReadUserTicks().attached - attached_ticks_at_window_start_);
+    if (c > 0 || t > 0) {
+      WindowSums& w = attached_windows_;
+      w.n += 1;
+      w.c += c;
+      w.t += t;
+      w.cc += c * c;
+      w.ct += c * t;
+      w.tt += t * t;
+    }
     // What the probes cost the targets: the calibrated cost of their hits, or, where more, the
     // system time the targets spent in this window beyond what their user work has cost them in
     // system time while detached. Traps are system time, so that excess is the probes' real cost
@@ -699,24 +707,14 @@ HeapCollector::Estimate HeapCollector::WindowScale() const {
             "wall time: the probes took all of the targets' time while attached, so their work "
             "then could not be measured",
             false, "the probes took all of the target's time while they were attached"};
-  double calls = 0, window_ticks = 0;
-  size_t worked = 0;  // windows in which the targets worked or allocated
-  for (const WindowActivity& w : attached_windows_) {
-    calls += w.calls;
-    window_ticks += w.ticks;
-    if (w.calls > 0 || w.ticks > 0) worked++;
-  }
+  const WindowSums& w = attached_windows_;
+  const size_t worked = static_cast<size_t>(w.n);  // windows in which the targets worked
   double error = std::sqrt(std::max(0.0, 1 - on / all) / on);  // the ticks' Poisson noise alone
-  if (worked >= 2 && calls > 0 && window_ticks > 0) {
-    const double rate = calls / window_ticks;
-    double residuals = 0;
-    for (const WindowActivity& w : attached_windows_) {
-      const double r = w.calls - rate * w.ticks;
-      residuals += r * r;
-    }
-    const double n = static_cast<double>(worked);
-    const double mean_ticks = window_ticks / n;
-    const double ratio_error = std::sqrt(residuals / (n * (n - 1))) / mean_ticks / rate;
+  if (w.n >= 2 && w.c > 0 && w.t > 0) {
+    const double rate = w.c / w.t;
+    // Σ (c - rate·t)², expanded into the sums kept.
+    const double residuals = std::max(0.0, w.cc - 2 * rate * w.ct + rate * rate * w.tt);
+    const double ratio_error = std::sqrt(residuals / (w.n * (w.n - 1))) / (w.t / w.n) / rate;
     error = std::max(error, ratio_error);
   }
   char basis[400];

@@ -132,12 +132,14 @@ class HeapCollector : public StackCollector {
   HitCounts hits_at_window_start_;
   CpuTimes cpu_at_window_start_;
   uint64_t attached_ticks_at_window_start_ = 0;
-  // Each attached window's allocation calls and user-mode ticks: how much the calls per tick vary
-  // from window to window sets the scale's error (a program's phases allocate at other rates).
-  struct WindowActivity {
-    double calls, ticks;
+  // Sums over the attached windows in which the targets worked of each window's allocation calls c
+  // and user-mode ticks t: how much c/t varies from window to window sets the scale's error (a
+  // program's phases allocate at other rates). Sums, not a list: a cumulative collection has
+  // millions of windows.
+  struct WindowSums {
+    double n = 0, c = 0, t = 0, cc = 0, ct = 0, tt = 0;
   };
-  std::vector<WindowActivity> attached_windows_;
+  WindowSums attached_windows_;
   // Totals over the collection.
   double seconds_on_ = 0, seconds_off_ = 0;
   double cpu_on_ = 0, cpu_off_ = 0;    // targets' CPU time with probes attached / detached
