@@ -95,6 +95,90 @@ class ConfigReader : public StrictYamlReader {
         {"heap", [this](const Value& v) { ReadMap(v, HeapFields()); }},
         {"block", [this](const Value& v) { ReadMap(v, BlockFields()); }},
         {"security", [this](const Value& v) { ReadMap(v, SecurityFields()); }},
+        {"export", List<DaemonConfig::Exporter>(
+                       &c.exporters, "[{kind: pyroscope, url: \"http://127.0.0.1:4040\"}]",
+                       [this](const Value& value, DaemonConfig::Exporter* out) {
+                         return ReadExporter(value, out);
+                       })},
+        {"spool", [this](const Value& v) { ReadMap(v, SpoolFields()); }},
+    };
+  }
+
+  bool ReadExporter(const Value& value, DaemonConfig::Exporter* out) {
+    const size_t errors_before = errors().size();
+    if (!value.node.IsMap()) {
+      Error(value, "expected an exporter, e.g. {kind: pyroscope, url: \"http://127.0.0.1:4040\"}, "
+                   "got " + Describe(value.node));
+      return false;
+    }
+    DaemonConfig::Exporter e;
+    ReadMap(value,
+            {
+                {"kind", String(&e.kind,
+                                [this](const Value& v, const std::string& text) {
+                                  if (text == "pyroscope") return true;
+                                  Error(v, Quote(text) + " is not an exporter kind profd has; "
+                                           "expected pyroscope (parca and otlp are not built yet)");
+                                  return false;
+                                })},
+                {"url", String(&e.url,
+                               [this](const Value& v, const std::string& text) {
+                                 const bool scheme = text.rfind("http://", 0) == 0 ||
+                                                     text.rfind("https://", 0) == 0;
+                                 const size_t host = text.find("://") + 3;
+                                 if (scheme && text.size() > host &&
+                                     text.find_first_of("?# \t\r\n") == std::string::npos)
+                                   return true;
+                                 Error(v, Quote(text) + " is not a server URL; expected "
+                                          "http://HOST[:PORT][/PATH] or https://..., without a "
+                                          "query");
+                                 return false;
+                               })},
+                {"bearer_token_file", AbsolutePath(&e.bearer_token_file, true)},
+                {"basic_auth_user", String(&e.basic_auth_user,
+                                           [this](const Value& v, const std::string& text) {
+                                             if (text.find(':') == std::string::npos) return true;
+                                             Error(v, "a basic-auth user name holds no ':'");
+                                             return false;
+                                           })},
+                {"basic_auth_password_file", AbsolutePath(&e.basic_auth_password_file, true)},
+                {"tenant_id", String(&e.tenant_id,
+                                     [this](const Value& v, const std::string& text) {
+                                       for (char ch : text)
+                                         if (static_cast<unsigned char>(ch) < 0x21 || ch == 0x7f) {
+                                           Error(v, "a tenant id is printable, without spaces");
+                                           return false;
+                                         }
+                                       return true;
+                                     })},
+                {"timeout", Duration(&e.timeout, std::chrono::seconds(1), std::chrono::minutes(5),
+                                     "how long one push may take")},
+            });
+    if (errors().size() != errors_before) return false;
+    if (e.kind.empty() || e.url.empty()) {
+      Error(value, "an exporter needs kind and url");
+      return false;
+    }
+    if (e.basic_auth_user.empty() != e.basic_auth_password_file.empty()) {
+      Error(value, "basic_auth_user and basic_auth_password_file go together");
+      return false;
+    }
+    if (!e.bearer_token_file.empty() && !e.basic_auth_user.empty()) {
+      Error(value, "an exporter has a bearer token or basic auth, not both");
+      return false;
+    }
+    *out = std::move(e);
+    return true;
+  }
+
+  std::vector<Field> SpoolFields() {
+    DaemonConfig::Spool& s = config_.spool;
+    return {
+        {"directory", AbsolutePath(&s.directory, /*may_be_empty=*/false)},
+        {"max_bytes", ByteSize(&s.max_bytes, uint64_t{1} << 20, uint64_t{1} << 40,
+                               "the most bytes of profiles waiting to be pushed")},
+        {"max_age", Duration(&s.max_age, std::chrono::minutes(1), std::chrono::hours(24 * 30),
+                             "how long a profile waits to be pushed")},
     };
   }
 

@@ -91,6 +91,31 @@ struct DaemonConfig {
     bool operator==(const Security&) const = default;
   } security;
 
+  // Push exporters (key `export`; several at once): every scheduled profile is also sent to
+  // each, through the spool, on a thread of its own (the schedule never waits for a backend).
+  struct Exporter {
+    // "pyroscope": Grafana Pyroscope's push API (push.v1.PusherService/Push, Connect protocol,
+    // binary protobuf over HTTP/1.1). parca and otlp are refused for now.
+    std::string kind;
+    std::string url;                        // http:// or https://, the server's base URL
+    std::string bearer_token_file;          // absolute; "" = none
+    std::string basic_auth_user;            // with basic_auth_password_file; "" = none
+    std::string basic_auth_password_file;   // absolute
+    std::string tenant_id;                  // sent as X-Scope-OrgID; "" = none
+    std::chrono::nanoseconds timeout = std::chrono::seconds(10);  // one push, 1s..5m
+    bool operator==(const Exporter&) const = default;
+  };
+  std::vector<Exporter> exporters;
+
+  // Where profiles wait until every exporter has them: bounded in bytes and age (the oldest go
+  // first, counted on /metrics); kept across restarts.
+  struct Spool {
+    std::string directory = "/var/lib/profd/spool";                  // absolute
+    uint64_t max_bytes = uint64_t{256} << 20;                        // at least 1MiB
+    std::chrono::nanoseconds max_age = std::chrono::hours(24);       // at least 1m
+    bool operator==(const Spool&) const = default;
+  } spool;
+
   struct Block {
     // Waits shorter than this are not counted, 0..60s.
     std::chrono::nanoseconds min_block = std::chrono::microseconds(10);

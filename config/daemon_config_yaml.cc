@@ -65,6 +65,26 @@ std::string DaemonConfigToYaml(const DaemonConfig& c) {
   out << YAML::Key << "admin_group" << YAML::Value << c.security.admin_group;
   out << YAML::Key << "kernel_frames" << YAML::Value << c.security.kernel_frames;
   out << YAML::EndMap;
+  out << YAML::Key << "export" << YAML::Value;
+  if (c.exporters.empty()) out << YAML::Flow;  // "export: []"
+  out << YAML::BeginSeq;
+  for (const DaemonConfig::Exporter& e : c.exporters) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "kind" << YAML::Value << e.kind;
+    out << YAML::Key << "url" << YAML::Value << e.url;
+    out << YAML::Key << "bearer_token_file" << YAML::Value << e.bearer_token_file;
+    out << YAML::Key << "basic_auth_user" << YAML::Value << e.basic_auth_user;
+    out << YAML::Key << "basic_auth_password_file" << YAML::Value << e.basic_auth_password_file;
+    out << YAML::Key << "tenant_id" << YAML::Value << e.tenant_id;
+    out << YAML::Key << "timeout" << YAML::Value << FormatDuration(e.timeout);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::Key << "spool" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "directory" << YAML::Value << c.spool.directory;
+  out << YAML::Key << "max_bytes" << YAML::Value << FormatByteSize(c.spool.max_bytes);
+  out << YAML::Key << "max_age" << YAML::Value << FormatDuration(c.spool.max_age);
+  out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

@@ -5,6 +5,7 @@ set -euo pipefail
 BUILD_PACKAGES=(
   build-essential cmake pkg-config clang lld llvm llvm-14-dev bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev
   libprotobuf-dev protobuf-compiler libcli11-dev libyaml-cpp-dev libdeflate0 libsystemd-dev
+  libcurl4-openssl-dev
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev golang-go python3 elfutils binutils libc6-dbg llvm

@@ -25,6 +25,7 @@
 #include "service/http_server.h"
 #include "service/pprof_endpoints.h"
 #include "service/profile_schedule.h"
+#include "service/push_exporter.h"
 #include "service/profile_store.h"
 #include "service/sd_notify.h"
 
@@ -147,8 +148,9 @@ class Service {
         shared_cpu_([this](std::string* error) { return LoadSharedCpuSampler(error); },
                     config.dwarf_unwinding),
         endpoints_([this] { return current_.Get(); }),
+        exporter_([this] { return current_.Get(); }),
         schedule_([this] { return current_.Get(); }, &shared_cpu_,
-                  [this] { return shared_cpu_hz_.load(); }) {
+                  [this] { return shared_cpu_hz_.load(); }, &exporter_) {
     endpoints_.UseSharedCpuSampler(
         &shared_cpu_, [this] { return shared_cpu_hz_.load(); }, config.dwarf_unwinding);
   }
@@ -164,6 +166,7 @@ class Service {
       *error = "socket_path: " + *error;
       return false;
     }
+    exporter_.Start();
     schedule_.Start();
     endpoints_.AddMetrics([this] { return Metrics(); });
     return true;
@@ -190,6 +193,7 @@ class Service {
         if (server_) server_->Stop();
         control_->Stop();
         schedule_.Stop();
+        exporter_.Stop();  // what is not delivered stays in the spool for the next start
         return;
       }
       if (sig == SIGHUP) {
@@ -291,7 +295,7 @@ class Service {
         std::to_string(schedule_.profiles_written()) +
         "\n# HELP profd_schedule_rounds_total Rounds of the schedule.\n"
         "# TYPE profd_schedule_rounds_total counter\nprofd_schedule_rounds_total " +
-        std::to_string(schedule_.rounds()) + "\n";
+        std::to_string(schedule_.rounds()) + "\n" + exporter_.MetricsText();
     std::lock_guard<std::mutex> lock(servers_mutex_);
     std::string accepted =
         "# HELP profd_connections_total Connections served, by listener.\n"
@@ -319,6 +323,7 @@ class Service {
   std::atomic<int> shared_cpu_hz_;
   SharedSampler shared_cpu_;
   PprofEndpoints endpoints_;
+  PushExporter exporter_;  // before the schedule, which hands it profiles
   ProfileSchedule schedule_;
   std::mutex servers_mutex_;  // /metrics reads the servers' stats while SIGHUP may replace them
   std::unique_ptr<HttpServer> server_;

@@ -16,6 +16,7 @@
 #include "profiles/profile_collection.h"
 #include "profiles/profile_request.h"
 #include "service/profile_store.h"
+#include "service/push_exporter.h"
 
 namespace profd {
 namespace {
@@ -67,10 +68,12 @@ std::vector<pid_t> ResolveTargets(const DaemonConfig::Targets& targets) {
 }
 
 ProfileSchedule::ProfileSchedule(std::function<DaemonConfig()> config, SharedSampler* shared_cpu,
-                                 std::function<int()> shared_cpu_frequency)
+                                 std::function<int()> shared_cpu_frequency,
+                                 PushExporter* exporter)
     : config_(std::move(config)),
       shared_cpu_(shared_cpu),
-      shared_cpu_frequency_(std::move(shared_cpu_frequency)) {}
+      shared_cpu_frequency_(std::move(shared_cpu_frequency)),
+      exporter_(exporter) {}
 
 ProfileSchedule::~ProfileSchedule() { Stop(); }
 
@@ -193,12 +196,25 @@ void ProfileSchedule::CollectType(const DaemonConfig& config, const std::string&
       // The name seen while collecting: a process that has exited since still has it.
       info.comm = !p.comm.empty() ? p.comm : ReadProcessComm(p.pid);
       if (info.comm.empty()) info.comm = "unknown";
-      if (!store.Write(info, p.builder->SerializeGzipped(), nullptr, &error)) {
+      const std::string gzipped = p.builder->SerializeGzipped();
+      if (!store.Write(info, gzipped, nullptr, &error)) {
         LogWarning("schedule: " + error);
         continue;
       }
       stored++;
       written_++;
+      if (exporter_ && !config.exporters.empty()) {
+        ExportedProfile exported;
+        exported.type = type_name;
+        exported.pid = p.pid;
+        exported.comm = info.comm;
+        exported.exe = p.pid > 0 ? ExecutableOf(p.pid) : "";
+        exported.service_name = ServiceName(p.pid > 0 ? CgroupOf(p.pid) : "", info.comm);
+        exported.start = time;
+        exported.end = std::chrono::system_clock::now();
+        exported.gzipped = gzipped;
+        exporter_->Export(exported);
+      }
     }
   }
   LogDebug("schedule: " + std::to_string(stored) + " " + type_name + " profiles stored");

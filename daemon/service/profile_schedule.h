@@ -17,6 +17,7 @@
 
 namespace profd {
 
+class PushExporter;
 class SharedSampler;
 
 // The processes `targets` selects now: its pids (those alive), and every process whose command or
@@ -28,8 +29,10 @@ class ProfileSchedule {
  public:
   // `config` returns the configuration in force (read at the start of every round). CPU profiles
   // come from `shared_cpu` (sampling at `shared_cpu_frequency()` Hz) when it is given.
+  // Every stored profile also goes to `exporter` (may be null) for the push exporters.
   ProfileSchedule(std::function<DaemonConfig()> config, SharedSampler* shared_cpu = nullptr,
-                  std::function<int()> shared_cpu_frequency = nullptr);
+                  std::function<int()> shared_cpu_frequency = nullptr,
+                  PushExporter* exporter = nullptr);
   ~ProfileSchedule();  // Stop()s
 
   // Starts the rounds on a thread of their own.
@@ -49,6 +52,7 @@ class ProfileSchedule {
   std::function<DaemonConfig()> config_;
   SharedSampler* shared_cpu_;
   std::function<int()> shared_cpu_frequency_;
+  PushExporter* exporter_;
   std::jthread thread_;
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> rounds_{0};

@@ -64,6 +64,10 @@ void ExpectSameConfig(const DaemonConfig& a, const DaemonConfig& b) {
   EXPECT_EQ(a.heap.sample_rate, b.heap.sample_rate);
   EXPECT_EQ(a.heap.max_overhead_percent, b.heap.max_overhead_percent);
   EXPECT_EQ(a.block.min_block, b.block.min_block);
+  EXPECT_TRUE(a.exporters == b.exporters);
+  EXPECT_EQ(a.spool.directory, b.spool.directory);
+  EXPECT_EQ(a.spool.max_bytes, b.spool.max_bytes);
+  EXPECT_EQ(a.spool.max_age, b.spool.max_age);
   EXPECT_TRUE(a == b) << "operator== disagrees with the fields: is a new field missing above?";
 }
 
@@ -99,6 +103,10 @@ TEST(DaemonConfigDefaults, AreTheDocumentedValues) {
   EXPECT_EQ(c.heap.sample_rate, 524288u);
   EXPECT_EQ(c.heap.max_overhead_percent, 3.0);
   EXPECT_EQ(c.block.min_block, 10us);
+  EXPECT_TRUE(c.exporters.empty());
+  EXPECT_EQ(c.spool.directory, "/var/lib/profd/spool");
+  EXPECT_EQ(c.spool.max_bytes, uint64_t{256} << 20);
+  EXPECT_EQ(c.spool.max_age, 24h);
 }
 
 TEST(DaemonConfigDefaults, EmptyFilesAndSectionsKeepThem) {
@@ -132,7 +140,7 @@ TEST(DaemonConfigShippedFile, ShowsAndDocumentsEveryKey) {
     EXPECT_THAT(above, ::testing::MatchesRegex(" *#.*")) << key_line << " has no comment above";
     ++count;
   }
-  EXPECT_EQ(count, 32);  // 5 keys, 7 sections and their 20 keys
+  EXPECT_EQ(count, 37);  // 5 keys, 9 sections and their 23 keys (export's list is empty)
 }
 
 TEST(DaemonConfig, FullCustomConfig) {
@@ -324,7 +332,7 @@ TEST(DaemonConfigErrors, UnknownKeySuggestsTheClosest) {
   EXPECT_EQ(ParseError("\nfrequencyhz: 99\n"),
             "test.yaml:2:1: frequencyhz: unknown key; did you mean frequency_hz? (the top level "
             "takes the keys listen, socket_path, token_file, frequency_hz, unwind, schedule, "
-            "targets, store, limits, heap, block, security)");
+            "targets, store, limits, heap, block, security, export, spool)");
   EXPECT_THAT(ParseError("store:\n  max-bytes: 1GiB\n"),
               StartsWith("test.yaml:2:3: store.max-bytes: unknown key; did you mean "
                          "store.max_bytes? "));
@@ -369,7 +377,7 @@ TEST(DaemonConfigErrors, WrongTypes) {
   EXPECT_EQ(ParseError("[1, 2]\n"),
             "test.yaml:1:1: expected a mapping (key: value lines), got a list; the top level takes "
             "the keys listen, socket_path, token_file, frequency_hz, unwind, schedule, targets, "
-            "store, limits, heap, block, security");
+            "store, limits, heap, block, security, export, spool");
   EXPECT_EQ(ParseError("frequency_hz: 99.5\n"),
             "test.yaml:1:15: frequency_hz: \"99.5\" is not a whole number; expected CPU samples "
             "per second per CPU, a whole number from 1 to 10000");
@@ -530,7 +538,7 @@ TEST(DaemonConfigErrors, AllProblemsAreReportedOnePerLine) {
             "heap, allocs, block (alias offcpu), mutex, goroutine (alias threads), threadcreate\n"
             "test.yaml:4:1: unwnd: unknown key; did you mean unwind? (the top level takes the "
             "keys listen, socket_path, token_file, frequency_hz, unwind, schedule, targets, store, "
-            "limits, heap, block, security)");
+            "limits, heap, block, security, export, spool)");
   std::string many;
   for (int i = 0; i < 25; ++i) many += "k" + std::to_string(i) + ": 1\n";
   const std::string error = ParseError(many);
@@ -580,6 +588,65 @@ TEST(Utf8, FirstInvalidUtf8) {
   EXPECT_EQ(FirstInvalidUtf8("ab\x80"), 2u);
   EXPECT_EQ(FirstInvalidUtf8("a\xED\xA0\x80"), 1u);  // a surrogate
   EXPECT_EQ(FirstInvalidUtf8("a\xF0\x9F\x98"), 1u);  // truncated
+}
+
+TEST(DaemonConfig, Exporters) {
+  const DaemonConfig c = Parse(R"(
+export:
+  - kind: pyroscope
+    url: https://profiles.example.com/base/
+    tenant_id: fleet-a
+    bearer_token_file: /etc/profd/token
+    timeout: 30s
+  - kind: pyroscope
+    url: http://127.0.0.1:4040
+    basic_auth_user: "123456"
+    basic_auth_password_file: /etc/profd/password
+spool:
+  directory: /srv/spool
+  max_bytes: 1GiB
+  max_age: 2d
+)");
+  ASSERT_EQ(c.exporters.size(), 2u);
+  EXPECT_EQ(c.exporters[0].url, "https://profiles.example.com/base/");
+  EXPECT_EQ(c.exporters[0].tenant_id, "fleet-a");
+  EXPECT_EQ(c.exporters[0].bearer_token_file, "/etc/profd/token");
+  EXPECT_EQ(c.exporters[0].timeout, 30s);
+  EXPECT_EQ(c.exporters[1].basic_auth_user, "123456");
+  EXPECT_EQ(c.exporters[1].timeout, 10s);
+  EXPECT_EQ(c.spool.directory, "/srv/spool");
+  EXPECT_EQ(c.spool.max_bytes, uint64_t{1} << 30);
+  EXPECT_EQ(c.spool.max_age, 48h);
+  // Written out and read back the same.
+  ExpectSameConfig(Parse(DaemonConfigToYaml(c)), c);
+}
+
+TEST(DaemonConfigErrors, BadExporters) {
+  EXPECT_THAT(ParseError("export:\n  - kind: parca\n    url: http://x\n"),
+              HasSubstr("\"parca\" is not an exporter kind profd has; expected pyroscope"));
+  EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: ftp://x\n"),
+              HasSubstr("is not a server URL"));
+  EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x/?a=1\n"),
+              HasSubstr("is not a server URL"));
+  EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n"), HasSubstr("needs kind and url"));
+  EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x\n    urll: y\n"),
+              HasSubstr("urll"));
+  EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x\n"
+                         "    basic_auth_user: u\n"),
+              HasSubstr("basic_auth_user and basic_auth_password_file go together"));
+  EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x\n"
+                         "    bearer_token_file: /t\n    basic_auth_user: u\n"
+                         "    basic_auth_password_file: /p\n"),
+              HasSubstr("not both"));
+  EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x\n"
+                         "    bearer_token_file: token\n"),
+              HasSubstr("absolute"));
+  EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x\n"
+                         "    tenant_id: a b\n"),
+              HasSubstr("tenant id"));
+  EXPECT_THAT(ParseError("export: pyroscope\n"), HasSubstr("expected a list"));
+  EXPECT_THAT(ParseError("export:\n  - pyroscope\n"), HasSubstr("expected an exporter"));
+  EXPECT_THAT(ParseError("spool:\n  max_bytes: 1KiB\n"), HasSubstr("out of range"));
 }
 
 TEST(DaemonConfigErrors, KernelFramesIsNamesOrNone) {

@@ -1,0 +1,484 @@
+#include "service/push_exporter.h"
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "base/log.h"
+#include "pyroscope_push.pb.h"
+
+namespace profd {
+namespace {
+
+constexpr char kSpoolSuffix[] = ".push";
+constexpr char kRefusedSuffix[] = ".refused";  // a backend refused it: kept for a config change
+constexpr char kMagic[] = "profd-push 1";
+constexpr size_t kMaxAnswerBytes = 4096;  // of a server's answer, for the log
+constexpr double kFirstBackoffSeconds = 0.5;
+constexpr double kMaxBackoffSeconds = 30;
+constexpr std::chrono::seconds kMaxRetryAfter{300};
+
+bool EndsWith(const std::string& s, const char* suffix) {
+  const size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+std::string BackendKey(const DaemonConfig::Exporter& e) { return e.kind + " " + e.url; }
+
+std::string RandomId() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  const uint64_t a = random(), b = random();
+  char id[40];
+  // A version-4 UUID, as Pyroscope's own clients make its ids.
+  std::snprintf(id, sizeof(id), "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
+                a >> 32, (a >> 16) & 0xffff, a & 0xfff, 0x8000 | ((b >> 48) & 0x3fff),
+                static_cast<uint64_t>(b & 0xffffffffffffULL));
+  return id;
+}
+
+bool ReadWholeFile(const std::string& path, uint64_t limit, std::string* out) {
+  const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) <= limit;
+  if (ok) {
+    out->resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (done < out->size()) {
+      const ssize_t n = read(fd, out->data() + done, out->size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    ok = done == out->size();
+  }
+  close(fd);
+  return ok;
+}
+
+// A spool file: its header lines, then the body. False for a file that is not one.
+bool ParseSpoolFile(const std::string& text, std::string* backend, std::string* body) {
+  const size_t end = text.find("\n\n");
+  if (end == std::string::npos || text.compare(0, std::strlen(kMagic), kMagic) != 0) return false;
+  const std::string header = text.substr(0, end + 1);
+  const size_t at = header.find("\nexporter ");
+  if (at == std::string::npos) return false;
+  const size_t line_end = header.find('\n', at + 1);
+  *backend = header.substr(at + 10, line_end - at - 10);
+  *body = text.substr(end + 2);
+  return true;
+}
+
+// Reads a secret from a file (a token or a password): its first line, without the newline.
+std::string ReadSecret(const std::string& path) {
+  std::string text;
+  if (!ReadWholeFile(path, 64 << 10, &text)) return "";
+  return text.substr(0, text.find_first_of("\r\n"));
+}
+
+// The spool files of `directory` (both kinds), oldest first: the names start with the time.
+std::vector<std::string> SpoolFiles(const std::string& directory) {
+  std::vector<std::string> names;
+  DIR* dir = opendir(directory.c_str());
+  if (!dir) return names;
+  while (dirent* entry = readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (EndsWith(name, kSpoolSuffix) || EndsWith(name, kRefusedSuffix)) names.push_back(name);
+  }
+  closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+size_t CollectAnswer(char* data, size_t size, size_t count, void* out) {
+  auto* answer = static_cast<std::string*>(out);
+  const size_t n = size * count;
+  if (answer->size() < kMaxAnswerBytes)
+    answer->append(data, std::min(n, kMaxAnswerBytes - answer->size()));
+  return n;
+}
+
+size_t CollectRetryAfter(char* data, size_t size, size_t count, void* out) {
+  const size_t n = size * count;
+  std::string line(data, n);
+  for (char& c : line) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (line.rfind("retry-after:", 0) == 0)
+    *static_cast<long*>(out) = std::strtol(line.c_str() + 12, nullptr, 10);  // seconds form
+  return n;
+}
+
+}  // namespace
+
+std::string ServiceName(const std::string& cgroup, const std::string& comm) {
+  size_t end = cgroup.size();
+  while (end > 0) {
+    const size_t start = cgroup.rfind('/', end - 1);
+    const size_t from = start == std::string::npos ? 0 : start + 1;
+    const std::string component = cgroup.substr(from, end - from);
+    // user@UID.service is a user's service manager, not a service of its own.
+    if (EndsWith(component, ".service") && component.rfind("user@", 0) != 0) return component;
+    if (start == std::string::npos || start == 0) break;
+    end = start;
+  }
+  return comm.empty() ? "unknown" : comm;
+}
+
+std::string PyroscopeProfileName(const std::string& type) {
+  if (type == "cpu") return "process_cpu";
+  if (type == "allocs" || type == "heap") return "memory";
+  return type;  // block, mutex, goroutine, threadcreate
+}
+
+std::vector<std::pair<std::string, std::string>> PushLabels(const ExportedProfile& p,
+                                                            const std::string& hostname) {
+  std::vector<std::pair<std::string, std::string>> labels = {
+      {"__delta__", "false"},  // windows, not cumulative counts: no server-side differencing
+      {"__name__", PyroscopeProfileName(p.type)},
+      {"comm", p.comm},
+      {"exe", p.exe},
+      {"hostname", hostname},
+      {"pid", std::to_string(p.pid)},
+      {"service_name", p.service_name},
+  };
+  std::erase_if(labels, [](const auto& label) { return label.second.empty(); });
+  return labels;
+}
+
+std::string PyroscopePushBody(const ExportedProfile& profile, const std::string& hostname,
+                              const std::string& id) {
+  pyroscope::PushRequest request;
+  pyroscope::RawProfileSeries* series = request.add_series();
+  for (const auto& [name, value] : PushLabels(profile, hostname)) {
+    pyroscope::LabelPair* label = series->add_labels();
+    label->set_name(name);
+    label->set_value(value);
+  }
+  pyroscope::RawSample* sample = series->add_samples();
+  sample->set_raw_profile(profile.gzipped);
+  sample->set_id(id);
+  return request.SerializeAsString();
+}
+
+PushExporter::PushExporter(std::function<DaemonConfig()> config) : config_(std::move(config)) {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0) hostname_ = host;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+PushExporter::~PushExporter() { Stop(); }
+
+void PushExporter::Start() {
+  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+}
+
+void PushExporter::Stop() {
+  if (!thread_.joinable()) return;
+  thread_.request_stop();
+  wake_.notify_all();
+  thread_.join();
+}
+
+void PushExporter::Export(const ExportedProfile& profile) {
+  const DaemonConfig config = config_();
+  if (config.exporters.empty()) return;
+  const std::string& dir = config.spool.directory;
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    LogWarning("export: cannot create the spool " + dir + ": " + std::strerror(errno));
+    std::lock_guard<std::mutex> lock(metrics_mutex_);
+    spool_write_errors_++;
+    return;
+  }
+  const uint64_t nanos = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  for (const DaemonConfig::Exporter& exporter : config.exporters) {
+    const std::string id = RandomId();
+    const std::string text = std::string(kMagic) + "\nexporter " + BackendKey(exporter) +
+                             "\nid " + id + "\ntype " + profile.type + "\npid " +
+                             std::to_string(profile.pid) + "\n\n" +
+                             PyroscopePushBody(profile, hostname_, id);
+    char name[64];
+    std::snprintf(name, sizeof(name), "%020" PRIu64 "-%06" PRIu64, nanos,
+                  sequence_.fetch_add(1) % 1000000);
+    const std::string path = dir + "/" + name + kSpoolSuffix;
+    const std::string temporary = dir + "/." + name + ".tmp";
+    // Whole or not at all: a crash mid-write leaves a temporary, never a cut profile.
+    const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        0600);
+    bool ok = fd >= 0;
+    size_t done = 0;
+    while (ok && done < text.size()) {
+      const ssize_t n = write(fd, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      ok = n > 0;
+      if (ok) done += static_cast<size_t>(n);
+    }
+    ok = ok && fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    ok = ok && rename(temporary.c_str(), path.c_str()) == 0;
+    std::lock_guard<std::mutex> lock(metrics_mutex_);
+    if (!ok) {
+      unlink(temporary.c_str());
+      LogWarning("export: cannot write " + path + ": " + std::strerror(errno));
+      spool_write_errors_++;
+      continue;
+    }
+    spooled_++;
+  }
+  {
+    std::lock_guard<std::mutex> lock(wake_mutex_);
+    new_work_ = true;
+  }
+  wake_.notify_all();
+}
+
+PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& exporter,
+                                            const std::string& body) const {
+  CURL* curl = curl_easy_init();
+  if (!curl) return {PushResult::kRetry, "other", "cannot start libcurl", {}};
+  std::string url = exporter.url;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  url += "/push.v1.PusherService/Push";
+  curl_slist* headers = nullptr;
+  headers = curl_slist_append(headers, "Content-Type: application/proto");
+  headers = curl_slist_append(headers, "Connect-Protocol-Version: 1");
+  if (!exporter.tenant_id.empty())
+    headers = curl_slist_append(headers, ("X-Scope-OrgID: " + exporter.tenant_id).c_str());
+  if (!exporter.bearer_token_file.empty())
+    headers = curl_slist_append(
+        headers, ("Authorization: Bearer " + ReadSecret(exporter.bearer_token_file)).c_str());
+  std::string password;
+  if (!exporter.basic_auth_user.empty()) {
+    password = ReadSecret(exporter.basic_auth_password_file);
+    curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(curl, CURLOPT_USERNAME, exporter.basic_auth_user.c_str());
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, password.c_str());
+  }
+  std::string answer;
+  long retry_after = 0;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for timeouts
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         exporter.timeout)
+                                         .count()));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "profd/0.1.0");
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, CollectAnswer);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectRetryAfter);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &retry_after);
+  const CURLcode code = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+
+  PushResult result{PushResult::kRetry, "", "", std::chrono::seconds(0)};
+  if (code != CURLE_OK) {
+    result.cause = code == CURLE_OPERATION_TIMEDOUT ? "timeout"
+                   : code == CURLE_COULDNT_CONNECT  ? "connect"
+                                                    : "transport";
+    result.detail = curl_easy_strerror(code);
+    return result;
+  }
+  if (status >= 200 && status < 300) return {PushResult::kDelivered, "", "", {}};
+  for (char& c : answer)
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  result.detail = "HTTP " + std::to_string(status) + ": " + answer;
+  result.retry_after = std::chrono::seconds(std::clamp<long>(retry_after, 0, kMaxRetryAfter.count()));
+  if (status == 429) {
+    result.cause = "http_429";
+  } else if (status >= 500 || status == 408) {
+    result.cause = status >= 500 ? "http_5xx" : "http_408";
+  } else {
+    result.outcome = PushResult::kRefused;
+    result.cause = "http_4xx";
+  }
+  return result;
+}
+
+void PushExporter::EnforceRetention(const DaemonConfig::Spool& spool) {
+  const std::vector<std::string> names = SpoolFiles(spool.directory);
+  const uint64_t now = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  const uint64_t max_age = static_cast<uint64_t>(spool.max_age.count());
+  std::vector<std::pair<std::string, uint64_t>> kept;  // name, size
+  uint64_t total = 0;
+  for (const std::string& name : names) {
+    const std::string path = spool.directory + "/" + name;
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    const uint64_t written = std::strtoull(name.c_str(), nullptr, 10);
+    if (written + max_age < now && unlink(path.c_str()) == 0) {
+      std::lock_guard<std::mutex> lock(metrics_mutex_);
+      dropped_["age"]++;
+      continue;
+    }
+    kept.push_back({name, static_cast<uint64_t>(st.st_size)});
+    total += static_cast<uint64_t>(st.st_size);
+  }
+  size_t first = 0;
+  while (total > spool.max_bytes && first < kept.size()) {  // the oldest go first
+    if (unlink((spool.directory + "/" + kept[first].first).c_str()) == 0) {
+      total -= kept[first].second;
+      std::lock_guard<std::mutex> lock(metrics_mutex_);
+      dropped_["bytes"]++;
+    }
+    first++;
+  }
+  std::lock_guard<std::mutex> lock(metrics_mutex_);
+  spool_bytes_ = total;
+  spool_files_ = kept.size() - first;
+}
+
+std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& config) {
+  const auto now = std::chrono::steady_clock::now();
+  const std::string& dir = config.spool.directory;
+  // A new exporters' configuration gets another try at what its backends refused.
+  if (config.exporters != last_exporters_) {
+    for (const std::string& name : SpoolFiles(dir)) {
+      if (!EndsWith(name, kRefusedSuffix)) continue;
+      const std::string base = name.substr(0, name.size() - std::strlen(kRefusedSuffix));
+      rename((dir + "/" + name).c_str(), (dir + "/" + base + kSpoolSuffix).c_str());
+    }
+    last_exporters_ = config.exporters;
+    backoff_.clear();
+  }
+  EnforceRetention(config.spool);
+  auto next = now + std::chrono::seconds(1);
+  for (const std::string& name : SpoolFiles(dir)) {
+    if (!EndsWith(name, kSpoolSuffix)) continue;
+    const std::string path = dir + "/" + name;
+    std::string text, backend, body;
+    if (!ReadWholeFile(path, config.spool.max_bytes, &text) ||
+        !ParseSpoolFile(text, &backend, &body))
+      continue;
+    const auto exporter =
+        std::find_if(config.exporters.begin(), config.exporters.end(),
+                     [&](const DaemonConfig::Exporter& e) { return BackendKey(e) == backend; });
+    if (exporter == config.exporters.end()) continue;  // kept until it ages out or comes back
+    Backoff& backoff = backoff_[backend];
+    if (backoff.until > std::chrono::steady_clock::now()) {
+      next = std::min(next, backoff.until);
+      continue;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const PushResult result = Push(*exporter, body);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::lock_guard<std::mutex> lock(metrics_mutex_);
+    push_seconds_sum_ += seconds;
+    push_seconds_count_++;
+    if (result.outcome == PushResult::kDelivered) {
+      unlink(path.c_str());
+      pushed_++;
+      backoff = {};
+      continue;
+    }
+    failed_[result.cause]++;
+    if (result.outcome == PushResult::kRefused) {
+      rename(path.c_str(),
+             (path.substr(0, path.size() - std::strlen(kSpoolSuffix)) + kRefusedSuffix).c_str());
+      refused_++;
+      // Once per backend and answer: a refusal repeats for every profile until fixed.
+      if (refusals_logged_.insert(backend + result.detail).second)
+        LogWarning("export: " + backend + " refused a profile (kept in " + dir +
+                   " until the exporters' configuration changes): " + result.detail);
+      continue;
+    }
+    // The backend may be down: everything for it waits, 0.5 s doubling to 30 s, ±50%. Another
+    // answer than last time (a 500 after refused connections: it is up again) starts over.
+    retried_++;
+    backoff.failures = backoff.cause == result.cause ? backoff.failures + 1 : 1;
+    backoff.cause = result.cause;
+    const double base =
+        std::min(kMaxBackoffSeconds,
+                 kFirstBackoffSeconds * std::ldexp(1.0, std::min(backoff.failures - 1, 10)));
+    static thread_local std::mt19937_64 random{std::random_device{}()};
+    const double wait =
+        std::max<double>(base * std::uniform_real_distribution<double>(0.5, 1.5)(random),
+                         static_cast<double>(result.retry_after.count()));
+    backoff.until = std::chrono::steady_clock::now() +
+                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                        std::chrono::duration<double>(wait));
+    if (backoff.failures == 1 || backoff.failures % 10 == 0)
+      LogWarning("export: push to " + backend + " failed (" + result.detail + "); " +
+                 std::to_string(backoff.failures) + " in a row, retrying in " +
+                 std::to_string(static_cast<int>(wait)) + " s");
+    next = std::min(next, backoff.until);
+  }
+  return next;
+}
+
+void PushExporter::Run(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    const DaemonConfig config = config_();
+    const auto next = config.exporters.empty() && last_exporters_.empty()
+                          ? std::chrono::steady_clock::now() + std::chrono::seconds(1)
+                          : Pass(config);
+    std::unique_lock<std::mutex> lock(wake_mutex_);
+    wake_.wait_until(lock, stop, next, [this] { return new_work_; });
+    new_work_ = false;
+  }
+}
+
+std::string PushExporter::MetricsText() const {
+  std::lock_guard<std::mutex> lock(metrics_mutex_);
+  std::string out;
+  auto counter = [&out](const std::string& name, const std::string& help, uint64_t value) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  auto by_label = [&out](const std::string& name, const std::string& help, const char* label,
+                         const std::map<std::string, uint64_t>& values) {
+    out += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n";
+    for (const auto& [key, value] : values)
+      out += name + "{" + label + "=\"" + key + "\"} " + std::to_string(value) + "\n";
+  };
+  counter("profd_export_spooled_total", "Profiles written into the spool, once per exporter.",
+          spooled_);
+  counter("profd_export_pushed_total", "Profiles a backend took.", pushed_);
+  by_label("profd_export_failed_total", "Pushes that failed, by cause.", "cause", failed_);
+  counter("profd_export_retried_total", "Failed pushes left in the spool for a retry.", retried_);
+  counter("profd_export_refused_total",
+          "Profiles a backend refused (4xx), kept until the exporters' configuration changes.",
+          refused_);
+  by_label("profd_export_dropped_total",
+           "Spooled profiles dropped before delivery, by reason (age, bytes).", "reason", dropped_);
+  counter("profd_export_spool_write_errors_total", "Profiles that could not be spooled.",
+          spool_write_errors_);
+  out += "# HELP profd_export_spool_bytes Bytes of profiles in the spool.\n"
+         "# TYPE profd_export_spool_bytes gauge\nprofd_export_spool_bytes " +
+         std::to_string(spool_bytes_) +
+         "\n# HELP profd_export_spool_profiles Profiles in the spool.\n"
+         "# TYPE profd_export_spool_profiles gauge\nprofd_export_spool_profiles " +
+         std::to_string(spool_files_) + "\n";
+  char line[600];
+  std::snprintf(line, sizeof(line),
+                "# HELP profd_export_push_seconds Time pushes took.\n"
+                "# TYPE profd_export_push_seconds summary\nprofd_export_push_seconds_sum %.6f\n"
+                "profd_export_push_seconds_count %" PRIu64 "\n",
+                push_seconds_sum_, push_seconds_count_);
+  return out + line;
+}
+
+}  // namespace profd

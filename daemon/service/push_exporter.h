@@ -1,0 +1,124 @@
+// Push exporters (config `export`): every scheduled profile is written into the spool directory
+// once per configured backend, and a thread of its own delivers the spool oldest first, so a slow
+// or absent backend never holds up the schedule. Delivery is at least once: a profile leaves the
+// spool only when its backend took it, and each carries a stable id. A failure that may pass (no
+// answer, a timeout, 5xx, 429) is retried with exponential backoff and jitter (Retry-After
+// honoured); a refusal (another 4xx) sets the file aside, logged once with the server's reason,
+// until the exporters' configuration changes. The spool is bounded in bytes and age (the oldest
+// go first) and survives restarts.
+//
+// kind pyroscope: Grafana Pyroscope's push API, POST URL/push.v1.PusherService/Push (Connect
+// protocol, binary protobuf over HTTP/1.1; proto/pyroscope_push.proto). Chosen over its older
+// /ingest because each profile carries its id (RawSample.id) for recognising a retried push, and
+// labels go as name/value pairs (ingest's `app{k=v,...}` cannot carry a ',' or '}' in a value).
+#ifndef PROFD_DAEMON_SERVICE_PUSH_EXPORTER_H
+#define PROFD_DAEMON_SERVICE_PUSH_EXPORTER_H
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "daemon_config.h"
+
+namespace profd {
+
+// One scheduled profile of one process, as the exporters send it.
+struct ExportedProfile {
+  std::string type;  // a profile type name: cpu, allocs, heap, ...
+  pid_t pid = 0;
+  std::string comm;
+  std::string exe;           // the executable's path, "" if unknown
+  std::string service_name;  // see ServiceName
+  std::chrono::system_clock::time_point start, end;
+  std::string gzipped;  // the pprof profile
+};
+
+// A process's service_name label: its innermost systemd service unit in `cgroup`
+// ("/system.slice/nginx.service" → "nginx.service"), else `comm`.
+std::string ServiceName(const std::string& cgroup, const std::string& comm);
+
+// Pyroscope's profile name for a type (its __name__ label): process_cpu, memory, block, mutex,
+// goroutine, threadcreate.
+std::string PyroscopeProfileName(const std::string& type);
+
+// The labels a profile is pushed with: service_name, __name__, __delta__ (false: profd's
+// profiles are windows, not cumulative), hostname, pid, comm, exe; sorted by name.
+std::vector<std::pair<std::string, std::string>> PushLabels(const ExportedProfile& profile,
+                                                            const std::string& hostname);
+
+// Pyroscope's PushRequest (binary protobuf) holding one profile with its labels and id.
+std::string PyroscopePushBody(const ExportedProfile& profile, const std::string& hostname,
+                              const std::string& id);
+
+class PushExporter {
+ public:
+  // `config` returns the configuration in force (read at every pass of the delivery thread).
+  explicit PushExporter(std::function<DaemonConfig()> config);
+  ~PushExporter();  // Stop()s
+
+  // Starts the delivery thread (profiles spooled before a restart go first).
+  void Start();
+  void Stop();
+
+  // Spools `profile` once for each exporter configured now; never waits on a backend.
+  void Export(const ExportedProfile& profile);
+
+  // The exporters' part of /metrics.
+  std::string MetricsText() const;
+
+ private:
+  // What one push came to.
+  struct PushResult {
+    enum Outcome { kDelivered, kRetry, kRefused } outcome;
+    std::string cause;  // for profd_export_failed_total: connect, timeout, http_5xx, http_429, ...
+    std::string detail;  // for the log: the server's reason
+    std::chrono::seconds retry_after{0};
+  };
+  PushResult Push(const DaemonConfig::Exporter& exporter, const std::string& body) const;
+  void Run(std::stop_token stop);
+  // One pass over the spool: retention, then every file whose backend is not backing off.
+  // Returns when to look again.
+  std::chrono::steady_clock::time_point Pass(const DaemonConfig& config);
+  void EnforceRetention(const DaemonConfig::Spool& spool);
+
+  std::function<DaemonConfig()> config_;
+  std::string hostname_;
+  std::jthread thread_;
+  std::mutex wake_mutex_;
+  std::condition_variable_any wake_;
+  bool new_work_ = false;  // under wake_mutex_
+
+  // Per backend (kind and url): how many pushes failed in a row, and when to try again.
+  struct Backoff {
+    int failures = 0;
+    std::string cause;  // of the last failure: another answer starts the backoff over
+    std::chrono::steady_clock::time_point until;
+  };
+  std::map<std::string, Backoff> backoff_;  // the delivery thread's
+  std::vector<DaemonConfig::Exporter> last_exporters_;
+  std::set<std::string> refusals_logged_;
+  std::atomic<uint64_t> sequence_{0};
+
+  mutable std::mutex metrics_mutex_;
+  uint64_t spooled_ = 0, pushed_ = 0, retried_ = 0, refused_ = 0, spool_write_errors_ = 0;
+  std::map<std::string, uint64_t> failed_;   // by cause
+  std::map<std::string, uint64_t> dropped_;  // by reason: age, bytes
+  uint64_t spool_bytes_ = 0, spool_files_ = 0;
+  double push_seconds_sum_ = 0;
+  uint64_t push_seconds_count_ = 0;
+};
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_SERVICE_PUSH_EXPORTER_H

@@ -1,0 +1,171 @@
+"""Push exporters: the daemon's scheduled profiles pushed to a Pyroscope receiver run here
+(pyroscope_receiver.py: the push API's contract, strict), read back with `go tool pprof`; the
+backend down, failing, refusing and hanging."""
+import os
+import re
+import socket
+import tempfile
+import time
+import unittest
+
+from profd_testing import CPU_SPLIT, start_workload, top_rows
+from pyroscope_receiver import Receiver
+from test_daemon import Daemon
+
+
+def metric(text, name):
+    """The sum of a metric's samples in /metrics text."""
+    return sum(float(v) for v in re.findall(r"^%s(?:\{[^}]*\})? ([\d.e+]+)$" % re.escape(name),
+                                            text, re.M))
+
+
+def free_port():
+    """A loopback port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ExportTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="profd-export-")
+        self.cleanups = []
+        self.workload = start_workload([CPU_SPLIT, "120"])
+        self.addCleanup(lambda: (self.workload.kill(), self.workload.wait()))
+
+    def tearDown(self):
+        for f in reversed(self.cleanups):
+            f()
+
+    def config(self, url, extra=""):
+        return ("frequency_hz: 499\n"
+                "schedule:\n  interval: 2s\n  cpu_seconds: 1s\n  types: [cpu]\n"
+                "targets:\n  pids: [%d]\n"
+                "store:\n  directory: %s\n"
+                "spool:\n  directory: %s\n"
+                "export:\n  - kind: pyroscope\n    url: %s\n    timeout: 2s\n%s" %
+                (self.workload.pid, os.path.join(self.dir, "store"),
+                 os.path.join(self.dir, "spool"), url, extra))
+
+    def start_daemon(self, config_text):
+        d = Daemon(config_text)
+        self.cleanups.append(d.stop)
+        return d.wait_ready()
+
+    def receiver(self, **kwargs):
+        r = Receiver(**kwargs)
+        self.cleanups.append(r.stop)
+        return r
+
+    def wait(self, condition, what, timeout=45):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if condition():
+                return
+            time.sleep(0.2)
+        self.fail("timed out waiting for " + what)
+
+    def test_scheduled_profiles_arrive_with_labels_and_the_split(self):
+        receiver = self.receiver()
+        token = os.path.join(self.dir, "token")
+        with open(token, "w") as f:
+            f.write("s3cret\n")
+        d = self.start_daemon(self.config(
+            receiver.url(), "    tenant_id: fleet-a\n    bearer_token_file: %s\n" % token))
+        self.wait(lambda: len(receiver.received()) >= 3, "three pushes")
+        pushes = receiver.received()
+        paths = []
+        for i, (headers, labels, sample_id, profile) in enumerate(pushes):
+            self.assertEqual(headers.get("Authorization"), "Bearer s3cret")
+            self.assertEqual(headers.get("X-Scope-OrgID"), "fleet-a")
+            self.assertRegex(sample_id, r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+                                        r"[0-9a-f]{12}$")
+            self.assertEqual(labels["__name__"], "process_cpu")
+            self.assertEqual(labels["__delta__"], "false")
+            self.assertEqual(labels["pid"], str(self.workload.pid))
+            self.assertEqual(labels["comm"], "cpu-split")
+            self.assertEqual(labels["exe"], os.path.realpath(CPU_SPLIT))
+            self.assertEqual(labels["hostname"], socket.gethostname())
+            self.assertTrue(labels["service_name"], labels)
+            path = os.path.join(self.dir, "push%d.pb.gz" % i)
+            with open(path, "wb") as f:
+                f.write(profile)
+            paths.append(path)
+        self.assertEqual(len({p[2] for p in pushes}), len(pushes), "an id came twice")
+        # pprof merges the pushed profiles: about 1500 samples of the 3:1 workload.
+        rows, text = top_rows(paths[0], extra=paths[1:])
+        hot, cold = rows["hot_function"][1], rows["cold_function"][1]
+        self.assertGreater(hot / (hot + cold), 0.68, text)
+        self.assertLess(hot / (hot + cold), 0.82, text)
+        _, _, body = d.get("/metrics")
+        metrics = body.decode()
+        self.assertGreaterEqual(metric(metrics, "profd_export_pushed_total"), 3, metrics)
+        self.assertEqual(receiver.refusals, [])
+
+    def test_backend_down_then_back_loses_nothing(self):
+        port = free_port()  # nobody listens there yet; the receiver takes it later
+        d = self.start_daemon(self.config("http://127.0.0.1:%d" % port))
+        self.wait(lambda: metric(d.get("/metrics")[2].decode(), "profd_export_spooled_total") >= 3,
+                  "three profiles spooled")
+        metrics = d.get("/metrics")[2].decode()
+        self.assertGreater(metric(metrics, "profd_export_failed_total"), 0, metrics)
+        self.assertEqual(metric(metrics, "profd_export_pushed_total"), 0, metrics)
+        spooled_while_down = metric(metrics, "profd_export_spooled_total")
+        # Back, but answering 500 and then 429 (Retry-After: 1) first.
+        receiver = self.receiver(port=port, plan=[500, 429])
+        self.wait(lambda: len(receiver.received()) >= spooled_while_down + 1,
+                  "every profile spooled while the backend was down, and a new one")
+        ids = [p[2] for p in receiver.received()]
+        self.assertEqual(len(set(ids)), len(ids), "an id came twice")
+        metrics = d.get("/metrics")[2].decode()
+        self.assertGreaterEqual(metric(metrics, "profd_export_retried_total"), 2, metrics)
+        self.assertEqual(metric(metrics, "profd_export_dropped_total"), 0, metrics)
+
+    def test_a_killed_daemon_resumes_its_spool(self):
+        port = free_port()
+        d = self.start_daemon(self.config("http://127.0.0.1:%d" % port))
+        self.wait(lambda: metric(d.get("/metrics")[2].decode(), "profd_export_spooled_total") >= 2,
+                  "two profiles spooled")
+        d.proc.kill()  # SIGKILL: no chance to tidy up
+        d.proc.wait()
+        spooled = [n for n in os.listdir(os.path.join(self.dir, "spool")) if n.endswith(".push")]
+        self.assertGreaterEqual(len(spooled), 2)
+        # A new daemon with the schedule off delivers what the first one left.
+        receiver = self.receiver(port=port)
+        config = self.config(receiver.url()).replace("types: [cpu]", "types: []")
+        self.start_daemon(config)
+        self.wait(lambda: len(receiver.received()) >= len(spooled), "the spooled profiles")
+        self.assertEqual(len({p[2] for p in receiver.received()}), len(spooled))
+        self.wait(lambda: not [n for n in os.listdir(os.path.join(self.dir, "spool"))
+                               if n.endswith(".push")], "an empty spool")
+
+    def test_refused_profiles_are_kept_not_retried(self):
+        receiver = self.receiver(plan=[401] * 1000)
+        d = self.start_daemon(self.config(receiver.url()))
+        self.wait(lambda: metric(d.get("/metrics")[2].decode(), "profd_export_refused_total") >= 2,
+                  "two refusals")
+        time.sleep(3)
+        metrics = d.get("/metrics")[2].decode()
+        # Each profile was offered once: a refusal is not retried until the config changes (one
+        # push may be on its way as /metrics is read).
+        self.assertIn(receiver.requests - metric(metrics, "profd_export_refused_total"), (0, 1),
+                      metrics)
+        refused = [n for n in os.listdir(os.path.join(self.dir, "spool")) if n.endswith(".refused")]
+        self.assertGreaterEqual(len(refused), 2)
+        self.assertEqual(d.log().count("refused a profile"), 1, d.log())
+
+    def test_a_hanging_backend_does_not_hold_up_the_schedule(self):
+        receiver = self.receiver(plan=["hang"] * 1000)
+        d = self.start_daemon(self.config(receiver.url()))
+        start = time.time()
+        time.sleep(9)
+        metrics = d.get("/metrics")[2].decode()
+        rounds = metric(metrics, "profd_schedule_rounds_total")
+        # A round every 2 s whatever the backend does (the pushes time out after 2 s, backing off).
+        self.assertGreaterEqual(rounds, (time.time() - start) / 2 - 1.5, metrics)
+        self.assertGreaterEqual(metric(metrics, "profd_export_failed_total"), 1, metrics)
+        self.assertEqual(metric(metrics, "profd_export_pushed_total"), 0, metrics)
+
+
+if __name__ == "__main__":
+    unittest.main()
