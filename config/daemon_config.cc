@@ -116,9 +116,9 @@ class ConfigReader : public StrictYamlReader {
             {
                 {"kind", String(&e.kind,
                                 [this](const Value& v, const std::string& text) {
-                                  if (text == "pyroscope") return true;
+                                  if (text == "pyroscope" || text == "parca") return true;
                                   Error(v, Quote(text) + " is not an exporter kind profd has; "
-                                           "expected pyroscope (parca and otlp are not built yet)");
+                                           "expected pyroscope or parca (otlp is not built yet)");
                                   return false;
                                 })},
                 {"url", String(&e.url,
@@ -161,6 +161,10 @@ class ConfigReader : public StrictYamlReader {
     }
     if (e.basic_auth_user.empty() != e.basic_auth_password_file.empty()) {
       Error(value, "basic_auth_user and basic_auth_password_file go together");
+      return false;
+    }
+    if (e.kind == "parca" && !e.tenant_id.empty()) {
+      Error(value, "tenant_id (X-Scope-OrgID) is Pyroscope's; Parca has no tenants");
       return false;
     }
     if (!e.bearer_token_file.empty() && !e.basic_auth_user.empty()) {

@@ -11,7 +11,7 @@ TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev golang-go python3 elfutils binutils libc6-dbg llvm
   linux-perf util-linux procps hyperfine heaptrack libjemalloc2
   systemd groff-base man-db dpkg-dev curl
-  sqlite3 xz-utils redis-server redis-tools rustc nodejs
+  sqlite3 xz-utils redis-server redis-tools rustc nodejs prometheus
   clang-14 libclang-rt-14-dev  # the fuzz build: libFuzzer and clang's sanitizer runtimes
 )
 

@@ -213,6 +213,7 @@ bool ProcessTable::Capture(pid_t pid, ProcessInfo* info) {
   const ssize_t n = ::readlink(ProcPath(pid, "exe").c_str(), exe, sizeof(exe) - 1);
   info->exe = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
   StripDeletedSuffix(&info->exe);
+  info->cgroup = CgroupOf(pid);
   info->kernel_thread = maps.empty() && IsKernelThread(pid);
   std::vector<Mapping> mappings;
   for (const MapsEntry& e : ParseProcMaps(maps)) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "base/log.h"
+#include "process/proc_files.h"
 
 namespace profd {
 namespace {
@@ -267,7 +268,6 @@ void ProfileAssembler::Add(const StackSamples& samples, ProfileBuilder* builder)
       locations.push_back(builder->AddLocation(0, 0, {{why, why, "", 0, 0}}));
     }
 
-    std::vector<Label> labels;
     Label pid_label;
     pid_label.key = "pid";
     pid_label.num = sample.pid;
@@ -281,7 +281,21 @@ void ProfileAssembler::Add(const StackSamples& samples, ProfileBuilder* builder)
     Label thread_comm;
     thread_comm.key = "thread_comm";
     thread_comm.str = sample.thread_comm;
-    builder->AddSample(locations, sample.values, {pid_label, tid_label, comm, thread_comm});
+    std::vector<Label> labels = {pid_label, tid_label, comm, thread_comm};
+    // The labels the push exporters send, so a query works the same on a file and a backend.
+    if (process && !process->kernel_thread) {
+      Label service;
+      service.key = "service_name";
+      service.str = ServiceNameOf(process->cgroup, process->comm);
+      labels.push_back(service);
+      if (std::string id = ContainerIdOf(process->cgroup); !id.empty()) {
+        Label container;
+        container.key = "container_id";
+        container.str = std::move(id);
+        labels.push_back(container);
+      }
+    }
+    builder->AddSample(locations, sample.values, labels);
   }
 }
 

@@ -209,7 +209,9 @@ void ProfileSchedule::CollectType(const DaemonConfig& config, const std::string&
         exported.pid = p.pid;
         exported.comm = info.comm;
         exported.exe = p.pid > 0 ? ExecutableOf(p.pid) : "";
-        exported.service_name = ServiceName(p.pid > 0 ? CgroupOf(p.pid) : "", info.comm);
+        const std::string cgroup = p.pid > 0 ? CgroupOf(p.pid) : "";
+        exported.service_name = ServiceNameOf(cgroup, info.comm);
+        exported.container_id = ContainerIdOf(cgroup);
         exported.start = time;
         exported.end = std::chrono::system_clock::now();
         exported.gzipped = gzipped;

@@ -14,8 +14,10 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string_view>
 
 #include "base/log.h"
+#include "utf8.h"
 #include "pyroscope_push.pb.h"
 
 namespace profd {
@@ -120,20 +122,6 @@ size_t CollectRetryAfter(char* data, size_t size, size_t count, void* out) {
 
 }  // namespace
 
-std::string ServiceName(const std::string& cgroup, const std::string& comm) {
-  size_t end = cgroup.size();
-  while (end > 0) {
-    const size_t start = cgroup.rfind('/', end - 1);
-    const size_t from = start == std::string::npos ? 0 : start + 1;
-    const std::string component = cgroup.substr(from, end - from);
-    // user@UID.service is a user's service manager, not a service of its own.
-    if (EndsWith(component, ".service") && component.rfind("user@", 0) != 0) return component;
-    if (start == std::string::npos || start == 0) break;
-    end = start;
-  }
-  return comm.empty() ? "unknown" : comm;
-}
-
 std::string PyroscopeProfileName(const std::string& type) {
   if (type == "cpu") return "process_cpu";
   if (type == "allocs" || type == "heap") return "memory";
@@ -146,6 +134,7 @@ std::vector<std::pair<std::string, std::string>> PushLabels(const ExportedProfil
       {"__delta__", "false"},  // windows, not cumulative counts: no server-side differencing
       {"__name__", PyroscopeProfileName(p.type)},
       {"comm", p.comm},
+      {"container_id", p.container_id},
       {"exe", p.exe},
       {"hostname", hostname},
       {"pid", std::to_string(p.pid)},
@@ -168,6 +157,64 @@ std::string PyroscopePushBody(const ExportedProfile& profile, const std::string&
   sample->set_raw_profile(profile.gzipped);
   sample->set_id(id);
   return request.SerializeAsString();
+}
+
+namespace {
+
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : ToValidUtf8(text)) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof(escaped), "\\u%04x", static_cast<unsigned char>(c));
+          out += escaped;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string Base64(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) |
+                       (static_cast<uint8_t>(bytes[i + 1]) << 8) | static_cast<uint8_t>(bytes[i + 2]);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], kAlphabet[v & 63]};
+  }
+  if (i + 1 == bytes.size()) {
+    const uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == bytes.size()) {
+    const uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ParcaWriteRawBody(const ExportedProfile& profile, const std::string& hostname) {
+  std::string labels;
+  for (const auto& [name, value] : PushLabels(profile, hostname)) {
+    if (name == "__delta__") continue;  // Pyroscope's; Parca takes windows as they are
+    labels += std::string(labels.empty() ? "" : ",") + "{\"name\":" + JsonString(name) +
+              ",\"value\":" + JsonString(value) + "}";
+  }
+  return "{\"series\":[{\"labels\":{\"labels\":[" + labels +
+         "]},\"samples\":[{\"raw_profile\":\"" + Base64(profile.gzipped) +
+         "\"}]}],\"normalized\":false}";
 }
 
 PushExporter::PushExporter(std::function<DaemonConfig()> config) : config_(std::move(config)) {
@@ -208,7 +255,8 @@ void PushExporter::Export(const ExportedProfile& profile) {
     const std::string text = std::string(kMagic) + "\nexporter " + BackendKey(exporter) +
                              "\nid " + id + "\ntype " + profile.type + "\npid " +
                              std::to_string(profile.pid) + "\n\n" +
-                             PyroscopePushBody(profile, hostname_, id);
+                             (exporter.kind == "parca" ? ParcaWriteRawBody(profile, hostname_)
+                                                       : PyroscopePushBody(profile, hostname_, id));
     char name[64];
     std::snprintf(name, sizeof(name), "%020" PRIu64 "-%06" PRIu64, nanos,
                   sequence_.fetch_add(1) % 1000000);
@@ -250,10 +298,15 @@ PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& export
   if (!curl) return {PushResult::kRetry, "other", "cannot start libcurl", {}};
   std::string url = exporter.url;
   while (!url.empty() && url.back() == '/') url.pop_back();
-  url += "/push.v1.PusherService/Push";
+  const bool parca = exporter.kind == "parca";
+  url += parca ? "/api/profiles/writeraw" : "/push.v1.PusherService/Push";
   curl_slist* headers = nullptr;
-  headers = curl_slist_append(headers, "Content-Type: application/proto");
-  headers = curl_slist_append(headers, "Connect-Protocol-Version: 1");
+  if (parca) {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+  } else {
+    headers = curl_slist_append(headers, "Content-Type: application/proto");
+    headers = curl_slist_append(headers, "Connect-Protocol-Version: 1");
+  }
   if (!exporter.tenant_id.empty())
     headers = curl_slist_append(headers, ("X-Scope-OrgID: " + exporter.tenant_id).c_str());
   if (!exporter.bearer_token_file.empty())

@@ -11,6 +11,8 @@
 // protocol, binary protobuf over HTTP/1.1; proto/pyroscope_push.proto). Chosen over its older
 // /ingest because each profile carries its id (RawSample.id) for recognising a retried push, and
 // labels go as name/value pairs (ingest's `app{k=v,...}` cannot carry a ',' or '}' in a value).
+// kind parca: Parca's ProfileStoreService.WriteRaw through its HTTP/JSON gateway, POST
+// URL/api/profiles/writeraw.
 #ifndef PROFD_DAEMON_SERVICE_PUSH_EXPORTER_H
 #define PROFD_DAEMON_SERVICE_PUSH_EXPORTER_H
 
@@ -39,27 +41,29 @@ struct ExportedProfile {
   pid_t pid = 0;
   std::string comm;
   std::string exe;           // the executable's path, "" if unknown
-  std::string service_name;  // see ServiceName
+  std::string service_name;  // ServiceNameOf (process/proc_files.h)
+  std::string container_id;  // ContainerIdOf
   std::chrono::system_clock::time_point start, end;
   std::string gzipped;  // the pprof profile
 };
-
-// A process's service_name label: its innermost systemd service unit in `cgroup`
-// ("/system.slice/nginx.service" → "nginx.service"), else `comm`.
-std::string ServiceName(const std::string& cgroup, const std::string& comm);
 
 // Pyroscope's profile name for a type (its __name__ label): process_cpu, memory, block, mutex,
 // goroutine, threadcreate.
 std::string PyroscopeProfileName(const std::string& type);
 
 // The labels a profile is pushed with: service_name, __name__, __delta__ (false: profd's
-// profiles are windows, not cumulative), hostname, pid, comm, exe; sorted by name.
+// profiles are windows, not cumulative), hostname, pid, comm, exe, container_id (when in one);
+// sorted by name.
 std::vector<std::pair<std::string, std::string>> PushLabels(const ExportedProfile& profile,
                                                             const std::string& hostname);
 
 // Pyroscope's PushRequest (binary protobuf) holding one profile with its labels and id.
 std::string PyroscopePushBody(const ExportedProfile& profile, const std::string& hostname,
                               const std::string& id);
+
+// Parca's WriteRawRequest as its HTTP gateway reads it (JSON; the profile in base64) holding one
+// profile with the same labels (Parca's RawSample has no id).
+std::string ParcaWriteRawBody(const ExportedProfile& profile, const std::string& hostname);
 
 class PushExporter {
  public:

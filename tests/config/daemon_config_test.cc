@@ -602,12 +602,15 @@ export:
     url: http://127.0.0.1:4040
     basic_auth_user: "123456"
     basic_auth_password_file: /etc/profd/password
+  - kind: parca
+    url: http://127.0.0.1:7070
 spool:
   directory: /srv/spool
   max_bytes: 1GiB
   max_age: 2d
 )");
-  ASSERT_EQ(c.exporters.size(), 2u);
+  ASSERT_EQ(c.exporters.size(), 3u);
+  EXPECT_EQ(c.exporters[2].kind, "parca");
   EXPECT_EQ(c.exporters[0].url, "https://profiles.example.com/base/");
   EXPECT_EQ(c.exporters[0].tenant_id, "fleet-a");
   EXPECT_EQ(c.exporters[0].bearer_token_file, "/etc/profd/token");
@@ -622,8 +625,10 @@ spool:
 }
 
 TEST(DaemonConfigErrors, BadExporters) {
-  EXPECT_THAT(ParseError("export:\n  - kind: parca\n    url: http://x\n"),
-              HasSubstr("\"parca\" is not an exporter kind profd has; expected pyroscope"));
+  EXPECT_THAT(ParseError("export:\n  - kind: otlp\n    url: http://x\n"),
+              HasSubstr("\"otlp\" is not an exporter kind profd has; expected pyroscope or parca"));
+  EXPECT_THAT(ParseError("export:\n  - kind: parca\n    url: http://x\n    tenant_id: t\n"),
+              HasSubstr("Parca has no tenants"));
   EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: ftp://x\n"),
               HasSubstr("is not a server URL"));
   EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x/?a=1\n"),

@@ -7,7 +7,13 @@ Connect-Protocol-Version 1, that does not decode as PushRequest{series: [RawProf
 [LabelPair{name, value}], samples: [RawSample{raw_profile, id}]}]}, whose label names are not
 Prometheus names ([a-zA-Z_][a-zA-Z0-9_]*), repeat, or lack __name__ and service_name, whose values
 are over 2048 bytes or not UTF-8, or whose profile is not gzip. `plan` is a list of answers to give
-first (500, 429, 401, "hang"); then it accepts."""
+first (500, 429, 401, "hang"); then it accepts.
+
+It also takes Parca's WriteRaw through Parca's HTTP gateway (POST /api/profiles/writeraw, JSON:
+{"series": [{"labels": {"labels": [{"name", "value"}]}, "samples": [{"raw_profile": base64}]}],
+"normalized": bool}), as strictly: unknown keys, bad base64, a profile that is not gzip, label
+names that are not Prometheus names, or no __name__ are refused."""
+import base64
 import gzip
 import http.server
 import json
@@ -77,6 +83,35 @@ def decode_push(body):
     return out
 
 
+def decode_writeraw(body):
+    """[(labels dict, [("", profile bytes)])] of Parca's WriteRawRequest in JSON."""
+    request = json.loads(body)
+    if not isinstance(request, dict) or set(request) - {"series", "normalized"}:
+        raise ValueError("unexpected keys %r" % request)
+    out = []
+    for series in request.get("series", []):
+        if set(series) - {"labels", "samples"} or set(series.get("labels", {})) - {"labels"}:
+            raise ValueError("unexpected keys in a series")
+        labels = {}
+        for label in series["labels"]["labels"]:
+            if set(label) != {"name", "value"}:
+                raise ValueError("a label is {name, value}")
+            if not LABEL_NAME.match(label["name"]) or label["name"] in labels:
+                raise ValueError("invalid or repeated label name %r" % label["name"])
+            labels[label["name"]] = label["value"]
+        if not labels.get("__name__"):
+            raise ValueError("no __name__ label")
+        samples = []
+        for sample in series.get("samples", []):
+            if set(sample) - {"raw_profile", "executable_info"}:
+                raise ValueError("unexpected keys in a sample")
+            profile = base64.b64decode(sample["raw_profile"], validate=True)
+            gzip.decompress(profile)
+            samples.append(("", profile))
+        out.append((labels, samples))
+    return out
+
+
 class Receiver:
     def __init__(self, port=0, plan=()):
         self.pushes = []  # (headers dict, labels, id, profile bytes) of each accepted sample
@@ -101,6 +136,14 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def answer_json(self, value):
+                body = json.dumps(value).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self):
                 self.answer(405, "unimplemented", "POST only")
 
@@ -120,16 +163,27 @@ class Receiver:
                 if planned == 401:
                     return self.answer(401, "unauthenticated", "bad credentials")
                 error = None
-                if self.path != "/push.v1.PusherService/Push":
+                parca = self.path == "/api/profiles/writeraw"
+                if self.path != "/push.v1.PusherService/Push" and not parca:
                     return self.answer(404, "unimplemented", "no such procedure " + self.path)
-                if self.headers.get("Content-Type") != "application/proto":
+                if parca:
+                    try:
+                        if self.headers.get("Content-Type") != "application/json":
+                            raise ValueError("content type %r" % self.headers.get("Content-Type"))
+                        series = decode_writeraw(body)
+                    except (ValueError, KeyError, TypeError, OSError, EOFError) as e:
+                        with receiver.lock:
+                            receiver.refusals.append(str(e))
+                        return self.answer(400, "invalid_argument", str(e))
+                elif self.headers.get("Content-Type") != "application/proto":
                     error = "content type %r" % self.headers.get("Content-Type")
                 elif self.headers.get("Connect-Protocol-Version") != "1":
                     error = "no Connect-Protocol-Version: 1"
-                try:
-                    series = decode_push(body) if not error else []
-                except (ValueError, UnicodeDecodeError, OSError, EOFError) as e:
-                    error = str(e)
+                if not parca:
+                    try:
+                        series = decode_push(body) if not error else []
+                    except (ValueError, UnicodeDecodeError, OSError, EOFError) as e:
+                        error = str(e)
                 if error:
                     with receiver.lock:
                         receiver.refusals.append(error)
@@ -139,7 +193,10 @@ class Receiver:
                         for sample_id, profile in samples:
                             receiver.pushes.append((dict(self.headers), labels, sample_id,
                                                     profile))
-                self.answer(200)
+                if parca:
+                    self.answer_json({})  # WriteRawResponse
+                else:
+                    self.answer(200)  # an empty PushResponse
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True

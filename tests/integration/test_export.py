@@ -1,14 +1,18 @@
 """Push exporters: the daemon's scheduled profiles pushed to a Pyroscope receiver run here
-(pyroscope_receiver.py: the push API's contract, strict), read back with `go tool pprof`; the
-backend down, failing, refusing and hanging."""
+(pyroscope_receiver.py: the push API's contract, strict), read back with `go tool pprof`; Parca's
+JSON gateway the same way; the backend down, failing, refusing and hanging; a killed daemon's spool;
+the real Prometheus (Debian's) scraping /metrics."""
+import json
 import os
 import re
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
-from profd_testing import CPU_SPLIT, start_workload, top_rows
+from profd_testing import CPU_SPLIT, pprof, start_workload, top_rows
 from pyroscope_receiver import Receiver
 from test_daemon import Daemon
 
@@ -37,15 +41,15 @@ class ExportTest(unittest.TestCase):
         for f in reversed(self.cleanups):
             f()
 
-    def config(self, url, extra=""):
+    def config(self, url, extra="", kind="pyroscope"):
         return ("frequency_hz: 499\n"
                 "schedule:\n  interval: 2s\n  cpu_seconds: 1s\n  types: [cpu]\n"
                 "targets:\n  pids: [%d]\n"
                 "store:\n  directory: %s\n"
                 "spool:\n  directory: %s\n"
-                "export:\n  - kind: pyroscope\n    url: %s\n    timeout: 2s\n%s" %
+                "export:\n  - kind: %s\n    url: %s\n    timeout: 2s\n%s" %
                 (self.workload.pid, os.path.join(self.dir, "store"),
-                 os.path.join(self.dir, "spool"), url, extra))
+                 os.path.join(self.dir, "spool"), kind, url, extra))
 
     def start_daemon(self, config_text):
         d = Daemon(config_text)
@@ -97,10 +101,78 @@ class ExportTest(unittest.TestCase):
         hot, cold = rows["hot_function"][1], rows["cold_function"][1]
         self.assertGreater(hot / (hot + cold), 0.68, text)
         self.assertLess(hot / (hot + cold), 0.82, text)
+        # The stored files carry the same labels on their samples, so a query works on both.
+        stored = [os.path.join(self.dir, "store", n) for n in os.listdir(os.path.join(self.dir,
+                                                                                      "store"))]
+        tags = pprof(["-tags", sorted(stored)[0]])
+        self.assertRegex(tags, r"service_name: Total .*\n\s+\S+ \(\s*100%\): " +
+                         re.escape(pushes[0][1]["service_name"]) + "\n", tags)
         _, _, body = d.get("/metrics")
         metrics = body.decode()
         self.assertGreaterEqual(metric(metrics, "profd_export_pushed_total"), 3, metrics)
         self.assertEqual(receiver.refusals, [])
+
+    def test_parca_takes_writeraw_json(self):
+        receiver = self.receiver()
+        self.start_daemon(self.config(receiver.url(), kind="parca"))
+        self.wait(lambda: len(receiver.received()) >= 3, "three pushes")
+        paths = []
+        for i, (headers, labels, _, profile) in enumerate(receiver.received()):
+            self.assertEqual(headers.get("Content-Type"), "application/json")
+            self.assertEqual(labels["__name__"], "process_cpu")
+            self.assertNotIn("__delta__", labels)
+            self.assertEqual(labels["pid"], str(self.workload.pid))
+            path = os.path.join(self.dir, "parca%d.pb.gz" % i)
+            with open(path, "wb") as f:
+                f.write(profile)
+            paths.append(path)
+        rows, text = top_rows(paths[0], extra=paths[1:])
+        hot, cold = rows["hot_function"][1], rows["cold_function"][1]
+        self.assertGreater(hot / (hot + cold), 0.68, text)
+        self.assertLess(hot / (hot + cold), 0.82, text)
+        self.assertEqual(receiver.refusals, [])
+
+    def test_prometheus_scrapes_every_family(self):
+        # The real Prometheus (Debian's) scrapes /metrics after pushes and failures: a family it
+        # cannot parse fails the whole scrape (health "down", lastError says why).
+        receiver = self.receiver(plan=[500])
+        d = self.start_daemon(self.config(receiver.url()))
+        self.wait(lambda: len(receiver.received()) >= 1, "a push")
+        port = free_port()
+        config = os.path.join(self.dir, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: profd\n"
+                    "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % d.port)
+        log = open(os.path.join(self.dir, "prometheus.log"), "w")
+        self.cleanups.append(log.close)
+        prometheus = subprocess.Popen(
+            ["prometheus", "--config.file=" + config, "--storage.tsdb.path=" +
+             os.path.join(self.dir, "tsdb"), "--web.listen-address=127.0.0.1:%d" % port],
+            stdout=log, stderr=log)
+        self.cleanups.append(lambda: (prometheus.terminate(), prometheus.wait()))
+        api = "http://127.0.0.1:%d/api/v1/" % port
+
+        def get(path):
+            try:
+                with urllib.request.urlopen(api + path, timeout=5) as r:
+                    return json.loads(r.read())["data"]
+            except (OSError, ValueError):
+                return None
+
+        def scraped():
+            targets = get("targets")
+            return bool(targets and targets["activeTargets"] and
+                        targets["activeTargets"][0]["lastScrape"][:4] != "0001")
+
+        self.wait(scraped, "a scrape", timeout=60)
+        target = get("targets")["activeTargets"][0]
+        self.assertEqual(target["health"], "up", target)
+        self.assertEqual(target["lastError"], "", target)
+        for family in ("profd_export_pushed_total", "profd_export_failed_total",
+                       "profd_export_spool_bytes", "profd_export_push_seconds_count",
+                       "profd_schedule_rounds_total"):
+            result = get("query?query=" + family)
+            self.assertTrue(result and result["result"], (family, result))
 
     def test_backend_down_then_back_loses_nothing(self):
         port = free_port()  # nobody listens there yet; the receiver takes it later
