@@ -367,40 +367,35 @@ PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& export
   return result;
 }
 
-void PushExporter::EnforceRetention(const DaemonConfig::Spool& spool) {
-  const std::vector<std::string> names = SpoolFiles(spool.directory);
-  const uint64_t now = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+SpoolRetention EnforceSpoolRetention(const DaemonConfig::Spool& spool,
+                                     std::chrono::system_clock::time_point now) {
+  SpoolRetention result;
+  const uint64_t now_nanos = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
   const uint64_t max_age = static_cast<uint64_t>(spool.max_age.count());
-  std::vector<std::pair<std::string, uint64_t>> kept;  // name, size
+  std::vector<std::pair<std::string, uint64_t>> kept;  // name, size; oldest first
   uint64_t total = 0;
-  for (const std::string& name : names) {
+  for (const std::string& name : SpoolFiles(spool.directory)) {
     const std::string path = spool.directory + "/" + name;
     struct stat st;
     if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     const uint64_t written = std::strtoull(name.c_str(), nullptr, 10);
-    if (written + max_age < now && unlink(path.c_str()) == 0) {
-      std::lock_guard<std::mutex> lock(metrics_mutex_);
-      dropped_["age"]++;
+    if (written + max_age < now_nanos && unlink(path.c_str()) == 0) {
+      result.dropped_for_age++;
       continue;
     }
     kept.push_back({name, static_cast<uint64_t>(st.st_size)});
     total += static_cast<uint64_t>(st.st_size);
   }
   size_t first = 0;
-  while (total > spool.max_bytes && first < kept.size()) {  // the oldest go first
-    if (unlink((spool.directory + "/" + kept[first].first).c_str()) == 0) {
-      total -= kept[first].second;
-      std::lock_guard<std::mutex> lock(metrics_mutex_);
-      dropped_["bytes"]++;
-    }
-    first++;
+  for (; total > spool.max_bytes && first < kept.size(); first++) {  // the oldest go first
+    if (unlink((spool.directory + "/" + kept[first].first).c_str()) != 0) continue;
+    total -= kept[first].second;
+    result.dropped_for_bytes++;
   }
-  std::lock_guard<std::mutex> lock(metrics_mutex_);
-  spool_bytes_ = total;
-  spool_files_ = kept.size() - first;
+  result.bytes_left = total;
+  result.files_left = kept.size() - result.dropped_for_bytes;
+  return result;
 }
 
 std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& config) {
@@ -416,7 +411,15 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
     last_exporters_ = config.exporters;
     backoff_.clear();
   }
-  EnforceRetention(config.spool);
+  const SpoolRetention retention = EnforceSpoolRetention(config.spool,
+                                                         std::chrono::system_clock::now());
+  {
+    std::lock_guard<std::mutex> lock(metrics_mutex_);
+    dropped_["age"] += retention.dropped_for_age;
+    dropped_["bytes"] += retention.dropped_for_bytes;
+    spool_bytes_ = retention.bytes_left;
+    spool_files_ = retention.files_left;
+  }
   auto next = now + std::chrono::seconds(1);
   for (const std::string& name : SpoolFiles(dir)) {
     if (!EndsWith(name, kSpoolSuffix)) continue;

@@ -65,6 +65,16 @@ std::string PyroscopePushBody(const ExportedProfile& profile, const std::string&
 // profile with the same labels (Parca's RawSample has no id).
 std::string ParcaWriteRawBody(const ExportedProfile& profile, const std::string& hostname);
 
+// What spool retention did: files dropped by age and by bytes, and what is left.
+struct SpoolRetention {
+  uint64_t dropped_for_age = 0, dropped_for_bytes = 0;
+  uint64_t bytes_left = 0, files_left = 0;
+};
+// Drops the spool's files (waiting and refused) older than spool.max_age at `now`, then the
+// oldest until they take at most spool.max_bytes. The names start with the time they were spooled.
+SpoolRetention EnforceSpoolRetention(const DaemonConfig::Spool& spool,
+                                     std::chrono::system_clock::time_point now);
+
 class PushExporter {
  public:
   // `config` returns the configuration in force (read at every pass of the delivery thread).
@@ -94,7 +104,6 @@ class PushExporter {
   // One pass over the spool: retention, then every file whose backend is not backing off.
   // Returns when to look again.
   std::chrono::steady_clock::time_point Pass(const DaemonConfig& config);
-  void EnforceRetention(const DaemonConfig::Spool& spool);
 
   std::function<DaemonConfig()> config_;
   std::string hostname_;

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
 #include "process/proc_files.h"
 #include "pyroscope_push.pb.h"
 
@@ -94,6 +99,47 @@ TEST(PushExporter, ParcaBodyIsWriteRawJson) {
             "{\"name\":\"comm\",\"value\":\"say \\\"hi\\\"\\n\"},{\"name\":\"hostname\",\"value\":\"h\"},"
             "{\"name\":\"pid\",\"value\":\"7\"},{\"name\":\"service_name\",\"value\":\"api.service\"}]},"
             "\"samples\":[{\"raw_profile\":\"H4sI\"}]}],\"normalized\":false}");
+}
+
+// A spool file written `age` before `now`, of `bytes` bytes.
+void SpoolFile(const std::string& dir, std::chrono::system_clock::time_point now,
+               std::chrono::nanoseconds age, size_t bytes, const char* suffix) {
+  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      (now - age).time_since_epoch());
+  char name[64];
+  std::snprintf(name, sizeof(name), "%020" PRIu64 "-000000%s",
+                static_cast<uint64_t>(nanos.count()), suffix);
+  std::ofstream(dir + "/" + name) << std::string(bytes, 'x');
+}
+
+TEST(PushExporter, SpoolRetentionDropsTheOldFirst) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(testing::TempDir()) / "profd_spool_retention";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const auto now = std::chrono::system_clock::now();
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  SpoolFile(dir, now, hours(48), 10, ".push");                 // past max_age
+  SpoolFile(dir, now, minutes(30), 600 << 10, ".push");        // the oldest of three
+  SpoolFile(dir, now, minutes(20), 600 << 10, ".refused");     // refused ones count too
+  SpoolFile(dir, now, minutes(10), 600 << 10, ".push");        // the newest: kept
+  std::ofstream(dir / "not-ours.txt") << "left alone";
+  DaemonConfig::Spool spool;
+  spool.directory = dir.string();
+  spool.max_bytes = 1 << 20;
+  spool.max_age = hours(24);
+  const SpoolRetention r = EnforceSpoolRetention(spool, now);
+  EXPECT_EQ(r.dropped_for_age, 1u);
+  EXPECT_EQ(r.dropped_for_bytes, 2u);
+  EXPECT_EQ(r.files_left, 1u);
+  EXPECT_EQ(r.bytes_left, 600u << 10);
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(dir)) left.push_back(entry.path().filename());
+  std::sort(left.begin(), left.end());
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_TRUE(left[0].ends_with(".push")) << left[0];
+  EXPECT_EQ(left[1], "not-ours.txt");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 (pyroscope_receiver.py: the push API's contract, strict), read back with `go tool pprof`; Parca's
 JSON gateway the same way; the backend down, failing, refusing and hanging; a killed daemon's spool;
 the real Prometheus (Debian's) scraping /metrics."""
+import base64
 import json
 import os
 import re
@@ -114,11 +115,18 @@ class ExportTest(unittest.TestCase):
 
     def test_parca_takes_writeraw_json(self):
         receiver = self.receiver()
-        self.start_daemon(self.config(receiver.url(), kind="parca"))
+        password = os.path.join(self.dir, "password")
+        with open(password, "w") as f:
+            f.write("pa:ss\n")
+        self.start_daemon(self.config(
+            receiver.url(), "    basic_auth_user: fleet\n    basic_auth_password_file: %s\n" %
+            password, kind="parca"))
         self.wait(lambda: len(receiver.received()) >= 3, "three pushes")
         paths = []
         for i, (headers, labels, _, profile) in enumerate(receiver.received()):
             self.assertEqual(headers.get("Content-Type"), "application/json")
+            self.assertEqual(headers.get("Authorization"),
+                             "Basic " + base64.b64encode(b"fleet:pa:ss").decode())
             self.assertEqual(labels["__name__"], "process_cpu")
             self.assertNotIn("__delta__", labels)
             self.assertEqual(labels["pid"], str(self.workload.pid))
