@@ -53,7 +53,9 @@ bool ReadWholeFile(const std::string& path, uint64_t limit, std::string* out) {
   const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return false;
   struct stat st;
-  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) <= limit;
+  // Only a regular file of ours: whatever else is there was not spooled by profd.
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+            static_cast<uint64_t>(st.st_size) <= limit;
   if (ok) {
     out->resize(static_cast<size_t>(st.st_size));
     size_t done = 0;
@@ -89,6 +91,21 @@ std::string ReadSecret(const std::string& path) {
   return text.substr(0, text.find_first_of("\r\n"));
 }
 
+// Whether `directory` is one only profd's user can write to: its files are pushed with the
+// backends' credentials, so nobody else may plant one there.
+bool TrustedSpool(const std::string& directory, std::string* why) {
+  struct stat st;
+  if (lstat(directory.c_str(), &st) != 0) {
+    *why = directory + ": " + std::strerror(errno);
+    return false;
+  }
+  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+    *why = directory + " is not a directory of profd's user that only it may write to";
+    return false;
+  }
+  return true;
+}
+
 // The spool files of `directory` (both kinds), oldest first: the names start with the time.
 std::vector<std::string> SpoolFiles(const std::string& directory) {
   std::vector<std::string> names;
@@ -118,6 +135,10 @@ size_t CollectRetryAfter(char* data, size_t size, size_t count, void* out) {
   if (line.rfind("retry-after:", 0) == 0)
     *static_cast<long*>(out) = std::strtol(line.c_str() + 12, nullptr, 10);  // seconds form
   return n;
+}
+
+int AbortWhenStopping(void* stopping, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(stopping)->load() ? 1 : 0;
 }
 
 }  // namespace
@@ -231,6 +252,7 @@ void PushExporter::Start() {
 
 void PushExporter::Stop() {
   if (!thread_.joinable()) return;
+  stopping_ = true;
   thread_.request_stop();
   wake_.notify_all();
   thread_.join();
@@ -240,8 +262,10 @@ void PushExporter::Export(const ExportedProfile& profile) {
   const DaemonConfig config = config_();
   if (config.exporters.empty()) return;
   const std::string& dir = config.spool.directory;
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    LogWarning("export: cannot create the spool " + dir + ": " + std::strerror(errno));
+  std::string why;
+  if ((mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) || !TrustedSpool(dir, &why)) {
+    if (why.empty()) why = "cannot create " + dir + ": " + std::strerror(errno);
+    LogWarning("export: the spool is not usable: " + why);
     std::lock_guard<std::mutex> lock(metrics_mutex_);
     spool_write_errors_++;
     return;
@@ -293,7 +317,7 @@ void PushExporter::Export(const ExportedProfile& profile) {
 }
 
 PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& exporter,
-                                            const std::string& body) const {
+                                            const std::string& body) {
   CURL* curl = curl_easy_init();
   if (!curl) return {PushResult::kRetry, "other", "cannot start libcurl", {}};
   std::string url = exporter.url;
@@ -337,6 +361,10 @@ PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& export
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectRetryAfter);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &retry_after);
+  // A stopping daemon does not wait out a slow backend: the push is abandoned (and stays spooled).
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, AbortWhenStopping);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &stopping_);
   const CURLcode code = curl_easy_perform(curl);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -401,6 +429,12 @@ SpoolRetention EnforceSpoolRetention(const DaemonConfig::Spool& spool,
 std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& config) {
   const auto now = std::chrono::steady_clock::now();
   const std::string& dir = config.spool.directory;
+  std::string why;
+  if (!TrustedSpool(dir, &why)) {
+    if (errno != ENOENT && refusals_logged_.insert("spool " + why).second)
+      LogWarning("export: nothing is pushed from the spool: " + why);
+    return now + std::chrono::seconds(1);
+  }
   // A new exporters' configuration gets another try at what its backends refused.
   if (config.exporters != last_exporters_) {
     for (const std::string& name : SpoolFiles(dir)) {
@@ -421,8 +455,18 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
     spool_files_ = retention.files_left;
   }
   auto next = now + std::chrono::seconds(1);
+  // While every backend backs off, the spool is not read at all (it may hold thousands).
+  auto all_backing_off = [&] {
+    for (const DaemonConfig::Exporter& e : config.exporters) {
+      auto it = backoff_.find(BackendKey(e));
+      if (it == backoff_.end() || it->second.until <= std::chrono::steady_clock::now())
+        return false;
+    }
+    return true;
+  };
   for (const std::string& name : SpoolFiles(dir)) {
     if (!EndsWith(name, kSpoolSuffix)) continue;
+    if (stopping_ || all_backing_off()) break;
     const std::string path = dir + "/" + name;
     std::string text, backend, body;
     if (!ReadWholeFile(path, config.spool.max_bytes, &text) ||
@@ -482,6 +526,8 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
                  std::to_string(static_cast<int>(wait)) + " s");
     next = std::min(next, backoff.until);
   }
+  for (const auto& [key, b] : backoff_)
+    if (b.until > std::chrono::steady_clock::now()) next = std::min(next, b.until);
   return next;
 }
 

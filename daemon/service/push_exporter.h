@@ -99,7 +99,7 @@ class PushExporter {
     std::string detail;  // for the log: the server's reason
     std::chrono::seconds retry_after{0};
   };
-  PushResult Push(const DaemonConfig::Exporter& exporter, const std::string& body) const;
+  PushResult Push(const DaemonConfig::Exporter& exporter, const std::string& body);
   void Run(std::stop_token stop);
   // One pass over the spool: retention, then every file whose backend is not backing off.
   // Returns when to look again.
@@ -122,6 +122,7 @@ class PushExporter {
   std::vector<DaemonConfig::Exporter> last_exporters_;
   std::set<std::string> refusals_logged_;
   std::atomic<uint64_t> sequence_{0};
+  std::atomic<bool> stopping_{false};  // Stop() was called: a push in flight is abandoned
 
   mutable std::mutex metrics_mutex_;
   uint64_t spooled_ = 0, pushed_ = 0, retried_ = 0, refused_ = 0, spool_write_errors_ = 0;

@@ -142,5 +142,29 @@ TEST(PushExporter, SpoolRetentionDropsTheOldFirst) {
   EXPECT_EQ(left[1], "not-ours.txt");
 }
 
+TEST(PushExporter, RefusesASpoolOthersMayWriteTo) {
+  // Its files are pushed with the backends' credentials: nobody else may plant one.
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(testing::TempDir()) / "profd_open_spool";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::all);  // 0777
+  DaemonConfig config;
+  config.exporters.push_back({"pyroscope", "http://127.0.0.1:9", "", "", "", "", {}});
+  config.spool.directory = dir.string();
+  PushExporter exporter([&] { return config; });
+  ExportedProfile p;
+  p.type = "cpu";
+  p.gzipped = "x";
+  exporter.Export(p);
+  EXPECT_TRUE(fs::is_empty(dir));
+  EXPECT_NE(exporter.MetricsText().find("profd_export_spool_write_errors_total 1\n"),
+            std::string::npos);
+  fs::permissions(dir, fs::perms::owner_all);  // 0700: used
+  exporter.Export(p);
+  EXPECT_FALSE(fs::is_empty(dir));
+  EXPECT_NE(exporter.MetricsText().find("profd_export_spooled_total 1\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace profd
