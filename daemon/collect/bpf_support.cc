@@ -103,6 +103,18 @@ int OpenSoftwarePerfEvent(uint64_t config, uint64_t sample_period, pid_t pid, in
       syscall(SYS_perf_event_open, &attr, pid, cpu, /*group_fd=*/-1, PERF_FLAG_FD_CLOEXEC));
 }
 
+bpf_link* AttachToPerfEvent(bpf_program* program, UniqueFd event) {
+  bpf_link* link = bpf_program__attach_perf_event(program, event.get());
+  if (link) {
+    (void)event.Release();  // the link's now
+  } else {
+    const int err = errno;  // for the caller's message, past the close
+    event.Reset();
+    errno = err;
+  }
+  return link;
+}
+
 std::vector<int> OnlineCpus() {
   std::ifstream in("/sys/devices/system/cpu/online");
   std::string text;

@@ -10,6 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "base/unique_fd.h"
+
+struct bpf_link;
+struct bpf_program;
+
 namespace profd {
 
 // Routes libbpf's messages into profd's log (once per process).
@@ -31,6 +36,11 @@ std::vector<int> OnlineCpus();
 // `user_only`: overflows that land in kernel mode are dropped (exclude_kernel).
 int OpenSoftwarePerfEvent(uint64_t config, uint64_t sample_period, pid_t pid, int cpu,
                           bool inherit, bool user_only = false);
+
+// Attaches `program` to the perf event `event`. On success the link owns the event: libbpf closes
+// it at bpf_link__destroy, so nobody else may (a second close would hit whatever descriptor another
+// thread opened since under that number). On failure (null, errno set) the event is closed here.
+bpf_link* AttachToPerfEvent(bpf_program* program, UniqueFd event);
 
 }  // namespace profd
 

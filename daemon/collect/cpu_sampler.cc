@@ -41,8 +41,7 @@ bool CpuSampler::Attach(std::string* error) {
                                 errno);
       return false;
     }
-    perf_fds_.emplace_back(fd);
-    bpf_link* link = bpf_program__attach_perf_event(skel_->progs.profd_cpu_sample, fd);
+    bpf_link* link = AttachToPerfEvent(skel_->progs.profd_cpu_sample, UniqueFd(fd));
     if (!link) {
       *error =
           DescribeBpfError("cannot attach the CPU sampler on CPU " + std::to_string(cpu), errno);
@@ -57,10 +56,7 @@ bool CpuSampler::Attach(std::string* error) {
   return AttachProcessEvents(error);
 }
 
-void CpuSampler::Stop() {
-  StackCollector::Stop();
-  perf_fds_.clear();
-}
+void CpuSampler::Stop() { StackCollector::Stop(); }
 
 CpuSampler::~CpuSampler() {
   Stop();  // the perf events close before the skeleton, a member, is destroyed

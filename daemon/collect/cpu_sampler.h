@@ -44,7 +44,6 @@ class CpuSampler : public StackCollector {
   CpuSampler() = default;
 
   BpfSkeleton<cpu_bpf> skel_;
-  std::vector<UniqueFd> perf_fds_;
   int64_t period_nanos_ = 0;
 };
 

@@ -76,9 +76,10 @@ class CpuProfileTest(unittest.TestCase):
         self.assertIn("flat%", r.stdout)  # profd's own top table
         rows, text = top_rows(out, ["-sample_index=cpu"])
         self.assert_split(rows, "hot_function", "cold_function", text)
-        # Flat time lands in the inlined mix_step; its chain shows the caller and `main`.
+        # Flat time lands in the inlined mix_step (measured 79.5-83%: the rest is the callers' loop
+        # code); its chain shows the caller and `main`.
         self.assertIn("mix_step", rows, text)
-        self.assertGreater(rows["mix_step"][0], 80.0, text)
+        self.assertGreater(rows["mix_step"][0], 75.0, text)
         self.assertGreater(rows["main"][1], 95.0, text)
         traces = pprof(["-traces", out])
         self.assertRegex(traces, r"mix_step \(inline\)\s*\n\s*hot_function\s*\n\s*main", traces)

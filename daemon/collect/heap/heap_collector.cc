@@ -430,7 +430,7 @@ bool HeapCollector::OpenUserTickEvents(std::string* error) {
     UniqueFd fd(OpenSoftwarePerfEvent(PERF_COUNT_SW_TASK_CLOCK, kUserTickNanos, tid, -1,
                                       /*inherit=*/true, /*user_only=*/true));
     if (!fd.valid() && errno == ESRCH) return true;  // the thread has exited meanwhile
-    bpf_link* link = fd.valid() ? bpf_program__attach_perf_event(program, fd.get()) : nullptr;
+    bpf_link* link = fd.valid() ? AttachToPerfEvent(program, std::move(fd)) : nullptr;
     if (!link) {
       *error = DescribeBpfError(
           "cannot time thread " + std::to_string(tid) + "'s user-mode work (a task-clock perf "
@@ -439,7 +439,6 @@ bool HeapCollector::OpenUserTickEvents(std::string* error) {
       return false;
     }
     links_.push_back(link);
-    tick_events_.push_back(std::move(fd));
     return true;
   });
 }
@@ -632,7 +631,6 @@ void HeapCollector::Stop() {
   stopped_ = true;
   DetachProbes();
   StackCollector::Stop();
-  tick_events_.clear();
 }
 
 StackSamples HeapCollector::Collect() const {

@@ -148,7 +148,6 @@ class HeapCollector : public StackCollector {
   int measured_cost_windows_ = 0;  // windows whose probes cost more than calibrated
   HitCounts hits_on_;
   int windows_ = 0;
-  std::vector<UniqueFd> tick_events_;
   std::set<pid_t> ticked_threads_;
   std::mt19937_64 jitter_{std::random_device{}()};  // detached windows' lengths vary by ±50%
   bool duty_cycled_ = false;

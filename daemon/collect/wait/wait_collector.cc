@@ -49,7 +49,7 @@ bool WaitCollector::UseWaitObject(bpf_object* object, bpf_program* program,
 }
 
 bool WaitCollector::AttachToEvent(UniqueFd fd, const std::string& what, std::string* error) {
-  bpf_link* link = bpf_program__attach_perf_event(program_, fd.get());
+  bpf_link* link = AttachToPerfEvent(program_, std::move(fd));
   if (!link) {
     *error = DescribeBpfError("cannot attach " + std::string(bpf_program__name(program_)) + " to " +
                                   what + "'s context-switch event",
@@ -57,7 +57,6 @@ bool WaitCollector::AttachToEvent(UniqueFd fd, const std::string& what, std::str
     return false;
   }
   links_.push_back(link);
-  perf_fds_.push_back(std::move(fd));
   return true;
 }
 
@@ -110,7 +109,6 @@ bool WaitCollector::Attach(std::string* error) {
 void WaitCollector::Stop() {
   const bool was_attached = !links_.empty();
   StackCollector::Stop();  // first, so that no wait is charged both by BPF and here
-  perf_fds_.clear();
   if (!stopped_ && was_attached) finished_at_stop_.samples = FinishedWaits(&finished_at_stop_.stacks);
   stopped_ = true;
 }

@@ -45,7 +45,6 @@ class WaitCollector : public StackCollector {
   uint64_t min_wait_nanos_ = 0;
   int thread_switches_fd_ = -1;
   std::set<pid_t> threads_;
-  std::vector<UniqueFd> perf_fds_;
   bool stopped_ = false;
   StackSamples finished_at_stop_;
 };
