@@ -213,7 +213,9 @@ bool ProcessTable::Capture(pid_t pid, ProcessInfo* info) {
   const ssize_t n = ::readlink(ProcPath(pid, "exe").c_str(), exe, sizeof(exe) - 1);
   info->exe = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
   StripDeletedSuffix(&info->exe);
-  info->cgroup = CgroupOf(pid);
+  const std::string cgroup = CgroupOf(pid);
+  info->service_name = ServiceNameOf(cgroup, comm);
+  info->container_id = ContainerIdOf(cgroup);
   info->kernel_thread = maps.empty() && IsKernelThread(pid);
   std::vector<Mapping> mappings;
   for (const MapsEntry& e : ParseProcMaps(maps)) {

@@ -60,7 +60,10 @@ struct ProcessInfo {
   pid_t pid = 0;
   std::string comm;
   std::string exe;                // the executable's path (/proc/PID/exe), "" when unreadable
-  std::string cgroup;             // its cgroup v2 path when read, "" when none
+  // Its service_name and container_id labels (ServiceNameOf, ContainerIdOf of its cgroup), taken
+  // once when it is read rather than at every sample.
+  std::string service_name;
+  std::string container_id;
   // The process's root directory, for debug-file lookups inside containers: /proc/self/fd/N of
   // root_dir, held open so that it still reaches the files once the process has exited (a zombie's
   // /proc/PID/root cannot be followed); /proc/PID/root when it could not be opened.

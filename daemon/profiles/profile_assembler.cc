@@ -7,7 +7,6 @@
 #include <set>
 
 #include "base/log.h"
-#include "process/proc_files.h"
 
 namespace profd {
 namespace {
@@ -286,12 +285,12 @@ void ProfileAssembler::Add(const StackSamples& samples, ProfileBuilder* builder)
     if (process && !process->kernel_thread) {
       Label service;
       service.key = "service_name";
-      service.str = ServiceNameOf(process->cgroup, process->comm);
+      service.str = process->service_name;
       labels.push_back(service);
-      if (std::string id = ContainerIdOf(process->cgroup); !id.empty()) {
+      if (!process->container_id.empty()) {
         Label container;
         container.key = "container_id";
-        container.str = std::move(id);
+        container.str = process->container_id;
         labels.push_back(container);
       }
     }
