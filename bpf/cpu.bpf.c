@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* CPU profile: a perf_event CPU-clock sampler on every CPU. Each sample of a target thread adds one
- * period of CPU time to its (pid, tid, stacks, thread name) key. */
+/* CPU profile: a perf_event CPU-clock sampler on every CPU. Each sample of a target thread adds the
+ * CPU time since its CPU's previous sample to its (pid, tid, stacks, thread name) key. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -9,14 +9,51 @@
 #include "sample_counts.bpf.h"
 #include "stack_capture.bpf.h"
 
-/* Nanoseconds of CPU time one sample stands for (the perf event's fixed period). */
+/* The nominal period in nanoseconds (1e9/Hz). The daemon varies each CPU's period around it, so that
+ * a workload periodic near the sampling rate does not alias with it, and says which in
+ * `cpu_periods`; a sample stands for its CPU's period in effect. */
 const volatile __u64 period_nanos = 10101010;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1); /* the number of possible CPUs, set at load */
+  __type(key, __u32);
+  __type(value, struct profd_cpu_period);
+} cpu_periods SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} last_sample_ns SEC(".maps");
+
+/* The CPU time the sample taken now stands for: the period in effect, plus, after a change of
+ * period, the part of the previous one the change cut off (its timer restarted). Not the time since
+ * the previous sample: a tick the hypervisor delayed would count time the CPU did not run the task.
+ * Run at every sample, the idle task's included. */
+static __always_inline __u64 profd_sample_weight(void) {
+  __u32 zero = 0, cpu = bpf_get_smp_processor_id();
+  const struct profd_cpu_period *set = bpf_map_lookup_elem(&cpu_periods, &cpu);
+  __u64 weight = set && set->period_ns ? set->period_ns : period_nanos;
+  __u64 *last = bpf_map_lookup_elem(&last_sample_ns, &zero);
+  if (!last) return weight;
+  const __u64 now = bpf_ktime_get_ns();
+  if (set && *last && set->restarted_ns > *last && set->restarted_ns <= now) {
+    const __u64 cut = set->restarted_ns - *last;
+    /* More than a period: the events were detached between two windows. */
+    if (cut <= weight + weight / 2) weight += cut;
+  }
+  *last = now;
+  return weight;
+}
 
 SEC("perf_event")
 int profd_cpu_sample(struct bpf_perf_event_data *ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 pid = pid_tgid >> 32;
   __u32 tid = (__u32)pid_tgid;
+  const __u64 weight = profd_sample_weight();
   if (tid == 0) return 0; /* the idle task is no process */
   if (!profd_is_target(pid)) return 0;
 
@@ -27,7 +64,7 @@ int profd_cpu_sample(struct bpf_perf_event_data *ctx) {
   key.user_stack_id = profd_capture_stack(ctx, 1);
   key.kernel_stack_id = profd_capture_stack(ctx, 0);
   bpf_get_current_comm(key.thread_comm, sizeof(key.thread_comm));
-  profd_add_sample(&key, period_nanos);
+  profd_add_sample(&key, weight);
   return 0;
 }
 

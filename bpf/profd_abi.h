@@ -37,6 +37,14 @@ struct profd_sample_value {
   __u64 total;
 };
 
+/* A CPU's sampling period as the daemon last set it (the CPU sampler varies it), indexed by CPU in
+ * `cpu_periods`: the period in nanoseconds, and when (CLOCK_MONOTONIC ns) the change restarted the
+ * CPU's timer, cutting its running period short. */
+struct profd_cpu_period {
+  __u64 period_ns;
+  __u64 restarted_ns;
+};
+
 /* Every way a sample can be lost or damaged; indexes into the per-CPU `counters` array. */
 enum profd_counter {
   PROFD_COUNTER_SAMPLES = 0,          /* samples that passed the pid filter */
@@ -211,12 +219,14 @@ static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
 static_assert(sizeof(struct profd_live_block) == 64, "profd_live_block layout");
 static_assert(sizeof(struct profd_heap_event) == 80, "profd_heap_event layout");
 static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
+static_assert(sizeof(struct profd_cpu_period) == 16, "profd_cpu_period layout");
 #else
 _Static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 _Static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
 _Static_assert(sizeof(struct profd_live_block) == 64, "profd_live_block layout");
 _Static_assert(sizeof(struct profd_heap_event) == 80, "profd_heap_event layout");
 _Static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
+_Static_assert(sizeof(struct profd_cpu_period) == 16, "profd_cpu_period layout");
 #endif
 
 #endif /* PROFD_BPF_PROFD_ABI_H */

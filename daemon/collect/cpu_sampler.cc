@@ -3,8 +3,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
+#include <sys/ioctl.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <ctime>
 
 #include "collect/bpf_support.h"
 #include "cpu.skel.h"
@@ -20,19 +23,22 @@ std::unique_ptr<CpuSampler> CpuSampler::Load(const Options& options, std::string
     skel->rodata->period_nanos = static_cast<uint64_t>(sampler->period_nanos_);
     bpf_map__set_max_entries(skel->maps.stacks, options.max_stacks);
     bpf_map__set_max_entries(skel->maps.counts, options.max_counts);
+    const int cpus = libbpf_num_possible_cpus();
+    bpf_map__set_max_entries(skel->maps.cpu_periods, static_cast<uint32_t>(cpus > 0 ? cpus : 1));
     // The maps stay preallocated: allocating an entry in the timer interrupt the sampler runs in
     // fails now and then (measured: about 1 new stack in 250 lost with BPF_F_NO_PREALLOC).
   };
   if (!sampler->skel_.Load("the CPU sampler", configure, error) ||
       !sampler->UseObject(sampler->skel_->obj, options, error))
     return nullptr;
+  sampler->cpu_periods_fd_ = bpf_map__fd(sampler->skel_->maps.cpu_periods);
   return sampler;
 }
 
 bool CpuSampler::Attach(std::string* error) {
   for (int cpu : OnlineCpus()) {
-    // A fixed period in nanoseconds, not a frequency: every sample then stands for exactly
-    // period_nanos of CPU time, which is what cpu/nanoseconds reports.
+    // A period in nanoseconds, not a frequency (which the kernel would adjust from the event rate):
+    // Poll varies it around period_nanos.
     int fd = OpenSoftwarePerfEvent(PERF_COUNT_SW_CPU_CLOCK, static_cast<uint64_t>(period_nanos_),
                                    /*pid=*/-1, cpu, /*inherit=*/false);
     if (fd < 0) {
@@ -48,6 +54,11 @@ bool CpuSampler::Attach(std::string* error) {
       return false;
     }
     links_.push_back(link);
+    events_.push_back({cpu, fd, Clock::now()});
+    // At the nominal period until Poll's first change; a reattached sampler forgets the last one.
+    const profd_cpu_period nominal = {};
+    const uint32_t key = static_cast<uint32_t>(cpu);
+    (void)bpf_map_update_elem(cpu_periods_fd_, &key, &nominal, BPF_ANY);
   }
   if (links_.empty()) {
     *error = "no online CPU could be sampled";
@@ -56,7 +67,40 @@ bool CpuSampler::Attach(std::string* error) {
   return AttachProcessEvents(error);
 }
 
-void CpuSampler::Stop() { StackCollector::Stop(); }
+void CpuSampler::Stop() {
+  events_.clear();  // their links close them
+  StackCollector::Stop();
+}
+
+double CpuSampler::Poll() {
+  const Clock::time_point now = Clock::now();
+  for (size_t i = 0; i < events_.size(); i++)
+    if (now >= events_[i].retune_at) Retune(i, now);
+  return 0.1;
+}
+
+void CpuSampler::Retune(size_t event, Clock::time_point now) {
+  std::uniform_real_distribution<double> scale(0.8, 1.2), hold(0.2, 0.6);
+  Event& e = events_[event];
+  e.retune_at =
+      now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(hold(random_)));
+  profd_cpu_period set = {};
+  set.period_ns = static_cast<uint64_t>(static_cast<double>(period_nanos_) * scale(random_));
+  set.period_ns = std::max<uint64_t>(set.period_ns, 10000);  // the kernel's least hrtimer period
+  // A failure keeps the period it had (and the weight the BPF program gives it): the profile stays
+  // right, only more prone to aliasing.
+  if (ioctl(e.fd, PERF_EVENT_IOC_PERIOD, &set.period_ns) != 0) return;
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);  // bpf_ktime_get_ns's clock
+  set.restarted_ns = static_cast<uint64_t>(t.tv_sec) * 1000000000ULL + static_cast<uint64_t>(t.tv_nsec);
+  const uint32_t key = static_cast<uint32_t>(e.cpu);
+  (void)bpf_map_update_elem(cpu_periods_fd_, &key, &set, BPF_ANY);
+}
+
+std::vector<std::string> CpuSampler::Notes() const {
+  return {"sampling period drawn anew every 0.2-0.6 s within 20% of 1e9/Hz on each CPU, so that "
+          "code periodic near the rate is not aliased; each sample counts its CPU's period"};
+}
 
 CpuSampler::~CpuSampler() {
   Stop();  // the perf events close before the skeleton, a member, is destroyed

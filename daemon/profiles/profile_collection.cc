@@ -479,6 +479,7 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
   facts.duration = std::chrono::steady_clock::now() - start;
   facts.elapsed = elapsed;
   facts.notes = {"sampled by the daemon's host-wide sampler, shared with its other requests"};
+  for (std::string& note : shared.CollectorNotes()) facts.notes.push_back(std::move(note));
   facts.unwind = unwind;
   facts.exit_note = exits.note;
   // One symbolizer for all requests: DWARF is read once, not once per request (50 concurrent

@@ -70,6 +70,11 @@ bool SharedSampler::loaded() const {
   return collector_ && attached_;
 }
 
+std::vector<std::string> SharedSampler::CollectorNotes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return collector_ ? collector_->Notes() : std::vector<std::string>{};
+}
+
 ProcessTable SharedSampler::Processes(const std::vector<pid_t>& pids) const {
   std::lock_guard<std::mutex> lock(processes_mutex_);
   return processes_.table().Snapshot(pids);
@@ -205,7 +210,10 @@ void SharedSampler::DrainLoop(std::stop_token stop) {
       wake_.wait_for(lock, stop, std::chrono::milliseconds(200), [&] { return drain_requested_; });
       drain_requested_ = false;
       if (!collector_) continue;
-      if (attached_) DrainLocked();
+      if (attached_) {
+        DrainLocked();
+        collector_->Poll();  // the CPU sampler varies its periods
+      }
       const auto since = std::chrono::steady_clock::now() - idle_since_;
       // Nobody has asked for a while: the perf events go; after longer (or once the settings
       // changed) the programs and maps too. The next request attaches or loads them again.

@@ -78,6 +78,8 @@ class SharedSampler {
   void UnloadWhenIdle();
 
   bool loaded() const;  // its perf events are open
+  // What its collector says of how it samples (StackCollector::Notes); none when not loaded.
+  std::vector<std::string> CollectorNotes() const;
   uint64_t samples_drained() const;
 
  private:
