@@ -9,6 +9,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <unordered_map>
 
 #include "base/log.h"
@@ -249,8 +250,53 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
   const ProfileTypeInfo& endpoint = *FindEndpoint(name);
   const DaemonConfig config = config_();
   const std::string type_name = ProfileTypeName(endpoint.type);
+  ProfileAsk ask;
+  if (std::optional<HttpResponse> refused = ReadAsk(name, endpoint, request, config, &ask))
+    return *refused;
 
-  ProfileRequest profile;
+  HttpResponse ok;
+  ok.headers = {{"X-Content-Type-Options", "nosniff"}};
+  if (ask.debug_text) {
+    ok.headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
+  } else {
+    ok.headers.push_back({"Content-Type", "application/octet-stream"});
+    ok.headers.push_back({"Content-Disposition", "attachment; filename=\"" + name + "\""});
+  }
+  if (request.method == "HEAD") return ok;  // no profile is started for a HEAD
+
+  // The limit on profiles collected at once: beyond it, a clear refusal, never a queue.
+  if (running_.fetch_add(1) >= config.limits.max_concurrent_requests) {
+    running_.fetch_sub(1);
+    Count(type_name, "busy");
+    return PprofErrorResponse(503,
+                              "too many profile requests at once (limits."
+                              "max_concurrent_requests: " +
+                                  std::to_string(config.limits.max_concurrent_requests) +
+                                  "); try again when one has finished");
+  }
+  // The slot is given back however the collection ends (an exception included), or the daemon
+  // would refuse every request once max_concurrent_requests slots had leaked.
+  struct RunningSlot {
+    std::atomic<int>& running;
+    ~RunningSlot() { running.fetch_sub(1); }
+  } slot{running_};
+  LogInfo(request.remote_address + ": " + name + " profile of " +
+          (ask.profile.all_processes ? std::string("the host")
+                                     : "pid " + request.query.at("pid")) +
+          (!endpoint.has_window ? ""
+           : ask.cumulative     ? " (cumulative)"
+                                : " for " + Seconds(ask.profile.seconds)));
+  CollectedProfile collected = Collect(ask, config, stop);
+  served_.fetch_add(1);
+  return Answer(name, request, config, ask.debug_text, &collected, std::move(ok));
+}
+
+std::optional<HttpResponse> PprofEndpoints::ReadAsk(const std::string& name,
+                                                    const ProfileTypeInfo& endpoint,
+                                                    const HttpRequest& request,
+                                                    const DaemonConfig& config, ProfileAsk* ask) {
+  const std::string type_name = ProfileTypeName(endpoint.type);
+  ProfileRequest& profile = ask->profile;
   profile.type = endpoint.type;
   if (auto it = request.query.find("pid"); it != request.query.end()) {
     if (std::string error; !ParsePids(it->second, &profile.pids, &error)) {
@@ -281,7 +327,7 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
     profile.owner_uid = request.peer->uid;
   // As net/http/pprof: whole seconds; /profile falls back to 30 on a bad value, the others refuse.
   profile.seconds = 30;
-  const bool cumulative = endpoint.cumulative && !request.query.count("seconds");
+  ask->cumulative = endpoint.cumulative && !request.query.count("seconds");
   if (auto it = request.query.find("seconds"); it != request.query.end()) {
     char* end = nullptr;
     const long long seconds = std::strtoll(it->second.c_str(), &end, 10);
@@ -304,41 +350,21 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
     Count(type_name, "bad_request");
     return PprofErrorResponse(400, error);
   }
-  bool debug_text = false;
   if (auto it = request.query.find("debug"); it != request.query.end())
-    debug_text = it->second != "" && it->second != "0";
+    ask->debug_text = it->second != "" && it->second != "0";
+  return std::nullopt;
 
-  HttpResponse ok;
-  ok.headers = {{"X-Content-Type-Options", "nosniff"}};
-  if (debug_text) {
-    ok.headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
-  } else {
-    ok.headers.push_back({"Content-Type", "application/octet-stream"});
-    ok.headers.push_back({"Content-Disposition", "attachment; filename=\"" + name + "\""});
-  }
-  if (request.method == "HEAD") return ok;  // no profile is started for a HEAD
+}
 
-  // The limit on profiles collected at once: beyond it, a clear refusal, never a queue.
-  if (running_.fetch_add(1) >= config.limits.max_concurrent_requests) {
-    running_.fetch_sub(1);
-    Count(type_name, "busy");
-    return PprofErrorResponse(503,
-                              "too many profile requests at once (limits."
-                              "max_concurrent_requests: " +
-                                  std::to_string(config.limits.max_concurrent_requests) +
-                                  "); try again when one has finished");
+CollectedProfile PprofEndpoints::Collect(const ProfileAsk& ask, const DaemonConfig& config,
+                                         std::stop_token stop) {
+  const ProfileRequest& profile = ask.profile;
+  if (ask.cumulative) {
+    CumulativeProfiles::Limits limits;
+    limits.max_tracked = config.limits.max_cumulative_profiles;
+    limits.idle_expiry = config.limits.cumulative_idle_expiry;
+    return cumulative_.Get(profile, limits, stop);
   }
-  // The slot is given back however the collection ends (an exception included), or the daemon
-  // would refuse every request once max_concurrent_requests slots had leaked.
-  struct RunningSlot {
-    std::atomic<int>& running;
-    ~RunningSlot() { running.fetch_sub(1); }
-  } slot{running_};
-  LogInfo(request.remote_address + ": " + name + " profile of " +
-          (profile.all_processes ? std::string("the host") : "pid " + request.query.at("pid")) +
-          (!endpoint.has_window ? ""
-           : cumulative                             ? " (cumulative)"
-                                                    : " for " + Seconds(profile.seconds)));
   CollectionHooks hooks;
   hooks.stop_requested = [&stop] { return stop.stop_requested(); };
   hooks.abandon_when_stopped = true;  // the client went away, or the daemon is stopping
@@ -349,17 +375,14 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
     hooks.shared_cpu_frequency = shared_cpu_frequency_;
   }
   hooks.shared_symbolizer = shared_cpu_;
-  CollectedProfile collected;
-  if (cumulative) {
-    CumulativeProfiles::Limits limits;
-    limits.max_tracked = config.limits.max_cumulative_profiles;
-    limits.idle_expiry = config.limits.cumulative_idle_expiry;
-    collected = cumulative_.Get(profile, limits, stop);
-  } else {
-    collected = CollectProfile(profile, hooks);
-  }
-  served_.fetch_add(1);
+  return CollectProfile(profile, hooks);
+}
 
+HttpResponse PprofEndpoints::Answer(const std::string& name, const HttpRequest& request,
+                                    const DaemonConfig& config, bool debug_text,
+                                    CollectedProfile* collected_profile, HttpResponse ok) {
+  CollectedProfile& collected = *collected_profile;
+  const std::string type_name = ProfileTypeName(FindEndpoint(name)->type);
   // The outcome is also a header, so the CLI over the control socket can exit as it would have
   // itself: a 400 from the collection (a kernel thread's pid) is its exit 1, not a usage error.
   auto collection_error = [&](int status, const std::string& outcome, const std::string& message) {

@@ -23,11 +23,15 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
 
 #include "daemon_config.h"
+#include "profiles/profile_collection.h"
+#include "profiles/profile_request.h"
+#include "profiles/profile_types.h"
 #include "service/cumulative_profiles.h"
 #include "service/http_server.h"
 
@@ -70,7 +74,24 @@ class PprofEndpoints {
  private:
   HttpResponse Index() const;
   HttpResponse Cmdline(const HttpRequest& request) const;
+  // A /debug/pprof/NAME profile: the request read (ReadAsk), collected (Collect) and answered
+  // (Answer), within the limit on requests at once.
   HttpResponse Profile(const std::string& name, const HttpRequest& request, std::stop_token stop);
+  struct ProfileAsk {
+    ProfileRequest profile;
+    bool cumulative = false;  // no ?seconds for a type that can be: since the first such request
+    bool debug_text = false;  // ?debug=1
+  };
+  // The query and the caller's rights as a request; the error response when they make none.
+  std::optional<HttpResponse> ReadAsk(const std::string& name, const ProfileTypeInfo& endpoint,
+                                      const HttpRequest& request, const DaemonConfig& config,
+                                      ProfileAsk* ask);
+  CollectedProfile Collect(const ProfileAsk& ask, const DaemonConfig& config,
+                           std::stop_token stop);
+  // `ok` (its headers set) with the profile, or the error response of how the collection ended.
+  HttpResponse Answer(const std::string& name, const HttpRequest& request,
+                      const DaemonConfig& config, bool debug_text, CollectedProfile* collected,
+                      HttpResponse ok);
   HttpResponse Metrics() const;
   void Count(const std::string& type, const std::string& outcome);
 
