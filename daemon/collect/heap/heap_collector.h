@@ -58,6 +58,10 @@ class HeapCollector : public StackCollector {
   };
 
  private:
+  // heap_duty_cycle.cc: the budget.
+  static double Now();  // steady-clock seconds, the windows' time
+  // What a probe hit costs here (cost_), measured at most every 10 minutes for the process.
+  bool MeasureProbeCostLately(std::string* error);
   HeapCollector() = default;
   struct Target {
     pid_t pid;
