@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "collect/bpf_support.h"
+#include "collect/kernel_features.h"
 #include "process/loaded_unwind_tables.h"
 #include "process/process_table.h"
 #include "process/process_tracker.h"
@@ -426,6 +427,11 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
   if (request.type == ProfileType::kGoroutine) return CollectThreadDump(request);
   if (std::string missing = CheckBpfPrerequisites(); !missing.empty()) {
     result.error = missing;
+    return result;
+  }
+  if (std::string missing = MissingKernelFeatures(InfoOf(request.type).kernel_features);
+      !missing.empty()) {
+    result.error = ProfileTypeName(request.type) + " profiles cannot be collected here: " + missing;
     return result;
   }
   if (request.type == ProfileType::kCpu && hooks.shared_cpu) return CollectShared(request, hooks);

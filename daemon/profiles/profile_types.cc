@@ -2,11 +2,17 @@
 
 #include <algorithm>
 
+#include "collect/kernel_features.h"
 #include "profiles/collectors.h"
 
 namespace profd {
 
 namespace {
+
+// Threads' stacks at events (a switch, a new thread), with the exec/exit notices every collector has.
+constexpr uint32_t kWaitFeatures = kFeatureStackWalk | kFeatureRawTracepoints;
+constexpr uint32_t kHeapFeatures =
+    kWaitFeatures | kFeatureRingBuffer | kFeatureTaskStorage | kFeatureUprobeSessions;
 
 // In the order of Go's index page.
 constexpr ProfileTypeInfo kProfileTypes[] = {
@@ -14,10 +20,10 @@ constexpr ProfileTypeInfo kProfileTypes[] = {
      "A sampling of memory allocations: made in the last ?seconds, or (without) since profd began "
      "counting for the process.",
      /*needs_pid=*/true, /*has_window=*/true, /*cumulative=*/true, /*unscheduled=*/nullptr,
-     /*load_collector=*/LoadHeapCollector, /*probes_libraries=*/true},
+     /*load_collector=*/LoadHeapCollector, /*probes_libraries=*/true, kHeapFeatures},
     {ProfileType::kBlock, "block", "offcpu", "block",
      "Stack traces that led to blocking off-CPU (sleep, I/O, futex waits), with the time blocked.",
-     false, true, true, nullptr, LoadBlockCollector},
+     false, true, true, nullptr, LoadBlockCollector, false, kWaitFeatures},
     {ProfileType::kCmdline, "cmdline", nullptr, "cmdline", nullptr, true, false, false,
      "is answered on request, not kept on a schedule", nullptr},
     {ProfileType::kGoroutine, "goroutine", "threads", "goroutine",
@@ -26,14 +32,15 @@ constexpr ProfileTypeInfo kProfileTypes[] = {
     {ProfileType::kHeap, "heap", nullptr, "heap",
      "A sampling of memory allocated (in the last ?seconds, or since profd began counting) and "
      "still live.",
-     true, true, true, nullptr, LoadHeapCollector, true},
+     true, true, true, nullptr, LoadHeapCollector, true, kHeapFeatures},
     {ProfileType::kMutex, "mutex", nullptr, "mutex", "Stack traces of waiters on contended locks.",
-     false, true, true, nullptr, LoadMutexCollector},
+     false, true, true, nullptr, LoadMutexCollector, false, kWaitFeatures},
     {ProfileType::kCpu, "cpu", nullptr, "profile", "CPU profile for ?seconds (default 30).", false,
-     true, false, nullptr, LoadCpuCollector},
+     true, false, nullptr, LoadCpuCollector, false,
+     kFeatureStackWalk | kFeatureCpuClock | kFeatureRawTracepoints},
     {ProfileType::kThreadCreate, "threadcreate", nullptr, "threadcreate",
      "Stack traces that created new threads.", false, true, true, nullptr,
-     LoadThreadCreateCollector},
+     LoadThreadCreateCollector, false, kWaitFeatures},
 };
 
 }  // namespace

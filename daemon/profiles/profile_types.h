@@ -49,6 +49,8 @@ struct ProfileTypeInfo {
   // Its uprobes go on a library's functions (the allocator's): a launched command's loader must
   // have mapped that library before the collector attaches.
   bool probes_libraries = false;
+  // What its programs need of the kernel (collect/kernel_features.h), checked before it loads.
+  uint32_t kernel_features = 0;
 };
 
 // Every type, in the order of Go's index page.

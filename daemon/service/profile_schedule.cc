@@ -10,6 +10,7 @@
 #include <set>
 
 #include "base/log.h"
+#include "collect/kernel_features.h"
 #include "process/proc_files.h"
 #include "process/process_table.h"
 #include "profile_builder.h"
@@ -129,15 +130,22 @@ void ProfileSchedule::CollectType(const DaemonConfig& config, const std::string&
                                   const std::vector<pid_t>& pids, std::stop_token stop) {
   ProfileType type;
   if (!ParseProfileType(type_name, &type)) return;  // the config loader refuses unknown types
-  if (config.targets.all && NeedsPids(type)) {
-    const std::string message = "schedule: " + type_name +
-                                " profiles given processes, not the whole host: it is left out "
-                                "while targets.all is true (list pids, process_names or cgroups)";
+  auto warn_once = [this](const std::string& message) {
     std::lock_guard<std::mutex> lock(warned_mutex_);
     if (std::find(warned_.begin(), warned_.end(), message) == warned_.end()) {
       LogWarning(message);
       warned_.push_back(message);
     }
+  };
+  if (config.targets.all && NeedsPids(type)) {
+    warn_once("schedule: " + type_name +
+              " profiles given processes, not the whole host: it is left out while targets.all "
+              "is true (list pids, process_names or cgroups)");
+    return;
+  }
+  if (std::string missing = MissingKernelFeatures(InfoOf(type).kernel_features);
+      !missing.empty()) {
+    warn_once("schedule: " + type_name + " profiles are left out: " + missing);
     return;
   }
   ProfileStore store(config.store.directory,

@@ -33,11 +33,11 @@ static_assert(sizeof(UprobeMultiLinkAttr) == 64);
 
 }  // namespace
 
-UniqueFd AttachSessionProbes(bpf_program* program, const std::string& path,
+UniqueFd AttachSessionProbes(int program_fd, const std::string& path,
                              const std::vector<uint64_t>& offsets,
                              const std::vector<uint64_t>& cookies, pid_t pid) {
   UprobeMultiLinkAttr attr = {};
-  attr.prog_fd = static_cast<uint32_t>(bpf_program__fd(program));
+  attr.prog_fd = static_cast<uint32_t>(program_fd);
   attr.attach_type = kBpfTraceUprobeSession;
   attr.path = reinterpret_cast<uint64_t>(path.c_str());
   attr.offsets = reinterpret_cast<uint64_t>(offsets.data());
@@ -45,6 +45,12 @@ UniqueFd AttachSessionProbes(bpf_program* program, const std::string& path,
   attr.count = static_cast<uint32_t>(offsets.size());
   attr.pid = static_cast<uint32_t>(pid);
   return UniqueFd(static_cast<int>(syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr))));
+}
+
+UniqueFd AttachSessionProbes(bpf_program* program, const std::string& path,
+                             const std::vector<uint64_t>& offsets,
+                             const std::vector<uint64_t>& cookies, pid_t pid) {
+  return AttachSessionProbes(bpf_program__fd(program), path, offsets, cookies, pid);
 }
 
 std::string DescribeAttachError(const std::string& what, int err) {

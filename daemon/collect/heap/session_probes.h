@@ -24,6 +24,10 @@ constexpr uint32_t kBpfTraceUprobeSession = 57;
 UniqueFd AttachSessionProbes(bpf_program* program, const std::string& path,
                              const std::vector<uint64_t>& offsets,
                              const std::vector<uint64_t>& cookies, pid_t pid);
+// The same for a loaded program's fd.
+UniqueFd AttachSessionProbes(int program_fd, const std::string& path,
+                             const std::vector<uint64_t>& offsets,
+                             const std::vector<uint64_t>& cookies, pid_t pid);
 
 // The message for a failed attach: `what`, and the kernel it needs when the kernel has no session
 // links.

@@ -1,0 +1,106 @@
+#include "collect/kernel_features.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dlfcn.h>
+#include <linux/perf_event.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#include "base/unique_fd.h"
+#include "collect/bpf_support.h"
+#include "collect/heap/allocator_probes.h"
+#include "collect/heap/session_probes.h"
+
+namespace profd {
+namespace {
+
+bool HasHelpers() {
+  for (bpf_func_id helper : {BPF_FUNC_loop, BPF_FUNC_task_pt_regs, BPF_FUNC_get_current_task_btf})
+    if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, helper, nullptr) != 1) return false;
+  return true;
+}
+
+bool HasCpuClock() {
+  UniqueFd fd(OpenSoftwarePerfEvent(PERF_COUNT_SW_CPU_CLOCK, 10000000, /*pid=*/0, /*cpu=*/-1,
+                                    /*inherit=*/false));
+  return fd.valid();
+}
+
+// A session program that does nothing, linked for a moment to profd's own free(): what the heap
+// collector does, so its answer is the kernel's own (before 6.13 the link is refused).
+bool HasUprobeSessions() {
+  Dl_info info;
+  if (!dladdr(reinterpret_cast<void*>(free), &info) || !info.dli_fname) return false;
+  const auto functions = FindAllocatorFunctions(info.dli_fname);
+  const auto free_function = functions.find("free");
+  if (free_function == functions.end()) return false;
+  const bpf_insn return_zero[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, opts,
+              .expected_attach_type = static_cast<bpf_attach_type>(kBpfTraceUprobeSession));
+  UniqueFd program(bpf_prog_load(BPF_PROG_TYPE_KPROBE, "profd_probe", "GPL", return_zero, 2, &opts));
+  if (!program.valid()) return false;
+  UniqueFd link = AttachSessionProbes(program.get(), info.dli_fname,
+                                      {free_function->second.offset}, {}, getpid());
+  return link.valid();
+}
+
+struct Feature {
+  KernelFeature bit;
+  const char* what;
+  const char* since;  // the Linux release it came in
+  bool (*probe)();
+};
+constexpr Feature kFeatures[] = {
+    {kFeatureStackWalk, "the BPF helpers that walk stacks (bpf_loop, bpf_task_pt_regs)", "5.17",
+     HasHelpers},
+    {kFeatureCpuClock, "software CPU-clock perf events", "2.6.31", HasCpuClock},
+    {kFeatureRawTracepoints, "raw tracepoint programs", "4.17",
+     [] { return libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_RAW_TRACEPOINT, nullptr) == 1; }},
+    {kFeatureRingBuffer, "BPF ring buffers", "5.8",
+     [] { return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1; }},
+    {kFeatureTaskStorage, "task-local storage maps", "5.11",
+     [] { return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr) == 1; }},
+    {kFeatureUprobeSessions, "uprobe session links (BPF_TRACE_UPROBE_SESSION)", "6.13",
+     HasUprobeSessions},
+};
+
+}  // namespace
+
+std::string DescribeMissingFeatures(uint32_t missing, const std::string& release) {
+  std::string list;
+  for (const Feature& f : kFeatures) {
+    if (!(missing & f.bit)) continue;
+    list += (list.empty() ? "" : "; ") + std::string(f.what) + " (Linux " + f.since + ")";
+  }
+  if (list.empty()) return "";
+  return "this kernel (" + release + ") lacks " + list;
+}
+
+std::string MissingKernelFeatures(uint32_t needed) {
+  static std::mutex mutex;
+  static std::map<uint32_t, bool> probed;  // by feature bit: present
+  uint32_t missing = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const Feature& f : kFeatures) {
+      if (!(needed & f.bit)) continue;
+      auto it = probed.find(f.bit);
+      if (it == probed.end()) it = probed.emplace(f.bit, f.probe()).first;
+      if (!it->second) missing |= f.bit;
+    }
+  }
+  if (!missing) return "";
+  utsname u = {};
+  uname(&u);
+  return DescribeMissingFeatures(missing, u.release);
+}
+
+}  // namespace profd
