@@ -187,7 +187,7 @@ void ProfileSchedule::CollectType(const DaemonConfig& config, const std::string&
     if (!request.all_processes && request.pids.empty()) return;
     collected.push_back(CollectProfile(request, hooks));
   }
-  int stored = 0;
+  int stored = 0, handled = 0;
   for (CollectedProfile& c : collected) {
     if (c.status == CollectedProfile::Status::kStopped) return;
     if (c.status != CollectedProfile::Status::kOk &&
@@ -196,7 +196,7 @@ void ProfileSchedule::CollectType(const DaemonConfig& config, const std::string&
       continue;
     }
     for (CollectedProfile::ProcessProfile& p : c.per_pid) {
-      if (stored >= config.limits.max_targets) break;
+      if (handled++ >= config.limits.max_targets) break;
       StoredProfileInfo info;
       info.time = time;
       info.type = type_name;
@@ -205,12 +205,14 @@ void ProfileSchedule::CollectType(const DaemonConfig& config, const std::string&
       info.comm = !p.comm.empty() ? p.comm : ReadProcessComm(p.pid);
       if (info.comm.empty()) info.comm = "unknown";
       const std::string gzipped = p.builder->SerializeGzipped();
-      if (!store.Write(info, gzipped, nullptr, &error)) {
+      // The backends get it even when the store cannot keep it (full disk): they are another
+      // destination, not a copy of the store.
+      if (store.Write(info, gzipped, nullptr, &error)) {
+        stored++;
+        written_++;
+      } else {
         LogWarning("schedule: " + error);
-        continue;
       }
-      stored++;
-      written_++;
       if (exporter_ && !config.exporters.empty()) {
         ExportedProfile exported;
         exported.type = type_name;

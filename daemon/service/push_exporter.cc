@@ -49,7 +49,10 @@ std::string RandomId() {
   return id;
 }
 
-bool ReadWholeFile(const std::string& path, uint64_t limit, std::string* out) {
+// Reads `path` (at most its first `prefix` bytes) when it is a regular file of profd's user no
+// larger than `limit`.
+bool ReadWholeFile(const std::string& path, uint64_t limit, std::string* out,
+                   uint64_t prefix = UINT64_MAX) {
   const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return false;
   struct stat st;
@@ -57,7 +60,7 @@ bool ReadWholeFile(const std::string& path, uint64_t limit, std::string* out) {
   bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
             static_cast<uint64_t>(st.st_size) <= limit;
   if (ok) {
-    out->resize(static_cast<size_t>(st.st_size));
+    out->resize(static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(st.st_size), prefix)));
     size_t done = 0;
     while (done < out->size()) {
       const ssize_t n = read(fd, out->data() + done, out->size() - done);
@@ -72,6 +75,9 @@ bool ReadWholeFile(const std::string& path, uint64_t limit, std::string* out) {
 }
 
 // A spool file: its header lines, then the body. False for a file that is not one.
+// The header lines are short: its first 4 KiB hold them.
+constexpr uint64_t kSpoolHeaderBytes = 4096;
+
 bool ParseSpoolFile(const std::string& text, std::string* backend, std::string* body) {
   const size_t end = text.find("\n\n");
   if (end == std::string::npos || text.compare(0, std::strlen(kMagic), kMagic) != 0) return false;
@@ -415,6 +421,22 @@ SpoolRetention EnforceSpoolRetention(const DaemonConfig::Spool& spool,
     kept.push_back({name, static_cast<uint64_t>(st.st_size)});
     total += static_cast<uint64_t>(st.st_size);
   }
+  // ".<time>-<sequence>.tmp", as Export names them.
+  if (DIR* dir = opendir(spool.directory.c_str())) {
+    while (dirent* entry = readdir(dir)) {
+      const std::string name = entry->d_name;
+      if (name.size() < 2 || name[0] != '.' || !EndsWith(name, ".tmp") ||
+          !std::isdigit(static_cast<unsigned char>(name[1])))
+        continue;
+      const uint64_t written = std::strtoull(name.c_str() + 1, nullptr, 10);
+      const std::string path = spool.directory + "/" + name;
+      struct stat st;
+      if (written + 60000000000ULL < now_nanos && lstat(path.c_str(), &st) == 0 &&
+          S_ISREG(st.st_mode) && st.st_uid == geteuid() && unlink(path.c_str()) == 0)
+        result.temporaries_removed++;
+    }
+    closedir(dir);
+  }
   size_t first = 0;
   for (; total > spool.max_bytes && first < kept.size(); first++) {  // the oldest go first
     if (unlink((spool.directory + "/" + kept[first].first).c_str()) != 0) continue;
@@ -451,6 +473,7 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
     std::lock_guard<std::mutex> lock(metrics_mutex_);
     dropped_["age"] += retention.dropped_for_age;
     dropped_["bytes"] += retention.dropped_for_bytes;
+    dropped_["temporary"] += retention.temporaries_removed;
     spool_bytes_ = retention.bytes_left;
     spool_files_ = retention.files_left;
   }
@@ -468,8 +491,9 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
     if (!EndsWith(name, kSpoolSuffix)) continue;
     if (stopping_ || all_backing_off()) break;
     const std::string path = dir + "/" + name;
+    // The header first: a file for a backend that backs off is not read whole.
     std::string text, backend, body;
-    if (!ReadWholeFile(path, config.spool.max_bytes, &text) ||
+    if (!ReadWholeFile(path, config.spool.max_bytes, &text, kSpoolHeaderBytes) ||
         !ParseSpoolFile(text, &backend, &body))
       continue;
     const auto exporter =
@@ -481,6 +505,10 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
       next = std::min(next, backoff.until);
       continue;
     }
+    std::string header_backend = backend;
+    if (!ReadWholeFile(path, config.spool.max_bytes, &text) ||
+        !ParseSpoolFile(text, &backend, &body) || backend != header_backend)
+      continue;
     const auto started = std::chrono::steady_clock::now();
     const PushResult result = Push(*exporter, body);
     const double seconds =
@@ -565,7 +593,8 @@ std::string PushExporter::MetricsText() const {
           "Profiles a backend refused (4xx), kept until the exporters' configuration changes.",
           refused_);
   by_label("profd_export_dropped_total",
-           "Spooled profiles dropped before delivery, by reason (age, bytes).", "reason", dropped_);
+           "Spooled profiles dropped before delivery, by reason (age, bytes; temporary: a write cut short).",
+           "reason", dropped_);
   counter("profd_export_spool_write_errors_total", "Profiles that could not be spooled.",
           spool_write_errors_);
   out += "# HELP profd_export_spool_bytes Bytes of profiles in the spool.\n"

@@ -69,9 +69,11 @@ std::string ParcaWriteRawBody(const ExportedProfile& profile, const std::string&
 struct SpoolRetention {
   uint64_t dropped_for_age = 0, dropped_for_bytes = 0;
   uint64_t bytes_left = 0, files_left = 0;
+  uint64_t temporaries_removed = 0;
 };
 // Drops the spool's files (waiting and refused) older than spool.max_age at `now`, then the
 // oldest until they take at most spool.max_bytes. The names start with the time they were spooled.
+// Temporaries a write left (profd stopped mid-write) go once a minute old.
 SpoolRetention EnforceSpoolRetention(const DaemonConfig::Spool& spool,
                                      std::chrono::system_clock::time_point now);
 

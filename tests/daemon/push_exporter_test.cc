@@ -142,6 +142,34 @@ TEST(PushExporter, SpoolRetentionDropsTheOldFirst) {
   EXPECT_EQ(left[1], "not-ours.txt");
 }
 
+TEST(PushExporter, SpoolRetentionRemovesOldTemporaries) {
+  // A write cut short (profd killed mid-write) leaves ".NAME.tmp": gone once a minute old.
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(testing::TempDir()) / "profd_spool_temporaries";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const auto now = std::chrono::system_clock::now();
+  using std::chrono::seconds;
+  SpoolFile(dir, now, seconds(120), 10, ".tmp");
+  SpoolFile(dir, now, seconds(5), 10, ".tmp");  // may be being written now
+  for (const auto& entry : fs::directory_iterator(dir))
+    fs::rename(entry.path(), dir / ("." + entry.path().filename().string()));
+  std::ofstream(dir / ".hidden.tmp") << "not profd's name";
+  DaemonConfig::Spool spool;
+  spool.directory = dir.string();
+  spool.max_bytes = 1 << 20;
+  spool.max_age = std::chrono::hours(24);
+  const SpoolRetention r = EnforceSpoolRetention(spool, now);
+  EXPECT_EQ(r.temporaries_removed, 1u);
+  EXPECT_EQ(r.files_left, 0u);
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(dir)) left.push_back(entry.path().filename());
+  std::sort(left.begin(), left.end());
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_TRUE(left[0].ends_with("-000000.tmp") && left[0][0] == '.') << left[0];  // the new one
+  EXPECT_EQ(left[1], ".hidden.tmp");
+}
+
 TEST(PushExporter, RefusesASpoolOthersMayWriteTo) {
   // Its files are pushed with the backends' credentials: nobody else may plant one.
   namespace fs = std::filesystem;
