@@ -101,7 +101,15 @@ TEST(PushExporter, ParcaBodyIsWriteRawJson) {
             "\"samples\":[{\"raw_profile\":\"H4sI\"}]}],\"normalized\":false}");
 }
 
-// A spool file written `age` before `now`, of `bytes` bytes.
+// A new empty directory under the test's temporary directory.
+std::filesystem::path EmptyDirectory(const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::path(testing::TempDir()) / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// A spool file written `age` before `now`, of `bytes` bytes (`suffix`: its kind).
 void SpoolFile(const std::string& dir, std::chrono::system_clock::time_point now,
                std::chrono::nanoseconds age, size_t bytes, const char* suffix) {
   const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -114,9 +122,7 @@ void SpoolFile(const std::string& dir, std::chrono::system_clock::time_point now
 
 TEST(PushExporter, SpoolRetentionDropsTheOldFirst) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::path(testing::TempDir()) / "profd_spool_retention";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = EmptyDirectory("profd_spool_retention");
   const auto now = std::chrono::system_clock::now();
   using std::chrono::hours;
   using std::chrono::minutes;
@@ -145,9 +151,7 @@ TEST(PushExporter, SpoolRetentionDropsTheOldFirst) {
 TEST(PushExporter, SpoolRetentionRemovesOldTemporaries) {
   // A write cut short (profd killed mid-write) leaves ".NAME.tmp": gone once a minute old.
   namespace fs = std::filesystem;
-  const fs::path dir = fs::path(testing::TempDir()) / "profd_spool_temporaries";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = EmptyDirectory("profd_spool_temporaries");
   const auto now = std::chrono::system_clock::now();
   using std::chrono::seconds;
   SpoolFile(dir, now, seconds(120), 10, ".tmp");
@@ -173,9 +177,7 @@ TEST(PushExporter, SpoolRetentionRemovesOldTemporaries) {
 TEST(PushExporter, RefusesASpoolOthersMayWriteTo) {
   // Its files are pushed with the backends' credentials: nobody else may plant one.
   namespace fs = std::filesystem;
-  const fs::path dir = fs::path(testing::TempDir()) / "profd_open_spool";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = EmptyDirectory("profd_open_spool");
   fs::permissions(dir, fs::perms::all);  // 0777
   DaemonConfig config;
   config.exporters.push_back({"pyroscope", "http://127.0.0.1:9", "", "", "", "", {}});
