@@ -40,13 +40,8 @@ bool ParseHex(std::string_view text, uint64_t* value) {
 
 }  // namespace
 
-bool PerfMap::Load(pid_t pid, std::string* error) {
-  struct stat process;
+bool PerfMap::Load(pid_t pid, uid_t owner, std::string* error) {
   const std::string proc = "/proc/" + std::to_string(pid);
-  if (stat(proc.c_str(), &process) != 0) {
-    *error = "process " + std::to_string(pid) + " is gone";
-    return false;
-  }
   const std::string path =
       proc + "/root/tmp/perf-" + std::to_string(NamespacePid(pid)) + ".map";
   // O_NONBLOCK: a FIFO of that name must not hang profd; O_NOFOLLOW: nor may a link lead elsewhere.
@@ -60,9 +55,9 @@ bool PerfMap::Load(pid_t pid, std::string* error) {
   bool usable = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
   if (!usable) {
     *error = path + " is not a regular file";
-  } else if (st.st_uid != process.st_uid && st.st_uid != 0) {
+  } else if (st.st_uid != owner && st.st_uid != 0) {
     *error = path + " belongs to uid " + std::to_string(st.st_uid) + ", not to the process's uid " +
-             std::to_string(process.st_uid) + ": ignored";
+             std::to_string(owner) + ": ignored";
     usable = false;
   } else {
     // The map grows while the JIT runs: read what is there now, up to the bound.

@@ -22,9 +22,10 @@ class PerfMap {
   // Reads the map process `pid` wrote, as that process sees /tmp (inside its mount namespace:
   // /proc/PID/root/tmp/perf-NSPID.map, NSPID being its pid there). Only a regular file owned by
   // the process's own user (or root) counts: anyone can create a file of that name in /tmp, and
-  // names planted by another user must not label a victim's profile. Returns false with `error`
-  // set when there is no usable map (most processes have none).
-  bool Load(pid_t pid, std::string* error);
+  // names planted by another user must not label a victim's profile. `owner`: the process's uid
+  // (the owner of /proc/PID), read by the caller. Returns false with `error` set when there is no
+  // usable map (most processes have none).
+  bool Load(pid_t pid, uid_t owner, std::string* error);
   // Parses map text; lines that do not parse are skipped and counted.
   void Parse(std::string_view text);
 

@@ -106,15 +106,16 @@ const ProfileAssembler::JitNames& ProfileAssembler::JitNamesOf(const ProcessInfo
   auto [it, inserted] = jit_names_.try_emplace(process.pid);
   if (!inserted) return it->second;
   const std::string pid = std::to_string(process.pid);
+  // The process's uid: its perf map and jitdumps count only when its own (or root's).
+  struct stat st;
+  if (stat(("/proc/" + pid).c_str(), &st) != 0) return it->second;  // gone
   std::string error;
-  if (it->second.map.Load(process.pid, &error) && it->second.map.skipped_lines())
+  if (it->second.map.Load(process.pid, st.st_uid, &error) && it->second.map.skipped_lines())
     LogDebug("perf map of pid " + pid + ": " + std::to_string(it->second.map.skipped_lines()) +
              " lines skipped");
   else if (!error.empty())
     LogDebug("no perf map for pid " + pid + ": " + error);
   // A JIT maps its jitdump file (executable, as perf's convention asks) so that tools find it.
-  struct stat st;
-  if (stat(("/proc/" + pid).c_str(), &st) != 0) return it->second;
   std::set<std::string> seen;
   for (const Mapping& mapping : process.mappings) {
     if (!IsJitDumpPath(mapping.path) || !seen.insert(mapping.path).second) continue;

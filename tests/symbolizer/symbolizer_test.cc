@@ -572,7 +572,7 @@ TEST(PerfMapTest, ParsesPerfsFormat) {
   EXPECT_EQ(map.Find(0x10), "");
   PerfMap none;
   std::string error;
-  EXPECT_FALSE(none.Load(999999999, &error));
+  EXPECT_FALSE(none.Load(999999999, 0, &error));
   EXPECT_FALSE(error.empty());
 }
 
