@@ -4,8 +4,32 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
-#include "process_events.bpf.h"
 #include "profd_abi.h"
+
+/* With `profd --bpf-stats`: each sample's BPF time by phase (profd_phase), for the cost benchmarks.
+ * Off (the default), the verifier drops the marks. */
+const volatile bool phase_timing = false;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, PROFD_PHASE_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} phase_nanos SEC(".maps");
+
+static __always_inline void profd_phase_mark(__u32 phase) {
+  if (!phase_timing) return;
+  __u32 last_key = PROFD_PHASE_LAST_MARK;
+  __u64 *last = bpf_map_lookup_elem(&phase_nanos, &last_key);
+  __u64 *sum = bpf_map_lookup_elem(&phase_nanos, &phase);
+  if (!last || !sum) return;
+  const __u64 now = bpf_ktime_get_ns();
+  if (phase != PROFD_PHASE_LAST_MARK) *sum += now - *last;
+  *last = now;
+}
+#define PROFD_PHASE(phase) profd_phase_mark(phase)
+
+#include "process_events.bpf.h"
 #include "sample_counts.bpf.h"
 #include "stack_capture.bpf.h"
 
@@ -58,13 +82,22 @@ int profd_cpu_sample(struct bpf_perf_event_data *ctx) {
   if (!profd_is_target(pid)) return 0;
 
   profd_count(PROFD_COUNTER_SAMPLES);
+  profd_phase_mark(PROFD_PHASE_LAST_MARK); /* the phases start here */
   struct profd_sample_key key = {};
   key.pid = pid;
   key.tid = tid;
   key.user_stack_id = profd_capture_stack(ctx, 1);
+  PROFD_PHASE(PROFD_PHASE_USER_STORE);
   key.kernel_stack_id = profd_capture_stack(ctx, 0);
+  PROFD_PHASE(PROFD_PHASE_KERNEL_STORE);
   bpf_get_current_comm(key.thread_comm, sizeof(key.thread_comm));
   profd_add_sample(&key, weight);
+  PROFD_PHASE(PROFD_PHASE_COUNT);
+  if (phase_timing) {
+    __u32 samples_key = PROFD_PHASE_SAMPLES;
+    __u64 *samples = bpf_map_lookup_elem(&phase_nanos, &samples_key);
+    if (samples) *samples += 1;
+  }
   return 0;
 }
 

@@ -65,6 +65,19 @@ enum profd_counter {
   PROFD_COUNTER_MAX,
 };
 
+/* Where a CPU sample's BPF time goes, with `profd --bpf-stats` (the CPU sampler's phase_timing):
+ * nanoseconds per phase summed per CPU in `phase_nanos`, and the samples timed. */
+enum profd_phase {
+  PROFD_PHASE_USER_WALK = 0, /* unwinding the user stack */
+  PROFD_PHASE_USER_STORE,    /* hashing it and storing it in `stacks` */
+  PROFD_PHASE_KERNEL_WALK,   /* bpf_get_stack of the kernel stack */
+  PROFD_PHASE_KERNEL_STORE,  /* hashing and storing it */
+  PROFD_PHASE_COUNT,         /* the thread's name and the counts map's update */
+  PROFD_PHASE_SAMPLES,       /* not a phase: the samples timed */
+  PROFD_PHASE_LAST_MARK,     /* not a phase: when the running phase began */
+  PROFD_PHASE_MAX,
+};
+
 /* ---- block and mutex ---- */
 
 /* What switch_out.bpf.h keeps per target thread (by tid): the latest switch-out it saw, and the wait

@@ -36,6 +36,12 @@ struct {
 
 #include "unwind_user.bpf.h"
 
+/* A program that times its phases defines PROFD_PHASE(phase) before including this file: it
+ * charges the time since the last mark to `phase` (see cpu.bpf.c). */
+#ifndef PROFD_PHASE
+#define PROFD_PHASE(phase) do {} while (0)
+#endif
+
 /* A 64-bit mix per frame (splitmix64 finalizer); never returns 0, which means "no stack". */
 static __always_inline __u64 profd_hash_stack(const struct profd_stack *st) {
   __u64 h = 0x9e3779b97f4a7c15ULL ^ st->len;
@@ -100,8 +106,9 @@ static __always_inline __u64 profd_capture_stack(void *ctx, int user) {
   __u32 slot = user ? 0 : 1;
   struct profd_stack *st = bpf_map_lookup_elem(&stack_scratch, &slot);
   if (!st) return 0;
-  if (!(user ? profd_walk_user_stack(ctx, st) : profd_walk_kernel_stack(ctx, st))) return 0;
-  if (st->len == 0) return 0;
+  const bool walked = user ? profd_walk_user_stack(ctx, st) : profd_walk_kernel_stack(ctx, st);
+  PROFD_PHASE(user ? PROFD_PHASE_USER_WALK : PROFD_PHASE_KERNEL_WALK);
+  if (!walked || st->len == 0) return 0;
   if (st->flags & PROFD_STACK_TRUNCATED) profd_count(PROFD_COUNTER_STACK_TRUNCATED);
 
   __u64 id = profd_hash_stack(st);

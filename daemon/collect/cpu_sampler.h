@@ -28,6 +28,9 @@ class CpuSampler : public StackCollector {
     // kernel memory profd holds: about 1 KiB per stack and 100 bytes per key.
     uint32_t max_stacks = 16384;
     uint32_t max_counts = 65536;
+    // Time each sample's phases in BPF (the unwinding, the stores, the count) and say where the
+    // time went in Notes; costs a clock read per phase, so only for --bpf-stats.
+    bool phase_timing = false;
   };
 
   // Loads the BPF programs; null with `error` set (saying what is missing) on failure. Sampling
@@ -64,6 +67,7 @@ class CpuSampler : public StackCollector {
     Clock::time_point retune_at;
   };
   int cpu_periods_fd_ = -1;
+  int phase_nanos_fd_ = -1;  // with Options::phase_timing
   std::vector<Event> events_;
   std::mt19937_64 random_{std::random_device{}()};
 };

@@ -41,6 +41,7 @@ std::unique_ptr<StackCollector> LoadCpuCollector(const ProfileRequest& request,
   CpuSampler::Options o;
   static_cast<CollectorOptions&>(o) = Common(request);
   o.frequency_hz = request.frequency_hz;
+  o.phase_timing = request.bpf_stats;
   *kind = CpuProfileKind(request.frequency_hz);
   return CpuSampler::Load(o, error);
 }

@@ -369,6 +369,31 @@ class CpuProfileTest(unittest.TestCase):
         comments = pprof(["-comments", out])
         self.assertIn("sampling period drawn anew", comments)
 
+    def test_bpf_stats_say_where_a_samples_time_goes(self):
+        # Two measures of the same program: the kernel's run-time statistics, and the program's
+        # own clock reads between its phases. The phases are inside the runs, so their sum is
+        # below the kernel's time per sample; both count the same samples.
+        p = self.workload([CPU_SPLIT, "60"])
+        out = os.path.join(self.dir, "stats.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--seconds", "2", "--frequency", "499",
+                       "--bpf-stats", "-o", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = re.search(r"BPF program: (\d+) runs, (\d+) samples taken, ([\d.]+) us per sample",
+                      r.stderr)
+        self.assertTrue(m, r.stderr)
+        runs, taken, per_sample = int(m.group(1)), int(m.group(2)), float(m.group(3))
+        self.assertGreater(taken, 500, r.stderr)
+        self.assertGreaterEqual(runs, taken)
+        comments = pprof(["-comments", out])
+        m = re.search(r"by phase \((\d+) samples timed.*user walk ([\d.]+) us, user store "
+                      r"([\d.]+) us, kernel walk ([\d.]+) us, kernel store ([\d.]+) us, count "
+                      r"([\d.]+) us", comments)
+        self.assertTrue(m, comments)
+        self.assertEqual(int(m.group(1)), taken, comments)
+        phases = [float(m.group(i)) for i in range(2, 7)]
+        self.assertGreater(phases[0], 0, comments)  # the user walk
+        self.assertLess(sum(phases), per_sample, comments)
+
     def test_ctrl_c_ends_early_and_writes(self):
         p = self.workload([CPU_SPLIT, "60"])
         out = os.path.join(self.dir, "int.pb.gz")
