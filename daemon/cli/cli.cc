@@ -68,7 +68,7 @@ void AddFlags(CLI::App& app, CliOptions* options, FlagText* text) {
                "($PROFD_SOCKET, default /run/profd/profd.sock)");
   app.add_flag("--bpf-stats", options->request.bpf_stats,
                "report the BPF program's run time per sample (turns on kernel BPF stats while "
-               "profiling)");
+               "profiling); cpu: also its time by phase, in the profile's comments");
   app.add_option("--symbolize", options->symbolize_object,
                  "symbolize hex addresses of FILE read from stdin, printed like llvm-symbolizer "
                  "--inlining --obj=FILE");
