@@ -493,8 +493,10 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
     const std::string path = dir + "/" + name;
     // The header first: a file for a backend that backs off is not read whole.
     std::string text, backend, body;
-    if (!ReadWholeFile(path, config.spool.max_bytes, &text, kSpoolHeaderBytes) ||
-        !ParseSpoolFile(text, &backend, &body))
+    if (!ReadWholeFile(path, config.spool.max_bytes, &text, kSpoolHeaderBytes)) continue;
+    if (!ParseSpoolFile(text, &backend, &body) &&  // a header longer than that (a long url)
+        (!ReadWholeFile(path, config.spool.max_bytes, &text) ||
+         !ParseSpoolFile(text, &backend, &body)))
       continue;
     const auto exporter =
         std::find_if(config.exporters.begin(), config.exporters.end(),
