@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <map>
 #include <mutex>
 
 #include "base/unique_fd.h"
@@ -85,16 +84,19 @@ std::string DescribeMissingFeatures(uint32_t missing, const std::string& release
 }
 
 std::string MissingKernelFeatures(uint32_t needed) {
+  // Only what is there is remembered: a probe that failed for a passing reason (no memory for its
+  // map) must not switch a type off for the daemon's lifetime.
   static std::mutex mutex;
-  static std::map<uint32_t, bool> probed;  // by feature bit: present
+  static uint32_t present = 0;
   uint32_t missing = 0;
   {
     std::lock_guard<std::mutex> lock(mutex);
     for (const Feature& f : kFeatures) {
-      if (!(needed & f.bit)) continue;
-      auto it = probed.find(f.bit);
-      if (it == probed.end()) it = probed.emplace(f.bit, f.probe()).first;
-      if (!it->second) missing |= f.bit;
+      if (!(needed & f.bit) || (present & f.bit)) continue;
+      if (f.probe())
+        present |= f.bit;
+      else
+        missing |= f.bit;
     }
   }
   if (!missing) return "";

@@ -1,5 +1,5 @@
-// What profd's BPF programs need of the kernel beyond BPF itself, probed at run time (once per
-// process) so that a type the kernel cannot serve is refused before anything loads, in words that
+// What profd's BPF programs need of the kernel beyond BPF itself, probed at run time (until found)
+// so that a type the kernel cannot serve is refused before anything loads, in words that
 // name the feature and the Linux release it came in, and the schedule leaves it out.
 #ifndef PROFD_DAEMON_COLLECT_KERNEL_FEATURES_H
 #define PROFD_DAEMON_COLLECT_KERNEL_FEATURES_H
@@ -20,7 +20,8 @@ enum KernelFeature : uint32_t {
 };
 
 // "" when the kernel has every feature of `needed`; else a sentence naming what it lacks, with the
-// Linux release each came in and this kernel's release. Each feature is probed once per process.
+// Linux release each came in and this kernel's release. A feature found is not probed again; one
+// missing is probed again at the next call.
 std::string MissingKernelFeatures(uint32_t needed);
 
 // The sentence for `missing` (the features of `needed` the kernel lacks) on kernel `release`: ""
