@@ -86,8 +86,70 @@ static void resolve(void) {
   if (!next_malloc || !next_free || !next_calloc || !next_realloc) sampling = 0;
 }
 
+/* The process profd launched and probes: the first to load the sampler, which leaves its pid in
+ * PROFD_PRELOAD_PID (an exec in that process keeps sampling). The processes it starts inherit
+ * LD_PRELOAD, but a heap profile does not follow them: there the sampler stands aside (every call
+ * passed on unsampled, no trap) and takes itself out of LD_PRELOAD, so that what they start does
+ * not load it at all. A child forked without an exec stops sampling at its first sample. */
+static pid_t launched_pid;
+
+static int is_sampler_path(const char *path, size_t length) {
+  static const char name[] = "libprofd_preload.so";
+  const size_t n = sizeof(name) - 1;
+  return length >= n && memcmp(path + length - n, name, n) == 0 &&
+         (length == n || path[length - n - 1] == '/');
+}
+
+/* LD_PRELOAD without this sampler (its entries are separated by colons or spaces). */
+static void leave_ld_preload(void) {
+  const char *preload = getenv("LD_PRELOAD");
+  if (!preload) return;
+  const size_t length = strlen(preload);
+  char *kept = next_malloc ? next_malloc(length + 1) : NULL;
+  if (!kept) return;
+  size_t used = 0;
+  for (const char *p = preload; *p;) {
+    const size_t n = strcspn(p, ": ");
+    if (n > 0 && !is_sampler_path(p, n)) {
+      if (used) kept[used++] = ':';
+      memcpy(kept + used, p, n);
+      used += n;
+    }
+    p += n;
+    if (*p) p++;
+  }
+  kept[used] = '\0';
+  if (used)
+    setenv("LD_PRELOAD", kept, 1);
+  else
+    unsetenv("LD_PRELOAD");
+  next_free(kept);
+}
+
+static void keep_to_the_launched_process(void) {
+  const char *owner = getenv("PROFD_PRELOAD_PID");
+  const pid_t self = getpid();
+  if (!owner || !*owner) {
+    char pid[24];
+    char *end = pid + sizeof(pid);
+    char *at = end;
+    *--at = '\0';
+    for (unsigned long v = (unsigned long)self; at == end - 1 || v; v /= 10) *--at = (char)('0' + v % 10);
+    setenv("PROFD_PRELOAD_PID", at, 1);
+    launched_pid = self;
+    return;
+  }
+  launched_pid = (pid_t)strtol(owner, NULL, 10);
+  if (launched_pid == self) return;
+  sampling = 0;
+  leave_ld_preload();
+}
+
 /* Resolved before the program's threads start (allocations made before come through resolve()). */
-__attribute__((constructor)) static void start(void) { resolve(); }
+__attribute__((constructor)) static void start(void) {
+  resolve();
+  keep_to_the_launched_process();
+}
 
 /* ---- Poisson sampling by bytes, per thread ---- */
 
@@ -128,11 +190,16 @@ static int64_t next_distance(void) {
 /* True when this allocation of `size` bytes is sampled. */
 static inline int take_sample(size_t size) {
   if (!sampling || inside) return 0;
-  if (sample_rate <= 1) return 1;
-  if (bytes_until_sample == 0) bytes_until_sample = next_distance();
-  bytes_until_sample -= (int64_t)size;
-  if (bytes_until_sample > 0) return 0;
-  bytes_until_sample = next_distance();
+  if (sample_rate > 1) {
+    if (bytes_until_sample == 0) bytes_until_sample = next_distance();
+    bytes_until_sample -= (int64_t)size;
+    if (bytes_until_sample > 0) return 0;
+    bytes_until_sample = next_distance();
+  }
+  if (launched_pid && getpid() != launched_pid) { /* a forked child: not profiled */
+    sampling = 0;
+    return 0;
+  }
   return 1;
 }
 

@@ -130,7 +130,9 @@ std::vector<std::string> CommandEnvironment(const std::string& preload, uint64_t
       preloaded = entry.substr(11);
       continue;
     }
-    if (!preload.empty() && entry.rfind("PROFD_SAMPLE_RATE=", 0) == 0) continue;
+    if (!preload.empty() && (entry.rfind("PROFD_SAMPLE_RATE=", 0) == 0 ||
+                             entry.rfind("PROFD_PRELOAD_PID=", 0) == 0))
+      continue;  // profd's own, when it runs under a launch: the command's first process is its
     env.push_back(entry);
   }
   if (!preload.empty()) {
@@ -218,7 +220,8 @@ int RunLaunchCommand(const CliOptions& options) {
     if (request.preload_library.empty())
       LogWarning("profd's preload sampler (libprofd_preload.so) is not installed beside it: the "
                  "allocator's every call is probed instead, at a far higher cost");
-    // The processes it starts inherit LD_PRELOAD, not the probes: a tree is not followed.
+    // The processes it starts inherit LD_PRELOAD, not the probes: a tree is not followed (the
+    // sampler stands aside in them and leaves their LD_PRELOAD).
     request.follow_forks = false;
   }
   const std::vector<std::string> environment =

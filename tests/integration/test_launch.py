@@ -120,6 +120,23 @@ class LaunchTest(unittest.TestCase):
                      "use_aligned_alloc", "use_memalign", "use_valloc"]:
             self.assertEqual(flat_count(text, site), 100, site + "\n" + text)
 
+    def test_processes_the_command_starts_leave_the_preload_sampler(self):
+        # allocs does not follow a tree: the shell profd launched samples, the shell it starts
+        # (a child, which inherits LD_PRELOAD) stands aside and takes the sampler out of
+        # LD_PRELOAD, so the grandchild, grep, does not load it at all.
+        report = out_path("env.txt")
+        inner = ("grep -c libprofd_preload /proc/self/maps > %s; "
+                 "echo \"LD_PRELOAD=$LD_PRELOAD\" >> %s" % (report, report))
+        r, out = launch(["--type", "allocs"],
+                        ["sh", "-c", "sh -c '%s'; %s kinds 0 0" % (inner, HEAP_SPLIT)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(report) as f:
+            lines = f.read().split("\n")
+        self.assertEqual(lines[0], "0", lines)  # grep's own maps: no sampler
+        self.assertNotIn("libprofd_preload", lines[1])
+        # The launched process itself is still sampled by the preload sampler.
+        self.assertIn("profd's preload sampler", pprof(["-comments", out]))
+
     def test_allocations_at_the_default_rate_total_right(self):
         # heap-split's "sizes": malloc/free pairs of log-uniform sizes (16 B to 1 MiB) for 2 s from
         # main's first line, at the default rate (one sample per 512 KiB on average, drawn in the
