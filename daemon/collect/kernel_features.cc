@@ -2,12 +2,10 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <dlfcn.h>
 #include <linux/perf_event.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <mutex>
 
 #include "base/unique_fd.h"
@@ -33,11 +31,9 @@ bool HasCpuClock() {
 // A session program that does nothing, linked for a moment to profd's own free(): what the heap
 // collector does, so its answer is the kernel's own (before 6.13 the link is refused).
 bool HasUprobeSessions() {
-  Dl_info info;
-  if (!dladdr(reinterpret_cast<void*>(free), &info) || !info.dli_fname) return false;
-  const auto functions = FindAllocatorFunctions(info.dli_fname);
-  const auto free_function = functions.find("free");
-  if (free_function == functions.end()) return false;
+  std::string libc, error;
+  uint64_t offset;
+  if (!FindOwnFree(&libc, &offset, &error)) return false;
   const bpf_insn return_zero[] = {
       {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},
       {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
@@ -46,8 +42,7 @@ bool HasUprobeSessions() {
               .expected_attach_type = static_cast<bpf_attach_type>(kBpfTraceUprobeSession));
   UniqueFd program(bpf_prog_load(BPF_PROG_TYPE_KPROBE, "profd_probe", "GPL", return_zero, 2, &opts));
   if (!program.valid()) return false;
-  UniqueFd link = AttachSessionProbes(program.get(), info.dli_fname,
-                                      {free_function->second.offset}, {}, getpid());
+  UniqueFd link = AttachSessionProbes(program.get(), libc, {offset}, {}, getpid());
   return link.valid();
 }
 

@@ -1,10 +1,12 @@
 #include "collect/heap/allocator_probes.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "base/unique_fd.h"
@@ -148,6 +150,23 @@ bool FindAllocator(const ProcessInfo& process, Allocator* allocator, std::string
            "defines them (a Go program allocates through the Go runtime: use its own "
            "/debug/pprof/heap; a stripped static binary hides its allocator)";
   return false;
+}
+
+bool FindOwnFree(std::string* path, uint64_t* offset, std::string* error) {
+  Dl_info info;
+  if (!dladdr(reinterpret_cast<void*>(free), &info) || !info.dli_fname) {
+    *error = "cannot find profd's own C library";
+    return false;
+  }
+  const std::map<std::string, AllocatorFunction> functions = FindAllocatorFunctions(info.dli_fname);
+  const auto it = functions.find("free");
+  if (it == functions.end()) {
+    *error = std::string("cannot find free() in ") + info.dli_fname;
+    return false;
+  }
+  *path = info.dli_fname;
+  *offset = it->second.offset;
+  return true;
 }
 
 }  // namespace profd

@@ -30,6 +30,10 @@ extern const std::vector<std::string> kAllocatorFunctions;
 // the file cannot be read or defines none.
 std::map<std::string, AllocatorFunction> FindAllocatorFunctions(const std::string& path);
 
+// Where profd's own free() is: its C library's path and the function's file offset, for probes on
+// profd itself (the probe cost's measurement, the kernel-feature check). False with `error` set.
+bool FindOwnFree(std::string* path, uint64_t* offset, std::string* error);
+
 // The labels of profd's preload sampler (preload/allocation_sampler.c) where a sampled allocation
 // (kPreloadSampledPrefix + the function's name) and the free of a sampled block are reported.
 constexpr const char* kPreloadSampledPrefix = "profd_preload_sampled_";

@@ -3,7 +3,6 @@
 // share of the allocations the attached windows saw.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <dlfcn.h>
 #include <linux/perf_event.h>
 #include <unistd.h>
 
@@ -12,7 +11,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <mutex>
 
 #include "base/log.h"
@@ -57,23 +55,15 @@ double SecondsPerFree(int calls) {
 // targets' allocators. profd is no target, so the program returns at the filter: what is measured
 // is what every hit costs a target before BPF does anything.
 bool MeasureProbeCost(heap_bpf* skel, HeapCollector::ProbeCost* cost, std::string* error) {
-  Dl_info info;
-  if (!dladdr(reinterpret_cast<void*>(free), &info) || !info.dli_fname) {
-    *error = "cannot find profd's own C library";
-    return false;
-  }
-  const std::map<std::string, AllocatorFunction> functions = FindAllocatorFunctions(info.dli_fname);
-  if (!functions.count("free")) {
-    *error = std::string("cannot find free() in ") + info.dli_fname;
-    return false;
-  }
-  const uint64_t offset = functions.at("free").offset;
+  std::string libc;
+  uint64_t offset;
+  if (!FindOwnFree(&libc, &offset, error)) return false;
   const double bare = SecondsPerFree(20000);
   double with[2];
   for (int with_return = 0; with_return < 2; with_return++) {
     skel->bss->calibrate_return = with_return;
     UniqueFd link =
-        AttachSessionProbes(skel->progs.profd_calibrate, info.dli_fname, {offset}, {}, getpid());
+        AttachSessionProbes(skel->progs.profd_calibrate, libc, {offset}, {}, getpid());
     if (!link.valid()) {
       *error = DescribeAttachError("cannot attach a uprobe", errno);
       return false;
