@@ -135,18 +135,18 @@ std::string ParseRequest(const FlagText& text, CliOptions* options) {
   if (launch) {
     if (!text.pid.empty() || options->request.all_processes)
       return "a command to run (after --) excludes --pid and --all";
-    bool probes_libraries = false;
+    bool any_follows = false;  // heap and allocs probe one process; the other types follow
     for (ProfileType type : types) {
       if (!InfoOf(type).has_window)
         return "--type " + ProfileTypeName(type) +
                " is read at one moment; it cannot follow a command from its start to its exit";
-      if (text.follow && InfoOf(type).probes_libraries)
-        return "--follow: the " + ProfileTypeName(type) +
-               " probes are attached to one process; use --no-follow";
-      probes_libraries = probes_libraries || InfoOf(type).probes_libraries;
+      any_follows = any_follows || !InfoOf(type).probes_libraries;
     }
+    if (text.follow && !any_follows)
+      return "--follow: the " + ProfileTypeName(types.front()) +
+             " probes are attached to one process; use --no-follow";
     if (text.follow && text.no_follow) return "--follow and --no-follow exclude each other";
-    options->request.follow_forks = !text.no_follow && !probes_libraries;
+    options->request.follow_forks = !text.no_follow && any_follows;
     options->mode = CliOptions::Mode::kLaunch;
     return "";
   }

@@ -87,16 +87,12 @@ std::string DaemonSocketPath() {
   return env ? std::string(env) : std::string(kDefaultSocketPath);
 }
 
-ClientResult AskDaemon(const ProfileRequest& request, const std::string& socket_path,
-                       const CollectionHooks& hooks, DaemonReply* reply) {
+ClientResult ConnectToDaemon(const std::string& socket_path, UniqueFd* connection,
+                             DaemonReply* reply) {
   *reply = DaemonReply();
   reply->socket_path = socket_path;
   if (socket_path.empty()) {
     LogDebug("PROFD_SOCKET is empty: not asking a daemon, profiling in this process");
-    return ClientResult::kNoDaemon;
-  }
-  if (request.bpf_stats) {
-    LogDebug("--bpf-stats measures this process's own BPF programs: not asking a daemon");
     return ClientResult::kNoDaemon;
   }
   sockaddr_un addr{};
@@ -130,14 +126,34 @@ ClientResult AskDaemon(const ProfileRequest& request, const std::string& socket_
                    " (--no-daemon profiles without it)";
     return ClientResult::kDone;
   }
+  *connection = std::move(fd);
+  return ClientResult::kDone;
+}
 
+ClientResult AskDaemon(const ProfileRequest& request, const std::string& socket_path,
+                       const CollectionHooks& hooks, DaemonReply* reply) {
+  if (request.bpf_stats) {
+    *reply = DaemonReply();
+    LogDebug("--bpf-stats measures this process's own BPF programs: not asking a daemon");
+    return ClientResult::kNoDaemon;
+  }
+  UniqueFd fd;
+  const ClientResult result = ConnectToDaemon(socket_path, &fd, reply);
+  if (result == ClientResult::kDone && fd.valid())
+    ExchangeWithDaemon(std::move(fd), request, hooks, reply);
+  return result;
+}
+
+void ExchangeWithDaemon(UniqueFd fd, const ProfileRequest& request, const CollectionHooks& hooks,
+                        DaemonReply* reply) {
+  const std::string& socket_path = reply->socket_path;
   const std::string target = DaemonRequestTarget(request);
   LogDebug("asking the profd daemon on " + socket_path + ": GET " + target);
   if (!SendAll(fd.get(),
                "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nUser-Agent: profd\r\n\r\n")) {
     reply->error = "cannot send the request to the profd daemon on " + socket_path + ": " +
                    std::strerror(errno);
-    return ClientResult::kDone;
+    return;
   }
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
 
@@ -148,19 +164,26 @@ ClientResult AskDaemon(const ProfileRequest& request, const std::string& socket_
       kAnswerGrace;
   Clock::time_point next_progress = start + std::chrono::seconds(1);
   std::string raw;
+  bool half_closed = false;
   size_t body_start = std::string::npos;
   long long content_length = -1;
   for (;;) {
     // Closing the connection is how the daemon learns the caller is gone: it abandons the request.
-    if (hooks.stop_requested && hooks.stop_requested()) {
-      reply->interrupted = true;
-      return ClientResult::kDone;
+    // Or, when the hooks keep what was collected (a launched command), shutting down its sending
+    // side: the daemon then ends the window and still answers.
+    if (!half_closed && hooks.stop_requested && hooks.stop_requested()) {
+      if (hooks.abandon_when_stopped) {
+        reply->interrupted = true;
+        return;
+      }
+      ::shutdown(fd.get(), SHUT_WR);
+      half_closed = true;
     }
     const Clock::time_point now = Clock::now();
     if (now >= deadline) {
       reply->error = "no answer from the profd daemon on " + socket_path + " within " +
                      Seconds(std::chrono::duration<double>(now - start).count());
-      return ClientResult::kDone;
+      return;
     }
     if (hooks.progress && total > 0 && raw.empty() && now >= next_progress) {
       hooks.progress(std::min(total, std::chrono::duration<double>(now - start).count()), total);
@@ -169,7 +192,7 @@ ClientResult AskDaemon(const ProfileRequest& request, const std::string& socket_
     pollfd p{fd.get(), POLLIN, 0};
     if (::poll(&p, 1, 100) < 0 && errno != EINTR) {
       reply->error = std::string("poll: ") + std::strerror(errno);
-      return ClientResult::kDone;
+      return;
     }
     bool closed = false;
     char buffer[65536];
@@ -183,34 +206,44 @@ ClientResult AskDaemon(const ProfileRequest& request, const std::string& socket_
       closed = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
       break;
     }
-    if (body_start == std::string::npos) {
+    while (body_start == std::string::npos) {
       const size_t end = raw.find("\r\n\r\n");
       if (end == std::string::npos && raw.size() > kMaxHeadBytes) {
         reply->error = "the profd daemon on " + socket_path + " sent no HTTP response";
-        return ClientResult::kDone;
+        return;
       }
       if (end != std::string::npos) {
         if (!ParseResponseHead(raw.substr(0, end + 2), &reply->status, &content_length,
                                &reply->outcome)) {
           reply->status = 0;
           reply->error = "the profd daemon on " + socket_path + " sent a malformed response";
-          return ClientResult::kDone;
+          return;
         }
-        body_start = end + 4;
+        if (reply->status >= 200) {
+          body_start = end + 4;
+          break;
+        }
+        // An informational answer ahead of the final one: 102, the collector is attached.
+        if (reply->status == 102 && hooks.attached) hooks.attached();
+        raw.erase(0, end + 4);
+        reply->status = 0;
+        reply->outcome.clear();
+        continue;
       }
+      break;
     }
     const bool complete = body_start != std::string::npos && content_length >= 0 &&
                           raw.size() - body_start >= static_cast<size_t>(content_length);
     if (complete || (closed && body_start != std::string::npos && content_length < 0)) {
       reply->body = raw.substr(body_start,
                                complete ? static_cast<size_t>(content_length) : std::string::npos);
-      return ClientResult::kDone;
+      return;
     }
     if (closed) {
       reply->status = 0;
       reply->error = "the profd daemon on " + socket_path +
                      " closed the connection before it answered (is it stopping?)";
-      return ClientResult::kDone;
+      return;
     }
   }
 }

@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "base/unique_fd.h"
 #include "cli/cli.h"
 #include "profiles/profile_collection.h"
 #include "profiles/request_query.h"
@@ -41,6 +42,19 @@ std::string DaemonSocketPath();
 // hooks.progress about once a second over the window, and polls hooks.stop_requested.
 ClientResult AskDaemon(const ProfileRequest& request, const std::string& socket_path,
                        const CollectionHooks& hooks, DaemonReply* reply);
+
+// The two halves of AskDaemon, for a caller that must know a daemon answers before it asks (the
+// launch command connects before it starts its command). kNoDaemon as AskDaemon; kDone with
+// `connection` open, or with reply->error set.
+ClientResult ConnectToDaemon(const std::string& socket_path, UniqueFd* connection,
+                             DaemonReply* reply);
+// Sends `request` on `connection` and reads the answer into `reply` (whose socket_path
+// ConnectToDaemon set). A 102 answer ahead of the final one (the daemon's collector is attached,
+// for a launched command) calls hooks.attached. When hooks.stop_requested fires: with
+// hooks.abandon_when_stopped the connection is closed unanswered (reply->interrupted), else its
+// sending side is shut down, which ends the daemon's window early, and its answer is still read.
+void ExchangeWithDaemon(UniqueFd connection, const ProfileRequest& request,
+                        const CollectionHooks& hooks, DaemonReply* reply);
 
 // For a reply without a profile (status != 200, or no status): logs what went wrong as the
 // one-shot command would have, and returns its exit code: 2 when the daemon refused the request's

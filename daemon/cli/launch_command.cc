@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <condition_variable>
 #include <cerrno>
 #include <cstdio>
@@ -23,7 +24,9 @@
 
 #include "base/atomic_file.h"
 #include "base/log.h"
+#include "cli/daemon_client.h"
 #include "cli/profile_command.h"
+#include "collect/heap/allocator_probes.h"
 #include "process/loader_stop.h"
 #include "profiles/profile_collection.h"
 #include "profiles/profile_types.h"
@@ -93,30 +96,6 @@ std::string OutputPath(const CliOptions& options, ProfileType type, bool several
   if (prefix.size() > suffix.size() && prefix.compare(prefix.size() - suffix.size(), suffix.size(), suffix) == 0)
     prefix.resize(prefix.size() - suffix.size());
   return prefix + "-" + ProfileTypeName(type) + suffix;
-}
-
-// profd's preload sampler (preload/), next to this binary: installed in ../lib/profd/, built in
-// ../preload/. Root's (or profd's user's) and writable by nobody else, since it is loaded into the
-// command, which may run as root. "" when there is none.
-std::string FindPreloadLibrary() {
-  char self[4096];
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0) return "";
-  std::string dir(self, static_cast<size_t>(n));
-  dir = dir.substr(0, dir.rfind('/'));
-  for (const char* relative : {"/../lib/profd/libprofd_preload.so", "/../preload/libprofd_preload.so"}) {
-    char resolved[PATH_MAX];
-    if (!realpath((dir + relative).c_str(), resolved)) continue;
-    struct stat st;
-    if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022)) {
-      LogWarning(std::string(resolved) + " is writable by others than its owner, or not root's: " +
-                 "not preloaded");
-      continue;
-    }
-    return resolved;
-  }
-  return "";
 }
 
 // The command's environment: profd's own, with the preload sampler first in LD_PRELOAD and its
@@ -191,6 +170,48 @@ int ReportEnded(const CliOptions& options, int status) {
   return code;
 }
 
+// The daemon's connections for a launch through it, one per type, made before the command starts:
+// empty when no daemon answers (profd then profiles in its own process). False, reported, when one
+// should answer and cannot be reached: the command is not run.
+bool ConnectForLaunch(const CliOptions& options, size_t count, std::vector<UniqueFd>* connections,
+                      std::vector<DaemonReply>* replies) {
+  if (options.no_daemon || options.request.bpf_stats) return true;
+  replies->resize(count);
+  for (size_t i = 0; i < count; i++) {
+    UniqueFd fd;
+    if (ConnectToDaemon(DaemonSocketPath(), &fd, &(*replies)[i]) == ClientResult::kNoDaemon) {
+      connections->clear();
+      return true;
+    }
+    if (!fd.valid()) {
+      LogError((*replies)[i].error + "; the command was not run");
+      return false;
+    }
+    connections->push_back(std::move(fd));
+  }
+  LogDebug("launching through the profd daemon on " + DaemonSocketPath());
+  return true;
+}
+
+// The daemon's profile of a launched command, with `note` among its comments, written as the
+// one-shot command writes one; false (reported) when the daemon sent none.
+bool WriteDaemonProfile(const CliOptions& options, const DaemonReply& reply, const std::string& note,
+                        AtomicFile* file, const std::string& output) {
+  if (reply.status != 200) {
+    ReportDaemonFailure(reply);
+    return false;
+  }
+  perftools::profiles::Profile profile;
+  if (!ParseGzippedProfile(reply.body, &profile)) {
+    LogError("the profd daemon on " + reply.socket_path + " sent something that is no profile");
+    return false;
+  }
+  profile.add_string_table(note);
+  profile.add_comment(profile.string_table_size() - 1);
+  return WriteProfileBytes(options, Gzip(profile.SerializeAsString()), profile, file, output,
+                           std::cerr) == kExitOk;
+}
+
 }  // namespace
 
 int RunLaunchCommand(const CliOptions& options) {
@@ -203,29 +224,34 @@ int RunLaunchCommand(const CliOptions& options) {
     outputs.push_back(OutputPath(options, types[i], types.size() > 1));
     if (!OpenOutput(outputs[i], &files[i])) return kExitFailed;
   }
+  // heap and allocs sample in the process, where the preload sampler can be the allocator the
+  // command calls; otherwise (static allocators, set-user-ID programs) the allocator is probed.
+  ProfileRequest request = options.request;
+  request.launched = true;
+  const bool probes_libraries = std::any_of(types.begin(), types.end(), [](ProfileType t) {
+    return InfoOf(t).probes_libraries;
+  });
+  std::string preload;
+  if (probes_libraries) {
+    request.heap_peak = true;  // the whole run: its peak is heaptrack's
+    preload = PreloadLibrary();
+    request.preload_sampler = !preload.empty();
+    if (preload.empty())
+      LogWarning("profd's preload sampler (libprofd_preload.so) is not installed beside it: the "
+                 "allocator's every call is probed instead, at a far higher cost");
+  }
+  // A running daemon does the BPF work, as for --pid (and a user other than root may launch
+  // through it): this process holds the command and lets it go once the daemon is attached.
+  std::vector<UniqueFd> connections;
+  std::vector<DaemonReply> replies;
+  if (!ConnectForLaunch(options, types.size(), &connections, &replies)) return kExitFailed;
+  const bool via_daemon = !connections.empty();
   int failed[2];
   if (pipe2(failed, O_CLOEXEC) != 0) {
     LogError(std::string("cannot make a pipe: ") + std::strerror(errno));
     return kExitFailed;
   }
-  // heap and allocs sample in the process, where the preload sampler can be the allocator the
-  // command calls; otherwise (static allocators, set-user-ID programs) the allocator is probed.
-  ProfileRequest request = options.request;
-  const bool probes_libraries = std::any_of(types.begin(), types.end(), [](ProfileType t) {
-    return InfoOf(t).probes_libraries;
-  });
-  if (probes_libraries) {
-    request.heap_peak = true;  // the whole run: its peak is heaptrack's
-    request.preload_library = FindPreloadLibrary();
-    if (request.preload_library.empty())
-      LogWarning("profd's preload sampler (libprofd_preload.so) is not installed beside it: the "
-                 "allocator's every call is probed instead, at a far higher cost");
-    // The processes it starts inherit LD_PRELOAD, not the probes: a tree is not followed (the
-    // sampler stands aside in them and leaves their LD_PRELOAD).
-    request.follow_forks = false;
-  }
-  const std::vector<std::string> environment =
-      CommandEnvironment(request.preload_library, request.sample_rate_bytes);
+  const std::vector<std::string> environment = CommandEnvironment(preload, request.sample_rate_bytes);
   InstallForwarding();
   const pid_t pid = ForkStoppedCommand(options.command, environment, failed);
   if (pid < 0) {
@@ -251,9 +277,10 @@ int RunLaunchCommand(const CliOptions& options) {
   ptrace(PTRACE_SETOPTIONS, pid, nullptr, PTRACE_O_EXITKILL);
 
   // Stopped after its exec. It runs on to where its loader has mapped its libraries: before the
-  // collectors attach when probes go on a library (the allocator) or several collectors attach,
-  // else once the sampler is attached, so the loader's own work is profiled too. Its mappings are
-  // then read again, and it is let go once every collector is attached.
+  // collectors attach when probes go on a library (the allocator), several collectors attach or
+  // the daemon attaches them, else once the sampler is attached, so the loader's own work is
+  // profiled too. Its mappings are then read again, and it is let go once every collector is
+  // attached.
   const std::string line = CommandLine(options.command);
   std::optional<int> ended;  // its wait status, had it ended before it was let go
   auto run_to_libraries = [&] {
@@ -264,7 +291,7 @@ int RunLaunchCommand(const CliOptions& options) {
       LogWarning("cannot stop " + options.command.front() + " where its libraries are mapped (" +
                  stop.why + "): they are read once it runs, and their first samples may lack them");
   };
-  const bool libraries_first = probes_libraries || types.size() > 1;
+  const bool libraries_first = via_daemon || probes_libraries || types.size() > 1;
   if (libraries_first) run_to_libraries();
   if (ended) return ReportEnded(options, *ended);
 
@@ -273,6 +300,7 @@ int RunLaunchCommand(const CliOptions& options) {
   std::condition_variable all_attached;
   size_t waiting = types.size();  // collectors not attached (nor failed) yet
   bool released = false;
+  std::chrono::steady_clock::time_point released_at;
   auto arrive = [&] {  // under `mutex`: the last collector to arrive lets the others on
     if (--waiting > 0) return false;
     all_attached.notify_all();
@@ -289,14 +317,21 @@ int RunLaunchCommand(const CliOptions& options) {
   };
   hooks.release = [&] {
     std::lock_guard<std::mutex> lock(mutex);
-    if (!ended && !released) released = ptrace(PTRACE_DETACH, pid, nullptr, nullptr) == 0;
+    if (ended || released) return;
+    released = ptrace(PTRACE_DETACH, pid, nullptr, nullptr) == 0;
+    released_at = std::chrono::steady_clock::now();
   };
   hooks.until_exit = true;
-  hooks.stop_requested = [&] { return ended || g_interrupts >= 2 || CommandExited(pid); };
+  // Through the daemon, the daemon sees the command's exit itself; a second Ctrl-C shuts this
+  // side of the connections, which ends its window with what was collected.
+  hooks.stop_requested = [&] {
+    return ended || g_interrupts >= 2 || (!via_daemon && CommandExited(pid));
+  };
   std::vector<CollectedProfile> collected(types.size());
   auto collect = [&](size_t i) {
     ProfileRequest one = request;
     one.type = types[i];
+    // The heap and allocs probes are per process: they keep to the command's first.
     if (InfoOf(one.type).probes_libraries) one.follow_forks = false;
     bool attached = false;
     CollectionHooks own = hooks;
@@ -304,7 +339,16 @@ int RunLaunchCommand(const CliOptions& options) {
       attached = true;
       hooks.attached();
     };
-    collected[i] = CollectProfile(one, own);
+    if (via_daemon) {
+      own.attached = [&] {  // the daemon's 102: let the command go once every type has one
+        attached = true;
+        hooks.attached();
+        hooks.release();
+      };
+      ExchangeWithDaemon(std::move(connections[i]), one, own, &replies[i]);
+    } else {
+      collected[i] = CollectProfile(one, own);
+    }
     std::lock_guard<std::mutex> lock(mutex);
     if (!attached) arrive();  // failed before attaching: the others go on without it
   };
@@ -317,33 +361,47 @@ int RunLaunchCommand(const CliOptions& options) {
     kill(pid, SIGKILL);
     ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
     WaitFor(pid);
-    for (const CollectedProfile& c : collected)
-      LogError(c.error.empty() ? "collection failed" : c.error);
+    for (size_t i = 0; i < types.size(); i++) {
+      if (via_daemon)
+        ReportDaemonFailure(replies[i]);
+      else
+        LogError(collected[i].error.empty() ? "collection failed" : collected[i].error);
+    }
     LogError("the command was not run: " + line);
     return kExitFailed;
   }
   for (const CollectedProfile& c : collected)
-    if (c.status != CollectedProfile::Status::kOk && c.status != CollectedProfile::Status::kPartial)
+    if (!via_daemon && c.status != CollectedProfile::Status::kOk &&
+        c.status != CollectedProfile::Status::kPartial)
       LogError(c.error);
-  // Profiling stopped while the command runs on (a second Ctrl-C): the profiles are written now,
-  // and profd then waits for the command, as it was asked to.
+  // Profiling stopped while the command runs on (a second Ctrl-C, or the daemon's longest
+  // window): the profiles are written now, and profd then waits for the command.
   const bool exited = CommandExited(pid);
+  const double seconds =
+      via_daemon ? std::chrono::duration<double>(std::chrono::steady_clock::now() - released_at).count()
+                 : collected[0].seconds;
   auto write = [&](const std::string& how) {
+    const std::string note = "launched by profd: " + line + "; " + how;
     for (size_t i = 0; i < types.size(); i++) {
-      if (!collected[i].builder) continue;
-      collected[i].builder->AddComment("launched by profd: " + line + "; " + how);
       CliOptions one = options;
       one.request.type = types[i];
-      if (WriteProfile(one, collected[i].builder.get(), &files[i], outputs[i], std::cerr) !=
-          kExitOk)
-        LogError("the profile could not be written; the command's status is passed on");
+      bool written;
+      if (via_daemon) {
+        written = WriteDaemonProfile(one, replies[i], note, &files[i], outputs[i]);
+      } else {
+        if (!collected[i].builder) continue;
+        collected[i].builder->AddComment(note);
+        written = WriteProfile(one, collected[i].builder.get(), &files[i], outputs[i], std::cerr) ==
+                  kExitOk;
+      }
+      if (!written) LogError("the profile could not be written; the command's status is passed on");
     }
   };
-  const double seconds = collected[0].seconds;
   if (!exited) {
-    LogInfo("interrupted after " + Seconds(seconds) + ": writing what was collected; " +
+    LogInfo("profiling stopped after " + Seconds(seconds) + ": writing what was collected; " +
             "waiting for " + options.command.front() + " to end");
-    write("profiling was stopped after " + Seconds(seconds) + " (a second Ctrl-C) while it ran on");
+    write("profiling was stopped after " + Seconds(seconds) + " while it ran on" +
+          (g_interrupts >= 2 ? " (a second Ctrl-C)" : " (the longest window allowed)"));
   }
   const int status = WaitFor(pid);
   g_command = 0;

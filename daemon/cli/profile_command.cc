@@ -47,10 +47,11 @@ std::string OutputPath(const CliOptions& options) {
   return options.output.empty() ? DefaultOutputPath(options) : options.output;
 }
 
-// Writes the gzipped `bytes` of `profile` to `output` and prints what the one-shot command prints.
+}  // namespace
+
 int WriteProfileBytes(const CliOptions& options, const std::string& bytes,
                       const perftools::profiles::Profile& profile, AtomicFile* file,
-                      const std::string& output, std::ostream& out = std::cout) {
+                      const std::string& output, std::ostream& out) {
   std::string error;
   if (!file->Commit(bytes, &error)) {
     LogError(error);
@@ -61,6 +62,8 @@ int WriteProfileBytes(const CliOptions& options, const std::string& bytes,
     out << FormatTopTable(profile, static_cast<size_t>(options.top_rows));
   return kExitOk;
 }
+
+namespace {
 
 // Ctrl-C ends the window; with `show_progress`, a line on stderr says how far it has come:
 // "profd: cpu profile<source>, 3.0s / 10s (<ctrl_c>)".
@@ -82,8 +85,9 @@ std::optional<int> ProfileFromDaemon(const CliOptions& options, bool show_progre
                                      AtomicFile* file, const std::string& output) {
   if (options.no_daemon) return std::nullopt;
   const ProfileRequest& request = options.request;
-  const CollectionHooks hooks =
+  CollectionHooks hooks =
       CommandHooks(request.type, show_progress, " from the daemon", "Ctrl-C cancels");
+  hooks.abandon_when_stopped = true;  // Ctrl-C closes the connection: the daemon drops the request
   DaemonReply reply;
   if (AskDaemon(request, DaemonSocketPath(), hooks, &reply) == ClientResult::kNoDaemon)
     return std::nullopt;
@@ -94,7 +98,7 @@ std::optional<int> ProfileFromDaemon(const CliOptions& options, bool show_progre
     LogError("the profd daemon on " + reply.socket_path + " sent something that is no profile");
     return kExitFailed;
   }
-  if (const int written = WriteProfileBytes(options, reply.body, profile, file, output);
+  if (const int written = WriteProfileBytes(options, reply.body, profile, file, output, std::cout);
       written != kExitOk)
     return written;
   if (reply.outcome != "partial") return kExitOk;

@@ -25,6 +25,11 @@ bool OpenOutput(const std::string& output, AtomicFile* file);
 // summary table.
 int WriteProfile(const CliOptions& options, ProfileBuilder* builder, AtomicFile* file,
                  const std::string& output, std::ostream& out);
+// Writes the gzipped `bytes` of `profile` to `file` (named `output`) and prints, to `out`, the
+// path and the summary table.
+int WriteProfileBytes(const CliOptions& options, const std::string& bytes,
+                      const perftools::profiles::Profile& profile, AtomicFile* file,
+                      const std::string& output, std::ostream& out);
 
 }  // namespace profd
 

@@ -6,6 +6,8 @@
 #include <libelf.h>
 #include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,16 +42,33 @@ uint64_t AuxvBase(pid_t pid) {
   return 0;
 }
 
-// The file mapped at `start` (the loader's first mapping), as /proc/PID/map_files opens it: the
-// very inode mapped, whatever its path says.
-std::string MappingAt(pid_t pid, uint64_t start) {
+// The file mapped at `start` (the loader's first mapping), opened as /proc/PID/map_files does: the
+// very inode mapped, whatever its path says. map_files needs CAP_SYS_ADMIN, which a user launching
+// through the daemon has not: then the mapped path inside the process's root, if it is still the
+// inode mapped.
+UniqueFd OpenMappingAt(pid_t pid, uint64_t start, std::string* why) {
   for (const MapsEntry& e : ParseProcMaps(ReadProcFile(ProcPath(pid, "maps")))) {
     if (e.start != start) continue;
     char range[64];
     std::snprintf(range, sizeof(range), "%" PRIx64 "-%" PRIx64, e.start, e.end);
-    return ProcPath(pid, std::string("map_files/") + range);
+    UniqueFd fd(open(ProcPath(pid, std::string("map_files/") + range).c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.valid() || (errno != EPERM && errno != EACCES) || e.path.empty() || e.path[0] != '/') {
+      if (!fd.valid()) *why = "cannot open the loader: " + std::string(std::strerror(errno));
+      return fd;
+    }
+    fd = UniqueFd(open((ProcPath(pid, "root") + e.path).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    struct stat st;
+    if (!fd.valid()) {
+      *why = "cannot open the loader " + e.path + ": " + std::strerror(errno);
+    } else if (fstat(fd.get(), &st) != 0 || st.st_ino != e.inode ||
+               major(st.st_dev) != e.dev_major || minor(st.st_dev) != e.dev_minor) {
+      *why = "the loader " + e.path + " was replaced since it was mapped";
+      fd = UniqueFd();
+    }
+    return fd;
   }
-  return "";
+  *why = "the loader's mapping is not in /proc/" + std::to_string(pid) + "/maps";
+  return UniqueFd();
 }
 
 struct LoaderSymbols {
@@ -57,14 +76,8 @@ struct LoaderSymbols {
   uint64_t r_debug = 0;      // 0: not exported (then the first call is taken as the stop)
 };
 
-bool FindLoaderSymbols(const std::string& path, uint64_t base, LoaderSymbols* out,
-                       std::string* why) {
+bool FindLoaderSymbols(const UniqueFd& fd, uint64_t base, LoaderSymbols* out, std::string* why) {
   elf_version(EV_CURRENT);
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    *why = "cannot open the loader: " + std::string(std::strerror(errno));
-    return false;
-  }
   Elf* elf = elf_begin(fd.get(), ELF_C_READ, nullptr);
   if (!elf) {
     *why = "the loader is not an ELF file";
@@ -197,13 +210,9 @@ LoaderStop RunToLoadedLibraries(pid_t pid, double timeout_seconds) {
     stop.result = LoaderStop::Result::kNoLoader;
     return stop;
   }
-  const std::string loader = MappingAt(pid, base);
+  const UniqueFd loader = OpenMappingAt(pid, base, &stop.why);
   LoaderSymbols symbols;
-  if (loader.empty()) {
-    stop.why = "the loader's mapping is not in /proc/" + std::to_string(pid) + "/maps";
-    return stop;
-  }
-  if (!FindLoaderSymbols(loader, base, &symbols, &stop.why)) return stop;
+  if (!loader.valid() || !FindLoaderSymbols(loader, base, &symbols, &stop.why)) return stop;
 
   Breakpoint breakpoint(pid, symbols.debug_state);
   if (!breakpoint.Insert(&stop.why)) return stop;

@@ -33,9 +33,13 @@ struct ProfileRequest {
   bool dwarf_unwinding = true;              // --unwind dwarf (default) or fp
   uint64_t sample_rate_bytes = 512 * 1024;  // heap, allocs: mean bytes between samples
   double max_overhead_percent = 3;          // heap, allocs: probe cost budget, % of target CPU
-  // heap, allocs of a launched command: the preload sampler it runs with (preload/), "" for none
-  std::string preload_library;
+  // heap, allocs of a launched command: it runs with profd's preload sampler (PreloadLibrary()),
+  // whose labels are probed instead of its allocator
+  bool preload_sampler = false;
   bool heap_peak = false;  // heap: also what was live at the peak (launch mode)
+  // A command profd launched and holds before it runs: through the daemon, its CLI lets it go once
+  // the daemon's collector is attached (a 102 response), and the window ends at its exit.
+  bool launched = false;
   bool bpf_stats = false;  // measure the BPF program's own run time (kernel BPF stats, host-wide)
   bool split_by_pid = false;  // also one profile per process (the daemon's schedule)
   // For a caller who may profile only its own processes (its uid; -1: root's request): a target

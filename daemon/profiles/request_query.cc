@@ -36,7 +36,15 @@ std::string DaemonRequestTarget(const ProfileRequest& request) {
     for (pid_t pid : request.pids) pids += (pids.empty() ? "" : ",") + std::to_string(pid);
     add("pid", pids);
   }
-  if (InfoOf(request.type).has_window) add("seconds", std::to_string(WholeSeconds(request.seconds)));
+  // A launched command's window runs to its exit: seconds only when --seconds caps it.
+  if (InfoOf(request.type).has_window && !(request.launched && request.seconds >= kMaxSeconds))
+    add("seconds", std::to_string(WholeSeconds(request.seconds)));
+  if (request.launched) {
+    add("launch", "1");
+    if (request.follow_forks) add("follow", "1");
+    if (request.preload_sampler) add("preload", "1");
+    if (request.heap_peak) add("peak", "1");
+  }
   // Only settings the user changed: the rest are the daemon's (its configuration's defaults are
   // the CLI's), so requests can share its collectors.
   const ProfileRequest defaults;
@@ -47,7 +55,8 @@ std::string DaemonRequestTarget(const ProfileRequest& request) {
     add("min_block",
         FormatDuration(std::chrono::nanoseconds(std::llround(request.min_block_seconds * 1e9))));
   if (request.type == ProfileType::kHeap || request.type == ProfileType::kAllocs) {
-    if (request.sample_rate_bytes != defaults.sample_rate_bytes)
+    // The preload sampler draws at the CLI's rate: the daemon must scale by the same.
+    if (request.sample_rate_bytes != defaults.sample_rate_bytes || request.preload_sampler)
       add("sample_rate", std::to_string(request.sample_rate_bytes));
     if (request.max_overhead_percent != defaults.max_overhead_percent)
       add("max_overhead", FormatNumber(request.max_overhead_percent));
@@ -67,6 +76,21 @@ bool DecodeTuningParameters(const std::map<std::string, std::string>& query, Pro
     *error = std::string("invalid value for \"") + key + "\": expected " + expected;
     return false;
   };
+  auto flag = [&](const char* key, bool* value) {
+    const std::string* text = find(key);
+    if (!text) return true;
+    if (*text != "0" && *text != "1") return invalid(key, "0 or 1");
+    *value = *text == "1";
+    return true;
+  };
+  if (!flag("launch", &profile->launched) || !flag("follow", &profile->follow_forks) ||
+      !flag("peak", &profile->heap_peak) || !flag("preload", &profile->preload_sampler))
+    return false;
+  if (!profile->launched && (profile->follow_forks || profile->heap_peak ||
+                             profile->preload_sampler)) {
+    *error = "follow, peak and preload go with launch=1 (a command the CLI launched)";
+    return false;
+  }
   if (const std::string* text = find("frequency")) {
     char* end = nullptr;
     const long hz = std::strtol(text->c_str(), &end, 10);

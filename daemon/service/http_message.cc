@@ -159,6 +159,8 @@ std::string_view BearerToken(const HttpRequest& request) {
 
 const char* HttpStatusText(int status) {
   switch (status) {
+    case 102:
+      return "Processing";
     case 200:
       return "OK";
     case 204:
@@ -358,6 +360,19 @@ void SendResponse(int fd, const HttpResponse& response, bool head_only,
     out += response.body;
   }
   SendAll(fd, out, timeout);
+}
+
+bool SendInformational(int fd, int status,
+                       const std::vector<std::pair<std::string, std::string>>& headers,
+                       std::chrono::milliseconds timeout) {
+  if (status < 100 || status > 199) return false;
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + HttpStatusText(status) + "\r\n";
+  for (const auto& [name, value] : headers) {
+    if (!IsToken(name) || !IsFieldValue(value) || value.find('\t') != std::string::npos)
+      return false;
+    head += name + ": " + value + "\r\n";
+  }
+  return SendAll(fd, head + "\r\n", timeout);
 }
 
 HeadResult ReadHead(int fd, size_t max_bytes, std::chrono::steady_clock::time_point deadline,

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -31,6 +32,10 @@ struct HttpRequest {
   std::optional<ucred> peer;
   // The request carried the server's bearer token: whoever sent it acts as root.
   bool token_authenticated = false;
+  // Sends an informational (1xx) response ahead of the final one (102 once a launched command's
+  // collectors are attached); false when it could not be sent. Set by the server.
+  std::function<bool(int status, const std::vector<std::pair<std::string, std::string>>& headers)>
+      send_informational;
 };
 
 struct HttpResponse {
@@ -70,6 +75,13 @@ int RemainingMs(std::chrono::steady_clock::time_point deadline);
 // progress; a response that does not serialize is answered 500.
 void SendResponse(int fd, const HttpResponse& response, bool head_only,
                   std::chrono::milliseconds timeout);
+
+// Sends an informational (1xx) response: its status line and headers, without a body, ahead of
+// the final response. False when `status` is no 1xx, a header is not one HTTP allows, or the
+// client does not take it within `timeout`.
+bool SendInformational(int fd, int status,
+                       const std::vector<std::pair<std::string, std::string>>& headers,
+                       std::chrono::milliseconds timeout);
 
 enum class HeadResult { kComplete, kClosed, kTimeout, kTooLarge, kBareLf };
 

@@ -530,6 +530,9 @@ void HttpServer::ServeConnection(Connection* c) {
       if (ParseHttpRequestHead(head, &request, &status, &error)) {
         request.remote_address = c->remote;
         request.peer = c->peer;
+        request.send_informational = [this, fd](int status, const auto& headers) {
+          return SendInformational(fd, status, headers, options_.write_timeout);
+        };
         head_only = request.method == "HEAD";
         if (c->slot == Slot::kMetrics && request.path != "/metrics") {
           stat_rejected_busy_++;

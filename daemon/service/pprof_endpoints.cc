@@ -285,8 +285,10 @@ HttpResponse PprofEndpoints::Profile(const std::string& name, const HttpRequest&
                                      : "pid " + request.query.at("pid")) +
           (!endpoint.has_window ? ""
            : ask.cumulative     ? " (cumulative)"
+           : ask.profile.launched ? " of a launched command, to its exit (at most " +
+                                        Seconds(ask.profile.seconds) + ")"
                                 : " for " + Seconds(ask.profile.seconds)));
-  CollectedProfile collected = Collect(ask, config, stop);
+  CollectedProfile collected = Collect(ask, config, request, stop);
   served_.fetch_add(1);
   return Answer(name, request, config, ask.debug_text, &collected, std::move(ok));
 }
@@ -325,9 +327,22 @@ std::optional<HttpResponse> PprofEndpoints::ReadAsk(const std::string& name,
   if (!request.token_authenticated && request.peer && request.peer->uid != 0 &&
       !InGroup(*request.peer, config.security.admin_group))
     profile.owner_uid = request.peer->uid;
+  ApplyDaemonSettings(config, &profile);
+  if (std::string error; !DecodeTuningParameters(request.query, &profile, &error)) {
+    Count(type_name, "bad_request");
+    return PprofErrorResponse(400, error);
+  }
+  if (profile.launched && (profile.pids.size() != 1 || !endpoint.has_window)) {
+    Count(type_name, "bad_request");
+    return PprofErrorResponse(400, "launch=1 takes one pid (the launched command's) and a type "
+                                   "with a window");
+  }
   // As net/http/pprof: whole seconds; /profile falls back to 30 on a bad value, the others refuse.
-  profile.seconds = 30;
-  ask->cumulative = endpoint.cumulative && !request.query.count("seconds");
+  // A launched command's window runs to its exit, at most limits.max_seconds without ?seconds.
+  const double max_seconds = std::chrono::duration<double>(config.limits.max_seconds).count();
+  profile.seconds = profile.launched ? max_seconds : 30;
+  ask->cumulative =
+      endpoint.cumulative && !profile.launched && !request.query.count("seconds");
   if (auto it = request.query.find("seconds"); it != request.query.end()) {
     char* end = nullptr;
     const long long seconds = std::strtoll(it->second.c_str(), &end, 10);
@@ -339,16 +354,10 @@ std::optional<HttpResponse> PprofEndpoints::ReadAsk(const std::string& name,
       return PprofErrorResponse(400, "invalid value for \"seconds\"");
     }
   }
-  const double max_seconds = std::chrono::duration<double>(config.limits.max_seconds).count();
   if (profile.seconds > max_seconds && endpoint.has_window) {
     Count(type_name, "bad_request");
     return PprofErrorResponse(400, "profile duration exceeds server's limit (limits.max_seconds: " +
                                        Seconds(max_seconds) + ")");
-  }
-  ApplyDaemonSettings(config, &profile);
-  if (std::string error; !DecodeTuningParameters(request.query, &profile, &error)) {
-    Count(type_name, "bad_request");
-    return PprofErrorResponse(400, error);
   }
   if (auto it = request.query.find("debug"); it != request.query.end())
     ask->debug_text = it->second != "" && it->second != "0";
@@ -357,8 +366,24 @@ std::optional<HttpResponse> PprofEndpoints::ReadAsk(const std::string& name,
 }
 
 CollectedProfile PprofEndpoints::Collect(const ProfileAsk& ask, const DaemonConfig& config,
-                                         std::stop_token stop) {
+                                         const HttpRequest& request, std::stop_token stop) {
   const ProfileRequest& profile = ask.profile;
+  if (profile.launched) {
+    // A command its CLI launched and holds: a 102 tells the CLI the collector is attached, and it
+    // lets the command run. The window ends at the command's exit, or when the CLI shuts its side
+    // of the connection (a second Ctrl-C); what was collected is answered even then.
+    CollectionHooks hooks;
+    hooks.attached = [&request] {
+      if (request.send_informational) request.send_informational(102, {{"X-Profd-Attached", "1"}});
+    };
+    hooks.until_exit = true;
+    const pid_t command = profile.pids.front();
+    hooks.stop_requested = [&stop, command] {
+      return stop.stop_requested() || !ProcessExists(command);
+    };
+    hooks.shared_symbolizer = shared_cpu_;
+    return CollectProfile(profile, hooks);
+  }
   if (ask.cumulative) {
     CumulativeProfiles::Limits limits;
     limits.max_tracked = config.limits.max_cumulative_profiles;

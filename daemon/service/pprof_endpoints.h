@@ -87,7 +87,7 @@ class PprofEndpoints {
                                       const HttpRequest& request, const DaemonConfig& config,
                                       ProfileAsk* ask);
   CollectedProfile Collect(const ProfileAsk& ask, const DaemonConfig& config,
-                           std::stop_token stop);
+                           const HttpRequest& request, std::stop_token stop);
   // `ok` (its headers set) with the profile, or the error response of how the collection ended.
   HttpResponse Answer(const std::string& name, const HttpRequest& request,
                       const DaemonConfig& config, bool debug_text, CollectedProfile* collected,

@@ -637,6 +637,7 @@ TEST_F(UnixSocketTest, AskDaemonStopsWaitingAndTheHandlerStopsToo) {
   CollectionHooks hooks;
   hooks.stop_requested = [&] { return in_slow_ > 0; };
   hooks.progress = [&](double, double) { progress_calls++; };
+  hooks.abandon_when_stopped = true;
   DaemonReply reply;
   const Clock::time_point start = Clock::now();
   EXPECT_EQ(AskDaemon(request, path_, hooks, &reply), ClientResult::kDone);
@@ -646,6 +647,42 @@ TEST_F(UnixSocketTest, AskDaemonStopsWaitingAndTheHandlerStopsToo) {
   while (!handler_stopped && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
   EXPECT_TRUE(handler_stopped);
   EXPECT_EQ(ReportDaemonFailure(reply), kExitFailed);
+}
+
+// A launched command's exchange: the handler's 102 reaches hooks.attached before the final answer,
+// and stopping shuts the client's sending side only, so the handler's stop token fires and its
+// answer (what was collected) is still read.
+TEST_F(UnixSocketTest, InformationalAnswerAndAHalfCloseThatKeepsTheAnswer) {
+  HttpServer server;
+  std::string error;
+  ASSERT_TRUE(server.Listen("unix:" + path_, &error)) << error;
+  std::atomic<bool> handler_stopped{false};
+  server.Serve([&](const HttpRequest& request, std::stop_token stop) {
+    EXPECT_TRUE(request.send_informational(102, {{"X-Profd-Attached", "1"}}));
+    EXPECT_FALSE(request.send_informational(200, {}));  // only 1xx goes ahead of the answer
+    EXPECT_FALSE(request.send_informational(102, {{"X-Bad", "a\r\nInjected: 1"}}));
+    handler_stopped = !SleepUnlessStopped(stop, std::chrono::seconds(30));
+    return Text(200, "collected so far");
+  });
+  ProfileRequest request;
+  request.pids = {1};
+  request.launched = true;
+  std::atomic<int> attached{0};
+  CollectionHooks hooks;
+  hooks.attached = [&] { attached++; };
+  hooks.stop_requested = [&] { return attached > 0; };  // a second Ctrl-C once it runs
+  DaemonReply reply;
+  UniqueFd fd;
+  ASSERT_EQ(ConnectToDaemon(path_, &fd, &reply), ClientResult::kDone);
+  ASSERT_TRUE(fd.valid()) << reply.error;
+  const Clock::time_point start = Clock::now();
+  ExchangeWithDaemon(std::move(fd), request, hooks, &reply);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(attached, 1);
+  EXPECT_TRUE(handler_stopped);
+  EXPECT_FALSE(reply.interrupted);
+  EXPECT_EQ(reply.status, 200) << reply.error;
+  EXPECT_EQ(reply.body, "collected so far");
 }
 
 }  // namespace

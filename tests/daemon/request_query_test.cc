@@ -46,6 +46,21 @@ TEST(DaemonRequestTarget, EveryTypeWithTheSettingsTheUserChanged) {
   request.type = ProfileType::kThreadCreate;
   request.seconds = 3;
   EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/threadcreate?pid=5&seconds=3&unwind=fp");
+  // A launched command's window runs to its exit: no seconds unless --seconds caps it; the
+  // preload sampler's rate is always said, since the daemon must scale by the CLI's.
+  request = ProfileRequest();
+  request.pids = {6};
+  request.launched = true;
+  request.follow_forks = true;
+  request.seconds = kMaxSeconds;
+  EXPECT_EQ(DaemonRequestTarget(request), "/debug/pprof/profile?pid=6&launch=1&follow=1");
+  request.type = ProfileType::kHeap;
+  request.follow_forks = false;
+  request.preload_sampler = true;
+  request.heap_peak = true;
+  request.seconds = 20;
+  EXPECT_EQ(DaemonRequestTarget(request),
+            "/debug/pprof/heap?pid=6&seconds=20&launch=1&preload=1&peak=1&sample_rate=524288");
 }
 
 // The codec both ways: what the CLI encodes, the endpoints decode to the same settings.
@@ -67,6 +82,17 @@ TEST(RequestQuery, EncodedSettingsDecodeToTheSame) {
   r.sample_rate_bytes = 3 << 20;
   r.max_overhead_percent = 0.125;
   requests.push_back(r);
+  r = ProfileRequest();
+  r.type = ProfileType::kHeap;
+  r.pids = {10};
+  r.launched = true;
+  r.preload_sampler = true;
+  r.heap_peak = true;
+  requests.push_back(r);
+  r.type = ProfileType::kBlock;
+  r.preload_sampler = r.heap_peak = false;
+  r.follow_forks = true;
+  requests.push_back(r);
   for (const ProfileRequest& sent : requests) {
     const std::string target = DaemonRequestTarget(sent);
     HttpRequest parsed;
@@ -84,6 +110,10 @@ TEST(RequestQuery, EncodedSettingsDecodeToTheSame) {
     EXPECT_EQ(got.sample_rate_bytes, sent.sample_rate_bytes) << target;
     EXPECT_DOUBLE_EQ(got.max_overhead_percent, sent.max_overhead_percent) << target;
     EXPECT_EQ(parsed.query.count("pid") == 0, sent.all_processes) << target;
+    EXPECT_EQ(got.launched, sent.launched) << target;
+    EXPECT_EQ(got.follow_forks, sent.follow_forks) << target;
+    EXPECT_EQ(got.preload_sampler, sent.preload_sampler) << target;
+    EXPECT_EQ(got.heap_peak, sent.heap_peak) << target;
   }
   // What the decoder refuses, it says by name.
   ProfileRequest got;
@@ -94,6 +124,11 @@ TEST(RequestQuery, EncodedSettingsDecodeToTheSame) {
   EXPECT_FALSE(DecodeTuningParameters({{"min_block", "2m"}}, &got, &error));
   EXPECT_FALSE(DecodeTuningParameters({{"sample_rate", "0"}}, &got, &error));
   EXPECT_FALSE(DecodeTuningParameters({{"max_overhead", "nan"}}, &got, &error));
+  EXPECT_FALSE(DecodeTuningParameters({{"launch", "yes"}}, &got, &error));
+  EXPECT_NE(error.find("\"launch\""), std::string::npos) << error;
+  // Following a process tree, or the preload sampler, only for a command the CLI launched.
+  EXPECT_FALSE(DecodeTuningParameters({{"follow", "1"}}, &got, &error));
+  EXPECT_NE(error.find("launch=1"), std::string::npos) << error;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -11,6 +12,7 @@ import time
 import unittest
 
 from profd_testing import CPU_SPLIT, PROFD, flat_count, pprof, top_rows
+from test_daemon import Daemon
 
 WORKLOADS = os.environ.get("WORKLOADS_DIR", "")
 HEAP_SPLIT = os.path.join(WORKLOADS, "heap-split")
@@ -40,6 +42,23 @@ def flat_value(top_text, function):
     raise AssertionError(function + " not in\n" + top_text)
 
 
+def assert_whole_cpu_split_run(test, out):
+    """`cpu-split 3` profiled from start to exit: 3:1, every stack through main and libc's start,
+    the exit noted as the end, the window about its 3 s."""
+    rows, text = top_rows(out)
+    test.assertAlmostEqual(rows["hot_function"][1], 75, delta=7, msg=text)
+    test.assertAlmostEqual(rows["cold_function"][1], 25, delta=7, msg=text)
+    test.assertGreaterEqual(rows["main"][1], 98, text)
+    test.assertGreaterEqual(rows["__libc_start_call_main"][1], 98, text)
+    comments = pprof(["-comments", out])
+    test.assertRegex(comments, r"launched by profd: \S*cpu-split 3; it exited with status 0",
+                     comments)
+    test.assertNotIn("into the", comments)  # its exit is the end, not an early one
+    # The window ran to the exit, about 3 s, not to a default duration.
+    duration = float(text.split("Duration: ")[1].split("s")[0])
+    test.assertTrue(2.8 <= duration <= 7, text)
+
+
 def drain(master):
     """Reads what the terminal has, so the command never blocks on a full terminal."""
     try:
@@ -50,7 +69,66 @@ def drain(master):
         pass
 
 
-class LaunchTest(unittest.TestCase):
+class OnTerminal:
+    """profd run on a pseudo-terminal, for Ctrl-C."""
+
+    def run_on_terminal(self, sigint_trap, env=None):
+        """Starts profd -o OUT -- sh, a shell with the SIGINT trap `sigint_trap` spinning, on a new
+        pseudo-terminal (its controlling terminal, both in its foreground process group, as a
+        shell runs them); returns (pid, master fd, OUT) once the shell runs."""
+        out = out_path()
+        marker = out + ".running"
+        command = ["sh", "-c", "trap %s INT; touch %s; while :; do :; done" % (sigint_trap, marker)]
+        pid, master = pty.fork()
+        if pid == 0:
+            os.execve(PROFD, [PROFD, "--type", "cpu", "-o", out, "--"] + command,
+                      env or os.environ)
+        deadline = time.time() + 20
+        while not os.path.exists(marker) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        return pid, master, out
+
+    def wait_exit(self, pid, master, timeout):
+        deadline = time.time() + timeout
+        output = b""
+        while time.time() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    output += os.read(master, 4096)
+                except OSError:
+                    pass
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+        os.kill(pid, signal.SIGKILL)
+        self.fail("profd did not exit within %d s: %s" % (timeout, output))
+
+
+    def second_ctrl_c_stops_profiling(self, env=None):
+        # A command that ignores SIGINT: the second Ctrl-C stops profiling and writes the profile;
+        # profd still waits for the command, which the test then ends.
+        pid, master, out = self.run_on_terminal("''", env)
+        os.write(master, b"\x03")
+        time.sleep(0.3)
+        os.write(master, b"\x03")
+        deadline = time.time() + 30
+        while not os.path.exists(out) and time.time() < deadline:
+            drain(master)
+            time.sleep(0.1)
+        self.assertTrue(os.path.exists(out), "no profile after the second Ctrl-C")
+        self.assertEqual(os.waitpid(pid, os.WNOHANG)[0], 0)  # profd waits for its command
+        subprocess.run(["pkill", "-KILL", "-P", str(pid)])
+        code, output = self.wait_exit(pid, master, 30)
+        self.assertEqual(code, 128 + signal.SIGKILL, output)
+        rows, text = top_rows(out)
+        self.assertGreater(len(rows), 0, text)
+        self.assertIn("profiling was stopped after", pprof(["-comments", out]))
+        return output
+
+
+class LaunchTest(OnTerminal, unittest.TestCase):
     def test_cpu_split_from_start_to_exit(self):
         # cpu-split works 3:1 in hot_function and cold_function for 3 s; every stack reaches
         # main through libc, whose frames are named though the command has exited when the
@@ -59,18 +137,7 @@ class LaunchTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("rounds_per_second", r.stdout)  # the command's output stays its own
         self.assertIn(out, r.stderr)
-        rows, text = top_rows(out)
-        self.assertAlmostEqual(rows["hot_function"][1], 75, delta=7, msg=text)
-        self.assertAlmostEqual(rows["cold_function"][1], 25, delta=7, msg=text)
-        self.assertGreaterEqual(rows["main"][1], 98, text)
-        self.assertGreaterEqual(rows["__libc_start_call_main"][1], 98, text)
-        comments = pprof(["-comments", out])
-        self.assertRegex(comments, r"launched by profd: \S*cpu-split 3; it exited with status 0",
-                         comments)
-        self.assertNotIn("into the", comments)  # its exit is the end, not an early one
-        # The window ran to the exit, about 3 s, not to a default duration.
-        duration = float(text.split("Duration: ")[1].split("s")[0])
-        self.assertTrue(2.8 <= duration <= 7, text)
+        assert_whole_cpu_split_run(self, out)
 
     def test_exit_status_is_the_commands(self):
         r, out = launch(["--type", "cpu"], ["sh", "-c", "exit 7"])
@@ -242,38 +309,6 @@ class LaunchTest(unittest.TestCase):
         self.assertAlmostEqual(rows["hot_function"][1], 75, delta=7, msg=text)
         self.assertGreaterEqual(rows["__libc_start_call_main"][1], 93, text)
 
-    def run_on_terminal(self, sigint_trap):
-        """Starts profd -o OUT -- sh, a shell with the SIGINT trap `sigint_trap` spinning, on a new
-        pseudo-terminal (its controlling terminal, both in its foreground process group, as a
-        shell runs them); returns (pid, master fd, OUT) once the shell runs."""
-        out = out_path()
-        marker = out + ".running"
-        command = ["sh", "-c", "trap %s INT; touch %s; while :; do :; done" % (sigint_trap, marker)]
-        pid, master = pty.fork()
-        if pid == 0:
-            os.execv(PROFD, [PROFD, "--type", "cpu", "-o", out, "--"] + command)
-        deadline = time.time() + 20
-        while not os.path.exists(marker) and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
-        return pid, master, out
-
-    def wait_exit(self, pid, master, timeout):
-        deadline = time.time() + timeout
-        output = b""
-        while time.time() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    output += os.read(master, 4096)
-                except OSError:
-                    pass
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
-        os.kill(pid, signal.SIGKILL)
-        self.fail("profd did not exit within %d s: %s" % (timeout, output))
-
     def test_ctrl_c_reaches_the_command(self):
         pid, master, out = self.run_on_terminal("'exit 5'")
         os.write(master, b"\x03")  # the terminal's Ctrl-C
@@ -282,24 +317,103 @@ class LaunchTest(unittest.TestCase):
         self.assertIn("exited with status 5", pprof(["-comments", out]))
 
     def test_second_ctrl_c_stops_profiling(self):
-        # A command that ignores SIGINT: the second Ctrl-C stops profiling and writes the profile;
-        # profd still waits for the command, which the test then ends.
-        pid, master, out = self.run_on_terminal("''")
-        os.write(master, b"\x03")
-        time.sleep(0.3)
-        os.write(master, b"\x03")
-        deadline = time.time() + 30
-        while not os.path.exists(out) and time.time() < deadline:
-            drain(master)
-            time.sleep(0.1)
-        self.assertTrue(os.path.exists(out), "no profile after the second Ctrl-C")
-        self.assertEqual(os.waitpid(pid, os.WNOHANG)[0], 0)  # profd waits for its command
-        subprocess.run(["pkill", "-KILL", "-P", str(pid)])
-        code, output = self.wait_exit(pid, master, 30)
-        self.assertEqual(code, 128 + signal.SIGKILL, output)
+        self.second_ctrl_c_stops_profiling()
+
+
+# Runs a command as nobody, with no capabilities: what any unprivileged user can do.
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+
+
+class LaunchThroughDaemonTest(OnTerminal, unittest.TestCase):
+    """The CLI holds the command at its loader's hook and asks the daemon (PROFD_SOCKET), which
+    attaches the collectors and answers 102; the CLI lets the command go, and the daemon answers
+    the profile at its exit."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="profd-launch-daemon-")
+        os.chmod(cls.dir, 0o755)  # nobody must reach the socket inside
+        cls.socket = os.path.join(cls.dir, "run", "profd.sock")
+        cls.daemon = Daemon(Daemon.NO_SCHEDULE + "socket_path: %s\n" % cls.socket).wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def launch(self, options, command, as_nobody=False):
+        out = tempfile.mkdtemp(prefix="out-", dir=self.dir)
+        os.chmod(out, 0o777)
+        prefix = os.path.join(out, "run")
+        r = subprocess.run((NOBODY if as_nobody else []) + [PROFD] + options +
+                           ["-o", prefix, "-v", "--"] + command, capture_output=True, text=True,
+                           timeout=120, env=dict(os.environ, PROFD_SOCKET=self.socket))
+        self.assertNotIn("internal error", r.stderr)
+        return r, prefix
+
+    def assert_through_daemon(self, r, count=1):
+        self.assertIn("launching through the profd daemon on " + self.socket, r.stderr)
+        launches = re.findall(r"of a launched command, to its exit", self.daemon.log())
+        self.assertGreaterEqual(len(launches), count, self.daemon.log())
+
+    def test_cpu_split_from_start_to_exit(self):
+        before = self.daemon.log().count("of a launched command")
+        r, out = self.launch(["--type", "cpu"], [CPU_SPLIT, "3"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_through_daemon(r, before + 1)
+        assert_whole_cpu_split_run(self, out)
+
+    def test_exit_status_and_signals_are_the_commands(self):
+        r, out = self.launch(["--type", "cpu"], ["sh", "-c", "exit 7"])
+        self.assertEqual(r.returncode, 7, r.stderr)
+        self.assert_through_daemon(r)
+        self.assertIn("exited with status 7", pprof(["-comments", out]))
+        r, out = self.launch(["--type", "cpu"],
+                             ["sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; "
+                                          "kill -SEGV $$"])
+        self.assertEqual(r.returncode, 139, r.stderr)
+        self.assertIn("killed by signal 11", pprof(["-comments", out]))
+
+    def test_a_user_launches_and_profiles_their_own_command(self):
+        # nobody, with no capability: the daemon does the BPF work for the caller's own process.
+        r, out = self.launch(["--type", "cpu"], [CPU_SPLIT, "3"], as_nobody=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_through_daemon(r)
+        self.assertIn("uid=65534", self.daemon.log())
         rows, text = top_rows(out)
-        self.assertGreater(len(rows), 0, text)
-        self.assertIn("profiling was stopped after", pprof(["-comments", out]))
+        self.assertAlmostEqual(rows["hot_function"][1], 75, delta=7, msg=text)
+        self.assertGreaterEqual(rows["main"][1], 98, text)
+
+    def test_several_types_and_the_preload_sampler_as_a_user(self):
+        # cpu and allocs of one heap-split run (6:2:1 bytes) through the daemon, as nobody: the
+        # allocations are sampled in the process by the preload sampler, counted from main's
+        # first line; the cpu profile follows the process.
+        r, prefix = self.launch(["--type", "cpu,allocs", "--sample-rate", "64KiB"],
+                                [HEAP_SPLIT, "split", "0", "2", "200"], as_nobody=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assert_through_daemon(r, 2)
+        rows, text = top_rows(prefix + "-allocs.pb.gz")
+        self.assertAlmostEqual(rows["allocate_and_free_large"][0], 100 * 6 / 9, delta=6, msg=text)
+        self.assertAlmostEqual(rows["leak_some"][0], 100 * 1 / 9, delta=4, msg=text)
+        comments = pprof(["-comments", prefix + "-allocs.pb.gz"])
+        self.assertIn("libprofd_preload.so", comments)
+        self.assertIn("exited with status 0", comments)
+        self.assertIn("exited with status 0", pprof(["-comments", prefix + "-cpu.pb.gz"]))
+
+    def test_second_ctrl_c_ends_the_daemons_window_and_keeps_the_profile(self):
+        before = self.daemon.log().count("of a launched command")
+        self.second_ctrl_c_stops_profiling(dict(os.environ, PROFD_SOCKET=self.socket))
+        self.assertEqual(self.daemon.log().count("of a launched command"), before + 1)
+
+    def test_a_refused_request_leaves_the_command_unrun(self):
+        # A window longer than the daemon allows is refused before anything runs: the command
+        # (which would create a file) never starts.
+        marker = os.path.join(self.dir, "ran-%d" % os.getpid())
+        r, out = self.launch(["--type", "cpu", "--seconds", "1h"], ["touch", marker])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("refused", r.stderr)
+        self.assertIn("the command was not run", r.stderr)
+        self.assertFalse(os.path.exists(marker))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 #include "collect/heap/allocator_probes.h"
 
 #include <dlfcn.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -9,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/log.h"
 #include "base/unique_fd.h"
 
 namespace profd {
@@ -150,6 +153,27 @@ bool FindAllocator(const ProcessInfo& process, Allocator* allocator, std::string
            "defines them (a Go program allocates through the Go runtime: use its own "
            "/debug/pprof/heap; a stripped static binary hides its allocator)";
   return false;
+}
+
+std::string PreloadLibrary() {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return "";
+  std::string dir(self, static_cast<size_t>(n));
+  dir = dir.substr(0, dir.rfind('/'));
+  for (const char* relative : {"/../lib/profd/libprofd_preload.so", "/../preload/libprofd_preload.so"}) {
+    char resolved[PATH_MAX];
+    if (!realpath((dir + relative).c_str(), resolved)) continue;
+    struct stat st;
+    if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022)) {
+      LogWarning(std::string(resolved) + " is writable by others than its owner, or not root's: " +
+                 "not preloaded");
+      continue;
+    }
+    return resolved;
+  }
+  return "";
 }
 
 bool FindOwnFree(std::string* path, uint64_t* offset, std::string* error) {

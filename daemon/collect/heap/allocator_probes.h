@@ -41,6 +41,11 @@ constexpr const char* kPreloadFreedPrefix = "profd_preload_freed_";
 // Its labels in the ELF file at `path`, by name; empty when it has none.
 std::map<std::string, AllocatorFunction> FindPreloadPoints(const std::string& path);
 
+// profd's preload sampler (preload/) beside this binary: installed in ../lib/profd/, built in
+// ../preload/. Only one that root (or profd's user) owns and nobody else may write, since it is
+// loaded into commands that may run as root; "" when there is none.
+std::string PreloadLibrary();
+
 // The allocator `process` calls: the executable if it defines malloc and free itself (static
 // binaries, statically linked jemalloc/tcmalloc/mimalloc), else the first shared library other than
 // libc that does (a preloaded or linked allocator), else libc. False with `error` saying why there
