@@ -2,17 +2,17 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <sys/stat.h>
 #include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -75,8 +75,7 @@ std::string DefaultOutputPath(const CliOptions& options, ProfileType type) {
   const std::string& program = options.command.front();
   std::string name;
   for (char c : program.substr(program.rfind('/') + 1))
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')
-      name += c;
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') name += c;
   if (name.empty()) name = "command";
   return DefaultOutputName(type, name);
 }
@@ -88,12 +87,14 @@ std::string OutputPath(const CliOptions& options, ProfileType type, bool several
   if (options.output.empty()) return DefaultOutputPath(options, type);
   if (!several) return options.output;
   struct stat st;
-  if (options.output.back() == '/' || (stat(options.output.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))
+  if (options.output.back() == '/' ||
+      (stat(options.output.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))
     return options.output + (options.output.back() == '/' ? "" : "/") +
            DefaultOutputPath(options, type);
   std::string prefix = options.output;
   const std::string suffix = ".pb.gz";
-  if (prefix.size() > suffix.size() && prefix.compare(prefix.size() - suffix.size(), suffix.size(), suffix) == 0)
+  if (prefix.size() > suffix.size() &&
+      prefix.compare(prefix.size() - suffix.size(), suffix.size(), suffix) == 0)
     prefix.resize(prefix.size() - suffix.size());
   return prefix + "-" + ProfileTypeName(type) + suffix;
 }
@@ -109,8 +110,8 @@ std::vector<std::string> CommandEnvironment(const std::string& preload, uint64_t
       preloaded = entry.substr(11);
       continue;
     }
-    if (!preload.empty() && (entry.rfind("PROFD_SAMPLE_RATE=", 0) == 0 ||
-                             entry.rfind("PROFD_PRELOAD_PID=", 0) == 0))
+    if (!preload.empty() &&
+        (entry.rfind("PROFD_SAMPLE_RATE=", 0) == 0 || entry.rfind("PROFD_PRELOAD_PID=", 0) == 0))
       continue;  // profd's own, when it runs under a launch: the command's first process is its
     env.push_back(entry);
   }
@@ -195,8 +196,8 @@ bool ConnectForLaunch(const CliOptions& options, size_t count, std::vector<Uniqu
 
 // The daemon's profile of a launched command, with `note` among its comments, written as the
 // one-shot command writes one; false (reported) when the daemon sent none.
-bool WriteDaemonProfile(const CliOptions& options, const DaemonReply& reply, const std::string& note,
-                        AtomicFile* file, const std::string& output) {
+bool WriteDaemonProfile(const CliOptions& options, const DaemonReply& reply,
+                        const std::string& note, AtomicFile* file, const std::string& output) {
   if (reply.status != 200) {
     ReportDaemonFailure(reply);
     return false;
@@ -212,205 +213,257 @@ bool WriteDaemonProfile(const CliOptions& options, const DaemonReply& reply, con
                            std::cerr) == kExitOk;
 }
 
-}  // namespace
-
-int RunLaunchCommand(const CliOptions& options) {
-  // One profile per type, all of the same run; each file opened before anything runs.
-  std::vector<ProfileType> types = options.launch_types;
-  if (types.empty()) types = {options.request.type};
-  std::vector<std::string> outputs;
-  std::vector<AtomicFile> files(types.size());
-  for (size_t i = 0; i < types.size(); i++) {
-    outputs.push_back(OutputPath(options, types[i], types.size() > 1));
-    if (!OpenOutput(outputs[i], &files[i])) return kExitFailed;
+// One run of a launched command: its output files, the command held until every collector is
+// attached (here, or the daemon's), its profiles written at its exit, its status passed on.
+class LaunchedRun {
+ public:
+  explicit LaunchedRun(const CliOptions& options)
+      : options_(options), line_(CommandLine(options.command)) {
+    types_ = options.launch_types;
+    if (types_.empty()) types_ = {options.request.type};
+    request_ = options.request;
+    request_.launched = true;
   }
+
+  int Run() {
+    if (!OpenOutputs() || !ChooseSampler() ||
+        !ConnectForLaunch(options_, types_.size(), &connections_, &replies_))
+      return kExitFailed;
+    via_daemon_ = !connections_.empty();
+    if (std::optional<int> code = StartCommand()) return *code;
+    // Stopped after its exec. It runs on to where its loader has mapped its libraries: before the
+    // collectors attach when probes go on a library (the allocator), several collectors attach or
+    // the daemon attaches them, else once the sampler is attached, so the loader's own work is
+    // profiled too. Its mappings are then read again, and it is let go once every collector is
+    // attached.
+    libraries_first_ = via_daemon_ || probes_libraries_ || types_.size() > 1;
+    if (libraries_first_) RunToLibraries();
+    if (ended_) return ReportEnded(options_, *ended_);
+    CollectAll();
+    if (ended_) return ReportEnded(options_, *ended_);
+    if (!released_) return NotRun();
+    return WriteAndWait();
+  }
+
+ private:
+  // One profile per type, all of the same run; each file opened before anything runs.
+  bool OpenOutputs() {
+    files_ = std::vector<AtomicFile>(types_.size());
+    for (size_t i = 0; i < types_.size(); i++) {
+      outputs_.push_back(OutputPath(options_, types_[i], types_.size() > 1));
+      if (!OpenOutput(outputs_[i], &files_[i])) return false;
+    }
+    return true;
+  }
+
   // heap and allocs sample in the process, where the preload sampler can be the allocator the
   // command calls; otherwise (static allocators, set-user-ID programs) the allocator is probed.
-  ProfileRequest request = options.request;
-  request.launched = true;
-  const bool probes_libraries = std::any_of(types.begin(), types.end(), [](ProfileType t) {
-    return InfoOf(t).probes_libraries;
-  });
-  std::string preload;
-  if (probes_libraries) {
-    request.heap_peak = true;  // the whole run: its peak is heaptrack's
-    preload = PreloadLibrary();
-    request.preload_sampler = !preload.empty();
-    if (preload.empty())
-      LogWarning("profd's preload sampler (libprofd_preload.so) is not installed beside it: the "
-                 "allocator's every call is probed instead, at a far higher cost");
-  }
-  // A running daemon does the BPF work, as for --pid (and a user other than root may launch
-  // through it): this process holds the command and lets it go once the daemon is attached.
-  std::vector<UniqueFd> connections;
-  std::vector<DaemonReply> replies;
-  if (!ConnectForLaunch(options, types.size(), &connections, &replies)) return kExitFailed;
-  const bool via_daemon = !connections.empty();
-  int failed[2];
-  if (pipe2(failed, O_CLOEXEC) != 0) {
-    LogError(std::string("cannot make a pipe: ") + std::strerror(errno));
-    return kExitFailed;
-  }
-  const std::vector<std::string> environment = CommandEnvironment(preload, request.sample_rate_bytes);
-  InstallForwarding();
-  const pid_t pid = ForkStoppedCommand(options.command, environment, failed);
-  if (pid < 0) {
-    LogError(std::string("cannot fork: ") + std::strerror(errno));
-    return kExitFailed;
-  }
-  close(failed[1]);
-  const int first = WaitFor(pid);
-  int exec_error = 0;
-  const bool exec_failed = read(failed[0], &exec_error, sizeof(exec_error)) ==
-                           static_cast<ssize_t>(sizeof(exec_error));
-  close(failed[0]);
-  if (exec_failed || !WIFSTOPPED(first)) {
-    if (WIFSTOPPED(first)) kill(pid, SIGKILL);
-    const int status = WIFSTOPPED(first) ? WaitFor(pid) : first;
-    LogError("cannot run " + options.command.front() + ": " +
-             (exec_failed ? std::strerror(exec_error) : "it ended before its first instruction"));
-    return WIFEXITED(status) ? WEXITSTATUS(status) : kExitFailed;
-  }
-  g_command = pid;
-  // Should profd die before letting it go, the command dies too, rather than run on with the
-  // loader's breakpoint in it (the options end with the detach).
-  ptrace(PTRACE_SETOPTIONS, pid, nullptr, PTRACE_O_EXITKILL);
-
-  // Stopped after its exec. It runs on to where its loader has mapped its libraries: before the
-  // collectors attach when probes go on a library (the allocator), several collectors attach or
-  // the daemon attaches them, else once the sampler is attached, so the loader's own work is
-  // profiled too. Its mappings are then read again, and it is let go once every collector is
-  // attached.
-  const std::string line = CommandLine(options.command);
-  std::optional<int> ended;  // its wait status, had it ended before it was let go
-  auto run_to_libraries = [&] {
-    const LoaderStop stop = RunToLoadedLibraries(pid);
-    if (stop.result == LoaderStop::Result::kEnded)
-      ended = stop.wait_status;
-    else if (stop.result == LoaderStop::Result::kFailed)
-      LogWarning("cannot stop " + options.command.front() + " where its libraries are mapped (" +
-                 stop.why + "): they are read once it runs, and their first samples may lack them");
-  };
-  const bool libraries_first = via_daemon || probes_libraries || types.size() > 1;
-  if (libraries_first) run_to_libraries();
-  if (ended) return ReportEnded(options, *ended);
-
-  request.pids = {pid};
-  std::mutex mutex;
-  std::condition_variable all_attached;
-  size_t waiting = types.size();  // collectors not attached (nor failed) yet
-  bool released = false;
-  std::chrono::steady_clock::time_point released_at;
-  auto arrive = [&] {  // under `mutex`: the last collector to arrive lets the others on
-    if (--waiting > 0) return false;
-    all_attached.notify_all();
+  bool ChooseSampler() {
+    probes_libraries_ = std::any_of(types_.begin(), types_.end(),
+                                    [](ProfileType t) { return InfoOf(t).probes_libraries; });
+    if (!probes_libraries_) return true;
+    request_.heap_peak = true;  // the whole run: its peak is heaptrack's
+    preload_ = PreloadLibrary();
+    request_.preload_sampler = !preload_.empty();
+    if (preload_.empty())
+      LogWarning(
+          "profd's preload sampler (libprofd_preload.so) is not installed beside it: the "
+          "allocator's every call is probed instead, at a far higher cost");
     return true;
-  };
-  CollectionHooks hooks;
-  hooks.attached = [&] {
-    std::unique_lock<std::mutex> lock(mutex);
-    if (arrive()) {
-      if (!libraries_first) run_to_libraries();
-    } else {
-      all_attached.wait(lock, [&] { return waiting == 0; });
+  }
+
+  // Forks the command and waits for its stop after the exec; an exit code when it cannot run.
+  std::optional<int> StartCommand() {
+    int failed[2];
+    if (pipe2(failed, O_CLOEXEC) != 0) {
+      LogError(std::string("cannot make a pipe: ") + std::strerror(errno));
+      return kExitFailed;
     }
-  };
-  hooks.release = [&] {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (ended || released) return;
-    released = ptrace(PTRACE_DETACH, pid, nullptr, nullptr) == 0;
-    released_at = std::chrono::steady_clock::now();
-  };
-  hooks.until_exit = true;
-  // Through the daemon, the daemon sees the command's exit itself; a second Ctrl-C shuts this
-  // side of the connections, which ends its window with what was collected.
-  hooks.stop_requested = [&] {
-    return ended || g_interrupts >= 2 || (!via_daemon && CommandExited(pid));
-  };
-  std::vector<CollectedProfile> collected(types.size());
-  auto collect = [&](size_t i) {
-    ProfileRequest one = request;
-    one.type = types[i];
+    InstallForwarding();
+    pid_ = ForkStoppedCommand(options_.command,
+                              CommandEnvironment(preload_, request_.sample_rate_bytes), failed);
+    if (pid_ < 0) {
+      LogError(std::string("cannot fork: ") + std::strerror(errno));
+      return kExitFailed;
+    }
+    close(failed[1]);
+    const int first = WaitFor(pid_);
+    int exec_error = 0;
+    const bool exec_failed = read(failed[0], &exec_error, sizeof(exec_error)) ==
+                             static_cast<ssize_t>(sizeof(exec_error));
+    close(failed[0]);
+    if (exec_failed || !WIFSTOPPED(first)) {
+      if (WIFSTOPPED(first)) kill(pid_, SIGKILL);
+      const int status = WIFSTOPPED(first) ? WaitFor(pid_) : first;
+      LogError("cannot run " + options_.command.front() + ": " +
+               (exec_failed ? std::strerror(exec_error) : "it ended before its first instruction"));
+      return WIFEXITED(status) ? WEXITSTATUS(status) : kExitFailed;
+    }
+    g_command = pid_;
+    // Should profd die before letting it go, the command dies too, rather than run on with the
+    // loader's breakpoint in it (the options end with the detach).
+    ptrace(PTRACE_SETOPTIONS, pid_, nullptr, PTRACE_O_EXITKILL);
+    request_.pids = {pid_};
+    return std::nullopt;
+  }
+
+  void RunToLibraries() {
+    const LoaderStop stop = RunToLoadedLibraries(pid_);
+    if (stop.result == LoaderStop::Result::kEnded)
+      ended_ = stop.wait_status;
+    else if (stop.result == LoaderStop::Result::kFailed)
+      LogWarning("cannot stop " + options_.command.front() + " where its libraries are mapped (" +
+                 stop.why + "): they are read once it runs, and their first samples may lack them");
+  }
+
+  // Under mutex_: the last collector to arrive (attached, or failed before) lets the others on.
+  bool Arrive() {
+    if (--waiting_ > 0) return false;
+    all_attached_.notify_all();
+    return true;
+  }
+
+  // A collector is attached: the last one runs the command on to its libraries if it has not
+  // yet; the others wait for it.
+  void Attached() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (Arrive()) {
+      if (!libraries_first_) RunToLibraries();
+    } else {
+      all_attached_.wait(lock, [&] { return waiting_ == 0; });
+    }
+  }
+
+  void Release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (ended_ || released_) return;
+    released_ = ptrace(PTRACE_DETACH, pid_, nullptr, nullptr) == 0;
+    released_at_ = std::chrono::steady_clock::now();
+  }
+
+  // One collector per type, each on its own thread, here or in the daemon.
+  void CollectAll() {
+    waiting_ = types_.size();
+    collected_.resize(types_.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 1; i < types_.size(); i++) threads.emplace_back(&LaunchedRun::Collect, this, i);
+    Collect(0);
+    for (std::thread& t : threads) t.join();
+  }
+
+  void Collect(size_t i) {
+    ProfileRequest one = request_;
+    one.type = types_[i];
     // The heap and allocs probes are per process: they keep to the command's first.
     if (InfoOf(one.type).probes_libraries) one.follow_forks = false;
     bool attached = false;
-    CollectionHooks own = hooks;
-    own.attached = [&] {
+    CollectionHooks hooks;
+    hooks.attached = [&] {
       attached = true;
-      hooks.attached();
+      Attached();
+      if (via_daemon_) Release();  // the daemon's 102: let go once every type has one
     };
-    if (via_daemon) {
-      own.attached = [&] {  // the daemon's 102: let the command go once every type has one
-        attached = true;
-        hooks.attached();
-        hooks.release();
-      };
-      ExchangeWithDaemon(std::move(connections[i]), one, own, &replies[i]);
-    } else {
-      collected[i] = CollectProfile(one, own);
-    }
-    std::lock_guard<std::mutex> lock(mutex);
-    if (!attached) arrive();  // failed before attaching: the others go on without it
-  };
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < types.size(); i++) threads.emplace_back(collect, i);
-  collect(0);
-  for (std::thread& t : threads) t.join();
-  if (ended) return ReportEnded(options, *ended);
-  if (!released) {  // never attached: the command goes without running
-    kill(pid, SIGKILL);
-    ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
-    WaitFor(pid);
-    for (size_t i = 0; i < types.size(); i++) {
-      if (via_daemon)
-        ReportDaemonFailure(replies[i]);
+    hooks.release = [this] { Release(); };
+    hooks.until_exit = true;
+    // Through the daemon, the daemon sees the command's exit itself; a second Ctrl-C shuts this
+    // side of the connections, which ends its window with what was collected.
+    hooks.stop_requested = [this] {
+      return ended_ || g_interrupts >= 2 || (!via_daemon_ && CommandExited(pid_));
+    };
+    if (via_daemon_)
+      ExchangeWithDaemon(std::move(connections_[i]), one, hooks, &replies_[i]);
+    else
+      collected_[i] = CollectProfile(one, hooks);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!attached) Arrive();  // failed before attaching: the others go on without it
+  }
+
+  // Never attached: the command goes without running.
+  int NotRun() {
+    kill(pid_, SIGKILL);
+    ptrace(PTRACE_DETACH, pid_, nullptr, nullptr);
+    WaitFor(pid_);
+    for (size_t i = 0; i < types_.size(); i++) {
+      if (via_daemon_)
+        ReportDaemonFailure(replies_[i]);
       else
-        LogError(collected[i].error.empty() ? "collection failed" : collected[i].error);
+        LogError(collected_[i].error.empty() ? "collection failed" : collected_[i].error);
     }
-    LogError("the command was not run: " + line);
+    LogError("the command was not run: " + line_);
     return kExitFailed;
   }
-  for (const CollectedProfile& c : collected)
-    if (!via_daemon && c.status != CollectedProfile::Status::kOk &&
-        c.status != CollectedProfile::Status::kPartial)
-      LogError(c.error);
-  // Profiling stopped while the command runs on (a second Ctrl-C, or the daemon's longest
-  // window): the profiles are written now, and profd then waits for the command.
-  const bool exited = CommandExited(pid);
-  const double seconds =
-      via_daemon ? std::chrono::duration<double>(std::chrono::steady_clock::now() - released_at).count()
-                 : collected[0].seconds;
-  auto write = [&](const std::string& how) {
-    const std::string note = "launched by profd: " + line + "; " + how;
-    for (size_t i = 0; i < types.size(); i++) {
-      CliOptions one = options;
-      one.request.type = types[i];
+
+  void Write(const std::string& how) {
+    const std::string note = "launched by profd: " + line_ + "; " + how;
+    for (size_t i = 0; i < types_.size(); i++) {
+      CliOptions one = options_;
+      one.request.type = types_[i];
       bool written;
-      if (via_daemon) {
-        written = WriteDaemonProfile(one, replies[i], note, &files[i], outputs[i]);
+      if (via_daemon_) {
+        written = WriteDaemonProfile(one, replies_[i], note, &files_[i], outputs_[i]);
       } else {
-        if (!collected[i].builder) continue;
-        collected[i].builder->AddComment(note);
-        written = WriteProfile(one, collected[i].builder.get(), &files[i], outputs[i], std::cerr) ==
-                  kExitOk;
+        if (!collected_[i].builder) continue;
+        collected_[i].builder->AddComment(note);
+        written = WriteProfile(one, collected_[i].builder.get(), &files_[i], outputs_[i],
+                               std::cerr) == kExitOk;
       }
       if (!written) LogError("the profile could not be written; the command's status is passed on");
     }
-  };
-  if (!exited) {
-    LogInfo("profiling stopped after " + Seconds(seconds) + ": writing what was collected; " +
-            "waiting for " + options.command.front() + " to end");
-    write("profiling was stopped after " + Seconds(seconds) + " while it ran on" +
-          (g_interrupts >= 2 ? " (a second Ctrl-C)" : " (the longest window allowed)"));
   }
-  const int status = WaitFor(pid);
-  g_command = 0;
-  std::string ending;
-  const int code = ExitCode(status, &ending);
-  if (WIFSIGNALED(status))
-    LogWarning(options.command.front() + " " + ending + "; profd exits " + std::to_string(code));
-  if (exited) write("it " + ending + " after " + Seconds(seconds));
-  return code;
-}
+
+  // Writes the profiles (before waiting, when profiling stopped while the command runs on: a
+  // second Ctrl-C, or the daemon's longest window) and passes the command's status on.
+  int WriteAndWait() {
+    for (const CollectedProfile& c : collected_)
+      if (!via_daemon_ && c.status != CollectedProfile::Status::kOk &&
+          c.status != CollectedProfile::Status::kPartial)
+        LogError(c.error);
+    const bool exited = CommandExited(pid_);
+    const double seconds =
+        via_daemon_
+            ? std::chrono::duration<double>(std::chrono::steady_clock::now() - released_at_).count()
+            : collected_[0].seconds;
+    if (!exited) {
+      LogInfo("profiling stopped after " + Seconds(seconds) + ": writing what was collected; " +
+              "waiting for " + options_.command.front() + " to end");
+      Write("profiling was stopped after " + Seconds(seconds) + " while it ran on" +
+            (g_interrupts >= 2 ? " (a second Ctrl-C)" : " (the longest window allowed)"));
+    }
+    const int status = WaitFor(pid_);
+    g_command = 0;
+    std::string ending;
+    const int code = ExitCode(status, &ending);
+    if (WIFSIGNALED(status))
+      LogWarning(options_.command.front() + " " + ending + "; profd exits " + std::to_string(code));
+    if (exited) Write("it " + ending + " after " + Seconds(seconds));
+    return code;
+  }
+
+  const CliOptions& options_;
+  const std::string line_;
+  std::vector<ProfileType> types_;
+  std::vector<std::string> outputs_;
+  std::vector<AtomicFile> files_;
+  ProfileRequest request_;
+  bool probes_libraries_ = false;
+  std::string preload_;  // the preload sampler's path, "" without one
+  // Through a daemon: a connection and its reply per type.
+  bool via_daemon_ = false;
+  std::vector<UniqueFd> connections_;
+  std::vector<DaemonReply> replies_;
+  std::vector<CollectedProfile> collected_;  // without one
+  pid_t pid_ = -1;
+  bool libraries_first_ = false;
+  std::mutex mutex_;
+  std::condition_variable all_attached_;
+  size_t waiting_ = 0;        // collectors not attached (nor failed) yet
+  std::optional<int> ended_;  // its wait status, had it ended before it was let go
+  bool released_ = false;
+  std::chrono::steady_clock::time_point released_at_;
+};
+
+}  // namespace
+
+int RunLaunchCommand(const CliOptions& options) { return LaunchedRun(options).Run(); }
 
 }  // namespace profd
