@@ -93,11 +93,15 @@ static void resolve(void) {
  * not load it at all. A child forked without an exec stops sampling at its first sample. */
 static pid_t launched_pid;
 
-static int is_sampler_path(const char *path, size_t length) {
-  static const char name[] = "libprofd_preload.so";
-  const size_t n = sizeof(name) - 1;
+static int is_named(const char *path, size_t length, const char *name) {
+  const size_t n = strlen(name);
   return length >= n && memcmp(path + length - n, name, n) == 0 &&
          (length == n || path[length - n - 1] == '/');
+}
+
+static int is_sampler_path(const char *path, size_t length) {
+  return is_named(path, length, "libprofd_preload.so") ||
+         is_named(path, length, "libprofd_preload_jemalloc.so");
 }
 
 /* LD_PRELOAD without this sampler (its entries are separated by colons or spaces). */
@@ -410,6 +414,68 @@ EXPORT __attribute__((noinline)) void *pvalloc(size_t size) {
   REPORT(pvalloc, p, size);
   return p;
 }
+
+#ifdef PROFD_JEMALLOC_API
+/* jemalloc's own entry points, for a program that calls them (libprofd_preload_jemalloc.so, which
+ * profd preloads instead of libprofd_preload.so where the command links or preloads jemalloc: a
+ * program without jemalloc that looks for mallocx by a weak symbol must not find ours). mallocx and
+ * rallocx allocate; rallocx, dallocx and sdallocx end blocks. xallocx resizes in place: the block
+ * stays the same sampled one, with its first size. nallocx, sallocx and mallctl allocate nothing
+ * and are left to jemalloc. */
+static void *(*next_mallocx)(size_t, int);
+static void *(*next_rallocx)(void *, size_t, int);
+static void (*next_dallocx)(void *, int);
+static void (*next_sdallocx)(void *, size_t, int);
+
+/* Resolved once, before the program's threads start (the constructor), or at a first call. */
+static void resolve_jemalloc(void) {
+  if (next_mallocx) return;
+  next_rallocx = (void *(*)(void *, size_t, int))dlsym(RTLD_NEXT, "rallocx");
+  next_dallocx = (void (*)(void *, int))dlsym(RTLD_NEXT, "dallocx");
+  next_sdallocx = (void (*)(void *, size_t, int))dlsym(RTLD_NEXT, "sdallocx");
+  __atomic_store_n(&next_mallocx, (void *(*)(size_t, int))dlsym(RTLD_NEXT, "mallocx"),
+                   __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void start_jemalloc(void) { resolve_jemalloc(); }
+
+EXPORT __attribute__((noinline)) void *mallocx(size_t size, int flags) {
+  if (__builtin_expect(!next_mallocx, 0)) resolve_jemalloc();
+  if (!next_mallocx) return NULL; /* no jemalloc underneath: an allocation failure */
+  inside++;
+  void *p = next_mallocx(size, flags);
+  inside--;
+  REPORT(mallocx, p, size);
+  return p;
+}
+
+EXPORT __attribute__((noinline)) void *rallocx(void *old, size_t size, int flags) {
+  if (__builtin_expect(!next_rallocx, 0)) resolve_jemalloc();
+  if (!next_rallocx) return NULL;
+  inside++;
+  void *p = next_rallocx(old, size, flags);
+  inside--;
+  if (p) { /* a failed rallocx keeps the old block */
+    FREED(rallocx, old);
+    REPORT(rallocx, p, size);
+  }
+  return p;
+}
+
+EXPORT __attribute__((noinline)) void dallocx(void *p, int flags) {
+  if (__builtin_expect(!next_dallocx, 0)) resolve_jemalloc();
+  if (!next_dallocx) return;
+  FREED(dallocx, p);
+  next_dallocx(p, flags);
+}
+
+EXPORT __attribute__((noinline)) void sdallocx(void *p, size_t size, int flags) {
+  if (__builtin_expect(!next_sdallocx, 0)) resolve_jemalloc();
+  if (!next_sdallocx) return;
+  FREED(sdallocx, p);
+  next_sdallocx(p, size, flags);
+}
+#endif
 
 /* How many samples could not be tracked to their free (for tests and the curious). */
 EXPORT uint64_t profd_preload_untracked(void) { return __atomic_load_n(&untracked, __ATOMIC_RELAXED); }

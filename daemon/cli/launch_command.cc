@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <mutex>
@@ -97,6 +98,25 @@ std::string OutputPath(const CliOptions& options, ProfileType type, bool several
       prefix.compare(prefix.size() - suffix.size(), suffix.size(), suffix) == 0)
     prefix.resize(prefix.size() - suffix.size());
   return prefix + "-" + ProfileTypeName(type) + suffix;
+}
+
+// The file execvp runs for `program`: itself when it names a path, else the first executable of that
+// name in $PATH; "" when there is none.
+std::string ExecutablePath(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/bin:/usr/bin";
+  for (size_t at = 0; at <= dirs.size();) {
+    const size_t colon = std::min(dirs.find(':', at), dirs.size());
+    const std::string dir = colon > at ? dirs.substr(at, colon - at) : ".";
+    const std::string candidate = dir + "/" + program;
+    struct stat st;
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+    at = colon + 1;
+  }
+  return "";
 }
 
 // The command's environment: profd's own, with the preload sampler first in LD_PRELOAD and its
@@ -263,7 +283,10 @@ class LaunchedRun {
                                     [](ProfileType t) { return InfoOf(t).probes_libraries; });
     if (!probes_libraries_) return true;
     request_.heap_peak = true;  // the whole run: its peak is heaptrack's
-    preload_ = PreloadLibrary();
+    // A program that brings jemalloc may call its mallocx family: the variant that samples those.
+    const char* preloaded = std::getenv("LD_PRELOAD");
+    preload_ = PreloadLibrary(
+        CommandUsesJemalloc(ExecutablePath(options_.command.front()), preloaded ? preloaded : ""));
     request_.preload_sampler = !preload_.empty();
     if (preload_.empty())
       LogWarning(

@@ -81,7 +81,10 @@ std::unique_ptr<StackCollector> LoadHeapCollector(const ProfileRequest& request,
   static_cast<CollectorOptions&>(o) = Common(request);
   o.sample_rate = request.sample_rate_bytes;
   o.max_overhead_percent = request.max_overhead_percent;
-  o.preload_library = request.preload_sampler ? PreloadLibrary() : "";
+  if (request.preload_sampler)
+    for (bool jemalloc : {false, true})
+      if (std::string path = PreloadLibrary(jemalloc); !path.empty())
+        o.preload_libraries.push_back(path);
   const bool heap = request.type == ProfileType::kHeap;
   o.track_peak = heap && request.heap_peak;
   // Go's four heap values; the two profiles differ only in the default, as in Go.

@@ -16,6 +16,7 @@ from test_daemon import Daemon
 
 WORKLOADS = os.environ.get("WORKLOADS_DIR", "")
 HEAP_SPLIT = os.path.join(WORKLOADS, "heap-split")
+JEMALLOC_API = os.path.join(WORKLOADS, "jemalloc-api")
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 
 
@@ -186,6 +187,24 @@ class LaunchTest(OnTerminal, unittest.TestCase):
         for site in ["use_calloc", "use_realloc", "use_reallocarray", "use_posix_memalign",
                      "use_aligned_alloc", "use_memalign", "use_valloc"]:
             self.assertEqual(flat_count(text, site), 100, site + "\n" + text)
+
+    def test_jemallocs_own_api_is_sampled_too(self):
+        # A program linked with jemalloc that calls mallocx, rallocx, sdallocx and dallocx (as
+        # folly-based programs do): profd preloads the sampler's jemalloc variant, so those calls
+        # count as malloc's do, and their frees end the blocks.
+        r, out = launch(["--type", "heap", "--sample-rate", "1"], [JEMALLOC_API, "1000"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("libprofd_preload_jemalloc.so", pprof(["-comments", out]))
+        _, text = top_rows(out, ["-sample_index=alloc_objects"])
+        self.assertEqual(flat_count(text, "use_mallocx"), 2000, text)
+        self.assertEqual(flat_count(text, "use_rallocx"), 1000, text)
+        _, text = top_rows(out, ["-sample_index=alloc_space"])
+        self.assertIn("4882.81kB", text)  # 1000 rallocx of 5000 B
+        self.assertIn("390.62kB", text)   # 1000 mallocx of 100 B and 1000 of 300 B
+        # Nothing is live at the exit: every block was freed through jemalloc's API.
+        _, text = top_rows(out, ["-sample_index=inuse_objects"])
+        self.assertNotIn("use_mallocx", text)
+        self.assertNotIn("use_rallocx", text)
 
     def test_processes_the_command_starts_leave_the_preload_sampler(self):
         # allocs does not follow a tree: the shell profd launched samples, the shell it starts

@@ -156,8 +156,9 @@ class DebianPackageTest(unittest.TestCase):
             self.assertEqual(entries[path], mode, path)
         self.assertFalse([p for p in entries if p.startswith("usr/local")], entries)
         # Launch mode's allocation sampler, where profd (usr/sbin) looks for it: ../lib/profd.
-        self.assertIn("usr/lib/profd/libprofd_preload.so", entries)
-        self.assertNotIn("w", entries["usr/lib/profd/libprofd_preload.so"][5:])
+        for sampler in ("libprofd_preload.so", "libprofd_preload_jemalloc.so"):
+            self.assertIn("usr/lib/profd/" + sampler, entries)
+            self.assertNotIn("w", entries["usr/lib/profd/" + sampler][5:])
 
     def test_files_are_the_sources(self):
         with tempfile.TemporaryDirectory() as root:

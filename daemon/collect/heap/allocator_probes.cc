@@ -155,15 +155,16 @@ bool FindAllocator(const ProcessInfo& process, Allocator* allocator, std::string
   return false;
 }
 
-std::string PreloadLibrary() {
+std::string PreloadLibrary(bool jemalloc) {
   char self[4096];
   const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n <= 0) return "";
   std::string dir(self, static_cast<size_t>(n));
   dir = dir.substr(0, dir.rfind('/'));
-  for (const char* relative : {"/../lib/profd/libprofd_preload.so", "/../preload/libprofd_preload.so"}) {
+  const std::string name = jemalloc ? "libprofd_preload_jemalloc.so" : "libprofd_preload.so";
+  for (const char* folder : {"/../lib/profd/", "/../preload/"}) {
     char resolved[PATH_MAX];
-    if (!realpath((dir + relative).c_str(), resolved)) continue;
+    if (!realpath((dir + folder + name).c_str(), resolved)) continue;
     struct stat st;
     if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode)) continue;
     if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022)) {
@@ -174,6 +175,32 @@ std::string PreloadLibrary() {
     return resolved;
   }
   return "";
+}
+
+bool CommandUsesJemalloc(const std::string& path, const std::string& preloaded) {
+  if (preloaded.find("libjemalloc") != std::string::npos) return true;
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return false;
+  elf_version(EV_CURRENT);
+  Elf* elf = elf_begin(fd.get(), ELF_C_READ, nullptr);
+  if (!elf) return false;
+  bool found = false;
+  Elf_Scn* section = nullptr;
+  while (!found && (section = elf_nextscn(elf, section)) != nullptr) {
+    GElf_Shdr header;
+    if (!gelf_getshdr(section, &header) || header.sh_type != SHT_DYNAMIC || header.sh_entsize == 0)
+      continue;
+    Elf_Data* data = elf_getdata(section, nullptr);
+    if (!data) continue;
+    for (size_t i = 0; i < header.sh_size / header.sh_entsize; i++) {
+      GElf_Dyn entry;
+      if (!gelf_getdyn(data, static_cast<int>(i), &entry) || entry.d_tag != DT_NEEDED) continue;
+      const char* needed = elf_strptr(elf, header.sh_link, entry.d_un.d_val);
+      if (needed && std::strncmp(needed, "libjemalloc", 11) == 0) found = true;
+    }
+  }
+  elf_end(elf);
+  return found;
 }
 
 bool FindOwnFree(std::string* path, uint64_t* offset, std::string* error) {

@@ -43,8 +43,14 @@ std::map<std::string, AllocatorFunction> FindPreloadPoints(const std::string& pa
 
 // profd's preload sampler (preload/) beside this binary: installed in ../lib/profd/, built in
 // ../preload/. Only one that root (or profd's user) owns and nobody else may write, since it is
-// loaded into commands that may run as root; "" when there is none.
-std::string PreloadLibrary();
+// loaded into commands that may run as root; "" when there is none. `jemalloc`: its variant that
+// also interposes jemalloc's mallocx family.
+std::string PreloadLibrary(bool jemalloc = false);
+
+// Does the program at `path` (or LD_PRELOAD, `preloaded`) bring jemalloc: a DT_NEEDED entry of the
+// executable or a preloaded library named libjemalloc*. A library that needs jemalloc deeper down
+// is not seen: its mallocx calls then reach jemalloc unsampled.
+bool CommandUsesJemalloc(const std::string& path, const std::string& preloaded);
 
 // The allocator `process` calls: the executable if it defines malloc and free itself (static
 // binaries, statically linked jemalloc/tcmalloc/mimalloc), else the first shared library other than

@@ -70,14 +70,16 @@ bool IsFile(const MappedFile& file, const std::string& path) {
 }
 
 // The preload sampler's mapping in `process` when it is the allocator the process calls.
-const Mapping* PreloadSampler(const ProcessInfo& process, const std::string& library) {
-  if (library.empty()) return nullptr;
+const Mapping* PreloadSampler(const ProcessInfo& process,
+                              const std::vector<std::string>& libraries) {
+  if (libraries.empty()) return nullptr;
   if (const Mapping* main = process.MainMapping(); main && main->file) {
     const auto own = FindAllocatorFunctions(main->file->open_path());
     if (own.count("malloc") && own.count("free")) return nullptr;
   }
   for (const Mapping& m : process.mappings)
-    if (m.file && IsFile(*m.file, library)) return &m;
+    for (const std::string& library : libraries)
+      if (m.file && IsFile(*m.file, library)) return &m;
   return nullptr;
 }
 
@@ -98,13 +100,13 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
     target.pid = pid;
     // The program calls the preload sampler's malloc, unless its executable defines its own (the
     // loader binds the executable's first, then LD_PRELOAD's): the sampler's labels are probed.
-    if (const Mapping* sampler = PreloadSampler(*process, options.preload_library)) {
+    if (const Mapping* sampler = PreloadSampler(*process, options.preload_libraries)) {
       target.preload = true;
       target.file = sampler->file;
       target.path = sampler->path;
       target.functions = FindPreloadPoints(target.file->open_path());
       if (target.functions.empty()) {
-        *error = options.preload_library + " has no profd_preload_* labels";
+        *error = target.path + " has no profd_preload_* labels";
         return nullptr;
       }
     } else {
@@ -392,13 +394,16 @@ std::vector<std::string> HeapCollector::Notes() const {
       notes.push_back("pid " + std::to_string(t.pid) +
                       ": allocations sampled in the process by profd's preload sampler (" + t.path +
                       ", interposing malloc, calloc, realloc, reallocarray, posix_memalign, "
-                      "aligned_alloc, memalign, valloc, pvalloc and free over the allocator it "
-                      "would have used): one uprobe trap per sampled allocation and per free of a "
-                      "sampled block, none for the other calls");
+                      "aligned_alloc, memalign, valloc, pvalloc and free" +
+                      (t.functions.count(std::string(kPreloadSampledPrefix) + "mallocx")
+                           ? ", and jemalloc's mallocx, rallocx, dallocx and sdallocx,"
+                           : "") +
+                      " over the allocator it would have used): one uprobe trap per sampled "
+                      "allocation and per free of a sampled block, none for the other calls");
     else
       notes.push_back("pid " + std::to_string(t.pid) + ": uprobes on " + functions + " in " +
                       t.path +
-                      (options_.preload_library.empty()
+                      (options_.preload_libraries.empty()
                            ? ""
                            : " (launched with profd's preload sampler, which is not the allocator "
                              "it calls: a statically linked one, or a program that refuses "

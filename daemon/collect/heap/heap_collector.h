@@ -31,9 +31,10 @@ class HeapCollector : public StackCollector {
   struct Options : CollectorOptions {
     uint64_t sample_rate = 512 * 1024;  // mean bytes between samples; 1: every allocation
     double max_overhead_percent = 3;    // probe cost budget, percent of the targets' CPU time
-    // A launched command runs profd's preload sampler from this file (preload/): where a target's
-    // allocator is it, the sampler's labels are probed instead (one trap per sample, always on).
-    std::string preload_library;
+    // A launched command runs profd's preload sampler from one of these files (preload/: with or
+    // without jemalloc's API): where a target's allocator is it, the sampler's labels are probed
+    // instead (one trap per sample, always on).
+    std::vector<std::string> preload_libraries;
     // heap: also the sampled blocks live at the peak of live sampled bytes (heaptrack's peak), as
     // values 5 and 6 of each row; found from every sampled allocation and free in order.
     bool track_peak = false;
