@@ -12,7 +12,8 @@ namespace {
 
 namespace otlp = opentelemetry::proto::profiles::v1development;
 namespace common = opentelemetry::proto::common::v1;
-using Request = opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
+using Request =
+    opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 
 // Fills the request's ProfilesDictionary: every table starts with its zero value (index 0 means
 // "none"), and equal entries are stored once.
@@ -40,9 +41,9 @@ class DictionaryWriter {
   int32_t Attribute(const std::string& key, const common::AnyValue& value,
                     const std::string& unit = "") {
     const int32_t key_index = String(key), unit_index = unit.empty() ? 0 : String(unit);
-    auto [it, added] = attributes_.try_emplace(
-        std::make_tuple(key_index, value.SerializeAsString(), unit_index),
-        dictionary_->attribute_table_size());
+    auto [it, added] =
+        attributes_.try_emplace(std::make_tuple(key_index, value.SerializeAsString(), unit_index),
+                                dictionary_->attribute_table_size());
     if (added) {
       otlp::KeyValueAndUnit* attribute = dictionary_->add_attribute_table();
       attribute->set_key_strindex(key_index);

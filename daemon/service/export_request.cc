@@ -55,10 +55,18 @@ std::string JsonString(std::string_view text) {
   std::string out = "\"";
   for (const char c : ToValidUtf8(text)) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char escaped[8];
@@ -80,14 +88,17 @@ std::string Base64(std::string_view bytes) {
   size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
     const uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) |
-                       (static_cast<uint8_t>(bytes[i + 1]) << 8) | static_cast<uint8_t>(bytes[i + 2]);
-    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], kAlphabet[v & 63]};
+                       (static_cast<uint8_t>(bytes[i + 1]) << 8) |
+                       static_cast<uint8_t>(bytes[i + 2]);
+    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63],
+            kAlphabet[v & 63]};
   }
   if (i + 1 == bytes.size()) {
     const uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
     out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], '=', '='};
   } else if (i + 2 == bytes.size()) {
-    const uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8);
+    const uint32_t v =
+        (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8);
     out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
   }
   return out;
@@ -102,17 +113,15 @@ std::string ParcaWriteRawBody(const ExportedProfile& profile, const std::string&
     labels += std::string(labels.empty() ? "" : ",") + "{\"name\":" + JsonString(name) +
               ",\"value\":" + JsonString(value) + "}";
   }
-  return "{\"series\":[{\"labels\":{\"labels\":[" + labels +
-         "]},\"samples\":[{\"raw_profile\":\"" + Base64(profile.gzipped) +
-         "\"}]}],\"normalized\":false}";
+  return "{\"series\":[{\"labels\":{\"labels\":[" + labels + "]},\"samples\":[{\"raw_profile\":\"" +
+         Base64(profile.gzipped) + "\"}]}],\"normalized\":false}";
 }
-
 
 std::vector<OtlpAttribute> OtlpResourceAttributes(const ExportedProfile& p,
                                                   const std::string& hostname) {
   const std::string exe_name = p.exe.empty() ? p.comm : p.exe.substr(p.exe.rfind('/') + 1);
   std::vector<OtlpAttribute> attributes = {
-      {"service.name", p.service_name},
+      {"service.name", p.service_name},  // semantic conventions' names
       {"host.name", hostname},
       {"process.pid", int64_t{p.pid}},
       {"process.executable.name", exe_name},
@@ -158,7 +167,7 @@ std::string OtlpExportBody(const ExportedProfile& profile, const std::string& ho
     return "";
   }
   const auto request = PprofToOtlp(pprof, OtlpResourceAttributes(profile, hostname),
-                                   {"profd", "0.1.0"}  /* as the User-Agent */, UuidBytes(id));
+                                   {"profd", "0.1.0"} /* as the User-Agent */, UuidBytes(id));
   if (OtlpSampleCount(request) == 0) {
     *why = "no_samples";
     return "";
@@ -207,10 +216,10 @@ ExportAnswer ReadAnswer(const std::string& kind, long status, const std::string&
   }
   // An OTLP error's body is a google.rpc.Status; its message says why.
   google::rpc::Status rpc_status;
-  const std::string reason = otlp && rpc_status.ParseFromString(body) &&
-                                     !rpc_status.message().empty()
-                                 ? rpc_status.message()
-                                 : body;
+  const std::string reason =
+      otlp && rpc_status.ParseFromString(body) && !rpc_status.message().empty()
+          ? rpc_status.message()
+          : body;
   answer.detail = "HTTP " + std::to_string(status) + ": " + Printable(ToValidUtf8(reason));
   if (status == 429) {
     answer.cause = "http_429";

@@ -4,8 +4,8 @@
 // spool only when its backend took it, and each carries a stable id. A failure that may pass (no
 // answer, a timeout, 5xx, 429) is retried with exponential backoff and jitter (Retry-After
 // honoured); a refusal (another 4xx; for otlp any error but 429, 502, 503 and 504) sets the file
-// aside, logged once with the server's reason, until the exporters' configuration changes. The spool is bounded in bytes and age (the oldest
-// go first) and survives restarts.
+// aside, logged once with the server's reason, until the exporters' configuration changes. The
+// spool is bounded in bytes and age (the oldest go first) and survives restarts.
 //
 // What each kind sends (pyroscope, parca, otlp) is export_request.h's.
 #ifndef PROFD_DAEMON_SERVICE_PUSH_EXPORTER_H

@@ -14,7 +14,8 @@ namespace profd {
 namespace {
 
 namespace otlp = opentelemetry::proto::profiles::v1development;
-using Request = opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
+using Request =
+    opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 
 const std::string kProfileId = "0123456789abcdef";
 
@@ -33,16 +34,21 @@ Request CpuRequest() {
                                            .has_functions = true,
                                            .has_inline_frames = true});
   // hot() inlined into main() at one address: innermost first.
-  const uint64_t hot = builder.AddLocation(
-      app, 0x401234,
-      {{.function = "hot", .system_name = "_Z3hotv", .filename = "app.cc", .line = 12,
-        .column = 3, .start_line = 10},
-       {.function = "main", .system_name = "main", .filename = "app.cc", .line = 40,
-        .start_line = 30}});
+  const uint64_t hot = builder.AddLocation(app, 0x401234,
+                                           {{.function = "hot",
+                                             .system_name = "_Z3hotv",
+                                             .filename = "app.cc",
+                                             .line = 12,
+                                             .column = 3,
+                                             .start_line = 10},
+                                            {.function = "main",
+                                             .system_name = "main",
+                                             .filename = "app.cc",
+                                             .line = 40,
+                                             .start_line = 30}});
   const uint64_t cold = builder.AddLocation(app, 0x401300, {{.function = "cold", .line = 20}});
   const uint64_t kernel = builder.AddLocation(0, 0, {{.function = "do_syscall_64"}});
-  const std::vector<Label> labels = {Label::String("comm", "app"),
-                                     Label::Number("pid", 4242),
+  const std::vector<Label> labels = {Label::String("comm", "app"), Label::Number("pid", 4242),
                                      Label::Number("bytes", 64, "bytes")};
   builder.AddSample({hot}, {3, 30'303'030}, labels);
   builder.AddSample({cold, hot}, {1, 10'101'010}, labels);
@@ -123,8 +129,7 @@ TEST(PprofToOtlp, OneProfilePerSampleTypeDefaultFirst) {
     EXPECT_TRUE(p->original_payload_format().empty() && p->original_payload().empty());
     const auto attributes = d.Attributes(p->attribute_indices());
     EXPECT_EQ(attributes.at("pprof.profile.drop_frames"), "^__libc_start_main$");
-    EXPECT_NE(attributes.at("pprof.profile.comment").find("collected by profd"),
-              std::string::npos);
+    EXPECT_NE(attributes.at("pprof.profile.comment").find("collected by profd"), std::string::npos);
   }
   // Distinct ids, each the given one but for its last byte.
   EXPECT_EQ(cpu.profile_id(), kProfileId);
