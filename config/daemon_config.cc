@@ -116,9 +116,10 @@ class ConfigReader : public StrictYamlReader {
             {
                 {"kind", String(&e.kind,
                                 [this](const Value& v, const std::string& text) {
-                                  if (text == "pyroscope" || text == "parca") return true;
+                                  if (text == "pyroscope" || text == "parca" || text == "otlp")
+                                    return true;
                                   Error(v, Quote(text) + " is not an exporter kind profd has; "
-                                           "expected pyroscope or parca (otlp is not built yet)");
+                                           "expected pyroscope, parca or otlp");
                                   return false;
                                 })},
                 {"url", String(&e.url,

@@ -96,13 +96,14 @@ struct DaemonConfig {
   struct Exporter {
     // "pyroscope": Grafana Pyroscope's push API (push.v1.PusherService/Push, Connect protocol,
     // binary protobuf over HTTP/1.1); "parca": Parca's WriteRaw through its HTTP/JSON gateway
-    // (/api/profiles/writeraw). otlp is refused for now.
+    // (/api/profiles/writeraw); "otlp": OpenTelemetry's profiles signal over OTLP/HTTP
+    // (/v1development/profiles, opentelemetry-proto v1.11.0, binary protobuf, gzip).
     std::string kind;
     std::string url;                        // http:// or https://, the server's base URL
     std::string bearer_token_file;          // absolute; "" = none
     std::string basic_auth_user;            // with basic_auth_password_file; "" = none
     std::string basic_auth_password_file;   // absolute
-    std::string tenant_id;                  // sent as X-Scope-OrgID (pyroscope); "" = none
+    std::string tenant_id;                  // sent as X-Scope-OrgID (pyroscope, otlp); "" = none
     std::chrono::nanoseconds timeout = std::chrono::seconds(10);  // one push, 1s..5m
     bool operator==(const Exporter&) const = default;
   };

@@ -14,11 +14,8 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
-#include <string_view>
 
 #include "base/log.h"
-#include "utf8.h"
-#include "pyroscope_push.pb.h"
 
 namespace profd {
 namespace {
@@ -149,101 +146,6 @@ int AbortWhenStopping(void* stopping, curl_off_t, curl_off_t, curl_off_t, curl_o
 
 }  // namespace
 
-std::string PyroscopeProfileName(const std::string& type) {
-  if (type == "cpu") return "process_cpu";
-  if (type == "allocs" || type == "heap") return "memory";
-  return type;  // block, mutex, goroutine, threadcreate
-}
-
-std::vector<std::pair<std::string, std::string>> PushLabels(const ExportedProfile& p,
-                                                            const std::string& hostname) {
-  std::vector<std::pair<std::string, std::string>> labels = {
-      {"__delta__", "false"},  // windows, not cumulative counts: no server-side differencing
-      {"__name__", PyroscopeProfileName(p.type)},
-      {"comm", p.comm},
-      {"container_id", p.container_id},
-      {"exe", p.exe},
-      {"hostname", hostname},
-      {"pid", std::to_string(p.pid)},
-      {"service_name", p.service_name},
-  };
-  std::erase_if(labels, [](const auto& label) { return label.second.empty(); });
-  return labels;
-}
-
-std::string PyroscopePushBody(const ExportedProfile& profile, const std::string& hostname,
-                              const std::string& id) {
-  pyroscope::PushRequest request;
-  pyroscope::RawProfileSeries* series = request.add_series();
-  for (const auto& [name, value] : PushLabels(profile, hostname)) {
-    pyroscope::LabelPair* label = series->add_labels();
-    label->set_name(name);
-    label->set_value(value);
-  }
-  pyroscope::RawSample* sample = series->add_samples();
-  sample->set_raw_profile(profile.gzipped);
-  sample->set_id(id);
-  return request.SerializeAsString();
-}
-
-namespace {
-
-std::string JsonString(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : ToValidUtf8(text)) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof(escaped), "\\u%04x", static_cast<unsigned char>(c));
-          out += escaped;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string Base64(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) |
-                       (static_cast<uint8_t>(bytes[i + 1]) << 8) | static_cast<uint8_t>(bytes[i + 2]);
-    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], kAlphabet[v & 63]};
-  }
-  if (i + 1 == bytes.size()) {
-    const uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
-    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == bytes.size()) {
-    const uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8);
-    out += {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
-  }
-  return out;
-}
-
-}  // namespace
-
-std::string ParcaWriteRawBody(const ExportedProfile& profile, const std::string& hostname) {
-  std::string labels;
-  for (const auto& [name, value] : PushLabels(profile, hostname)) {
-    if (name == "__delta__") continue;  // Pyroscope's; Parca takes windows as they are
-    labels += std::string(labels.empty() ? "" : ",") + "{\"name\":" + JsonString(name) +
-              ",\"value\":" + JsonString(value) + "}";
-  }
-  return "{\"series\":[{\"labels\":{\"labels\":[" + labels +
-         "]},\"samples\":[{\"raw_profile\":\"" + Base64(profile.gzipped) +
-         "\"}]}],\"normalized\":false}";
-}
-
 PushExporter::PushExporter(std::function<DaemonConfig()> config) : config_(std::move(config)) {
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) == 0) hostname_ = host;
@@ -282,11 +184,16 @@ void PushExporter::Export(const ExportedProfile& profile) {
           .count());
   for (const DaemonConfig::Exporter& exporter : config.exporters) {
     const std::string id = RandomId();
+    std::string why_none;
+    const std::string body = ExportBody(exporter.kind, profile, hostname_, id, &why_none);
+    if (body.empty() && !why_none.empty()) {  // otlp: nothing a collector would keep
+      std::lock_guard<std::mutex> lock(metrics_mutex_);
+      dropped_[why_none]++;
+      continue;
+    }
     const std::string text = std::string(kMagic) + "\nexporter " + BackendKey(exporter) +
                              "\nid " + id + "\ntype " + profile.type + "\npid " +
-                             std::to_string(profile.pid) + "\n\n" +
-                             (exporter.kind == "parca" ? ParcaWriteRawBody(profile, hostname_)
-                                                       : PyroscopePushBody(profile, hostname_, id));
+                             std::to_string(profile.pid) + "\n\n" + body;
     char name[64];
     std::snprintf(name, sizeof(name), "%020" PRIu64 "-%06" PRIu64, nanos,
                   sequence_.fetch_add(1) % 1000000);
@@ -325,18 +232,20 @@ void PushExporter::Export(const ExportedProfile& profile) {
 PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& exporter,
                                             const std::string& body) {
   CURL* curl = curl_easy_init();
-  if (!curl) return {PushResult::kRetry, "other", "cannot start libcurl", {}};
+  PushResult result;
+  result.outcome = PushResult::kRetry;
+  if (!curl) {
+    result.cause = "other";
+    result.detail = "cannot start libcurl";
+    return result;
+  }
   std::string url = exporter.url;
   while (!url.empty() && url.back() == '/') url.pop_back();
-  const bool parca = exporter.kind == "parca";
-  url += parca ? "/api/profiles/writeraw" : "/push.v1.PusherService/Push";
+  const ExportRoute route = RouteOf(exporter.kind);
+  url += route.path;
   curl_slist* headers = nullptr;
-  if (parca) {
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-  } else {
-    headers = curl_slist_append(headers, "Content-Type: application/proto");
-    headers = curl_slist_append(headers, "Connect-Protocol-Version: 1");
-  }
+  for (const std::string& header : route.headers)
+    headers = curl_slist_append(headers, header.c_str());
   if (!exporter.tenant_id.empty())
     headers = curl_slist_append(headers, ("X-Scope-OrgID: " + exporter.tenant_id).c_str());
   if (!exporter.bearer_token_file.empty())
@@ -377,7 +286,6 @@ PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& export
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
 
-  PushResult result{PushResult::kRetry, "", "", std::chrono::seconds(0)};
   if (code != CURLE_OK) {
     result.cause = code == CURLE_OPERATION_TIMEDOUT ? "timeout"
                    : code == CURLE_COULDNT_CONNECT  ? "connect"
@@ -385,19 +293,8 @@ PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& export
     result.detail = curl_easy_strerror(code);
     return result;
   }
-  if (status >= 200 && status < 300) return {PushResult::kDelivered, "", "", {}};
-  for (char& c : answer)
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-  result.detail = "HTTP " + std::to_string(status) + ": " + answer;
+  static_cast<ExportAnswer&>(result) = ReadAnswer(exporter.kind, status, answer);
   result.retry_after = std::chrono::seconds(std::clamp<long>(retry_after, 0, kMaxRetryAfter.count()));
-  if (status == 429) {
-    result.cause = "http_429";
-  } else if (status >= 500 || status == 408) {
-    result.cause = status >= 500 ? "http_5xx" : "http_408";
-  } else {
-    result.outcome = PushResult::kRefused;
-    result.cause = "http_4xx";
-  }
   return result;
 }
 
@@ -522,6 +419,14 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
       unlink(path.c_str());
       pushed_++;
       backoff = {};
+      // An OTLP partial success: taken, but some of it dropped (or a warning). Logged once per
+      // message, as it repeats for every profile.
+      rejected_in_part_ += static_cast<uint64_t>(std::max<int64_t>(result.rejected_profiles, 0));
+      if ((result.rejected_profiles > 0 || !result.warning.empty()) &&
+          refusals_logged_.insert(backend + " partial " + result.warning).second)
+        LogWarning("export: " + backend + " took a profile but rejected " +
+                   std::to_string(result.rejected_profiles) + " of its profiles: " +
+                   result.warning);
       continue;
     }
     failed_[result.cause]++;
@@ -591,11 +496,15 @@ std::string PushExporter::MetricsText() const {
   counter("profd_export_pushed_total", "Profiles a backend took.", pushed_);
   by_label("profd_export_failed_total", "Pushes that failed, by cause.", "cause", failed_);
   counter("profd_export_retried_total", "Failed pushes left in the spool for a retry.", retried_);
+  counter("profd_export_rejected_in_part_total",
+          "Profiles an OTLP collector rejected within a request it took (partial success).",
+          rejected_in_part_);
   counter("profd_export_refused_total",
           "Profiles a backend refused (4xx), kept until the exporters' configuration changes.",
           refused_);
   by_label("profd_export_dropped_total",
-           "Spooled profiles dropped before delivery, by reason (age, bytes; temporary: a write cut short).",
+           "Profiles dropped before delivery, by reason (age, bytes; temporary: a write cut short; "
+           "no_samples, not_pprof: no OTLP request to make).",
            "reason", dropped_);
   counter("profd_export_spool_write_errors_total", "Profiles that could not be spooled.",
           spool_write_errors_);

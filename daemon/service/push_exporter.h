@@ -3,16 +3,11 @@
 // or absent backend never holds up the schedule. Delivery is at least once: a profile leaves the
 // spool only when its backend took it, and each carries a stable id. A failure that may pass (no
 // answer, a timeout, 5xx, 429) is retried with exponential backoff and jitter (Retry-After
-// honoured); a refusal (another 4xx) sets the file aside, logged once with the server's reason,
-// until the exporters' configuration changes. The spool is bounded in bytes and age (the oldest
-// go first) and survives restarts.
+// honoured); a refusal (another 4xx; for otlp any error but 429, 502, 503 and 504) sets the file
+// aside, logged once with the server's reason, until the exporters' configuration changes. The
+// spool is bounded in bytes and age (the oldest go first) and survives restarts.
 //
-// kind pyroscope: Grafana Pyroscope's push API, POST URL/push.v1.PusherService/Push (Connect
-// protocol, binary protobuf over HTTP/1.1; proto/pyroscope_push.proto). Chosen over its older
-// /ingest because each profile carries its id (RawSample.id) for recognising a retried push, and
-// labels go as name/value pairs (ingest's `app{k=v,...}` cannot carry a ',' or '}' in a value).
-// kind parca: Parca's ProfileStoreService.WriteRaw through its HTTP/JSON gateway, POST
-// URL/api/profiles/writeraw.
+// What each kind sends (pyroscope, parca, otlp) is export_request.h's.
 #ifndef PROFD_DAEMON_SERVICE_PUSH_EXPORTER_H
 #define PROFD_DAEMON_SERVICE_PUSH_EXPORTER_H
 
@@ -32,38 +27,9 @@
 #include <vector>
 
 #include "daemon_config.h"
+#include "service/export_request.h"
 
 namespace profd {
-
-// One scheduled profile of one process, as the exporters send it.
-struct ExportedProfile {
-  std::string type;  // a profile type name: cpu, allocs, heap, ...
-  pid_t pid = 0;
-  std::string comm;
-  std::string exe;           // the executable's path, "" if unknown
-  std::string service_name;  // ServiceNameOf (process/proc_files.h)
-  std::string container_id;  // ContainerIdOf
-  std::chrono::system_clock::time_point start, end;
-  std::string gzipped;  // the pprof profile
-};
-
-// Pyroscope's profile name for a type (its __name__ label): process_cpu, memory, block, mutex,
-// goroutine, threadcreate.
-std::string PyroscopeProfileName(const std::string& type);
-
-// The labels a profile is pushed with: service_name, __name__, __delta__ (false: profd's
-// profiles are windows, not cumulative), hostname, pid, comm, exe, container_id (when in one);
-// sorted by name.
-std::vector<std::pair<std::string, std::string>> PushLabels(const ExportedProfile& profile,
-                                                            const std::string& hostname);
-
-// Pyroscope's PushRequest (binary protobuf) holding one profile with its labels and id.
-std::string PyroscopePushBody(const ExportedProfile& profile, const std::string& hostname,
-                              const std::string& id);
-
-// Parca's WriteRawRequest as its HTTP gateway reads it (JSON; the profile in base64) holding one
-// profile with the same labels (Parca's RawSample has no id).
-std::string ParcaWriteRawBody(const ExportedProfile& profile, const std::string& hostname);
 
 // What spool retention did: files dropped by age and by bytes, and what is left.
 struct SpoolRetention {
@@ -95,10 +61,7 @@ class PushExporter {
 
  private:
   // What one push came to.
-  struct PushResult {
-    enum Outcome { kDelivered, kRetry, kRefused } outcome;
-    std::string cause;  // for profd_export_failed_total: connect, timeout, http_5xx, http_429, ...
-    std::string detail;  // for the log: the server's reason
+  struct PushResult : ExportAnswer {
     std::chrono::seconds retry_after{0};
   };
   PushResult Push(const DaemonConfig::Exporter& exporter, const std::string& body);
@@ -128,6 +91,7 @@ class PushExporter {
 
   mutable std::mutex metrics_mutex_;
   uint64_t spooled_ = 0, pushed_ = 0, retried_ = 0, refused_ = 0, spool_write_errors_ = 0;
+  uint64_t rejected_in_part_ = 0;  // otlp: profiles a partial success dropped
   std::map<std::string, uint64_t> failed_;   // by cause
   std::map<std::string, uint64_t> dropped_;  // by reason: age, bytes
   uint64_t spool_bytes_ = 0, spool_files_ = 0;

@@ -604,13 +604,19 @@ export:
     basic_auth_password_file: /etc/profd/password
   - kind: parca
     url: http://127.0.0.1:7070
+  - kind: otlp
+    url: http://127.0.0.1:4318
+    tenant_id: fleet-b
 spool:
   directory: /srv/spool
   max_bytes: 1GiB
   max_age: 2d
 )");
-  ASSERT_EQ(c.exporters.size(), 3u);
+  ASSERT_EQ(c.exporters.size(), 4u);
   EXPECT_EQ(c.exporters[2].kind, "parca");
+  EXPECT_EQ(c.exporters[3].kind, "otlp");
+  EXPECT_EQ(c.exporters[3].url, "http://127.0.0.1:4318");
+  EXPECT_EQ(c.exporters[3].tenant_id, "fleet-b");
   EXPECT_EQ(c.exporters[0].url, "https://profiles.example.com/base/");
   EXPECT_EQ(c.exporters[0].tenant_id, "fleet-a");
   EXPECT_EQ(c.exporters[0].bearer_token_file, "/etc/profd/token");
@@ -625,8 +631,8 @@ spool:
 }
 
 TEST(DaemonConfigErrors, BadExporters) {
-  EXPECT_THAT(ParseError("export:\n  - kind: otlp\n    url: http://x\n"),
-              HasSubstr("\"otlp\" is not an exporter kind profd has; expected pyroscope or parca"));
+  EXPECT_THAT(ParseError("export:\n  - kind: otel\n    url: http://x\n"),
+              HasSubstr("\"otel\" is not an exporter kind profd has; expected pyroscope, parca or otlp"));
   EXPECT_THAT(ParseError("export:\n  - kind: parca\n    url: http://x\n    tenant_id: t\n"),
               HasSubstr("Parca has no tenants"));
   EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: ftp://x\n"),

@@ -18,8 +18,9 @@ import gzip
 import http.server
 import json
 import re
-import threading
 import time
+
+from loopback_receiver import LoopbackReceiver
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
@@ -112,13 +113,10 @@ def decode_writeraw(body):
     return out
 
 
-class Receiver:
+class Receiver(LoopbackReceiver):
     def __init__(self, port=0, plan=()):
-        self.pushes = []  # (headers dict, labels, id, profile bytes) of each accepted sample
-        self.requests = 0
-        self.refusals = []
-        self.plan = list(plan)
-        self.lock = threading.Lock()
+        # pushes: (headers dict, labels, id, profile bytes) of each accepted sample
+        super().__init__(plan)
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -150,9 +148,7 @@ class Receiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                with receiver.lock:
-                    receiver.requests += 1
-                    planned = receiver.plan.pop(0) if receiver.plan else None
+                planned = receiver.next_planned()
                 if planned == "hang":
                     time.sleep(30)
                     return
@@ -172,8 +168,7 @@ class Receiver:
                             raise ValueError("content type %r" % self.headers.get("Content-Type"))
                         series = decode_writeraw(body)
                     except (ValueError, KeyError, TypeError, OSError, EOFError) as e:
-                        with receiver.lock:
-                            receiver.refusals.append(str(e))
+                        receiver.refused(str(e))
                         return self.answer(400, "invalid_argument", str(e))
                 elif self.headers.get("Content-Type") != "application/proto":
                     error = "content type %r" % self.headers.get("Content-Type")
@@ -185,8 +180,7 @@ class Receiver:
                     except (ValueError, UnicodeDecodeError, OSError, EOFError) as e:
                         error = str(e)
                 if error:
-                    with receiver.lock:
-                        receiver.refusals.append(error)
+                    receiver.refused(error)
                     return self.answer(400, "invalid_argument", error)
                 with receiver.lock:
                     for labels, samples in series:
@@ -198,19 +192,4 @@ class Receiver:
                 else:
                     self.answer(200)  # an empty PushResponse
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def received(self):
-        with self.lock:
-            return list(self.pushes)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler, port)

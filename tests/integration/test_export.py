@@ -1,8 +1,10 @@
 """Push exporters: the daemon's scheduled profiles pushed to a Pyroscope receiver run here
 (pyroscope_receiver.py: the push API's contract, strict), read back with `go tool pprof`; Parca's
-JSON gateway the same way; the backend down, failing, refusing and hanging; a killed daemon's spool;
+JSON gateway the same way; OTLP profiles to a strict OTLP/HTTP receiver (otlp_receiver.py),
+converted back to pprof; the backend down, failing, refusing and hanging; a killed daemon's spool;
 the real Prometheus (Debian's) scraping /metrics."""
 import base64
+import gzip
 import json
 import os
 import re
@@ -11,10 +13,12 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 from profd_testing import CPU_SPLIT, pprof, start_workload, top_rows
 from pyroscope_receiver import Receiver
+import otlp_receiver
 from test_daemon import Daemon
 
 
@@ -57,8 +61,8 @@ class ExportTest(unittest.TestCase):
         self.cleanups.append(d.stop)
         return d.wait_ready()
 
-    def receiver(self, **kwargs):
-        r = Receiver(**kwargs)
+    def receiver(self, kind=Receiver, **kwargs):
+        r = kind(**kwargs)
         self.cleanups.append(r.stop)
         return r
 
@@ -139,6 +143,100 @@ class ExportTest(unittest.TestCase):
         self.assertGreater(hot / (hot + cold), 0.68, text)
         self.assertLess(hot / (hot + cold), 0.82, text)
         self.assertEqual(receiver.refusals, [])
+
+    def test_otlp_profiles_arrive_with_resource_attributes_and_the_split(self):
+        receiver = self.receiver(otlp_receiver.Receiver)
+        token = os.path.join(self.dir, "token")
+        with open(token, "w") as f:
+            f.write("s3cret\n")
+        d = self.start_daemon(self.config(receiver.url(), "    bearer_token_file: %s\n" % token,
+                                          kind="otlp"))
+        self.wait(lambda: len(receiver.received()) >= 3, "three OTLP requests")
+        paths = []
+        for i, (headers, request) in enumerate(receiver.received()):
+            self.assertEqual(headers.get("Content-Type"), "application/x-protobuf")
+            self.assertEqual(headers.get("Content-Encoding"), "gzip")
+            self.assertEqual(headers.get("Authorization"), "Bearer s3cret")
+            self.assertEqual(len(request.resources), 1)
+            attributes, profiles, resource_profiles = request.resources[0]
+            self.assertEqual(attributes["process.pid"], self.workload.pid)
+            self.assertEqual(attributes["host.name"], socket.gethostname())
+            self.assertEqual(attributes["process.executable.path"], os.path.realpath(CPU_SPLIT))
+            self.assertEqual(attributes["process.executable.name"],
+                             os.path.basename(os.path.realpath(CPU_SPLIT)))
+            self.assertTrue(attributes["service.name"], attributes)
+            scope = resource_profiles["scope_profiles"][0]["scope"][0]
+            self.assertEqual(scope["name"], [b"profd"])
+            # cpu/nanoseconds first (pprof's default), then samples/count, 499 Hz.
+            self.assertEqual([request.value_type(p["sample_type"][0]) for p in profiles],
+                             [("cpu", "nanoseconds"), ("samples", "count")])
+            self.assertEqual(request.value_type(profiles[0]["period_type"][0]),
+                             ("cpu", "nanoseconds"))
+            self.assertEqual(profiles[0]["period"], [round(1e9 / 499)])
+            self.assertNotIn("original_payload", profiles[0])
+            sample = profiles[0]["samples"][0]
+            labels = request.attributes(sample.get("attribute_indices", []))
+            self.assertEqual(labels["comm"][0], "cpu-split")
+            self.assertEqual(labels["pid"][0], self.workload.pid)
+            path = os.path.join(self.dir, "otlp%d.pb.gz" % i)
+            with open(path, "wb") as f:
+                f.write(request.to_pprof(profiles[0]))
+            paths.append(path)
+        # The profiles, turned back into pprof, hold the workload's 3:1 split and its labels.
+        rows, text = top_rows(paths[0], extra=paths[1:])
+        hot, cold = rows["hot_function"][1], rows["cold_function"][1]
+        self.assertGreater(hot / (hot + cold), 0.68, text)
+        self.assertLess(hot / (hot + cold), 0.82, text)
+        tags = pprof(["-tags", paths[0]])
+        self.assertRegex(tags, r"comm: Total .*\n\s+\S+ \(\s*100%\): cpu-split\n", tags)
+        metrics = d.get("/metrics")[2].decode()
+        self.assertGreaterEqual(metric(metrics, "profd_export_pushed_total"), 3, metrics)
+        self.assertEqual(receiver.refusals, [])
+
+    def test_otlp_answers_retry_refusal_and_partial_success(self):
+        # 503 and 429 pass (retried); a 400 is final (set aside); a partial success is counted.
+        receiver = self.receiver(otlp_receiver.Receiver, plan=[503, 429, 400, "partial"])
+        d = self.start_daemon(self.config(receiver.url(), kind="otlp"))
+        self.wait(lambda: len(receiver.received()) >= 2, "two accepted requests")
+        metrics = d.get("/metrics")[2].decode()
+        self.assertGreaterEqual(metric(metrics, "profd_export_retried_total"), 2, metrics)
+        self.assertEqual(metric(metrics, "profd_export_refused_total"), 1, metrics)
+        self.assertEqual(metric(metrics, "profd_export_rejected_in_part_total"), 1, metrics)
+        # The collector's google.rpc.Status message is what the log says.
+        self.assertIn("refused a profile", d.log())
+        self.assertIn("HTTP 400: planned 400", d.log())
+        self.assertIn("rejected 1 of its profiles: one too many", d.log())
+        refused = [n for n in os.listdir(os.path.join(self.dir, "spool"))
+                   if n.endswith(".refused")]
+        self.assertEqual(len(refused), 1)
+        self.assertEqual(receiver.refusals, [])
+
+    def test_otlp_receiver_refuses_what_a_collector_would(self):
+        # The receiver itself, on requests profd would never send: it must not pass anything.
+        receiver = self.receiver(otlp_receiver.Receiver)
+        url = receiver.url() + "/v1development/profiles"
+
+        def post(body, content_type="application/x-protobuf", encoding=None):
+            headers = {"Content-Type": content_type}
+            if encoding:
+                headers["Content-Encoding"] = encoding
+            request = urllib.request.Request(url, data=body, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        empty = otlp_receiver.protoc("encode", otlp_receiver.REQUEST,
+                                     "otlp/profiles_service.proto", b"")
+        self.assertEqual(post(empty, "application/json"), 415)
+        self.assertEqual(post(b"\x0a\x05junk", encoding="gzip"), 400)  # not gzip
+        self.assertEqual(post(b"\x0a\x05junk"), 400)  # not a request
+        self.assertEqual(post(empty), 400)  # no dictionary, no samples
+        self.assertEqual(post(gzip.compress(b"\xf8\x01\x01"), encoding="gzip"), 400)  # field 31
+        self.assertEqual(receiver.received(), [])
+        self.assertEqual(len(receiver.refusals), 5, receiver.refusals)
+        self.assertIn("unknown field 31", receiver.refusals[-1])
 
     def test_prometheus_scrapes_every_family(self):
         # The real Prometheus (Debian's) scrapes /metrics after pushes and failures: a family it
