@@ -9,10 +9,21 @@ namespace profd {
 
 namespace {
 
-// Threads' stacks at events (a switch, a new thread), with the exec/exit notices every collector has.
+// Threads' stacks at events (a switch, a new thread), with the exec/exit notices every collector
+// has.
 constexpr uint32_t kWaitFeatures = kFeatureStackWalk | kFeatureRawTracepoints;
 constexpr uint32_t kHeapFeatures =
     kWaitFeatures | kFeatureRingBuffer | kFeatureTaskStorage | kFeatureUprobeSessions;
+
+// Go's sample types of each profile (runtime/pprof): block and mutex are its two "delay" profiles.
+constexpr SampleTypeName kCpuSamples[] = {{"samples", "count"}, {"cpu", "nanoseconds"}};
+constexpr SampleTypeName kHeapSamples[] = {{"alloc_objects", "count"},
+                                           {"alloc_space", "bytes"},
+                                           {"inuse_objects", "count"},
+                                           {"inuse_space", "bytes"}};
+constexpr SampleTypeName kDelaySamples[] = {{"contentions", "count"}, {"delay", "nanoseconds"}};
+constexpr SampleTypeName kGoroutineSamples[] = {{"goroutine", "count"}};
+constexpr SampleTypeName kThreadCreateSamples[] = {{"threadcreate", "count"}};
 
 // In the order of Go's index page.
 constexpr ProfileTypeInfo kProfileTypes[] = {
@@ -20,27 +31,29 @@ constexpr ProfileTypeInfo kProfileTypes[] = {
      "A sampling of memory allocations: made in the last ?seconds, or (without) since profd began "
      "counting for the process.",
      /*needs_pid=*/true, /*has_window=*/true, /*cumulative=*/true, /*unscheduled=*/nullptr,
-     /*load_collector=*/LoadHeapCollector, /*probes_libraries=*/true, kHeapFeatures},
+     /*load_collector=*/LoadHeapCollector, /*probes_libraries=*/true, kHeapFeatures, kHeapSamples,
+     "alloc_space"},
     {ProfileType::kBlock, "block", "offcpu", "block",
      "Stack traces that led to blocking off-CPU (sleep, I/O, futex waits), with the time blocked.",
-     false, true, true, nullptr, LoadBlockCollector, false, kWaitFeatures},
+     false, true, true, nullptr, LoadBlockCollector, false, kWaitFeatures, kDelaySamples, "delay"},
     {ProfileType::kCmdline, "cmdline", nullptr, "cmdline", nullptr, true, false, false,
      "is answered on request, not kept on a schedule", nullptr},
     {ProfileType::kGoroutine, "goroutine", "threads", "goroutine",
-     "Stack traces of every thread of the process, now.", true, false, false, nullptr,
-     nullptr},
+     "Stack traces of every thread of the process, now.", true, false, false, nullptr, nullptr,
+     false, 0, kGoroutineSamples},
     {ProfileType::kHeap, "heap", nullptr, "heap",
      "A sampling of memory allocated (in the last ?seconds, or since profd began counting) and "
      "still live.",
-     true, true, true, nullptr, LoadHeapCollector, true, kHeapFeatures},
+     true, true, true, nullptr, LoadHeapCollector, true, kHeapFeatures, kHeapSamples,
+     "inuse_space"},
     {ProfileType::kMutex, "mutex", nullptr, "mutex", "Stack traces of waiters on contended locks.",
-     false, true, true, nullptr, LoadMutexCollector, false, kWaitFeatures},
+     false, true, true, nullptr, LoadMutexCollector, false, kWaitFeatures, kDelaySamples, "delay"},
     {ProfileType::kCpu, "cpu", nullptr, "profile", "CPU profile for ?seconds (default 30).", false,
      true, false, nullptr, LoadCpuCollector, false,
-     kFeatureStackWalk | kFeatureCpuClock | kFeatureRawTracepoints},
+     kFeatureStackWalk | kFeatureCpuClock | kFeatureRawTracepoints, kCpuSamples, "cpu"},
     {ProfileType::kThreadCreate, "threadcreate", nullptr, "threadcreate",
      "Stack traces that created new threads.", false, true, true, nullptr,
-     LoadThreadCreateCollector, false, kWaitFeatures},
+     LoadThreadCreateCollector, false, kWaitFeatures, kThreadCreateSamples},
 };
 
 }  // namespace
@@ -66,11 +79,17 @@ const ProfileTypeInfo* FindProfileEndpoint(std::string_view endpoint) {
 
 namespace {
 // The order of the command line's help and the configuration's documentation: cpu first.
-constexpr ProfileType kListOrder[] = {ProfileType::kCpu,       ProfileType::kHeap,
-                                      ProfileType::kAllocs,    ProfileType::kBlock,
-                                      ProfileType::kMutex,     ProfileType::kGoroutine,
+constexpr ProfileType kListOrder[] = {ProfileType::kCpu,          ProfileType::kHeap,
+                                      ProfileType::kAllocs,       ProfileType::kBlock,
+                                      ProfileType::kMutex,        ProfileType::kGoroutine,
                                       ProfileType::kThreadCreate, ProfileType::kCmdline};
 }  // namespace
+
+std::vector<ValueType> SampleTypesOf(ProfileType type) {
+  std::vector<ValueType> types;
+  for (const SampleTypeName& t : InfoOf(type).sample_types) types.push_back({t.type, t.unit});
+  return types;
+}
 
 std::string ProfileTypeList() {
   std::string list;

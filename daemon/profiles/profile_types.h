@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "daemon_config.h"
+#include "profile_builder.h"
 
 namespace profd {
 
@@ -34,6 +35,12 @@ using CollectorFactory = std::unique_ptr<StackCollector> (*)(const ProfileReques
                                                              ProfileKind* kind,
                                                              std::string* error);
 
+// A pprof sample type: what is counted, in what unit.
+struct SampleTypeName {
+  const char* type;  // "samples", "cpu", "alloc_space", ...
+  const char* unit;  // "count", "nanoseconds", "bytes"
+};
+
 struct ProfileTypeInfo {
   ProfileType type;
   const char* name;         // --type, the schedule's `types`, file names
@@ -51,6 +58,10 @@ struct ProfileTypeInfo {
   bool probes_libraries = false;
   // What its programs need of the kernel (collect/kernel_features.h), checked before it loads.
   uint32_t kernel_features = 0;
+  // Its pprof sample types, in the profile's order, and the one pprof shows first ("": the last),
+  // as Go's profile of the same name has them. Empty for cmdline, which is no profile.
+  std::span<const SampleTypeName> sample_types = {};
+  const char* default_sample_type = "";
 };
 
 // Every type, in the order of Go's index page.
@@ -61,6 +72,9 @@ const ProfileTypeInfo& InfoOf(ProfileType type);
 const ProfileTypeInfo* FindProfileType(std::string_view name);
 // The row whose endpoint is `endpoint`; nullptr when none is.
 const ProfileTypeInfo* FindProfileEndpoint(std::string_view endpoint);
+
+// `type`'s sample types as the profile builder takes them.
+std::vector<ValueType> SampleTypesOf(ProfileType type);
 
 // The names the configuration's schedule.types may hold, from this table (config/ has no list).
 std::vector<KnownProfileType> ScheduleTypeNames();

@@ -64,8 +64,9 @@ CollectedProfile CollectThreadDump(const ProfileRequest& request) {
   std::vector<double>& pauses = dump.pause_micros;
   Symbolizer symbolizer(ProfileSymbolizerOptions());
   ProfileAssembler assembler(&symbolizer, &kernel, &processes);
-  result.builder = std::make_unique<ProfileBuilder>(std::vector<ValueType>{{"goroutine", "count"}},
-                                                    "", ValueType{"goroutine", "count"}, 1);
+  result.builder = std::make_unique<ProfileBuilder>(
+      SampleTypesOf(ProfileType::kGoroutine), InfoOf(ProfileType::kGoroutine).default_sample_type,
+      ValueType{"goroutine", "count"}, 1);
   ProfileBuilder& builder = *result.builder;
   assembler.Add(dump.samples, &builder);
   builder.SetTime(
