@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "profiles/profile_collection.h"
 #include "units.h"
 
 namespace profd {
@@ -66,8 +67,54 @@ std::string DaemonRequestTarget(const ProfileRequest& request) {
   return target + query;
 }
 
-bool DecodeTuningParameters(const std::map<std::string, std::string>& query, ProfileRequest* profile,
-                           std::string* error) {
+bool ParsePids(const std::string& text, std::vector<pid_t>* pids, std::string* error) {
+  if (ParsePidList(text, pids, error)) return true;
+  const std::string flag = "--pid: ";
+  if (error->starts_with(flag)) error->erase(0, flag.size());
+  *error = "invalid value for \"pid\": " + *error;
+  return false;
+}
+
+Result<ProfileQuery> DecodeProfileQuery(const std::map<std::string, std::string>& query,
+                                        const ProfileTypeInfo& endpoint,
+                                        const ProfileRequest& defaults, double max_seconds) {
+  ProfileQuery decoded;
+  ProfileRequest& request = decoded.request;
+  request = defaults;
+  request.type = endpoint.type;
+  std::string error;
+  if (auto it = query.find("pid"); it != query.end()) {
+    if (!ParsePids(it->second, &request.pids, &error)) return Error{error};
+  } else if (endpoint.needs_pid) {
+    return Error{std::string("the ") + endpoint.endpoint +
+                 " profile needs ?pid=PID: it probes or stops the given processes, never the "
+                 "whole host"};
+  } else {
+    request.all_processes = true;
+  }
+  if (!DecodeTuningParameters(query, &request, &error)) return Error{error};
+  if (request.launched && (request.pids.size() != 1 || !endpoint.has_window))
+    return Error{"launch=1 takes one pid (the launched command's) and a type with a window"};
+  request.seconds = request.launched ? max_seconds : 30;
+  decoded.cumulative = endpoint.cumulative && !request.launched && !query.count("seconds");
+  if (auto it = query.find("seconds"); it != query.end()) {
+    char* end = nullptr;
+    const long long seconds = std::strtoll(it->second.c_str(), &end, 10);
+    if (!it->second.empty() && *end == '\0' && seconds > 0)
+      request.seconds = static_cast<double>(seconds);
+    else if (endpoint.type != ProfileType::kCpu)  // Go's /profile alone takes its default then
+      return Error{"invalid value for \"seconds\""};
+  }
+  if (request.seconds > max_seconds && endpoint.has_window)
+    return Error{"profile duration exceeds server's limit (limits.max_seconds: " +
+                 Seconds(max_seconds) + ")"};
+  if (auto it = query.find("debug"); it != query.end())
+    decoded.debug_text = it->second != "" && it->second != "0";
+  return decoded;
+}
+
+bool DecodeTuningParameters(const std::map<std::string, std::string>& query,
+                            ProfileRequest* profile, std::string* error) {
   auto find = [&](const char* key) -> const std::string* {
     auto it = query.find(key);
     return it == query.end() ? nullptr : &it->second;
@@ -86,8 +133,8 @@ bool DecodeTuningParameters(const std::map<std::string, std::string>& query, Pro
   if (!flag("launch", &profile->launched) || !flag("follow", &profile->follow_forks) ||
       !flag("peak", &profile->heap_peak) || !flag("preload", &profile->preload_sampler))
     return false;
-  if (!profile->launched && (profile->follow_forks || profile->heap_peak ||
-                             profile->preload_sampler)) {
+  if (!profile->launched &&
+      (profile->follow_forks || profile->heap_peak || profile->preload_sampler)) {
     *error = "follow, peak and preload go with launch=1 (a command the CLI launched)";
     return false;
   }

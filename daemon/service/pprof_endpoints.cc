@@ -67,18 +67,6 @@ std::string HtmlEscape(const std::string& text) {
   return out;
 }
 
-}  // namespace
-
-bool ParsePids(const std::string& text, std::vector<pid_t>* pids, std::string* error) {
-  if (ParsePidList(text, pids, error)) return true;
-  const std::string flag = "--pid: ";
-  if (error->starts_with(flag)) error->erase(0, flag.size());
-  *error = "invalid value for \"pid\": " + *error;
-  return false;
-}
-
-namespace {
-
 // "root (uid 0)", or "uid 1234" for a uid without a name.
 std::string DescribeUid(uid_t uid) {
   passwd entry;
@@ -298,71 +286,32 @@ std::optional<HttpResponse> PprofEndpoints::ReadAsk(const std::string& name,
                                                     const HttpRequest& request,
                                                     const DaemonConfig& config, ProfileAsk* ask) {
   const std::string type_name = ProfileTypeName(endpoint.type);
-  ProfileRequest& profile = ask->profile;
-  profile.type = endpoint.type;
-  if (auto it = request.query.find("pid"); it != request.query.end()) {
-    if (std::string error; !ParsePids(it->second, &profile.pids, &error)) {
-      Count(type_name, "bad_request");
-      return PprofErrorResponse(400, error);
-    }
-  } else if (endpoint.needs_pid) {
+  ProfileRequest defaults;
+  ApplyDaemonSettings(config, &defaults);
+  Result<ProfileQuery> decoded = DecodeProfileQuery(
+      request.query, endpoint, defaults,
+      std::chrono::duration<double>(config.limits.max_seconds).count());
+  if (!decoded) {
     Count(type_name, "bad_request");
-    return PprofErrorResponse(400, "the " + name +
-                                       " profile needs ?pid=PID: it probes or stops the given "
-                                       "processes, never the whole host");
-  } else {
-    profile.all_processes = true;
+    return PprofErrorResponse(400, decoded.error());
   }
-  {
-    int status;
-    std::string message;
-    if (!CallerMayProfile(request, profile.pids, config.security.admin_group, &status, &message)) {
-      Count(type_name, status == 403 ? "forbidden" : "not_found");
-      LogInfo(request.remote_address + ": " + name + " profile refused: " + message);
-      return PprofErrorResponse(status, message);
-    }
+  ask->profile = std::move(decoded->request);
+  ask->cumulative = decoded->cumulative;
+  ask->debug_text = decoded->debug_text;
+  int status;
+  std::string message;
+  if (!CallerMayProfile(request, ask->profile.pids, config.security.admin_group, &status,
+                        &message)) {
+    Count(type_name, status == 403 ? "forbidden" : "not_found");
+    LogInfo(request.remote_address + ": " + name + " profile refused: " + message);
+    return PprofErrorResponse(status, message);
   }
   // Allowed because the targets are the caller's: they stay profiled only while they are (a
   // set-user-ID exec mid-window ends their part of it).
   if (!request.token_authenticated && request.peer && request.peer->uid != 0 &&
       !InGroup(*request.peer, config.security.admin_group))
-    profile.owner_uid = request.peer->uid;
-  ApplyDaemonSettings(config, &profile);
-  if (std::string error; !DecodeTuningParameters(request.query, &profile, &error)) {
-    Count(type_name, "bad_request");
-    return PprofErrorResponse(400, error);
-  }
-  if (profile.launched && (profile.pids.size() != 1 || !endpoint.has_window)) {
-    Count(type_name, "bad_request");
-    return PprofErrorResponse(400, "launch=1 takes one pid (the launched command's) and a type "
-                                   "with a window");
-  }
-  // As net/http/pprof: whole seconds; /profile falls back to 30 on a bad value, the others refuse.
-  // A launched command's window runs to its exit, at most limits.max_seconds without ?seconds.
-  const double max_seconds = std::chrono::duration<double>(config.limits.max_seconds).count();
-  profile.seconds = profile.launched ? max_seconds : 30;
-  ask->cumulative =
-      endpoint.cumulative && !profile.launched && !request.query.count("seconds");
-  if (auto it = request.query.find("seconds"); it != request.query.end()) {
-    char* end = nullptr;
-    const long long seconds = std::strtoll(it->second.c_str(), &end, 10);
-    const bool valid = !it->second.empty() && *end == '\0' && seconds > 0;
-    if (valid) {
-      profile.seconds = static_cast<double>(seconds);
-    } else if (name != "profile") {
-      Count(type_name, "bad_request");
-      return PprofErrorResponse(400, "invalid value for \"seconds\"");
-    }
-  }
-  if (profile.seconds > max_seconds && endpoint.has_window) {
-    Count(type_name, "bad_request");
-    return PprofErrorResponse(400, "profile duration exceeds server's limit (limits.max_seconds: " +
-                                       Seconds(max_seconds) + ")");
-  }
-  if (auto it = request.query.find("debug"); it != request.query.end())
-    ask->debug_text = it->second != "" && it->second != "0";
+    ask->profile.owner_uid = request.peer->uid;
   return std::nullopt;
-
 }
 
 CollectedProfile PprofEndpoints::Collect(const ProfileAsk& ask, const DaemonConfig& config,

@@ -108,9 +108,6 @@ class PprofEndpoints {
   CumulativeProfiles cumulative_;
 };
 
-// ?pid=: "1234" or "1234,5678" (repeats dropped, at most kMaxPidsPerRequest); false with `error`
-// the message for the client.
-bool ParsePids(const std::string& text, std::vector<pid_t>* pids, std::string* error);
 
 
 // A profile as net/http/pprof's debug=1 text: a header line, then per sample its values, "@" and

@@ -68,6 +68,7 @@ TEST(RequestQuery, EncodedSettingsDecodeToTheSame) {
   std::vector<ProfileRequest> requests;
   ProfileRequest r;
   r.pids = {7, 8};
+  r.seconds = 12;
   r.frequency_hz = 499;
   r.dwarf_unwinding = false;
   requests.push_back(r);
@@ -101,9 +102,19 @@ TEST(RequestQuery, EncodedSettingsDecodeToTheSame) {
     ASSERT_TRUE(ParseHttpRequestHead("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n", &parsed,
                                      &status, &error))
         << target << ": " << error;
-    ProfileRequest got;
-    got.type = sent.type;
-    ASSERT_TRUE(DecodeTuningParameters(parsed.query, &got, &error)) << target << ": " << error;
+    const ProfileTypeInfo* endpoint = FindProfileEndpoint(parsed.path.substr(13));
+    ASSERT_NE(endpoint, nullptr) << target;
+    Result<ProfileQuery> decoded =
+        DecodeProfileQuery(parsed.query, *endpoint, ProfileRequest(), 300);
+    ASSERT_TRUE(decoded) << target << ": " << decoded.error();
+    const ProfileRequest& got = decoded->request;
+    EXPECT_EQ(got.type, sent.type) << target;
+    EXPECT_EQ(got.pids, sent.pids) << target;
+    EXPECT_EQ(got.all_processes, sent.all_processes) << target;
+    EXPECT_DOUBLE_EQ(got.seconds, sent.launched && sent.seconds >= kMaxSeconds
+                                      ? 300
+                                      : WholeSeconds(sent.seconds))
+        << target;
     EXPECT_EQ(got.frequency_hz, sent.frequency_hz) << target;
     EXPECT_EQ(got.dwarf_unwinding, sent.dwarf_unwinding) << target;
     EXPECT_DOUBLE_EQ(got.min_block_seconds, sent.min_block_seconds) << target;
@@ -115,7 +126,30 @@ TEST(RequestQuery, EncodedSettingsDecodeToTheSame) {
     EXPECT_EQ(got.preload_sampler, sent.preload_sampler) << target;
     EXPECT_EQ(got.heap_peak, sent.heap_peak) << target;
   }
-  // What the decoder refuses, it says by name.
+  // What the decoder refuses, it says by name; net/http/pprof's rules for pid and seconds.
+  auto refusal = [](const std::map<std::string, std::string>& query, ProfileType type) {
+    Result<ProfileQuery> decoded = DecodeProfileQuery(query, InfoOf(type), ProfileRequest(), 60);
+    return decoded ? std::string("accepted") : decoded.error();
+  };
+  EXPECT_NE(refusal({{"pid", "x"}}, ProfileType::kCpu).find("\"pid\""), std::string::npos);
+  EXPECT_NE(refusal({}, ProfileType::kHeap).find("needs ?pid=PID"), std::string::npos);
+  EXPECT_NE(refusal({{"pid", "1"}, {"seconds", "0"}}, ProfileType::kBlock).find("\"seconds\""),
+            std::string::npos);
+  EXPECT_NE(refusal({{"seconds", "61"}}, ProfileType::kCpu).find("limits.max_seconds"),
+            std::string::npos);
+  EXPECT_NE(refusal({{"pid", "1,2"}, {"launch", "1"}}, ProfileType::kCpu).find("one pid"),
+            std::string::npos);
+  Result<ProfileQuery> bad_seconds =  // /profile takes its default of 30, as Go's
+      DecodeProfileQuery({{"seconds", "x"}, {"debug", "1"}}, InfoOf(ProfileType::kCpu),
+                         ProfileRequest(), 60);
+  ASSERT_TRUE(bad_seconds) << bad_seconds.error();
+  EXPECT_EQ(bad_seconds->request.seconds, 30);
+  EXPECT_TRUE(bad_seconds->request.all_processes);
+  EXPECT_TRUE(bad_seconds->debug_text);
+  Result<ProfileQuery> cumulative =
+      DecodeProfileQuery({{"pid", "5"}}, InfoOf(ProfileType::kAllocs), ProfileRequest(), 60);
+  ASSERT_TRUE(cumulative) << cumulative.error();
+  EXPECT_TRUE(cumulative->cumulative);
   ProfileRequest got;
   std::string error;
   EXPECT_FALSE(DecodeTuningParameters({{"frequency", "0"}}, &got, &error));

@@ -1,6 +1,6 @@
 // A /debug/pprof query string as the endpoints decode it: the head parser splits and decodes it,
 // then ?pid= and the tuning parameters (frequency, unwind, min_block, sample_rate, max_overhead)
-// are parsed as a profile request would parse them.
+// are parsed as a profile request would parse them, and the whole query for every endpoint.
 #include <cstdint>
 #include <string>
 
@@ -22,5 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   profd::ProfileRequest profile;
   (void)profd::DecodeTuningParameters(request.query, &profile, &error);
+  for (const profd::ProfileTypeInfo& endpoint : profd::ProfileTypes())
+    (void)profd::DecodeProfileQuery(request.query, endpoint, profd::ProfileRequest(), 300);
   return 0;
 }
