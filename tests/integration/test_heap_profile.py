@@ -130,14 +130,17 @@ class HeapProfileTest(unittest.TestCase):
         # arithmetic: the probes would cost ~20% attached, so at the default budget they are on in
         # short windows, and the windows' share of the program's user-mode time scales what they
         # saw. (Before the meter, the CPU-time estimate came out 1.12-1.57x too high here.) 4 KiB
-        # sampling keeps the allocation sampling's own error near 1%.
-        pairs = 300000
+        # sampling keeps the allocation sampling's own error near 1%. 1.2 M pairs (about 25 s
+        # unprofiled): on a host where attaching is slow, the attached windows see about 1% of the
+        # program's user time, and 300,000 pairs gave them 50-70 ticks, a 13-15% standard error
+        # (said untrusted, rightly); four times the work gives them about 170 (8%).
+        pairs = 1200000
         p = subprocess.Popen([HEAP_SPLIT, "fixed", "2", "0", str(pairs), "22000"],
                              stdout=subprocess.PIPE, text=True)
         out = os.path.join(tempfile.mkdtemp(prefix="profd-heap-"), "fixed.pb.gz")
         r = run_profd(["--pid", str(p.pid), "--type", "allocs", "--sample-rate", "4KiB",
-                       "--seconds", "60", "-o", out])
-        truth = p.communicate(timeout=60)[0]
+                       "--seconds", "150", "-o", out], timeout=200)
+        truth = p.communicate(timeout=150)[0]
         self.assertIn(r.returncode, (0, 3), r.stderr)
         comments = pprof(["-comments", out])
         self.assertIn("duty-cycled", comments)
