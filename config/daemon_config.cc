@@ -112,6 +112,7 @@ class ConfigReader : public StrictYamlReader {
       return false;
     }
     DaemonConfig::Exporter e;
+    bool api_given = false;
     ReadMap(value,
             {
                 {"kind", String(&e.kind,
@@ -122,6 +123,16 @@ class ConfigReader : public StrictYamlReader {
                                            "expected pyroscope, parca or otlp");
                                   return false;
                                 })},
+                {"api", String(&e.api,
+                               [this, &api_given](const Value& v, const std::string& text) {
+                                 api_given = true;
+                                 if (text == "connect" || text == "ingest") return true;
+                                 Error(v,
+                                       Quote(text) +
+                                           " is not a Pyroscope API; expected "
+                                           "connect (its push API) or ingest (its HTTP /ingest)");
+                                 return false;
+                               })},
                 {"url", String(&e.url,
                                [this](const Value& v, const std::string& text) {
                                  const bool scheme = text.rfind("http://", 0) == 0 ||
@@ -162,6 +173,10 @@ class ConfigReader : public StrictYamlReader {
     }
     if (e.basic_auth_user.empty() != e.basic_auth_password_file.empty()) {
       Error(value, "basic_auth_user and basic_auth_password_file go together");
+      return false;
+    }
+    if (e.kind != "pyroscope" && api_given) {
+      Error(value, "api is Pyroscope's (connect or ingest); a " + e.kind + " exporter has none");
       return false;
     }
     if (e.kind == "parca" && !e.tenant_id.empty()) {

@@ -99,6 +99,9 @@ struct DaemonConfig {
     // (/api/profiles/writeraw); "otlp": OpenTelemetry's profiles signal over OTLP/HTTP
     // (/v1development/profiles, opentelemetry-proto v1.11.0, binary protobuf, gzip).
     std::string kind;
+    // pyroscope only: "connect" (its push API, each profile with an id, labels as pairs) or
+    // "ingest" (its HTTP ingest, POST /ingest?name=SERVICE{k=v,...}&from&until&format=pprof).
+    std::string api = "connect";
     std::string url;                        // http:// or https://, the server's base URL
     std::string bearer_token_file;          // absolute; "" = none
     std::string basic_auth_user;            // with basic_auth_password_file; "" = none

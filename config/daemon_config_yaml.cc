@@ -71,6 +71,7 @@ std::string DaemonConfigToYaml(const DaemonConfig& c) {
   for (const DaemonConfig::Exporter& e : c.exporters) {
     out << YAML::BeginMap;
     out << YAML::Key << "kind" << YAML::Value << e.kind;
+    if (e.kind == "pyroscope") out << YAML::Key << "api" << YAML::Value << e.api;
     out << YAML::Key << "url" << YAML::Value << e.url;
     out << YAML::Key << "bearer_token_file" << YAML::Value << e.bearer_token_file;
     out << YAML::Key << "basic_auth_user" << YAML::Value << e.basic_auth_user;

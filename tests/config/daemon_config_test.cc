@@ -599,6 +599,7 @@ export:
     bearer_token_file: /etc/profd/token
     timeout: 30s
   - kind: pyroscope
+    api: ingest
     url: http://127.0.0.1:4040
     basic_auth_user: "123456"
     basic_auth_password_file: /etc/profd/password
@@ -623,6 +624,8 @@ spool:
   EXPECT_EQ(c.exporters[0].timeout, 30s);
   EXPECT_EQ(c.exporters[1].basic_auth_user, "123456");
   EXPECT_EQ(c.exporters[1].timeout, 10s);
+  EXPECT_EQ(c.exporters[0].api, "connect");  // the default
+  EXPECT_EQ(c.exporters[1].api, "ingest");
   EXPECT_EQ(c.spool.directory, "/srv/spool");
   EXPECT_EQ(c.spool.max_bytes, uint64_t{1} << 30);
   EXPECT_EQ(c.spool.max_age, 48h);
@@ -640,6 +643,10 @@ TEST(DaemonConfigErrors, BadExporters) {
   EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x/?a=1\n"),
               HasSubstr("is not a server URL"));
   EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n"), HasSubstr("needs kind and url"));
+  EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x\n    api: http\n"),
+              HasSubstr("\"http\" is not a Pyroscope API; expected connect"));
+  EXPECT_THAT(ParseError("export:\n  - kind: otlp\n    url: http://x\n    api: connect\n"),
+              HasSubstr("api is Pyroscope's (connect or ingest); a otlp exporter has none"));
   EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x\n    urll: y\n"),
               HasSubstr("urll"));
   EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x\n"

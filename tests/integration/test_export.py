@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 from profd_testing import CPU_SPLIT, pprof, start_workload, top_rows
-from pyroscope_receiver import Receiver
+from pyroscope_receiver import Receiver, decode_ingest, parse_ingest_name
 import otlp_receiver
 from test_daemon import Daemon
 
@@ -74,6 +74,16 @@ class ExportTest(unittest.TestCase):
             time.sleep(0.2)
         self.fail("timed out waiting for " + what)
 
+    def assert_push_labels(self, labels):
+        """The labels Pyroscope keeps for a cpu profile of the workload."""
+        self.assertEqual(labels["__name__"], "process_cpu")
+        self.assertEqual(labels["__delta__"], "false")
+        self.assertEqual(labels["pid"], str(self.workload.pid))
+        self.assertEqual(labels["comm"], "cpu-split")
+        self.assertEqual(labels["exe"], os.path.realpath(CPU_SPLIT))
+        self.assertEqual(labels["hostname"], socket.gethostname())
+        self.assertTrue(labels["service_name"], labels)
+
     def test_scheduled_profiles_arrive_with_labels_and_the_split(self):
         receiver = self.receiver()
         token = os.path.join(self.dir, "token")
@@ -89,13 +99,7 @@ class ExportTest(unittest.TestCase):
             self.assertEqual(headers.get("X-Scope-OrgID"), "fleet-a")
             self.assertRegex(sample_id, r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
                                         r"[0-9a-f]{12}$")
-            self.assertEqual(labels["__name__"], "process_cpu")
-            self.assertEqual(labels["__delta__"], "false")
-            self.assertEqual(labels["pid"], str(self.workload.pid))
-            self.assertEqual(labels["comm"], "cpu-split")
-            self.assertEqual(labels["exe"], os.path.realpath(CPU_SPLIT))
-            self.assertEqual(labels["hostname"], socket.gethostname())
-            self.assertTrue(labels["service_name"], labels)
+            self.assert_push_labels(labels)
             path = os.path.join(self.dir, "push%d.pb.gz" % i)
             with open(path, "wb") as f:
                 f.write(profile)
@@ -116,6 +120,57 @@ class ExportTest(unittest.TestCase):
         metrics = body.decode()
         self.assertGreaterEqual(metric(metrics, "profd_export_pushed_total"), 3, metrics)
         self.assertEqual(receiver.refusals, [])
+
+    def test_pyroscope_ingest_takes_pprof_with_labels_in_the_name(self):
+        # api: ingest, Pyroscope's HTTP /ingest: the labels it stores come from the query's name.
+        receiver = self.receiver()
+        d = self.start_daemon(self.config(receiver.url(), "    api: ingest\n    tenant_id: t-1\n"))
+        started = time.time()
+        self.wait(lambda: len(receiver.received()) >= 3, "three ingests")
+        paths = []
+        for i, (headers, labels, sample_id, profile) in enumerate(receiver.received()):
+            self.assertEqual(headers.get("X-Scope-OrgID"), "t-1")
+            self.assertEqual(headers.get("Content-Type"), "application/octet-stream")
+            self.assertEqual(sample_id, "")  # ingest has no id
+            self.assert_push_labels(labels)
+            self.assertEqual(labels["pyroscope_spy"], "profd")
+            path = os.path.join(self.dir, "ingest%d.pb.gz" % i)
+            with open(path, "wb") as f:
+                f.write(profile)
+            paths.append(path)
+        for start, end in receiver.windows:
+            self.assertLessEqual(started - 5, start)
+            self.assertLessEqual(end - start, 3)  # a 1 s window, in whole seconds
+        rows, text = top_rows(paths[0], extra=paths[1:])
+        hot, cold = rows["hot_function"][1], rows["cold_function"][1]
+        self.assertGreater(hot / (hot + cold), 0.68, text)
+        self.assertLess(hot / (hot + cold), 0.82, text)
+        self.assertEqual(receiver.refusals, [])
+        metrics = d.get("/metrics")[2].decode()
+        self.assertGreaterEqual(metric(metrics, "profd_export_pushed_total"), 3, metrics)
+
+    def test_ingest_receiver_parses_names_as_pyroscope(self):
+        # The receiver itself: what Pyroscope's labelset parser and pprof reader would refuse.
+        receiver = self.receiver()
+        self.assertEqual(parse_ingest_name("app.svc{ a = b c ,pid=1}"),
+                         ("app.svc", {"a": "b c", "pid": "1"}))
+        for bad in ("ap@p{}", "{a=b}", "app{a-b=c}", "app{a=b}x", "app{a=1,a=2}",
+                    "app{service_name=x}", "app{__name__=x}"):
+            with self.assertRaises(ValueError, msg=bad):
+                parse_ingest_name(bad)
+        now = int(time.time())
+        for query in ("name=app&from=%d&until=%d" % (now, now),  # no format: folded text
+                      "name=app&from=x&until=%d&format=pprof" % now,
+                      "name=app&from=%d&until=%d&format=pprof&colour=red" % (now, now)):
+            with self.assertRaises(ValueError, msg=query):
+                decode_ingest(query, "application/octet-stream", b"")
+        request = urllib.request.Request(
+            receiver.url() + "/ingest?name=app&from=%d&until=%d&format=pprof" % (now, now),
+            data=b"not a profile")
+        with self.assertRaises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request, timeout=10)
+        self.assertEqual(answer.exception.code, 400)
+        self.assertEqual(receiver.received(), [])
 
     def test_parca_takes_writeraw_json(self):
         receiver = self.receiver()
