@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "service_name_rules.h"
+
 namespace profd {
 
 // Each default is also written out, with what it means, in config/profd.yaml; a test keeps the
@@ -120,6 +122,15 @@ struct DaemonConfig {
     std::chrono::nanoseconds max_age = std::chrono::hours(24);       // at least 1m
     bool operator==(const Spool&) const = default;
   } spool;
+
+  // The labels every sample and push carries.
+  struct Labels {
+    // Rules naming service_name, the first that matches wins (service_name_rules.h); a process
+    // none matches gets the default (its systemd service, else its container or cgroup, else its
+    // command name).
+    std::vector<ServiceNameRule> service_name;
+    bool operator==(const Labels&) const = default;
+  } labels;
 
   struct Block {
     // Waits shorter than this are not counted, 0..60s.

@@ -81,6 +81,14 @@ std::string DaemonConfigToYaml(const DaemonConfig& c) {
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
+  out << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "service_name" << YAML::Value;
+  if (c.labels.service_name.empty()) out << YAML::Flow;
+  out << YAML::BeginSeq;
+  for (const ServiceNameRule& rule : c.labels.service_name)
+    out << YAML::BeginMap << YAML::Key << "match_" + rule.match << YAML::Value << rule.pattern
+        << YAML::Key << "value" << YAML::Value << rule.value << YAML::EndMap;
+  out << YAML::EndSeq << YAML::EndMap;
   out << YAML::Key << "spool" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "directory" << YAML::Value << c.spool.directory;
   out << YAML::Key << "max_bytes" << YAML::Value << FormatByteSize(c.spool.max_bytes);

@@ -36,7 +36,7 @@ struct ExportedProfile {
   pid_t pid = 0;
   std::string comm;
   std::string exe;           // the executable's path, "" if unknown
-  std::string service_name;  // ServiceNameOf (process/proc_files.h)
+  std::string service_name;  // ServiceNameOf (process/process_labels.h)
   std::string container_id;  // ContainerIdOf
   std::chrono::system_clock::time_point start, end;
   std::string gzipped;  // the pprof profile

@@ -89,7 +89,10 @@ class ExportTest(unittest.TestCase):
         token = os.path.join(self.dir, "token")
         with open(token, "w") as f:
             f.write("s3cret\n")
-        d = self.start_daemon(self.config(
+        # A rule names the service, on pushes and on the stored files' samples alike.
+        rules = ('labels:\n  service_name:\n    - match_comm: "^nothing$"\n      value: no\n'
+                 '    - match_exe: "/(cpu)-(split)$"\n      value: "demo-$2-$1"\n')
+        d = self.start_daemon(rules + self.config(
             receiver.url(), "    tenant_id: fleet-a\n    bearer_token_file: %s\n" % token))
         self.wait(lambda: len(receiver.received()) >= 3, "three pushes")
         pushes = receiver.received()
@@ -114,8 +117,14 @@ class ExportTest(unittest.TestCase):
         stored = [os.path.join(self.dir, "store", n) for n in os.listdir(os.path.join(self.dir,
                                                                                       "store"))]
         tags = pprof(["-tags", sorted(stored)[0]])
-        self.assertRegex(tags, r"service_name: Total .*\n\s+\S+ \(\s*100%\): " +
-                         re.escape(pushes[0][1]["service_name"]) + "\n", tags)
+        self.assertEqual(pushes[0][1]["service_name"], "demo-split-cpu")
+        # Every label pushed (but Pyroscope's own __name__ and __delta__) is on every stored
+        # sample, with the pushed value.
+        pushed = {k: v for k, v in pushes[0][1].items() if not k.startswith("__")}
+        self.assertEqual(set(pushed), {"service_name", "hostname", "pid", "comm", "exe"})
+        for key, value in pushed.items():
+            self.assertRegex(tags, r"(?m)^\s*%s: Total .*\n\s+\S+ \(\s*100%%\): %s\n" %
+                             (key, re.escape(value)), tags)
         _, _, body = d.get("/metrics")
         metrics = body.decode()
         self.assertGreaterEqual(metric(metrics, "profd_export_pushed_total"), 3, metrics)
