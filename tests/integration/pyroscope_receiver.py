@@ -7,7 +7,8 @@ Connect-Protocol-Version 1, that does not decode as PushRequest{series: [RawProf
 [LabelPair{name, value}], samples: [RawSample{raw_profile, id}]}]}, whose label names are not
 Prometheus names ([a-zA-Z_][a-zA-Z0-9_]*), repeat, or lack __name__ and service_name, whose values
 are over 2048 bytes or not UTF-8, or whose profile is not gzip. `plan` is a list of answers to give
-first (500, 429, 401, "hang"); then it accepts.
+first (500, 429, 401, "hang"; "hold": keep the request open until `release` is set, note its ids
+in `held`, then answer 503, so a client that is still there retries); then it accepts.
 
 It also takes Parca's WriteRaw through Parca's HTTP gateway (POST /api/profiles/writeraw, JSON:
 {"series": [{"labels": {"labels": [{"name", "value"}]}, "samples": [{"raw_profile": base64}]}],
@@ -30,6 +31,7 @@ import gzip
 import http.server
 import json
 import re
+import threading
 import time
 import urllib.parse
 
@@ -95,6 +97,20 @@ def decode_push(body):
             gzip.decompress(profile)  # raises for anything but gzip
         out.append((labels, samples))
     return out
+
+
+def encode_push(labels, profile, sample_id):
+    """A PushRequest of one series (the spool's body for kind pyroscope), for tests to plant."""
+    def field(number, data):
+        out, size = bytes([number << 3 | 2]), len(data)
+        while size > 0x7F:
+            out += bytes([size & 0x7F | 0x80])
+            size >>= 7
+        return out + bytes([size]) + data
+    pairs = b"".join(field(1, field(1, k.encode()) + field(2, v.encode()))
+                     for k, v in labels.items())
+    sample = field(2, field(1, profile) + field(2, sample_id.encode()))
+    return field(1, pairs + sample)
 
 
 def decode_writeraw(body):
@@ -227,6 +243,8 @@ class Receiver(LoopbackReceiver):
         # pushes: (headers dict, labels, id, profile bytes) of each accepted sample
         super().__init__(plan)
         self.windows = []
+        self.held = []
+        self.release = threading.Event()
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -262,6 +280,15 @@ class Receiver(LoopbackReceiver):
                 if planned == "hang":
                     time.sleep(30)
                     return
+                if planned == "hold":
+                    with receiver.lock:
+                        receiver.held += [i for _, samples in decode_push(body)
+                                          for i, _ in samples]
+                    receiver.release.wait(120)
+                    try:
+                        return self.answer(503, "unavailable", "held, not taken")
+                    except OSError:
+                        return None  # its client is gone
                 if planned == 429:
                     return self.answer(429, "unavailable", "slow down", [("Retry-After", "1")])
                 if planned in (500, 503):

@@ -1,8 +1,9 @@
 """Push exporters: the daemon's scheduled profiles pushed to a Pyroscope receiver run here
 (pyroscope_receiver.py: the push API's contract, strict), read back with `go tool pprof`; Parca's
 JSON gateway the same way; OTLP profiles to a strict OTLP/HTTP receiver (otlp_receiver.py),
-converted back to pprof; the backend down, failing, refusing and hanging; a killed daemon's spool;
-the real Prometheus (Debian's) scraping /metrics."""
+converted back to pprof; Pyroscope's HTTP ingest; the backend down (for a minute), failing,
+refusing and hanging without moving the schedule; a full spool; a daemon killed with a push in
+flight; the real Prometheus (Debian's) scraping /metrics and promtool linting it."""
 import base64
 import gzip
 import json
@@ -17,7 +18,8 @@ import urllib.error
 import urllib.request
 
 from profd_testing import CPU_SPLIT, pprof, start_workload, top_rows
-from pyroscope_receiver import Receiver, decode_ingest, parse_ingest_name
+from pyroscope_receiver import (Receiver, decode_ingest, decode_message, encode_push,
+                                parse_ingest_name)
 import otlp_receiver
 from test_daemon import Daemon
 
@@ -334,6 +336,10 @@ class ExportTest(unittest.TestCase):
             return bool(targets and targets["activeTargets"] and
                         targets["activeTargets"][0]["lastScrape"][:4] != "0001")
 
+        # promtool (Debian's prometheus) lints the text as Prometheus's own tools read it.
+        check = subprocess.run(["promtool", "check", "metrics"], input=d.get("/metrics")[2],
+                               capture_output=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
         self.wait(scraped, "a scrape", timeout=60)
         target = get("targets")["activeTargets"][0]
         self.assertEqual(target["health"], "up", target)
@@ -407,6 +413,100 @@ class ExportTest(unittest.TestCase):
         self.assertGreaterEqual(rounds, (time.time() - start) / 2 - 1.5, metrics)
         self.assertGreaterEqual(metric(metrics, "profd_export_failed_total"), 1, metrics)
         self.assertEqual(metric(metrics, "profd_export_pushed_total"), 0, metrics)
+
+    def spooled(self, suffix=".push"):
+        return sorted(n for n in os.listdir(os.path.join(self.dir, "spool")) if n.endswith(suffix))
+
+    def test_a_minute_down_loses_nothing_and_repeats_nothing(self):
+        # A round a second for a minute while nobody listens: every profile of that minute
+        # arrives once the backend is back (after the backoff, at most 30 s +50%), each id once.
+        port = free_port()
+        d = self.start_daemon(self.config("http://127.0.0.1:%d" % port).replace(
+            "interval: 2s\n  cpu_seconds: 1s", "interval: 1s\n  cpu_seconds: 200ms"))
+        time.sleep(60)
+        spooled_while_down = metric(d.get("/metrics")[2].decode(), "profd_export_spooled_total")
+        self.assertGreaterEqual(spooled_while_down, 50)
+        receiver = self.receiver(port=port)
+        self.wait(lambda: len(receiver.received()) >= spooled_while_down,
+                  "the minute's profiles", timeout=50)
+        ids = [p[2] for p in receiver.received()]
+        self.assertEqual(len(set(ids)), len(ids), "an id came twice")
+        metrics = d.get("/metrics")[2].decode()
+        self.assertEqual(metric(metrics, "profd_export_dropped_total"), 0, metrics)
+        self.assertEqual(receiver.refusals, [])
+
+    def test_failing_answers_do_not_move_the_schedule(self):
+        # 500, 429 (Retry-After: 1), 401 and a hanging backend in turn: the rounds stay 2 s apart.
+        receiver = self.receiver(plan=[500, 429, 401, "hang"] * 10)
+        self.start_daemon(self.config(receiver.url()))
+        time.sleep(14)
+        store = os.path.join(self.dir, "store")
+        times = []  # when each stored profile's window started (pprof's time_nanos, field 9)
+        for name in os.listdir(store):
+            with open(os.path.join(store, name), "rb") as f:
+                times.append(decode_message(gzip.decompress(f.read()))[9][0] / 1e9)
+        times.sort()
+        self.assertGreaterEqual(len(times), 6, times)
+        # The first round's window starts once the sampler is loaded: the gaps after it.
+        gaps = [b - a for a, b in zip(times[1:], times[2:])]
+        for gap in gaps:
+            self.assertAlmostEqual(gap, 2, delta=0.2, msg=gaps)
+        self.assertGreaterEqual(receiver.requests, 4)  # each answer was given at least once
+
+    def test_a_full_spool_drops_the_oldest_first(self):
+        # Seven planted profiles of 200 KB, oldest first, in a 1 MiB spool while the backend is
+        # down: the oldest go (counted), the newest are pushed once it is back.
+        port = free_port()
+        spool = os.path.join(self.dir, "spool")
+        os.mkdir(spool, 0o700)
+        now = time.time_ns()
+        planted = []
+        for i in range(7):
+            sample_id = "planted-%d" % i
+            profile = gzip.compress(os.urandom(200_000), compresslevel=0)
+            body = encode_push({"__name__": "process_cpu", "service_name": "planted"}, profile,
+                               sample_id)
+            name = "%020d-%06d.push" % (now - (7 - i) * 60_000_000_000, i)
+            with open(os.path.join(spool, name), "wb") as f:
+                f.write(b"profd-push 1\nexporter pyroscope http://127.0.0.1:%d\nid %s\n"
+                        b"type cpu\npid 1\n\n" % (port, sample_id.encode()) + body)
+            planted.append(sample_id)
+        d = self.start_daemon(self.config("http://127.0.0.1:%d" % port).replace(
+            "spool:\n  directory: %s\n" % spool,
+            "spool:\n  directory: %s\n  max_bytes: 1MiB\n" % spool))
+        self.wait(lambda: metric(d.get("/metrics")[2].decode(),
+                                 "profd_export_dropped_total") >= 2, "the oldest dropped")
+        metrics = d.get("/metrics")[2].decode()
+        self.assertLessEqual(metric(metrics, "profd_export_spool_bytes"), 1 << 20, metrics)
+        receiver = self.receiver(port=port)
+        self.wait(lambda: "planted-6" in [p[2] for p in receiver.received()],
+                  "the newest planted profile", timeout=60)
+        self.wait(lambda: not self.spooled(), "an empty spool", timeout=30)
+        arrived = [p[2] for p in receiver.received() if p[2].startswith("planted-")]
+        dropped = metric(d.get("/metrics")[2].decode(),
+                         'profd_export_dropped_total{reason="bytes"}')
+        # The dropped are the oldest, as many as counted; the rest arrived, in order, once each.
+        self.assertEqual(arrived, planted[int(dropped):])
+        self.assertGreaterEqual(dropped, 2)
+
+    def test_a_daemon_killed_mid_push_pushes_it_again(self):
+        # The receiver holds the first push open; profd is SIGKILLed meanwhile. The next daemon
+        # pushes that profile again and it arrives: nothing in flight is lost.
+        receiver = self.receiver(plan=["hold"])
+        config = self.config(receiver.url()).replace("timeout: 2s", "timeout: 60s")
+        d = self.start_daemon(config)
+        self.wait(lambda: receiver.held, "a push held open")
+        d.proc.kill()
+        d.proc.wait()
+        receiver.release.set()  # its client is gone: the answer reaches nobody
+        in_spool = self.spooled()
+        self.assertTrue(in_spool)
+        self.start_daemon(config.replace("types: [cpu]", "types: []"))
+        self.wait(lambda: len(receiver.received()) >= len(in_spool), "the spooled profiles")
+        ids = [p[2] for p in receiver.received()]
+        self.assertIn(receiver.held[0], ids)
+        self.assertEqual(len(set(ids)), len(ids), "an id came twice")
+        self.wait(lambda: not self.spooled(), "an empty spool")
 
 
 if __name__ == "__main__":
