@@ -101,7 +101,55 @@ class ConfigReader : public StrictYamlReader {
                          return ReadExporter(value, out);
                        })},
         {"spool", [this](const Value& v) { ReadMap(v, SpoolFields()); }},
+        {"labels", [this](const Value& v) { ReadMap(v, LabelsFields()); }},
     };
+  }
+
+  std::vector<Field> LabelsFields() {
+    return {
+        {"service_name",
+         List<ServiceNameRule>(&config_.labels.service_name,
+                               "[{match_cgroup: \"/kubepods/.*/pod([^/]+)/\", value: \"pod-$1\"}]",
+                               [this](const Value& value, ServiceNameRule* rule) {
+                                 return ReadServiceNameRule(value, rule);
+                               })},
+    };
+  }
+
+  // {match_comm | match_exe | match_cgroup: REGEX, value: TEMPLATE}: one match key, a value.
+  bool ReadServiceNameRule(const Value& value, ServiceNameRule* out) {
+    const std::string allowed =
+        "expected {match_comm, match_exe or match_cgroup: REGEX, value: NAME} (one match key; "
+        "$1..$9 in NAME are the pattern's groups)";
+    if (!value.node.IsMap()) {
+      Error(value, allowed + ", got " + Describe(value.node));
+      return false;
+    }
+    const size_t errors_before = errors().size();
+    ServiceNameRule rule;
+    std::vector<std::string> matches;
+    auto match_field = [&](const char* what) {
+      return [&, what](const Value& v) {
+        if (!Scalar(v, allowed, &rule.pattern)) return;
+        matches.push_back(what);
+        rule.match = what;
+      };
+    };
+    ReadMap(value, {{"match_comm", match_field("comm")},
+                    {"match_exe", match_field("exe")},
+                    {"match_cgroup", match_field("cgroup")},
+                    {"value", [&](const Value& v) { Scalar(v, allowed, &rule.value); }}});
+    if (errors().size() != errors_before) return false;
+    if (matches.size() != 1) {
+      Error(value, "has " + std::to_string(matches.size()) + " match keys; " + allowed);
+      return false;
+    }
+    if (const std::string problem = ServiceNameRuleProblem(rule); !problem.empty()) {
+      Error(value, problem + "; " + allowed);
+      return false;
+    }
+    *out = std::move(rule);
+    return true;
   }
 
   bool ReadExporter(const Value& value, DaemonConfig::Exporter* out) {
@@ -112,6 +160,7 @@ class ConfigReader : public StrictYamlReader {
       return false;
     }
     DaemonConfig::Exporter e;
+    bool api_given = false;
     ReadMap(value,
             {
                 {"kind", String(&e.kind,
@@ -122,6 +171,16 @@ class ConfigReader : public StrictYamlReader {
                                            "expected pyroscope, parca or otlp");
                                   return false;
                                 })},
+                {"api", String(&e.api,
+                               [this, &api_given](const Value& v, const std::string& text) {
+                                 api_given = true;
+                                 if (text == "connect" || text == "ingest") return true;
+                                 Error(v,
+                                       Quote(text) +
+                                           " is not a Pyroscope API; expected "
+                                           "connect (its push API) or ingest (its HTTP /ingest)");
+                                 return false;
+                               })},
                 {"url", String(&e.url,
                                [this](const Value& v, const std::string& text) {
                                  const bool scheme = text.rfind("http://", 0) == 0 ||
@@ -162,6 +221,10 @@ class ConfigReader : public StrictYamlReader {
     }
     if (e.basic_auth_user.empty() != e.basic_auth_password_file.empty()) {
       Error(value, "basic_auth_user and basic_auth_password_file go together");
+      return false;
+    }
+    if (e.kind != "pyroscope" && api_given) {
+      Error(value, "api is Pyroscope's (connect or ingest); a " + e.kind + " exporter has none");
       return false;
     }
     if (e.kind == "parca" && !e.tenant_id.empty()) {

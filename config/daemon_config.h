@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "service_name_rules.h"
+
 namespace profd {
 
 // Each default is also written out, with what it means, in config/profd.yaml; a test keeps the
@@ -99,6 +101,9 @@ struct DaemonConfig {
     // (/api/profiles/writeraw); "otlp": OpenTelemetry's profiles signal over OTLP/HTTP
     // (/v1development/profiles, opentelemetry-proto v1.11.0, binary protobuf, gzip).
     std::string kind;
+    // pyroscope only: "connect" (its push API, each profile with an id, labels as pairs) or
+    // "ingest" (its HTTP ingest, POST /ingest?name=SERVICE{k=v,...}&from&until&format=pprof).
+    std::string api = "connect";
     std::string url;                        // http:// or https://, the server's base URL
     std::string bearer_token_file;          // absolute; "" = none
     std::string basic_auth_user;            // with basic_auth_password_file; "" = none
@@ -117,6 +122,15 @@ struct DaemonConfig {
     std::chrono::nanoseconds max_age = std::chrono::hours(24);       // at least 1m
     bool operator==(const Spool&) const = default;
   } spool;
+
+  // The labels every sample and push carries.
+  struct Labels {
+    // Rules naming service_name, the first that matches wins (service_name_rules.h); a process
+    // none matches gets the default (its systemd service, else its container or cgroup, else its
+    // command name).
+    std::vector<ServiceNameRule> service_name;
+    bool operator==(const Labels&) const = default;
+  } labels;
 
   struct Block {
     // Waits shorter than this are not counted, 0..60s.

@@ -71,6 +71,7 @@ std::string DaemonConfigToYaml(const DaemonConfig& c) {
   for (const DaemonConfig::Exporter& e : c.exporters) {
     out << YAML::BeginMap;
     out << YAML::Key << "kind" << YAML::Value << e.kind;
+    if (e.kind == "pyroscope") out << YAML::Key << "api" << YAML::Value << e.api;
     out << YAML::Key << "url" << YAML::Value << e.url;
     out << YAML::Key << "bearer_token_file" << YAML::Value << e.bearer_token_file;
     out << YAML::Key << "basic_auth_user" << YAML::Value << e.basic_auth_user;
@@ -80,6 +81,14 @@ std::string DaemonConfigToYaml(const DaemonConfig& c) {
     out << YAML::EndMap;
   }
   out << YAML::EndSeq;
+  out << YAML::Key << "labels" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "service_name" << YAML::Value;
+  if (c.labels.service_name.empty()) out << YAML::Flow;
+  out << YAML::BeginSeq;
+  for (const ServiceNameRule& rule : c.labels.service_name)
+    out << YAML::BeginMap << YAML::Key << "match_" + rule.match << YAML::Value << rule.pattern
+        << YAML::Key << "value" << YAML::Value << rule.value << YAML::EndMap;
+  out << YAML::EndSeq << YAML::EndMap;
   out << YAML::Key << "spool" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "directory" << YAML::Value << c.spool.directory;
   out << YAML::Key << "max_bytes" << YAML::Value << FormatByteSize(c.spool.max_bytes);

@@ -9,7 +9,6 @@
 #include <functional>
 #include <iterator>
 #include <sstream>
-#include <string_view>
 
 namespace profd {
 namespace {
@@ -113,53 +112,6 @@ std::string ExecutableOf(pid_t pid) {
   char buffer[4096];
   const ssize_t n = readlink(ProcPath(pid, "exe").c_str(), buffer, sizeof(buffer) - 1);
   return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
-}
-
-namespace {
-
-// The first non-empty answer of `pick` for the components of a cgroup path, innermost first (a
-// process's own cgroup is below its container's, its pod's and its slice's).
-std::string InnermostMatch(const std::string& cgroup,
-                           const std::function<std::string(std::string_view)>& pick) {
-  size_t end = cgroup.size();
-  while (end > 0) {
-    const size_t start = cgroup.rfind('/', end - 1);
-    const size_t from = start == std::string::npos ? 0 : start + 1;
-    if (std::string found = pick(std::string_view(cgroup).substr(from, end - from));
-        !found.empty())
-      return found;
-    if (start == std::string::npos || start == 0) break;
-    end = start;
-  }
-  return "";
-}
-
-}  // namespace
-
-std::string ServiceNameOf(const std::string& cgroup, const std::string& comm) {
-  const std::string unit = InnermostMatch(cgroup, [](std::string_view component) {
-    // user@UID.service is a user's service manager, not a service of its own.
-    return component.ends_with(".service") && !component.starts_with("user@")
-               ? std::string(component)
-               : std::string();
-  });
-  return !unit.empty() ? unit : comm.empty() ? "unknown" : comm;
-}
-
-std::string ContainerIdOf(const std::string& cgroup) {
-  auto is_id = [](std::string_view text) {
-    return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
-             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-           });
-  };
-  return InnermostMatch(cgroup, [&](std::string_view component) {
-    if (component.ends_with(".scope")) component.remove_suffix(6);
-    for (std::string_view runtime : {"docker-", "cri-containerd-", "crio-", "libpod-"}) {
-      if (component.starts_with(runtime) && is_id(component.substr(runtime.size())))
-        return std::string(component.substr(runtime.size()));
-    }
-    return is_id(component) ? std::string(component) : std::string();  // cgroupfs: /docker/ID
-  });
 }
 
 }  // namespace profd

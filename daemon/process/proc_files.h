@@ -58,17 +58,6 @@ std::string CgroupOf(pid_t pid);
 // The target of /proc/PID/exe; "" when it cannot be read.
 std::string ExecutableOf(pid_t pid);
 
-// A process's service_name label: its innermost systemd service unit in `cgroup`
-// ("/system.slice/nginx.service" → "nginx.service"), else `comm`.
-std::string ServiceNameOf(const std::string& cgroup, const std::string& comm);
-
-// The id (64 hex digits) of the container a process runs in, from its cgroup path as Docker,
-// containerd (Kubernetes), CRI-O and Podman name them, with the systemd or the cgroupfs driver
-// ("/system.slice/docker-ID.scope", ".../cri-containerd-ID.scope", ".../crio-ID.scope",
-// ".../libpod-ID.scope", "/docker/ID", "/kubepods/burstable/podUID/ID"); "" when none. The
-// runtimes' monitor processes (crio-conmon-ID, libpod-conmon-ID) are not in the container.
-std::string ContainerIdOf(const std::string& cgroup);
-
 }  // namespace profd
 
 #endif  // PROFD_DAEMON_PROCESS_PROC_FILES_H

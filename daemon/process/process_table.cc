@@ -1,4 +1,3 @@
-#include "process/proc_files.h"
 #include "process/process_table.h"
 
 #include <fcntl.h>
@@ -13,6 +12,9 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+
+#include "process/proc_files.h"
+#include "process/process_labels.h"
 
 namespace profd {
 namespace {
@@ -214,7 +216,7 @@ bool ProcessTable::Capture(pid_t pid, ProcessInfo* info) {
   info->exe = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
   StripDeletedSuffix(&info->exe);
   const std::string cgroup = CgroupOf(pid);
-  info->service_name = ServiceNameOf(cgroup, comm);
+  info->service_name = ServiceNameOf(cgroup, comm, info->exe);
   info->container_id = ContainerIdOf(cgroup);
   info->kernel_thread = maps.empty() && IsKernelThread(pid);
   std::vector<Mapping> mappings;

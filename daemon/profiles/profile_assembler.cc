@@ -1,6 +1,7 @@
 #include "profiles/profile_assembler.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cinttypes>
 #include <cstdio>
@@ -45,6 +46,12 @@ std::vector<LineInfo> ToLines(const Symbolization& s) {
     lines.push_back(std::move(line));
   }
   return lines;
+}
+
+// The host's name, as the push exporters send it; "" when it cannot be read.
+std::string HostName() {
+  char host[256] = {};
+  return gethostname(host, sizeof(host) - 1) == 0 ? host : "";
 }
 
 }  // namespace
@@ -249,6 +256,7 @@ void ProfileAssembler::Add(const StackSamples& samples, ProfileBuilder* builder)
   }
 
   const StackTrace kEmpty;
+  const std::string hostname = HostName();
   for (const StackSample& sample : samples.samples) {
     const ProcessInfo* process = processes_->Find(static_cast<pid_t>(sample.pid));
     auto user = samples.stacks.find(sample.user_stack_id);
@@ -284,17 +292,12 @@ void ProfileAssembler::Add(const StackSamples& samples, ProfileBuilder* builder)
     std::vector<Label> labels = {pid_label, tid_label, comm, thread_comm};
     // The labels the push exporters send, so a query works the same on a file and a backend.
     if (process && !process->kernel_thread) {
-      Label service;
-      service.key = "service_name";
-      service.str = process->service_name;
-      labels.push_back(service);
-      if (!process->container_id.empty()) {
-        Label container;
-        container.key = "container_id";
-        container.str = process->container_id;
-        labels.push_back(container);
-      }
+      labels.push_back(Label::String("service_name", process->service_name));
+      if (!process->exe.empty()) labels.push_back(Label::String("exe", process->exe));
+      if (!process->container_id.empty())
+        labels.push_back(Label::String("container_id", process->container_id));
     }
+    if (!hostname.empty()) labels.push_back(Label::String("hostname", hostname));
     builder->AddSample(locations, sample.values, labels);
   }
 }

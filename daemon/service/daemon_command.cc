@@ -20,13 +20,14 @@
 #include "collect/bpf_support.h"
 #include "collect/cpu_sampler.h"
 #include "daemon_config.h"
+#include "process/process_labels.h"
 #include "profiles/shared_sampler.h"
 #include "service/control_socket.h"
 #include "service/http_server.h"
 #include "service/pprof_endpoints.h"
 #include "service/profile_schedule.h"
-#include "service/push_exporter.h"
 #include "service/profile_store.h"
+#include "service/push_exporter.h"
 #include "service/sd_notify.h"
 
 namespace profd {
@@ -35,12 +36,16 @@ namespace {
 // The configuration in force; handlers read it while SIGHUP may replace it.
 class CurrentConfig {
  public:
-  explicit CurrentConfig(DaemonConfig config) : config_(std::move(config)) {}
+  explicit CurrentConfig(DaemonConfig config) { Set(std::move(config)); }
   DaemonConfig Get() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return config_;
   }
+  // Also puts its service_name rules in force for every process read from now on.
   void Set(DaemonConfig config) {
+    SetServiceNameRules(config.labels.service_name.empty()
+                            ? nullptr
+                            : std::make_shared<ServiceNameRules>(config.labels.service_name));
     std::lock_guard<std::mutex> lock(mutex_);
     config_ = std::move(config);
   }

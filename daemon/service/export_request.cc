@@ -1,5 +1,6 @@
 #include "service/export_request.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <string_view>
@@ -175,16 +176,77 @@ std::string OtlpExportBody(const ExportedProfile& profile, const std::string& ho
   return Gzip(request.SerializeAsString());
 }
 
-std::string ExportBody(const std::string& kind, const ExportedProfile& profile,
+std::string ExportWire(const std::string& kind, const std::string& api) {
+  return kind == "pyroscope" && api == "ingest" ? "pyroscope_ingest" : kind;
+}
+
+namespace {
+
+// %XX for all but URL's unreserved characters, as a query value.
+std::string PercentEncoded(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      out += c;
+    } else {
+      char escaped[4];
+      std::snprintf(escaped, sizeof(escaped), "%%%02X", static_cast<unsigned char>(c));
+      out += escaped;
+    }
+  }
+  return out;
+}
+
+// The characters Pyroscope's labelset parser allows in an application name.
+std::string IngestServiceName(std::string name) {
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-' &&
+        c != '/')
+      c = '_';
+  return name.empty() ? "unknown" : name;
+}
+
+}  // namespace
+
+std::string PyroscopeIngestQuery(const ExportedProfile& profile, const std::string& hostname) {
+  std::string name = IngestServiceName(profile.service_name) + "{";
+  bool first = true;
+  for (auto [key, value] : PushLabels(profile, hostname)) {
+    // The server sets __name__, __delta__ and service_name itself.
+    if (key.starts_with("__") || key == "service_name") continue;
+    value = ToValidUtf8(value);
+    std::replace_if(
+        value.begin(), value.end(), [](char c) { return c == ',' || c == '}'; }, '_');
+    name += (first ? "" : ",") + key + "=" + value;
+    first = false;
+  }
+  name += "}";
+  auto unix_seconds = [](std::chrono::system_clock::time_point t) {
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
+  };
+  return "?name=" + PercentEncoded(name) + "&from=" + unix_seconds(profile.start) +
+         "&until=" + unix_seconds(profile.end) + "&format=pprof&spyName=profd";
+}
+
+std::string ExportBody(const std::string& wire, const ExportedProfile& profile,
                        const std::string& hostname, const std::string& id, std::string* why) {
-  if (kind == "parca") return ParcaWriteRawBody(profile, hostname);
-  if (kind == "otlp") return OtlpExportBody(profile, hostname, id, why);
+  if (wire == "parca") return ParcaWriteRawBody(profile, hostname);
+  if (wire == "otlp") return OtlpExportBody(profile, hostname, id, why);
+  if (wire == "pyroscope_ingest") return profile.gzipped;  // the query says the rest
   return PyroscopePushBody(profile, hostname, id);
 }
 
-ExportRoute RouteOf(const std::string& kind) {
-  if (kind == "parca") return {"/api/profiles/writeraw", {"Content-Type: application/json"}};
-  if (kind == "otlp")
+std::string ExportQuery(const std::string& wire, const ExportedProfile& profile,
+                        const std::string& hostname) {
+  return wire == "pyroscope_ingest" ? PyroscopeIngestQuery(profile, hostname) : "";
+}
+
+ExportRoute RouteOf(const std::string& wire) {
+  if (wire == "parca") return {"/api/profiles/writeraw", {"Content-Type: application/json"}};
+  if (wire == "pyroscope_ingest") return {"/ingest", {"Content-Type: application/octet-stream"}};
+  if (wire == "otlp")
     return {"/v1development/profiles",
             {"Content-Type: application/x-protobuf", "Content-Encoding: gzip"}};
   return {"/push.v1.PusherService/Push",
@@ -201,9 +263,9 @@ std::string Printable(std::string text) {
 
 }  // namespace
 
-ExportAnswer ReadAnswer(const std::string& kind, long status, const std::string& body) {
+ExportAnswer ReadAnswer(const std::string& wire, long status, const std::string& body) {
   ExportAnswer answer;
-  const bool otlp = kind == "otlp";
+  const bool otlp = wire == "otlp";
   if (status >= 200 && status < 300) {
     answer.outcome = ExportAnswer::kDelivered;
     opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceResponse

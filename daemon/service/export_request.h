@@ -6,6 +6,9 @@
 // protocol, binary protobuf over HTTP/1.1; proto/pyroscope_push.proto). Chosen over its older
 // /ingest because each profile carries its id (RawSample.id) for recognising a retried push, and
 // labels go as name/value pairs (ingest's `app{k=v,...}` cannot carry a ',' or '}' in a value).
+// kind pyroscope with api ingest: Pyroscope's HTTP ingest, POST URL/ingest?name=SERVICE{k=v,...}
+// &from=UNIX&until=UNIX&format=pprof&spyName=profd with the gzipped pprof as the body (no id: a
+// retried push after a lost answer may be stored twice).
 // kind parca: Parca's ProfileStoreService.WriteRaw through its HTTP/JSON gateway, POST
 // URL/api/profiles/writeraw.
 // kind otlp: OpenTelemetry's profiles signal over OTLP/HTTP, POST URL/v1development/profiles, an
@@ -33,7 +36,7 @@ struct ExportedProfile {
   pid_t pid = 0;
   std::string comm;
   std::string exe;           // the executable's path, "" if unknown
-  std::string service_name;  // ServiceNameOf (process/proc_files.h)
+  std::string service_name;  // ServiceNameOf (process/process_labels.h)
   std::string container_id;  // ContainerIdOf
   std::chrono::system_clock::time_point start, end;
   std::string gzipped;  // the pprof profile
@@ -69,16 +72,30 @@ std::vector<OtlpAttribute> OtlpResourceAttributes(const ExportedProfile& profile
 std::string OtlpExportBody(const ExportedProfile& profile, const std::string& hostname,
                            const std::string& id, std::string* why);
 
-// The body spooled for an exporter of `kind`; "" with `why` set when nothing is to be sent.
-std::string ExportBody(const std::string& kind, const ExportedProfile& profile,
-                       const std::string& hostname, const std::string& id, std::string* why);
+// What goes on the wire for an exporter's kind and api: "pyroscope" (Connect push),
+// "pyroscope_ingest", "parca" or "otlp". The functions below take it.
+std::string ExportWire(const std::string& kind, const std::string& api);
 
-// The path after the exporter's URL and the request headers of `kind` (auth not included).
+// Pyroscope's ingest query for the profile (from "?"): name is the service name (the characters
+// Pyroscope refuses in it as '_') with the other push labels in braces (',' and '}' in a value as
+// '_': the format has no escape); from and until in Unix seconds; format=pprof; spyName=profd.
+// With format=pprof Pyroscope takes the whole name as service_name and __name__ from the
+// profile's sample types, so no ".cpu"-style suffix is added.
+std::string PyroscopeIngestQuery(const ExportedProfile& profile, const std::string& hostname);
+
+// The body spooled for an exporter of `wire`; "" with `why` set when nothing is to be sent.
+std::string ExportBody(const std::string& wire, const ExportedProfile& profile,
+                       const std::string& hostname, const std::string& id, std::string* why);
+// The query string spooled with it (from "?"); "" for all but pyroscope_ingest.
+std::string ExportQuery(const std::string& wire, const ExportedProfile& profile,
+                        const std::string& hostname);
+
+// The path after the exporter's URL and the request headers of `wire` (auth not included).
 struct ExportRoute {
   std::string path;
   std::vector<std::string> headers;
 };
-ExportRoute RouteOf(const std::string& kind);
+ExportRoute RouteOf(const std::string& wire);
 
 // What a server's HTTP answer (status and the start of its body) means.
 struct ExportAnswer {
@@ -88,7 +105,7 @@ struct ExportAnswer {
   int64_t rejected_profiles = 0;  // otlp: a partial success dropped these
   std::string warning;            // otlp: a partial success's message
 };
-ExportAnswer ReadAnswer(const std::string& kind, long status, const std::string& body);
+ExportAnswer ReadAnswer(const std::string& wire, long status, const std::string& body);
 
 }  // namespace profd
 

@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "collect/kernel_features.h"
 #include "process/proc_files.h"
+#include "process/process_labels.h"
 #include "process/process_table.h"
 #include "profile_builder.h"
 #include "profiles/profile_collection.h"
@@ -220,7 +221,7 @@ void ProfileSchedule::CollectType(const DaemonConfig& config, const std::string&
         exported.comm = info.comm;
         exported.exe = p.pid > 0 ? ExecutableOf(p.pid) : "";
         const std::string cgroup = p.pid > 0 ? CgroupOf(p.pid) : "";
-        exported.service_name = ServiceNameOf(cgroup, info.comm);
+        exported.service_name = ServiceNameOf(cgroup, info.comm, exported.exe);
         exported.container_id = ContainerIdOf(cgroup);
         exported.start = time;
         exported.end = std::chrono::system_clock::now();

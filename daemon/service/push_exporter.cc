@@ -33,7 +33,11 @@ bool EndsWith(const std::string& s, const char* suffix) {
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
 
-std::string BackendKey(const DaemonConfig::Exporter& e) { return e.kind + " " + e.url; }
+std::string WireOf(const DaemonConfig::Exporter& e) { return ExportWire(e.kind, e.api); }
+
+// A spool file names its backend so: another api to the same url is another backend (the body
+// differs), while pyroscope's Connect push keeps the key files spooled before `api` had.
+std::string BackendKey(const DaemonConfig::Exporter& e) { return WireOf(e) + " " + e.url; }
 
 std::string RandomId() {
   static thread_local std::mt19937_64 random{std::random_device{}()};
@@ -75,16 +79,28 @@ bool ReadWholeFile(const std::string& path, uint64_t limit, std::string* out,
 // The header lines are short: its first 4 KiB hold them.
 constexpr uint64_t kSpoolHeaderBytes = 4096;
 
-bool ParseSpoolFile(const std::string& text, std::string* backend, std::string* body) {
+// The value of the header line "NAME VALUE"; "" when there is none.
+std::string HeaderValue(const std::string& header, const std::string& name) {
+  const size_t at = header.find("\n" + name + " ");
+  if (at == std::string::npos) return "";
+  const size_t from = at + name.size() + 2;
+  return header.substr(from, header.find('\n', from) - from);
+}
+
+// The request a spool file holds: its backend, the query to append to the URL (pyroscope
+// ingest) and the body.
+struct SpooledPush {
+  std::string backend, query, body;
+};
+
+bool ParseSpoolFile(const std::string& text, SpooledPush* push) {
   const size_t end = text.find("\n\n");
   if (end == std::string::npos || text.compare(0, std::strlen(kMagic), kMagic) != 0) return false;
   const std::string header = text.substr(0, end + 1);
-  const size_t at = header.find("\nexporter ");
-  if (at == std::string::npos) return false;
-  const size_t line_end = header.find('\n', at + 1);
-  *backend = header.substr(at + 10, line_end - at - 10);
-  *body = text.substr(end + 2);
-  return true;
+  push->backend = HeaderValue(header, "exporter");
+  push->query = HeaderValue(header, "query");
+  push->body = text.substr(end + 2);
+  return !push->backend.empty();
 }
 
 // Reads a secret from a file (a token or a password): its first line, without the newline.
@@ -185,15 +201,17 @@ void PushExporter::Export(const ExportedProfile& profile) {
   for (const DaemonConfig::Exporter& exporter : config.exporters) {
     const std::string id = RandomId();
     std::string why_none;
-    const std::string body = ExportBody(exporter.kind, profile, hostname_, id, &why_none);
+    const std::string body = ExportBody(WireOf(exporter), profile, hostname_, id, &why_none);
+    const std::string query = ExportQuery(WireOf(exporter), profile, hostname_);
     if (body.empty() && !why_none.empty()) {  // otlp: nothing a collector would keep
       std::lock_guard<std::mutex> lock(metrics_mutex_);
       dropped_[why_none]++;
       continue;
     }
-    const std::string text = std::string(kMagic) + "\nexporter " + BackendKey(exporter) +
-                             "\nid " + id + "\ntype " + profile.type + "\npid " +
-                             std::to_string(profile.pid) + "\n\n" + body;
+    const std::string text = std::string(kMagic) + "\nexporter " + BackendKey(exporter) + "\nid " +
+                             id + "\ntype " + profile.type + "\npid " +
+                             std::to_string(profile.pid) + "\n" +
+                             (query.empty() ? "" : "query " + query + "\n") + "\n" + body;
     char name[64];
     std::snprintf(name, sizeof(name), "%020" PRIu64 "-%06" PRIu64, nanos,
                   sequence_.fetch_add(1) % 1000000);
@@ -230,7 +248,7 @@ void PushExporter::Export(const ExportedProfile& profile) {
 }
 
 PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& exporter,
-                                            const std::string& body) {
+                                            const std::string& body, const std::string& query) {
   CURL* curl = curl_easy_init();
   PushResult result;
   result.outcome = PushResult::kRetry;
@@ -241,8 +259,8 @@ PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& export
   }
   std::string url = exporter.url;
   while (!url.empty() && url.back() == '/') url.pop_back();
-  const ExportRoute route = RouteOf(exporter.kind);
-  url += route.path;
+  const ExportRoute route = RouteOf(WireOf(exporter));
+  url += route.path + query;
   curl_slist* headers = nullptr;
   for (const std::string& header : route.headers)
     headers = curl_slist_append(headers, header.c_str());
@@ -293,7 +311,7 @@ PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& export
     result.detail = curl_easy_strerror(code);
     return result;
   }
-  static_cast<ExportAnswer&>(result) = ReadAnswer(exporter.kind, status, answer);
+  static_cast<ExportAnswer&>(result) = ReadAnswer(WireOf(exporter), status, answer);
   result.retry_after = std::chrono::seconds(std::clamp<long>(retry_after, 0, kMaxRetryAfter.count()));
   return result;
 }
@@ -389,12 +407,13 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
     if (stopping_ || all_backing_off()) break;
     const std::string path = dir + "/" + name;
     // The header first: a file for a backend that backs off is not read whole.
-    std::string text, backend, body;
+    std::string text;
+    SpooledPush spooled;
     if (!ReadWholeFile(path, config.spool.max_bytes, &text, kSpoolHeaderBytes)) continue;
-    if (!ParseSpoolFile(text, &backend, &body) &&  // a header longer than that (a long url)
-        (!ReadWholeFile(path, config.spool.max_bytes, &text) ||
-         !ParseSpoolFile(text, &backend, &body)))
+    if (!ParseSpoolFile(text, &spooled) &&  // a header longer than that (a long url)
+        (!ReadWholeFile(path, config.spool.max_bytes, &text) || !ParseSpoolFile(text, &spooled)))
       continue;
+    std::string backend = spooled.backend;
     const auto exporter =
         std::find_if(config.exporters.begin(), config.exporters.end(),
                      [&](const DaemonConfig::Exporter& e) { return BackendKey(e) == backend; });
@@ -404,12 +423,11 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
       next = std::min(next, backoff.until);
       continue;
     }
-    std::string header_backend = backend;
-    if (!ReadWholeFile(path, config.spool.max_bytes, &text) ||
-        !ParseSpoolFile(text, &backend, &body) || backend != header_backend)
+    if (!ReadWholeFile(path, config.spool.max_bytes, &text) || !ParseSpoolFile(text, &spooled) ||
+        spooled.backend != backend)
       continue;
     const auto started = std::chrono::steady_clock::now();
-    const PushResult result = Push(*exporter, body);
+    const PushResult result = Push(*exporter, spooled.body, spooled.query);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::lock_guard<std::mutex> lock(metrics_mutex_);

@@ -64,7 +64,8 @@ class PushExporter {
   struct PushResult : ExportAnswer {
     std::chrono::seconds retry_after{0};
   };
-  PushResult Push(const DaemonConfig::Exporter& exporter, const std::string& body);
+  PushResult Push(const DaemonConfig::Exporter& exporter, const std::string& body,
+                  const std::string& query);
   void Run(std::stop_token stop);
   // One pass over the spool: retention, then every file whose backend is not backing off.
   // Returns when to look again.

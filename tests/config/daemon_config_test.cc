@@ -1,5 +1,4 @@
 #include "daemon_config.h"
-#include "profiles/profile_types.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,6 +9,8 @@
 #include <sstream>
 
 #include "listen_address.h"
+#include "profiles/profile_types.h"
+#include "service_name_rules.h"
 #include "utf8.h"
 
 namespace profd {
@@ -68,6 +69,7 @@ void ExpectSameConfig(const DaemonConfig& a, const DaemonConfig& b) {
   EXPECT_EQ(a.spool.directory, b.spool.directory);
   EXPECT_EQ(a.spool.max_bytes, b.spool.max_bytes);
   EXPECT_EQ(a.spool.max_age, b.spool.max_age);
+  EXPECT_TRUE(a.labels.service_name == b.labels.service_name);
   EXPECT_TRUE(a == b) << "operator== disagrees with the fields: is a new field missing above?";
 }
 
@@ -140,7 +142,7 @@ TEST(DaemonConfigShippedFile, ShowsAndDocumentsEveryKey) {
     EXPECT_THAT(above, ::testing::MatchesRegex(" *#.*")) << key_line << " has no comment above";
     ++count;
   }
-  EXPECT_EQ(count, 37);  // 5 keys, 9 sections and their 23 keys (export's list is empty)
+  EXPECT_EQ(count, 39);  // 5 keys, 10 sections and their 24 keys (export's list is empty)
 }
 
 TEST(DaemonConfig, FullCustomConfig) {
@@ -332,7 +334,7 @@ TEST(DaemonConfigErrors, UnknownKeySuggestsTheClosest) {
   EXPECT_EQ(ParseError("\nfrequencyhz: 99\n"),
             "test.yaml:2:1: frequencyhz: unknown key; did you mean frequency_hz? (the top level "
             "takes the keys listen, socket_path, token_file, frequency_hz, unwind, schedule, "
-            "targets, store, limits, heap, block, security, export, spool)");
+            "targets, store, limits, heap, block, security, export, spool, labels)");
   EXPECT_THAT(ParseError("store:\n  max-bytes: 1GiB\n"),
               StartsWith("test.yaml:2:3: store.max-bytes: unknown key; did you mean "
                          "store.max_bytes? "));
@@ -377,7 +379,7 @@ TEST(DaemonConfigErrors, WrongTypes) {
   EXPECT_EQ(ParseError("[1, 2]\n"),
             "test.yaml:1:1: expected a mapping (key: value lines), got a list; the top level takes "
             "the keys listen, socket_path, token_file, frequency_hz, unwind, schedule, targets, "
-            "store, limits, heap, block, security, export, spool");
+            "store, limits, heap, block, security, export, spool, labels");
   EXPECT_EQ(ParseError("frequency_hz: 99.5\n"),
             "test.yaml:1:15: frequency_hz: \"99.5\" is not a whole number; expected CPU samples "
             "per second per CPU, a whole number from 1 to 10000");
@@ -538,7 +540,7 @@ TEST(DaemonConfigErrors, AllProblemsAreReportedOnePerLine) {
             "heap, allocs, block (alias offcpu), mutex, goroutine (alias threads), threadcreate\n"
             "test.yaml:4:1: unwnd: unknown key; did you mean unwind? (the top level takes the "
             "keys listen, socket_path, token_file, frequency_hz, unwind, schedule, targets, store, "
-            "limits, heap, block, security, export, spool)");
+            "limits, heap, block, security, export, spool, labels)");
   std::string many;
   for (int i = 0; i < 25; ++i) many += "k" + std::to_string(i) + ": 1\n";
   const std::string error = ParseError(many);
@@ -599,6 +601,7 @@ export:
     bearer_token_file: /etc/profd/token
     timeout: 30s
   - kind: pyroscope
+    api: ingest
     url: http://127.0.0.1:4040
     basic_auth_user: "123456"
     basic_auth_password_file: /etc/profd/password
@@ -623,11 +626,58 @@ spool:
   EXPECT_EQ(c.exporters[0].timeout, 30s);
   EXPECT_EQ(c.exporters[1].basic_auth_user, "123456");
   EXPECT_EQ(c.exporters[1].timeout, 10s);
+  EXPECT_EQ(c.exporters[0].api, "connect");  // the default
+  EXPECT_EQ(c.exporters[1].api, "ingest");
   EXPECT_EQ(c.spool.directory, "/srv/spool");
   EXPECT_EQ(c.spool.max_bytes, uint64_t{1} << 30);
   EXPECT_EQ(c.spool.max_age, 48h);
   // Written out and read back the same.
   ExpectSameConfig(Parse(DaemonConfigToYaml(c)), c);
+}
+
+TEST(DaemonConfig, ServiceNameRules) {
+  const DaemonConfig c = Parse(R"(
+labels:
+  service_name:
+    - match_cgroup: "^/kubepods/[^/]+/pod([0-9a-f-]+)/"
+      value: pod-$1
+    - match_exe: "/opt/([a-z]+)/bin/"
+      value: "$1 $$"
+    - match_comm: "^postgres"
+      value: postgresql
+)");
+  ASSERT_EQ(c.labels.service_name.size(), 3u);
+  EXPECT_EQ(c.labels.service_name[0],
+            (ServiceNameRule{"cgroup", "^/kubepods/[^/]+/pod([0-9a-f-]+)/", "pod-$1"}));
+  EXPECT_EQ(c.labels.service_name[1].match, "exe");
+  EXPECT_EQ(c.labels.service_name[2].value, "postgresql");
+  ExpectSameConfig(Parse(DaemonConfigToYaml(c)), c);
+}
+
+TEST(DaemonConfigErrors, BadServiceNameRules) {
+  auto rule = [](const std::string& text) {
+    return ParseError("labels:\n  service_name:\n    - " + text + "\n");
+  };
+  EXPECT_THAT(rule("{value: x}"), HasSubstr("has 0 match keys"));
+  EXPECT_THAT(rule("{match_comm: a, match_exe: b, value: x}"), HasSubstr("has 2 match keys"));
+  EXPECT_THAT(rule("{match_comm: \"(\", value: x}"), HasSubstr("the pattern does not compile"));
+  EXPECT_THAT(rule("{match_comm: a}"), HasSubstr("the value (the name to give) is empty"));
+  EXPECT_THAT(rule("{match_comm: \"(a)\", value: $2}"),
+              HasSubstr("$2 names a group the pattern does not have"));
+  EXPECT_THAT(rule("{match_comm: a, value: \"$x\"}"), HasSubstr("followed by a group number"));
+  EXPECT_THAT(rule("{match_pid: a, value: x}"), HasSubstr("match_pid"));
+  EXPECT_THAT(rule("nginx"), HasSubstr("expected {match_comm, match_exe or match_cgroup"));
+}
+
+TEST(ServiceNameRules, FirstMatchWinsWithGroups) {
+  const ServiceNameRules rules({{"cgroup", "/pod([0-9a-f]+)/", "pod-$1"},
+                                {"exe", "^/opt/([a-z]+)/", "$1"},
+                                {"comm", "^(x*)$", "$1"},  // an empty name: not a match
+                                {"comm", ".", "$$$0"}});
+  EXPECT_EQ(rules.NameOf("w", "/usr/bin/w", "/kubepods/burstable/pod12ab/c0ffee"), "pod-12ab");
+  EXPECT_EQ(rules.NameOf("w", "/opt/shop/bin/w", "/system.slice/x.service"), "shop");
+  EXPECT_EQ(rules.NameOf("", "", "/"), "");
+  EXPECT_EQ(rules.NameOf("worker", "", "/"), "$w");
 }
 
 TEST(DaemonConfigErrors, BadExporters) {
@@ -640,6 +690,10 @@ TEST(DaemonConfigErrors, BadExporters) {
   EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x/?a=1\n"),
               HasSubstr("is not a server URL"));
   EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n"), HasSubstr("needs kind and url"));
+  EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x\n    api: http\n"),
+              HasSubstr("\"http\" is not a Pyroscope API; expected connect"));
+  EXPECT_THAT(ParseError("export:\n  - kind: otlp\n    url: http://x\n    api: connect\n"),
+              HasSubstr("api is Pyroscope's (connect or ingest); a otlp exporter has none"));
   EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x\n    urll: y\n"),
               HasSubstr("urll"));
   EXPECT_THAT(ParseError("export:\n  - kind: pyroscope\n    url: http://x\n"

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -92,6 +93,31 @@ TEST(OtlpExport, RouteIsV1DevelopmentProfilesInGzippedProtobuf) {
                                                      "Content-Encoding: gzip"}));
   EXPECT_EQ(RouteOf("pyroscope").path, "/push.v1.PusherService/Push");
   EXPECT_EQ(RouteOf("parca").path, "/api/profiles/writeraw");
+}
+
+TEST(PyroscopeIngest, QueryNamesTheServiceWithLabelsInBracesAndTheWindow) {
+  ExportedProfile p = CpuProfile(1);
+  p.service_name = "getty@tty1.service";  // '@' is not in an application name
+  p.comm = "a,b}c";                       // nor ',' and '}' in a label value
+  p.container_id = "";
+  p.start = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+  p.end = p.start + std::chrono::seconds(10);
+  EXPECT_EQ(ExportWire("pyroscope", "ingest"), "pyroscope_ingest");
+  EXPECT_EQ(ExportWire("pyroscope", "connect"), "pyroscope");
+  EXPECT_EQ(ExportWire("otlp", "connect"), "otlp");
+  // getty_tty1.service{comm=a_b_c,exe=/usr/bin/api-server,hostname=h 1,pid=42}, percent-encoded.
+  EXPECT_EQ(ExportQuery("pyroscope_ingest", p, "h 1"),
+            "?name=getty_tty1.service%7Bcomm%3Da_b_c%2Cexe%3D%2Fusr%2Fbin%2Fapi-server%2C"
+            "hostname%3Dh%201%2Cpid%3D42%7D&from=1700000000&until=1700000010&format=pprof"
+            "&spyName=profd");
+  EXPECT_EQ(ExportQuery("pyroscope", p, "h"), "");
+  std::string why;
+  EXPECT_EQ(ExportBody("pyroscope_ingest", p, "h", "id", &why), p.gzipped);  // as it is
+  const ExportRoute route = RouteOf("pyroscope_ingest");
+  EXPECT_EQ(route.path, "/ingest");
+  EXPECT_EQ(route.headers, (std::vector<std::string>{"Content-Type: application/octet-stream"}));
+  EXPECT_EQ(ReadAnswer("pyroscope_ingest", 422, "bad").outcome, ExportAnswer::kRefused);
+  EXPECT_EQ(ReadAnswer("pyroscope_ingest", 503, "").outcome, ExportAnswer::kRetry);
 }
 
 TEST(OtlpExport, AnswersAsTheOtlpHttpSpecSaysWhichMayPass) {

@@ -7,50 +7,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "process/proc_files.h"
 #include "pyroscope_push.pb.h"
 
 namespace profd {
 namespace {
-
-TEST(PushExporter, ServiceNameIsTheInnermostSystemdService) {
-  EXPECT_EQ(ServiceNameOf("/system.slice/nginx.service", "nginx"), "nginx.service");
-  EXPECT_EQ(ServiceNameOf("/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service",
-                        "foo"),
-            "foo.service");
-  // A user's service manager is no service of its own; a session scope is none either.
-  EXPECT_EQ(ServiceNameOf("/user.slice/user-1000.slice/user@1000.service/init.scope", "systemd"),
-            "systemd");
-  EXPECT_EQ(ServiceNameOf("/user.slice/user-0.slice/session-3.scope", "bash"), "bash");
-  EXPECT_EQ(ServiceNameOf("/", "worker"), "worker");
-  EXPECT_EQ(ServiceNameOf("", ""), "unknown");
-  EXPECT_EQ(ServiceNameOf("/system.slice/docker-0123abcd.scope", "redis-server"), "redis-server");
-}
-
-TEST(PushExporter, ContainerIdsFromEachRuntimesCgroups) {
-  const std::string id(64, 'a');
-  const std::string other = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-  EXPECT_EQ(ContainerIdOf("/system.slice/docker-" + id + ".scope"), id);
-  EXPECT_EQ(ContainerIdOf("/docker/" + id), id);
-  EXPECT_EQ(ContainerIdOf("/kubepods.slice/kubepods-burstable.slice/"
-                        "kubepods-burstable-pod0c5a1b2e_3d4f.slice/cri-containerd-" +
-                        other + ".scope"),
-            other);
-  EXPECT_EQ(ContainerIdOf("/kubepods/burstable/pod0c5a1b2e-3d4f/" + other), other);
-  EXPECT_EQ(ContainerIdOf("/kubepods.slice/kubepods-pod1.slice/crio-" + id + ".scope"), id);
-  EXPECT_EQ(ContainerIdOf("/machine.slice/libpod-" + other + ".scope/container"), other);
-  EXPECT_EQ(ContainerIdOf("/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + id +
-                        ".scope"),
-            id);
-  // The runtimes' monitors, the host's own services, and ids of the wrong length are none.
-  EXPECT_EQ(ContainerIdOf("/machine.slice/libpod-conmon-" + id + ".scope"), "");
-  EXPECT_EQ(ContainerIdOf("/system.slice/crio-conmon-" + id + ".scope"), "");
-  EXPECT_EQ(ContainerIdOf("/system.slice/nginx.service"), "");
-  EXPECT_EQ(ContainerIdOf("/docker/" + id.substr(1)), "");
-  EXPECT_EQ(ContainerIdOf("/docker/" + std::string(64, 'G')), "");
-  EXPECT_EQ(ContainerIdOf(""), "");
-  EXPECT_EQ(ContainerIdOf("/"), "");
-}
 
 TEST(PushExporter, ProfileNamesAsPyroscopeNamesThem) {
   EXPECT_EQ(PyroscopeProfileName("cpu"), "process_cpu");

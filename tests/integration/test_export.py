@@ -1,8 +1,9 @@
 """Push exporters: the daemon's scheduled profiles pushed to a Pyroscope receiver run here
 (pyroscope_receiver.py: the push API's contract, strict), read back with `go tool pprof`; Parca's
 JSON gateway the same way; OTLP profiles to a strict OTLP/HTTP receiver (otlp_receiver.py),
-converted back to pprof; the backend down, failing, refusing and hanging; a killed daemon's spool;
-the real Prometheus (Debian's) scraping /metrics."""
+converted back to pprof; Pyroscope's HTTP ingest; the backend down (for a minute), failing,
+refusing and hanging without moving the schedule; a full spool; a daemon killed with a push in
+flight; the real Prometheus (Debian's) scraping /metrics and promtool linting it."""
 import base64
 import gzip
 import json
@@ -17,7 +18,8 @@ import urllib.error
 import urllib.request
 
 from profd_testing import CPU_SPLIT, pprof, start_workload, top_rows
-from pyroscope_receiver import Receiver
+from pyroscope_receiver import (Receiver, decode_ingest, decode_message, encode_push,
+                                parse_ingest_name)
 import otlp_receiver
 from test_daemon import Daemon
 
@@ -74,12 +76,25 @@ class ExportTest(unittest.TestCase):
             time.sleep(0.2)
         self.fail("timed out waiting for " + what)
 
+    def assert_push_labels(self, labels):
+        """The labels Pyroscope keeps for a cpu profile of the workload."""
+        self.assertEqual(labels["__name__"], "process_cpu")
+        self.assertEqual(labels["__delta__"], "false")
+        self.assertEqual(labels["pid"], str(self.workload.pid))
+        self.assertEqual(labels["comm"], "cpu-split")
+        self.assertEqual(labels["exe"], os.path.realpath(CPU_SPLIT))
+        self.assertEqual(labels["hostname"], socket.gethostname())
+        self.assertTrue(labels["service_name"], labels)
+
     def test_scheduled_profiles_arrive_with_labels_and_the_split(self):
         receiver = self.receiver()
         token = os.path.join(self.dir, "token")
         with open(token, "w") as f:
             f.write("s3cret\n")
-        d = self.start_daemon(self.config(
+        # A rule names the service, on pushes and on the stored files' samples alike.
+        rules = ('labels:\n  service_name:\n    - match_comm: "^nothing$"\n      value: no\n'
+                 '    - match_exe: "/(cpu)-(split)$"\n      value: "demo-$2-$1"\n')
+        d = self.start_daemon(rules + self.config(
             receiver.url(), "    tenant_id: fleet-a\n    bearer_token_file: %s\n" % token))
         self.wait(lambda: len(receiver.received()) >= 3, "three pushes")
         pushes = receiver.received()
@@ -89,13 +104,7 @@ class ExportTest(unittest.TestCase):
             self.assertEqual(headers.get("X-Scope-OrgID"), "fleet-a")
             self.assertRegex(sample_id, r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
                                         r"[0-9a-f]{12}$")
-            self.assertEqual(labels["__name__"], "process_cpu")
-            self.assertEqual(labels["__delta__"], "false")
-            self.assertEqual(labels["pid"], str(self.workload.pid))
-            self.assertEqual(labels["comm"], "cpu-split")
-            self.assertEqual(labels["exe"], os.path.realpath(CPU_SPLIT))
-            self.assertEqual(labels["hostname"], socket.gethostname())
-            self.assertTrue(labels["service_name"], labels)
+            self.assert_push_labels(labels)
             path = os.path.join(self.dir, "push%d.pb.gz" % i)
             with open(path, "wb") as f:
                 f.write(profile)
@@ -110,12 +119,69 @@ class ExportTest(unittest.TestCase):
         stored = [os.path.join(self.dir, "store", n) for n in os.listdir(os.path.join(self.dir,
                                                                                       "store"))]
         tags = pprof(["-tags", sorted(stored)[0]])
-        self.assertRegex(tags, r"service_name: Total .*\n\s+\S+ \(\s*100%\): " +
-                         re.escape(pushes[0][1]["service_name"]) + "\n", tags)
+        self.assertEqual(pushes[0][1]["service_name"], "demo-split-cpu")
+        # Every label pushed (but Pyroscope's own __name__ and __delta__) is on every stored
+        # sample, with the pushed value.
+        pushed = {k: v for k, v in pushes[0][1].items() if not k.startswith("__")}
+        self.assertEqual(set(pushed), {"service_name", "hostname", "pid", "comm", "exe"})
+        for key, value in pushed.items():
+            self.assertRegex(tags, r"(?m)^\s*%s: Total .*\n\s+\S+ \(\s*100%%\): %s\n" %
+                             (key, re.escape(value)), tags)
         _, _, body = d.get("/metrics")
         metrics = body.decode()
         self.assertGreaterEqual(metric(metrics, "profd_export_pushed_total"), 3, metrics)
         self.assertEqual(receiver.refusals, [])
+
+    def test_pyroscope_ingest_takes_pprof_with_labels_in_the_name(self):
+        # api: ingest, Pyroscope's HTTP /ingest: the labels it stores come from the query's name.
+        receiver = self.receiver()
+        d = self.start_daemon(self.config(receiver.url(), "    api: ingest\n    tenant_id: t-1\n"))
+        started = time.time()
+        self.wait(lambda: len(receiver.received()) >= 3, "three ingests")
+        paths = []
+        for i, (headers, labels, sample_id, profile) in enumerate(receiver.received()):
+            self.assertEqual(headers.get("X-Scope-OrgID"), "t-1")
+            self.assertEqual(headers.get("Content-Type"), "application/octet-stream")
+            self.assertEqual(sample_id, "")  # ingest has no id
+            self.assert_push_labels(labels)
+            self.assertEqual(labels["pyroscope_spy"], "profd")
+            path = os.path.join(self.dir, "ingest%d.pb.gz" % i)
+            with open(path, "wb") as f:
+                f.write(profile)
+            paths.append(path)
+        for start, end in receiver.windows:
+            self.assertLessEqual(started - 5, start)
+            self.assertLessEqual(end - start, 3)  # a 1 s window, in whole seconds
+        rows, text = top_rows(paths[0], extra=paths[1:])
+        hot, cold = rows["hot_function"][1], rows["cold_function"][1]
+        self.assertGreater(hot / (hot + cold), 0.68, text)
+        self.assertLess(hot / (hot + cold), 0.82, text)
+        self.assertEqual(receiver.refusals, [])
+        metrics = d.get("/metrics")[2].decode()
+        self.assertGreaterEqual(metric(metrics, "profd_export_pushed_total"), 3, metrics)
+
+    def test_ingest_receiver_parses_names_as_pyroscope(self):
+        # The receiver itself: what Pyroscope's labelset parser and pprof reader would refuse.
+        receiver = self.receiver()
+        self.assertEqual(parse_ingest_name("app.svc{ a = b c ,pid=1}"),
+                         ("app.svc", {"a": "b c", "pid": "1"}))
+        for bad in ("ap@p{}", "{a=b}", "app{a-b=c}", "app{a=b}x", "app{a=1,a=2}",
+                    "app{service_name=x}", "app{__name__=x}"):
+            with self.assertRaises(ValueError, msg=bad):
+                parse_ingest_name(bad)
+        now = int(time.time())
+        for query in ("name=app&from=%d&until=%d" % (now, now),  # no format: folded text
+                      "name=app&from=x&until=%d&format=pprof" % now,
+                      "name=app&from=%d&until=%d&format=pprof&colour=red" % (now, now)):
+            with self.assertRaises(ValueError, msg=query):
+                decode_ingest(query, "application/octet-stream", b"")
+        request = urllib.request.Request(
+            receiver.url() + "/ingest?name=app&from=%d&until=%d&format=pprof" % (now, now),
+            data=b"not a profile")
+        with self.assertRaises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request, timeout=10)
+        self.assertEqual(answer.exception.code, 400)
+        self.assertEqual(receiver.received(), [])
 
     def test_parca_takes_writeraw_json(self):
         receiver = self.receiver()
@@ -270,6 +336,10 @@ class ExportTest(unittest.TestCase):
             return bool(targets and targets["activeTargets"] and
                         targets["activeTargets"][0]["lastScrape"][:4] != "0001")
 
+        # promtool (Debian's prometheus) lints the text as Prometheus's own tools read it.
+        check = subprocess.run(["promtool", "check", "metrics"], input=d.get("/metrics")[2],
+                               capture_output=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
         self.wait(scraped, "a scrape", timeout=60)
         target = get("targets")["activeTargets"][0]
         self.assertEqual(target["health"], "up", target)
@@ -343,6 +413,103 @@ class ExportTest(unittest.TestCase):
         self.assertGreaterEqual(rounds, (time.time() - start) / 2 - 1.5, metrics)
         self.assertGreaterEqual(metric(metrics, "profd_export_failed_total"), 1, metrics)
         self.assertEqual(metric(metrics, "profd_export_pushed_total"), 0, metrics)
+
+    def spooled(self, suffix=".push"):
+        return sorted(n for n in os.listdir(os.path.join(self.dir, "spool")) if n.endswith(suffix))
+
+    def test_a_minute_down_loses_nothing_and_repeats_nothing(self):
+        # A round a second for a minute while nobody listens: every profile of that minute
+        # arrives once the backend is back (after the backoff, at most 30 s +50%), each id once.
+        port = free_port()
+        d = self.start_daemon(self.config("http://127.0.0.1:%d" % port).replace(
+            "interval: 2s\n  cpu_seconds: 1s", "interval: 1s\n  cpu_seconds: 200ms"))
+        time.sleep(60)
+        spooled_while_down = metric(d.get("/metrics")[2].decode(), "profd_export_spooled_total")
+        self.assertGreaterEqual(spooled_while_down, 50)
+        receiver = self.receiver(port=port)
+        self.wait(lambda: len(receiver.received()) >= spooled_while_down,
+                  "the minute's profiles", timeout=50)
+        ids = [p[2] for p in receiver.received()]
+        self.assertEqual(len(set(ids)), len(ids), "an id came twice")
+        metrics = d.get("/metrics")[2].decode()
+        self.assertEqual(metric(metrics, "profd_export_dropped_total"), 0, metrics)
+        self.assertEqual(receiver.refusals, [])
+
+    def test_failing_answers_do_not_move_the_schedule(self):
+        # 500, 429 (Retry-After: 1), 401 and a hanging backend in turn: the rounds stay 2 s apart.
+        receiver = self.receiver(plan=[500, 429, 401, "hang"] * 10)
+        self.start_daemon(self.config(receiver.url()))
+        time.sleep(14)
+        store = os.path.join(self.dir, "store")
+        times = []  # when each stored profile's window started (pprof's time_nanos, field 9)
+        for name in os.listdir(store):
+            with open(os.path.join(store, name), "rb") as f:
+                times.append(decode_message(gzip.decompress(f.read()))[9][0] / 1e9)
+        times.sort()
+        self.assertGreaterEqual(len(times), 6, times)
+        # The first round's window starts once the sampler is loaded: the gaps after it.
+        gaps = [b - a for a, b in zip(times[1:], times[2:])]
+        # A round that waited on a push would be 4 s (the hang's timeout) or more after the last;
+        # a busy host may start one a little late, but the grid holds.
+        for gap in gaps:
+            self.assertAlmostEqual(gap, 2, delta=0.5, msg=gaps)
+        self.assertAlmostEqual(sum(gaps) / len(gaps), 2, delta=0.1, msg=gaps)
+        self.assertGreaterEqual(receiver.requests, 4)  # each answer was given at least once
+
+    def test_a_full_spool_drops_the_oldest_first(self):
+        # Seven planted profiles of 200 KB, oldest first, in a 1 MiB spool while the backend is
+        # down: the oldest go (counted), the newest are pushed once it is back.
+        port = free_port()
+        spool = os.path.join(self.dir, "spool")
+        os.mkdir(spool, 0o700)
+        now = time.time_ns()
+        planted = []
+        for i in range(7):
+            sample_id = "planted-%d" % i
+            profile = gzip.compress(os.urandom(200_000), compresslevel=0)
+            body = encode_push({"__name__": "process_cpu", "service_name": "planted"}, profile,
+                               sample_id)
+            name = "%020d-%06d.push" % (now - (7 - i) * 60_000_000_000, i)
+            with open(os.path.join(spool, name), "wb") as f:
+                f.write(b"profd-push 1\nexporter pyroscope http://127.0.0.1:%d\nid %s\n"
+                        b"type cpu\npid 1\n\n" % (port, sample_id.encode()) + body)
+            planted.append(sample_id)
+        d = self.start_daemon(self.config("http://127.0.0.1:%d" % port).replace(
+            "spool:\n  directory: %s\n" % spool,
+            "spool:\n  directory: %s\n  max_bytes: 1MiB\n" % spool))
+        self.wait(lambda: metric(d.get("/metrics")[2].decode(),
+                                 "profd_export_dropped_total") >= 2, "the oldest dropped")
+        metrics = d.get("/metrics")[2].decode()
+        self.assertLessEqual(metric(metrics, "profd_export_spool_bytes"), 1 << 20, metrics)
+        receiver = self.receiver(port=port)
+        self.wait(lambda: "planted-6" in [p[2] for p in receiver.received()],
+                  "the newest planted profile", timeout=60)
+        self.wait(lambda: not self.spooled(), "an empty spool", timeout=30)
+        arrived = [p[2] for p in receiver.received() if p[2].startswith("planted-")]
+        dropped = metric(d.get("/metrics")[2].decode(),
+                         'profd_export_dropped_total{reason="bytes"}')
+        # The dropped are the oldest, as many as counted; the rest arrived, in order, once each.
+        self.assertEqual(arrived, planted[int(dropped):])
+        self.assertGreaterEqual(dropped, 2)
+
+    def test_a_daemon_killed_mid_push_pushes_it_again(self):
+        # The receiver holds the first push open; profd is SIGKILLed meanwhile. The next daemon
+        # pushes that profile again and it arrives: nothing in flight is lost.
+        receiver = self.receiver(plan=["hold"])
+        config = self.config(receiver.url()).replace("timeout: 2s", "timeout: 60s")
+        d = self.start_daemon(config)
+        self.wait(lambda: receiver.held, "a push held open")
+        d.proc.kill()
+        d.proc.wait()
+        receiver.release.set()  # its client is gone: the answer reaches nobody
+        in_spool = self.spooled()
+        self.assertTrue(in_spool)
+        self.start_daemon(config.replace("types: [cpu]", "types: []"))
+        self.wait(lambda: len(receiver.received()) >= len(in_spool), "the spooled profiles")
+        ids = [p[2] for p in receiver.received()]
+        self.assertIn(receiver.held[0], ids)
+        self.assertEqual(len(set(ids)), len(ids), "an id came twice")
+        self.wait(lambda: not self.spooled(), "an empty spool")
 
 
 if __name__ == "__main__":
