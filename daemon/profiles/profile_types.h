@@ -62,6 +62,8 @@ struct ProfileTypeInfo {
   // as Go's profile of the same name has them. Empty for cmdline, which is no profile.
   std::span<const SampleTypeName> sample_types = {};
   const char* default_sample_type = "";
+  // The __name__ Pyroscope's own agents give it ("process_cpu", "memory"); nullptr: its name.
+  const char* pyroscope_name = nullptr;
 };
 
 // Every type, in the order of Go's index page.

@@ -8,15 +8,15 @@
 #include "otlp/profiles_service.pb.h"
 #include "otlp/status.pb.h"
 #include "profile_builder.h"
+#include "profiles/profile_types.h"
 #include "pyroscope_push.pb.h"
 #include "utf8.h"
 
 namespace profd {
 
 std::string PyroscopeProfileName(const std::string& type) {
-  if (type == "cpu") return "process_cpu";
-  if (type == "allocs" || type == "heap") return "memory";
-  return type;  // block, mutex, goroutine, threadcreate
+  const ProfileTypeInfo* info = FindProfileType(type);
+  return info && info->pyroscope_name ? info->pyroscope_name : type;
 }
 
 std::vector<std::pair<std::string, std::string>> PushLabels(const ExportedProfile& p,
