@@ -172,6 +172,9 @@ class LaunchTest(OnTerminal, unittest.TestCase):
         for site in ["use_calloc", "use_realloc", "use_reallocarray", "use_posix_memalign",
                      "use_aligned_alloc", "use_memalign", "use_valloc"]:
             self.assertEqual(flat_count(text, site), 100, site + "\n" + text)
+        # C++'s new reaches the sampler through libstdc++'s operator new, which calls malloc.
+        traces = pprof(["-traces", "-sample_index=alloc_objects", out])
+        self.assertRegex(traces, r"\n\s+100\s+operator new\n\s+use_new\n", traces)
 
     def test_preload_sampler_passes_calls_on_to_the_programs_allocator(self):
         # With the user's own LD_PRELOAD=jemalloc, profd's sampler goes first and hands every call
