@@ -29,6 +29,9 @@ static __always_inline void profd_phase_mark(__u32 phase) {
 }
 #define PROFD_PHASE(phase) profd_phase_mark(phase)
 
+/* The CPU profile shows Python functions in place of the interpreter's eval frames. */
+#define PROFD_PYTHON_FRAMES 1
+
 #include "process_events.bpf.h"
 #include "sample_counts.bpf.h"
 #include "stack_capture.bpf.h"

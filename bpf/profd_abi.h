@@ -62,6 +62,9 @@ enum profd_counter {
   PROFD_COUNTER_UNWIND_READ_FAILED,   /* reading the user stack failed: the stack ends there */
   PROFD_COUNTER_LIVE_MAP_FULL,        /* heap: a sampled block not remembered, live map full */
   PROFD_COUNTER_LIVE_STORE_FAILED,    /* heap: a sampled block not remembered (no memory) */
+  PROFD_COUNTER_PYTHON_NO_THREAD,     /* cpu: a Python thread's state not found: eval frames kept native */
+  PROFD_COUNTER_PYTHON_READ_FAILED,   /* cpu: a Python frame unreadable: its chain ends there */
+  PROFD_COUNTER_PYTHON_TRUNCATED,     /* cpu: a thread's Python frames beyond PROFD_PYTHON_MAX_FRAMES */
   PROFD_COUNTER_MAX,
 };
 
@@ -226,6 +229,60 @@ _Static_assert(sizeof(struct profd_unwind_row) == 16, "profd_unwind_row layout")
 _Static_assert(sizeof(struct profd_unwind_mapping) == 40, "profd_unwind_mapping layout");
 #endif
 
+/* ---- Python frames (CPU profile) ----
+ * For a CPython process the daemon publishes where its runtime is and its version's struct offsets
+ * (python_processes, by tgid). The unwinder replaces each native frame in _PyEval_EvalFrameDefault by
+ * the Python frames that call runs: the thread's _PyInterpreterFrame chain from
+ * cframe->current_frame, up to and including the next frame with is_entry set. */
+
+#define PROFD_PYTHON_MAX_FRAMES 64
+
+/* A Python frame in profd_stack.ips: top nibble 0x5 (above every user address, 57-bit ones
+ * included, and below the kernel half), the code object's address / 8 in bits 16..59 (47-bit
+ * addresses; objects are 8-aligned), the instruction's offset in 2-byte code units from
+ * co_code_adaptive in bits 0..15 (saturated at 0xffff: line unknown). */
+#define PROFD_PYTHON_FRAME_TAG 0x5000000000000000ULL
+#define PROFD_PYTHON_FRAME_TAG_MASK 0xf000000000000000ULL
+#define PROFD_PYTHON_CODE_SHIFT 16
+#define PROFD_PYTHON_CODE_MASK ((1ULL << 44) - 1)
+#define PROFD_PYTHON_OFFSET_MASK 0xffffULL
+
+/* Byte offsets into one CPython version's structs (daemon/process/python_offsets.h has the
+ * tables). The first group is what BPF reads; the rest is for the daemon's symbolization. */
+struct profd_python_offsets {
+  __u16 runtime_tstate_current;    /* _PyRuntimeState.gilstate.tstate_current: the GIL holder */
+  __u16 runtime_interpreters_head; /* _PyRuntimeState.interpreters.head */
+  __u16 interp_threads_head;       /* PyInterpreterState.threads.head */
+  __u16 tstate_next;               /* PyThreadState.next */
+  __u16 tstate_cframe;             /* PyThreadState.cframe */
+  __u16 tstate_thread_id;          /* PyThreadState.thread_id: pthread_self(), fsbase on x86-64 */
+  __u16 cframe_current_frame;      /* _PyCFrame.current_frame */
+  __u16 frame_code;                /* _PyInterpreterFrame.f_code */
+  __u16 frame_previous;            /* _PyInterpreterFrame.previous */
+  __u16 frame_prev_instr;          /* _PyInterpreterFrame.prev_instr */
+  __u16 frame_is_entry;            /* _PyInterpreterFrame.is_entry (a bool) */
+  __u16 code_code_adaptive;        /* PyCodeObject.co_code_adaptive: the instructions */
+  __u16 code_qualname;             /* PyCodeObject.co_qualname */
+  __u16 code_filename;             /* PyCodeObject.co_filename */
+  __u16 code_firstlineno;          /* PyCodeObject.co_firstlineno (an int) */
+  __u16 code_linetable;            /* PyCodeObject.co_linetable (bytes) */
+  __u16 object_type;               /* PyObject.ob_type */
+  __u16 var_size;                  /* PyVarObject.ob_size */
+  __u16 bytes_data;                /* PyBytesObject.ob_sval */
+  __u16 unicode_length;            /* PyASCIIObject.length */
+  __u16 unicode_state;             /* PyASCIIObject.state (bit 5 compact, bit 6 ascii) */
+  __u16 unicode_ascii_data;        /* sizeof(PyASCIIObject): a compact ASCII string's characters */
+  __u16 unicode_utf8_length;       /* PyCompactUnicodeObject.utf8_length */
+  __u16 unicode_utf8;              /* PyCompactUnicodeObject.utf8 */
+};
+
+struct profd_python_process {
+  __u64 runtime;    /* runtime address of _PyRuntime */
+  __u64 eval_start; /* runtime addresses [start, end) of _PyEval_EvalFrameDefault */
+  __u64 eval_end;
+  struct profd_python_offsets offsets;
+};
+
 #ifdef __cplusplus
 static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
@@ -233,6 +290,8 @@ static_assert(sizeof(struct profd_live_block) == 64, "profd_live_block layout");
 static_assert(sizeof(struct profd_heap_event) == 80, "profd_heap_event layout");
 static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
 static_assert(sizeof(struct profd_cpu_period) == 16, "profd_cpu_period layout");
+static_assert(sizeof(struct profd_python_offsets) == 48, "profd_python_offsets layout");
+static_assert(sizeof(struct profd_python_process) == 72, "profd_python_process layout");
 #else
 _Static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 _Static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
@@ -240,6 +299,8 @@ _Static_assert(sizeof(struct profd_live_block) == 64, "profd_live_block layout")
 _Static_assert(sizeof(struct profd_heap_event) == 80, "profd_heap_event layout");
 _Static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
 _Static_assert(sizeof(struct profd_cpu_period) == 16, "profd_cpu_period layout");
+_Static_assert(sizeof(struct profd_python_offsets) == 48, "profd_python_offsets layout");
+_Static_assert(sizeof(struct profd_python_process) == 72, "profd_python_process layout");
 #endif
 
 #endif /* PROFD_BPF_PROFD_ABI_H */

@@ -79,6 +79,25 @@ static __always_inline void profd_unwind_count(struct profd_unwind_env *env, __u
   profd_count(counter);
 }
 
+/* What the Python frame walk did with one step of the user walk. */
+enum profd_python_step {
+  PROFD_PYTHON_NATIVE = 0,   /* nothing: the native frame goes in as it is */
+  PROFD_PYTHON_REPLACED = 1, /* the native eval frame's first Python frame went in its place */
+  PROFD_PYTHON_PENDING = 2,  /* a further Python frame of the same eval frame went in */
+  PROFD_PYTHON_END = 3,      /* the native walk has ended and no Python frame is left */
+};
+
+#ifdef PROFD_PYTHON_FRAMES
+#include "python_frames.bpf.h"
+#else
+/* Programs without Python frames: every step is native, and the compiler drops the hooks. */
+static __always_inline int profd_python_start(__u32 pid) { return 0; }
+static __always_inline int profd_python_frame(__u32 pid, __u64 ip) { return PROFD_PYTHON_NATIVE; }
+static __always_inline bool profd_python_native_done(void) { return false; }
+#endif
+
+/* One frame per iteration, native or Python: a native eval frame is replaced by its Python frames,
+ * emitted one per iteration while the native registers wait at its caller. */
 static long profd_unwind_step(__u32 index, void *ctx) {
   struct profd_unwind_state *s = ctx;
   __u32 slot = 0; /* the user slot of stack_scratch */
@@ -89,12 +108,17 @@ static long profd_unwind_step(__u32 index, void *ctx) {
     s->truncated = 1;
     return 1;
   }
-  st->ips[len] = s->ip;
-  st->len = len + 1;
+  const int python = profd_python_frame(s->pid, s->ip);
+  if (python == PROFD_PYTHON_PENDING) return 0;
+  if (python == PROFD_PYTHON_END) return 1;
+  if (python == PROFD_PYTHON_NATIVE) {
+    st->ips[len] = s->ip;
+    st->len = len + 1;
+  }
 
   const struct profd_process_unwind *proc = bpf_map_lookup_elem(&process_unwind, &s->pid);
-  if (!proc) return 1;
-  return profd_unwind_next(NULL, s, proc) ? 0 : 1;
+  if (proc && profd_unwind_next(NULL, s, proc)) return 0;
+  return profd_python_native_done() ? 0 : 1;
 }
 
 /* Unwinds the current task's user stack into `st` from the user registers `regs`. Returns false when
@@ -103,6 +127,7 @@ static __always_inline bool profd_unwind_user(struct profd_stack *st, __u64 ip, 
                                               __u32 pid) {
   if (!dwarf_unwinding || !bpf_map_lookup_elem(&process_unwind, &pid)) return false;
   struct profd_unwind_state s = {.ip = ip, .sp = sp, .bp = bp, .pid = pid, .exact_ip = 1};
+  profd_python_start(pid);
   st->len = 0;
   st->flags = 0;
   bpf_loop(PROFD_MAX_FRAMES + 1, profd_unwind_step, &s, 0);

@@ -8,7 +8,7 @@ BUILD_PACKAGES=(
   libcurl4-openssl-dev
 )
 TEST_PACKAGES=(
-  libgtest-dev libgmock-dev libbenchmark-dev golang-go python3 elfutils binutils libc6-dbg llvm
+  libgtest-dev libgmock-dev libbenchmark-dev golang-go python3 python3.11-dev elfutils binutils libc6-dbg llvm
   linux-perf util-linux procps hyperfine heaptrack libjemalloc2
   systemd groff-base man-db dpkg-dev curl
   sqlite3 xz-utils redis-server redis-tools rustc nodejs prometheus

@@ -62,6 +62,12 @@ const char* CounterName(profd_counter counter) {
       return "sampled blocks not tracked: live map full (in-use values too low)";
     case PROFD_COUNTER_LIVE_STORE_FAILED:
       return "sampled blocks not tracked: kernel could not store them (in-use values too low)";
+    case PROFD_COUNTER_PYTHON_NO_THREAD:
+      return "Python samples whose thread state was not found (interpreter frames shown)";
+    case PROFD_COUNTER_PYTHON_READ_FAILED:
+      return "Python frame chains ended by an unreadable frame";
+    case PROFD_COUNTER_PYTHON_TRUNCATED:
+      return "Python stacks truncated at 64 Python frames";
     case PROFD_COUNTER_MAX:
       break;
   }

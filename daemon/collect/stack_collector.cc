@@ -43,6 +43,8 @@ bool StackCollector::UseObject(bpf_object* object, const CollectorOptions& optio
       return false;
     }
   }
+  bpf_map* python = bpf_object__find_map_by_name(object, "python_processes");  // optional
+  python_processes_fd_ = python ? bpf_map__fd(python) : -1;
   bpf_map* targets = bpf_object__find_map_by_name(object, "target_pids");
   const uint8_t one = 1;
   for (pid_t pid : pids) {

@@ -88,6 +88,8 @@ class StackCollector {
   // The maps LoadedUnwindTables fills.
   int unwind_tables_fd() const { return unwind_tables_fd_; }
   int process_unwind_fd() const { return process_unwind_fd_; }
+  // Where the object walks Python frames (the CPU sampler), else -1.
+  int python_processes_fd() const { return python_processes_fd_; }
 
  protected:
   StackCollector() = default;
@@ -128,6 +130,7 @@ class StackCollector {
   int process_events_fd_ = -1;
   int unwind_tables_fd_ = -1;
   int process_unwind_fd_ = -1;
+  int python_processes_fd_ = -1;
   bool follow_forks_ = false;
 };
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "process/python_runtime.h"
 #include "profd_abi.h"
 #include "unwind_table.h"
 
@@ -44,8 +45,8 @@ bool MappingBias(int elf_fd, uint64_t map_start, uint64_t map_offset, uint64_t* 
   return found;
 }
 
-LoadedUnwindTables::LoadedUnwindTables(int tables_map_fd, int processes_map_fd)
-    : tables_fd_(tables_map_fd), processes_fd_(processes_map_fd) {}
+LoadedUnwindTables::LoadedUnwindTables(int tables_map_fd, int processes_map_fd, int python_map_fd)
+    : tables_fd_(tables_map_fd), processes_fd_(processes_map_fd), python_fd_(python_map_fd) {}
 
 LoadedUnwindTables::Table* LoadedUnwindTables::Acquire(const MappedFile& file) {
   const FileKey key{file.dev, file.inode};
@@ -143,11 +144,25 @@ void LoadedUnwindTables::AddProcess(const ProcessInfo& process) {
   if (bpf_map_update_elem(processes_fd_, &key, unwind.get(), BPF_ANY) != 0)
     LogWarning("cannot publish the mappings of pid " + std::to_string(pid) +
                " to the unwinder: " + std::strerror(errno) + " (frame pointers used)");
+  if (python_fd_ < 0) return;
+  if (const std::optional<PythonRuntime> python = FindPythonRuntime(process)) {
+    if (bpf_map_update_elem(python_fd_, &key, &python->bpf, BPF_ANY) == 0) {
+      if (python_pids_.insert(pid).second) stats_.python_processes++;
+      LogDebug("pid " + std::to_string(pid) + " runs CPython " + std::to_string(python->major) +
+               "." + std::to_string(python->minor) + " (" + python->interpreter + ")");
+    } else {
+      LogWarning("cannot publish the Python runtime of pid " + std::to_string(pid) + ": " +
+                 std::strerror(errno) + " (interpreter frames shown)");
+    }
+  } else if (python_pids_.erase(pid)) {  // it exec'ed something else
+    bpf_map_delete_elem(python_fd_, &key);
+  }
 }
 
 void LoadedUnwindTables::RemoveProcess(pid_t pid) {
   const uint32_t key = static_cast<uint32_t>(pid);
   bpf_map_delete_elem(processes_fd_, &key);
+  if (python_fd_ >= 0 && python_pids_.erase(pid)) bpf_map_delete_elem(python_fd_, &key);
   auto it = process_files_.find(pid);
   if (it == process_files_.end()) return;
   for (const FileKey& file : it->second) Release(file);

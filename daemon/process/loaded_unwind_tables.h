@@ -27,12 +27,14 @@ using UnwindTableChanges = std::vector<UnwindTableChange>;
 
 class LoadedUnwindTables {
  public:
-  // The `unwind_tables` (hash of maps) and `process_unwind` maps of a loaded BPF object.
-  LoadedUnwindTables(int tables_map_fd, int processes_map_fd);
+  // The `unwind_tables` (hash of maps) and `process_unwind` maps of a loaded BPF object, and its
+  // `python_processes` map where it walks Python frames (-1: it does not).
+  LoadedUnwindTables(int tables_map_fd, int processes_map_fd, int python_map_fd = -1);
 
   // Loads the tables of every executable mapping of `process` not loaded yet and publishes its
   // mappings to the unwinder; called again after the process's mappings changed. Mappings without a
-  // table (Go binaries, anonymous code, files without CFI) are walked with frame pointers.
+  // table (Go binaries, anonymous code, files without CFI) are walked with frame pointers. A CPython
+  // process also gets its runtime published for the Python frame walk.
   void AddProcess(const ProcessInfo& process);
   // Forgets `pid`; tables no other process uses are evicted.
   void RemoveProcess(pid_t pid);
@@ -54,6 +56,7 @@ class LoadedUnwindTables {
     uint64_t rows_loaded = 0;          // rows now in the kernel
     uint64_t rows_built = 0;           // rows of every table built (evicted ones too)
     uint64_t mappings_dropped = 0;     // beyond PROFD_MAX_UNWIND_MAPPINGS in one process
+    uint64_t python_processes = 0;     // CPython processes whose Python frames are walked
     double build_seconds = 0;
   };
   const Stats& stats() const { return stats_; }
@@ -71,6 +74,8 @@ class LoadedUnwindTables {
 
   int tables_fd_;
   int processes_fd_;
+  int python_fd_;
+  std::set<pid_t> python_pids_;
   uint64_t next_id_ = 1;
   std::map<FileKey, Table> tables_;
   std::map<pid_t, std::set<FileKey>> process_files_;

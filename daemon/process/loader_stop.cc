@@ -20,6 +20,7 @@
 #include <cstdio>
 
 #include "base/unique_fd.h"
+#include "process/elf_dynamic_symbols.h"
 #include "process/proc_files.h"
 #include "process/process_table.h"
 
@@ -95,26 +96,13 @@ bool FindLoaderSymbols(const UniqueFd& fd, uint64_t base, LoaderSymbols* out, st
     }
   }
   const uint64_t bias = lowest == UINT64_MAX ? base : base - lowest;
-  Elf_Scn* section = nullptr;
-  while ((section = elf_nextscn(elf, section)) != nullptr) {
-    GElf_Shdr header;
-    if (!gelf_getshdr(section, &header) || header.sh_type != SHT_DYNSYM || header.sh_entsize == 0)
-      continue;
-    Elf_Data* data = elf_getdata(section, nullptr);
-    if (!data) continue;
-    const size_t count = header.sh_size / header.sh_entsize;
-    for (size_t i = 0; i < count; i++) {
-      GElf_Sym sym;
-      if (!gelf_getsym(data, static_cast<int>(i), &sym) || sym.st_shndx == SHN_UNDEF) continue;
-      const char* name = elf_strptr(elf, header.sh_link, sym.st_name);
-      if (!name) continue;
-      if (std::strcmp(name, "_dl_debug_state") == 0 && GELF_ST_TYPE(sym.st_info) == STT_FUNC)
-        out->debug_state = bias + sym.st_value;
-      else if (std::strcmp(name, "_r_debug") == 0 && GELF_ST_TYPE(sym.st_info) == STT_OBJECT &&
-               sym.st_size >= kRStateOffset + 4)
-        out->r_debug = bias + sym.st_value;
-    }
-  }
+  ForEachDynamicSymbol(elf, [&](const char* name, const GElf_Sym& sym) {
+    if (std::strcmp(name, "_dl_debug_state") == 0 && GELF_ST_TYPE(sym.st_info) == STT_FUNC)
+      out->debug_state = bias + sym.st_value;
+    else if (std::strcmp(name, "_r_debug") == 0 && GELF_ST_TYPE(sym.st_info) == STT_OBJECT &&
+             sym.st_size >= kRStateOffset + 4)
+      out->r_debug = bias + sym.st_value;
+  });
   elf_end(elf);
   if (out->debug_state == 0) {
     *why = "the loader exports no _dl_debug_state";

@@ -63,8 +63,11 @@ Symbolizer::Options ProfileSymbolizerOptions() {
 }
 
 ProfileAssembler::ProfileAssembler(Symbolizer* symbolizer, const KernelSymbolizer* kernel,
-                                   const ProcessTable* processes)
-    : symbolizer_(symbolizer), kernel_(kernel), processes_(processes) {}
+                                   const ProcessTable* processes, PythonFrameNames* python)
+    : symbolizer_(symbolizer),
+      kernel_(kernel),
+      processes_(processes),
+      python_(python ? python : &own_python_) {}
 
 const ElfFileInfo* ProfileAssembler::Describe(const MappedFile* file, const std::string& root) {
   if (!file) return nullptr;
@@ -87,6 +90,7 @@ void ProfileAssembler::SymbolizeAll(const StackSamples& samples) {
     auto trace = samples.stacks.find(sample.user_stack_id);
     if (!process || trace == samples.stacks.end()) continue;
     for (size_t i = 0; i < trace->second.ips.size(); i++) {
+      if (IsPythonFrame(trace->second.ips[i])) continue;
       const uint64_t ip = CallSiteAddress(trace->second.ips[i], i);
       const Mapping* mapping = process->FindMapping(ip);
       if (!mapping) continue;
@@ -156,11 +160,32 @@ uint64_t ProfileAssembler::AddMapping(const ProcessInfo& process, const Mapping&
   return builder->AddMapping(info);
 }
 
+uint64_t ProfileAssembler::PythonLocation(const ProcessInfo* process, uint64_t frame,
+                                          ProfileBuilder* builder) {
+  LineInfo line;
+  std::string interpreter;
+  if (python_->Name(process, frame, &line, &interpreter))
+    frame_stats_.python++;
+  else
+    frame_stats_.python_unread++;
+  // One mapping per interpreter for its Python code, above every user address (as the frames are).
+  MappingInfo mapping;
+  mapping.memory_start = PROFD_PYTHON_FRAME_TAG;
+  mapping.memory_limit = PROFD_PYTHON_FRAME_TAG + (1ULL << 60);
+  mapping.filename = "[" + BaseName(interpreter.empty() ? "python" : interpreter) + "]";
+  mapping.has_functions = mapping.has_filenames = mapping.has_line_numbers = true;
+  return builder->AddLocation(builder->AddMapping(mapping), frame, {line});
+}
+
 std::vector<uint64_t> ProfileAssembler::UserLocations(const ProcessInfo* process,
                                                       const StackTrace& trace,
                                                       ProfileBuilder* builder) {
   std::vector<uint64_t> ids;
   for (size_t i = 0; i < trace.ips.size(); i++) {
+    if (IsPythonFrame(trace.ips[i])) {
+      ids.push_back(PythonLocation(process, trace.ips[i], builder));
+      continue;
+    }
     const uint64_t ip = CallSiteAddress(trace.ips[i], i);
     const Mapping* mapping = process ? process->FindMapping(ip) : nullptr;
     // JIT code lives in anonymous mappings, some mapped after the process table read the maps.

@@ -13,6 +13,7 @@
 #include "perf_map.h"
 #include "process/process_table.h"
 #include "profile_builder.h"
+#include "profiles/python_frames.h"
 #include "symbolizer.h"
 
 namespace profd {
@@ -23,9 +24,10 @@ Symbolizer::Options ProfileSymbolizerOptions();
 
 class ProfileAssembler {
  public:
-  // `kernel` may be null or unloaded (then kernel frames show as addresses).
+  // `kernel` may be null or unloaded (then kernel frames show as addresses). `python`: the code
+  // objects read during the window, null when none were (they are read now).
   ProfileAssembler(Symbolizer* symbolizer, const KernelSymbolizer* kernel,
-                   const ProcessTable* processes);
+                   const ProcessTable* processes, PythonFrameNames* python = nullptr);
 
   // Adds every sample with labels pid, tid, comm and thread_comm.
   void Add(const StackSamples& samples, ProfileBuilder* builder);
@@ -39,6 +41,8 @@ class ProfileAssembler {
     uint64_t kernel = 0;            // kernel addresses not in kallsyms
     uint64_t jit = 0;               // named from the process's /tmp/perf-PID.map (JIT code)
     uint64_t jit_dump = 0;          // named from a jitdump file the process mapped (JIT code)
+    uint64_t python = 0;            // Python functions named from their code objects
+    uint64_t python_unread = 0;     // Python frames whose code object could not be read
   };
   const FrameStats& frame_stats() const { return frame_stats_; }
 
@@ -57,6 +61,7 @@ class ProfileAssembler {
                                       ProfileBuilder* builder);
   std::vector<uint64_t> KernelLocations(const StackTrace& trace, ProfileBuilder* builder);
   uint64_t AddMapping(const ProcessInfo& process, const Mapping& mapping, ProfileBuilder* builder);
+  uint64_t PythonLocation(const ProcessInfo* process, uint64_t frame, ProfileBuilder* builder);
   void SymbolizeAll(const StackSamples& samples);
   // The JIT's names of a process: the jitdump files it mapped and its perf map, read once per
   // profile (a JIT appends to them as it compiles).
@@ -73,6 +78,8 @@ class ProfileAssembler {
   std::map<const MappedFile*, bool> elf_ok_;
   std::map<FileAddress, Symbolization> symbols_;
   std::map<pid_t, JitNames> jit_names_;
+  PythonFrameNames own_python_;
+  PythonFrameNames* python_;
   FrameStats frame_stats_;
 };
 

@@ -239,7 +239,8 @@ class OwnCollection {
     if (!sampler_) return false;
     // Unwind tables of the targets go in before sampling starts, so no early sample walks without
     // them.
-    unwind_tables_.emplace(sampler_->unwind_tables_fd(), sampler_->process_unwind_fd());
+    unwind_tables_.emplace(sampler_->unwind_tables_fd(), sampler_->process_unwind_fd(),
+                           sampler_->python_processes_fd());
     ApplyChanges();
     // Kernel BPF run-time stats stay on while this fd is open.
     if (request_.bpf_stats) {
@@ -289,6 +290,10 @@ class OwnCollection {
     }
     tracker_.RereadFollowed(&changes_);  // code the processes a target started dlopen'ed
     ApplyChanges();
+    // Python code objects are read while their processes live: a launched command is gone by the
+    // time its profile is assembled.
+    if (unwind_tables_->stats().python_processes)
+      python_.Learn(sampler_->Collect(), tracker_.table());
     if (exits_.exited.size() + credentials_.changed.size() >= request_.pids.size() &&
         !request_.pids.empty())
       return false;
@@ -377,6 +382,7 @@ class OwnCollection {
       facts.symbolizer = &own_symbolizer_;
       facts.kernel = &own_kernel_;
     }
+    facts.python = &python_;
     FinishProfile(request_, kind_, samples, tracker_.table(), facts, out);
   }
 
@@ -390,6 +396,7 @@ class OwnCollection {
   ProfileKind kind_;
   std::unique_ptr<StackCollector> sampler_;
   std::optional<LoadedUnwindTables> unwind_tables_;  // after the sampler whose maps it fills
+  PythonFrameNames python_;
   UniqueFd bpf_stats_;
   std::chrono::system_clock::time_point wall_start_;
   std::chrono::steady_clock::time_point start_, last_tick_;

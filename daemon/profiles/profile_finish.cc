@@ -58,7 +58,7 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
     LogWarning("kernel frames stay unsymbolized: " + error);
   Symbolizer own_symbolizer(ProfileSymbolizerOptions());
   ProfileAssembler assembler(facts.symbolizer ? facts.symbolizer : &own_symbolizer,
-                             facts.kernel ? facts.kernel : &own_kernel, &processes);
+                             facts.kernel ? facts.kernel : &own_kernel, &processes, facts.python);
   result->builder = std::make_unique<ProfileBuilder>(kind.sample_types, kind.default_sample_type,
                                                      kind.period_type, kind.period);
   ProfileBuilder& builder = *result->builder;
@@ -106,6 +106,11 @@ void FinishProfile(const ProfileRequest& request, const ProfileKind& kind, Stack
     builder.AddComment("JIT frames named from /tmp/perf-PID.map: " + std::to_string(frames.jit));
   if (frames.jit_dump)
     builder.AddComment("JIT frames named from jitdump files: " + std::to_string(frames.jit_dump));
+  if (frames.python || frames.python_unread)
+    builder.AddComment("Python frames named from their code objects: " +
+                       std::to_string(frames.python) + " (" +
+                       std::to_string(frames.python_unread) +
+                       " not: the process exited before they were read)");
   if (!facts.exit_note.empty()) builder.AddComment(facts.exit_note);
   if (!facts.credentials_note.empty()) builder.AddComment(facts.credentials_note);
   if (facts.own_cpu_seconds >= 0) {

@@ -14,6 +14,7 @@
 #include "profiles/collectors.h"
 #include "profiles/profile_collection.h"
 #include "profiles/profile_request.h"
+#include "profiles/python_frames.h"
 #include "symbolizer.h"
 
 namespace profd {
@@ -33,6 +34,9 @@ struct WindowFacts {
   Symbolizer* symbolizer = nullptr;
   const KernelSymbolizer* kernel = nullptr;
   bool warn_when_empty = true;  // false for a cumulative profile's snapshot
+  // Python code objects read during the window (a launched command's exit takes its memory away);
+  // null: read at assembly.
+  PythonFrameNames* python = nullptr;
 };
 
 // Symbolizes `samples` against `processes` and builds the profile (and the per-process ones) with

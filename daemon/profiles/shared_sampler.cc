@@ -105,7 +105,8 @@ bool SharedSampler::LoadLocked(std::string* error) {
   std::unique_ptr<StackCollector> collector = load_(error);
   if (!collector) return false;
   auto tables = std::make_unique<LoadedUnwindTables>(collector->unwind_tables_fd(),
-                                                     collector->process_unwind_fd());
+                                                     collector->process_unwind_fd(),
+                                                     collector->python_processes_fd());
   if (!collector->Attach(error)) return false;
   tables_ = std::move(tables);
   collector_ = std::move(collector);

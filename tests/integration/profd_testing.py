@@ -1,9 +1,11 @@
 """Helpers for the integration tests: run workloads and profd, read profiles through `go tool pprof`."""
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
+import unittest
 
 PROFD = os.environ.get("PROFD", "profd")
 CPU_SPLIT = os.environ.get("CPU_SPLIT", "cpu-split")
@@ -24,6 +26,22 @@ def start_workload(argv, env=None):
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     time.sleep(0.3)
     return proc
+
+
+class WorkloadTestCase(unittest.TestCase):
+    """A test that starts processes: each is killed at its end, and its scratch directory removed."""
+    dir_prefix = "profd-test-"
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix=self.dir_prefix)
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def run_profd(args, timeout=120):

@@ -9,7 +9,8 @@ import time
 import unittest
 
 from profd_testing import (CPU_SPLIT, GO_PPROF, GO_SPLIT, GO_SPLIT_STRIPPED, PROFD, VDSO_LOOP,
-                           pprof, raw_stacks, run_profd, start_workload, top_rows)
+                           WorkloadTestCase, pprof, raw_stacks, run_profd, start_workload,
+                           top_rows)
 
 GO_SPLIT_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "workloads",
                                "go_split", "main.go")
@@ -40,17 +41,7 @@ def profile_shares(path):
     return pct(flat), pct(cum), pct(pairs), int(total)
 
 
-class CpuProfileTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="profd-test-")
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-
+class CpuProfileTest(WorkloadTestCase):
     def workload(self, argv):
         p = start_workload(argv)
         self.procs.append(p)

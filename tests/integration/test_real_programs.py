@@ -18,25 +18,19 @@ import time
 import unittest
 
 import oracles
-from profd_testing import pprof, run_profd, top_rows
+from profd_testing import WorkloadTestCase, pprof, run_profd, top_rows
 
 WORKLOADS = os.environ.get("WORKLOADS_DIR", "")
 SECONDS = 4
 FREQUENCY = 499
 
 
-class RealProgramsTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="profd-corpus-")
-        self.procs = []
-        self.index = oracles.FunctionIndex()
+class RealProgramsTest(WorkloadTestCase):
+    dir_prefix = "profd-corpus-"
 
-    def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def setUp(self):
+        super().setUp()
+        self.index = oracles.FunctionIndex()
 
     def start(self, argv, **kwargs):
         p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)

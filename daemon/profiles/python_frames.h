@@ -1,0 +1,46 @@
+// Python frames of CPU stacks (bpf/profd_abi.h's tagged values) named from the code objects in the
+// process's memory: function co_qualname, file co_filename, line from co_linetable. Code objects
+// are read while the process lives (Learn, during the window: a launched command has exited by the
+// time its profile is assembled) and cached by (pid, code address) for the profile's assembly.
+#ifndef PROFD_DAEMON_PROFILES_PYTHON_FRAMES_H
+#define PROFD_DAEMON_PROFILES_PYTHON_FRAMES_H
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "collect/stack_samples.h"
+#include "process/process_table.h"
+#include "process/python_runtime.h"
+#include "profile_builder.h"
+
+namespace profd {
+
+// True for a Python frame of a user stack.
+bool IsPythonFrame(uint64_t frame);
+
+class PythonFrameNames {
+ public:
+  // Reads the code objects of every Python frame of `samples` not read yet, while their processes
+  // live.
+  void Learn(const StackSamples& samples, const ProcessTable& processes);
+
+  // The frame's function, file and line; false when its code object could not be read (then
+  // `line` names the code object's address). `interpreter` is the CPython file, "" when unknown.
+  bool Name(const ProcessInfo* process, uint64_t frame, LineInfo* line, std::string* interpreter);
+
+ private:
+  const PythonRuntime* RuntimeOf(const ProcessInfo& process);
+  const PythonCode* CodeOf(const ProcessInfo& process, uint64_t address);
+
+  std::map<pid_t, std::optional<PythonRuntime>> runtimes_;
+  std::map<std::pair<pid_t, uint64_t>, std::optional<PythonCode>> codes_;
+};
+
+}  // namespace profd
+
+#endif  // PROFD_DAEMON_PROFILES_PYTHON_FRAMES_H

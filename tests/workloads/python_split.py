@@ -1,0 +1,48 @@
+"""A Python workload whose profile is known by construction (tests/integration/test_python.py).
+
+split SECONDS: main() calls hot() and cold(), which run the same loop (work) 3 and 1 times as long,
+so hot() holds 75% of the time the two take. zlib SECONDS: compress_loop() calls zlib.compress, so the C
+frames of zlib sit on top of a Python caller.
+"""
+import sys
+import time
+import zlib
+
+
+def work(n):
+    x = 0
+    i = 0
+    while i < n:
+        x += i * i
+        i += 1
+    return x
+
+
+def hot():
+    return work(30000)
+
+
+def cold():
+    return work(10000)
+
+
+def main(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        hot()
+        cold()
+
+
+def compress_loop(seconds):
+    data = bytes(range(256)) * 4096 + b"profd" * 100000
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        zlib.compress(data, 9)
+
+
+if __name__ == "__main__":
+    mode, seconds = sys.argv[1], float(sys.argv[2])
+    if mode == "split":
+        main(seconds)
+    else:
+        compress_loop(seconds)
