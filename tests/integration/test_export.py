@@ -9,6 +9,7 @@ import gzip
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import tempfile
@@ -402,6 +403,23 @@ class ExportTest(unittest.TestCase):
         self.assertGreaterEqual(len(refused), 2)
         self.assertEqual(d.log().count("refused a profile"), 1, d.log())
 
+    def test_refused_profiles_are_pushed_again_after_a_config_change(self):
+        # Three refusals (bad credentials, say), then the backend would take them: they stay set
+        # aside until the exporters' configuration changes, and a reload (SIGHUP) pushes them.
+        receiver = self.receiver(plan=[401] * 3)
+        d = self.start_daemon(self.config(receiver.url()))
+        self.wait(lambda: len(self.spooled(".refused")) >= 3, "three refusals")
+        set_aside = self.spooled(".refused")
+        self.wait(lambda: len(receiver.received()) >= 2, "later profiles pushed")
+        time.sleep(2)
+        self.assertEqual(self.spooled(".refused"), set_aside)  # not retried meanwhile
+        pushed_before = len(receiver.received())
+        d.rewrite_config(self.config(receiver.url()).replace("timeout: 2s", "timeout: 3s"))
+        d.proc.send_signal(signal.SIGHUP)
+        self.wait(lambda: not self.spooled(".refused"), "the refused profiles pushed")
+        self.wait(lambda: len(receiver.received()) >= pushed_before + len(set_aside),
+                  "the refused profiles at the receiver")
+
     def test_a_hanging_backend_does_not_hold_up_the_schedule(self):
         receiver = self.receiver(plan=["hang"] * 1000)
         d = self.start_daemon(self.config(receiver.url()))
@@ -415,7 +433,9 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(metric(metrics, "profd_export_pushed_total"), 0, metrics)
 
     def spooled(self, suffix=".push"):
-        return sorted(n for n in os.listdir(os.path.join(self.dir, "spool")) if n.endswith(suffix))
+        spool = os.path.join(self.dir, "spool")  # made by the daemon at its first profile
+        return sorted(n for n in (os.listdir(spool) if os.path.isdir(spool) else [])
+                      if n.endswith(suffix))
 
     def test_a_minute_down_loses_nothing_and_repeats_nothing(self):
         # A round a second for a minute while nobody listens: every profile of that minute
