@@ -189,8 +189,19 @@ def perf_stacks(perf_data, index, pid, mappings):
     return stacks
 
 
-def profd_stacks(profile, index, sample_index="samples"):
-    """User stacks of a profd profile through `go tool pprof -raw`, physical frames only."""
+def python_eval_frame(index, interpreter):
+    """The frame perf names for CPython's eval loop in `interpreter` (its path): what profd's Python
+    frames stand for, each run of them one native _PyEval_EvalFrameDefault."""
+    out = subprocess.run(["nm", "-D", "--defined-only", interpreter], capture_output=True,
+                         text=True).stdout
+    m = re.search(r"^([0-9a-f]+) T _PyEval_EvalFrameDefault$", out, re.M)
+    return (index.function(interpreter, int(m.group(1), 16)), "_PyEval_EvalFrameDefault")
+
+
+def profd_stacks(profile, index, sample_index="samples", python_eval=None):
+    """User stacks of a profd profile through `go tool pprof -raw`, physical frames only. With
+    `python_eval` (python_eval_frame's), each run of Python frames becomes that one native frame, as
+    perf sees the interpreter."""
     text = pprof(["-raw", "-sample_index=" + sample_index, profile])
     mappings = {}
     for m in re.finditer(r"^(\d+): (0x[0-9a-f]+)/(0x[0-9a-f]+)/(0x[0-9a-f]+) (\S*)", text, re.M):
@@ -216,13 +227,18 @@ def profd_stacks(profile, index, sample_index="samples"):
             start, offset, path = mapping
             vaddr = index.vaddr(path, address - start + offset)
             frame_of[lid] = (index.function(path, vaddr), name)
+        elif python_eval and mapping and mapping[2].startswith("[python"):
+            frame_of[lid] = python_eval
         else:
             frame_of[lid] = ((mapping[2] if mapping else "", address), name)
     stacks = Stacks()
     samples = text.split("\nSamples:\n", 1)[1].split("\nLocations\n", 1)[0]
     for m in re.finditer(r"^\s+(\d+)\s+[-\d]+: ([\d ]+)$", samples, re.M):
         frames = [frame_of[int(i)] for i in m.group(2).split()]
-        stacks.add(int(m.group(1)), [f for f in frames if f is not None])
+        frames = [f for i, f in enumerate(frames)
+                  if f is not None and not (python_eval and f is python_eval and i > 0 and
+                                            frames[i - 1] is python_eval)]
+        stacks.add(int(m.group(1)), frames)
     return stacks
 
 
