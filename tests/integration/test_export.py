@@ -470,10 +470,11 @@ class ExportTest(unittest.TestCase):
         # The first round's window starts once the sampler is loaded: the gaps after it.
         gaps = [b - a for a, b in zip(times[1:], times[2:])]
         # A round that waited on a push would be 4 s (the hang's timeout) or more after the last;
-        # a busy host may start one a little late, but the grid holds.
+        # a busy host may start one window late (CI saw 1.41 s then 2.66 s), but the grid holds.
         for gap in gaps:
-            self.assertAlmostEqual(gap, 2, delta=0.5, msg=gaps)
-        self.assertAlmostEqual(sum(gaps) / len(gaps), 2, delta=0.1, msg=gaps)
+            self.assertLess(gap, 3.5, gaps)
+            self.assertGreater(gap, 0.5, gaps)
+        self.assertAlmostEqual(sum(gaps) / len(gaps), 2, delta=0.2, msg=gaps)
         self.assertGreaterEqual(receiver.requests, 4)  # each answer was given at least once
 
     def test_a_full_spool_drops_the_oldest_first(self):
