@@ -54,14 +54,26 @@ ServiceNameRules::ServiceNameRules(const std::vector<ServiceNameRule>& rules) {
       rules_.push_back({rule, std::regex(rule.pattern, std::regex::ECMAScript)});
 }
 
+namespace {
+// Longer than any path the kernel gives (PATH_MAX): not matched, so no rule's cost grows with it.
+constexpr size_t kMaxSubjectBytes = 4096;
+}  // namespace
+
 std::string ServiceNameRules::NameOf(const std::string& comm, const std::string& exe,
                                      const std::string& cgroup) const {
   for (const Compiled& c : rules_) {
     const std::string& subject = c.rule.match == "comm"  ? comm
                                  : c.rule.match == "exe" ? exe
                                                          : cgroup;
+    // The subject is any process's (a user names their own executable and cgroup paths): a
+    // pattern that backtracks too much on it makes the regex library throw, which is no match.
     std::smatch groups;
-    if (!std::regex_search(subject, groups, c.pattern)) continue;
+    try {
+      if (subject.size() > kMaxSubjectBytes || !std::regex_search(subject, groups, c.pattern))
+        continue;
+    } catch (const std::regex_error&) {
+      continue;
+    }
     std::string name, why;
     if (Expand(c.rule.value, &groups, c.pattern.mark_count(), &name, &why) && !name.empty())
       return name;
