@@ -382,6 +382,7 @@ class LaunchedRun {
     bool attached = false;
     CollectionHooks hooks;
     hooks.attached = [&] {
+      if (attached) return;  // once per collector, however many 102s a daemon sends
       attached = true;
       Attached();
       if (via_daemon_) Release();  // the daemon's 102: let go once every type has one
