@@ -100,8 +100,8 @@ std::string OutputPath(const CliOptions& options, ProfileType type, bool several
   return prefix + "-" + ProfileTypeName(type) + suffix;
 }
 
-// The file execvp runs for `program`: itself when it names a path, else the first executable of that
-// name in $PATH; "" when there is none.
+// The file execvp runs for `program`: itself when it names a path, else the first executable of
+// that name in $PATH; "" when there is none.
 std::string ExecutablePath(const std::string& program) {
   if (program.find('/') != std::string::npos) return program;
   const char* path = std::getenv("PATH");
@@ -191,9 +191,9 @@ int ReportEnded(const CliOptions& options, int status) {
   return code;
 }
 
-// The daemon's connections for a launch through it, one per type, made before the command starts:
-// empty when no daemon answers (profd then profiles in its own process). False, reported, when one
-// should answer and cannot be reached: the command is not run.
+// The daemon's connections for a launch through it, one per type: empty when no daemon answers
+// (profd then profiles in its own process). False, reported, when one should answer and cannot be
+// reached: the command is not run.
 bool ConnectForLaunch(const CliOptions& options, size_t count, std::vector<UniqueFd>* connections,
                       std::vector<DaemonReply>* replies) {
   if (options.no_daemon || options.request.bpf_stats) return true;
@@ -246,10 +246,14 @@ class LaunchedRun {
   }
 
   int Run() {
+    // Whether a daemon answers decides how the command is held; a daemon that should answer and
+    // cannot leaves it unrun. The requests go on fresh connections once the command waits at its
+    // libraries (a daemon gives a connection 3 s to send its request).
     if (!OpenOutputs() || !ChooseSampler() ||
-        !ConnectForLaunch(options_, types_.size(), &connections_, &replies_))
+        !ConnectForLaunch(options_, 1, &connections_, &replies_))
       return kExitFailed;
     via_daemon_ = !connections_.empty();
+    connections_.clear();
     if (std::optional<int> code = StartCommand()) return *code;
     // Stopped after its exec. It runs on to where its loader has mapped its libraries: before the
     // collectors attach when probes go on a library (the allocator), several collectors attach or
@@ -259,6 +263,13 @@ class LaunchedRun {
     libraries_first_ = via_daemon_ || probes_libraries_ || types_.size() > 1;
     if (libraries_first_) RunToLibraries();
     if (ended_) return ReportEnded(options_, *ended_);
+    if (via_daemon_ && (!ConnectForLaunch(options_, types_.size(), &connections_, &replies_) ||
+                        connections_.size() != types_.size())) {
+      LogError("the profd daemon on " + DaemonSocketPath() +
+               " went away; the command was not run: " + line_);
+      KillHeldCommand();
+      return kExitFailed;
+    }
     CollectAll();
     if (ended_) return ReportEnded(options_, *ended_);
     if (!released_) return NotRun();
@@ -402,11 +413,17 @@ class LaunchedRun {
     if (!attached) Arrive();  // failed before attaching: the others go on without it
   }
 
-  // Never attached: the command goes without running.
-  int NotRun() {
+  // The command, held before it ran, ends without running.
+  void KillHeldCommand() {
     kill(pid_, SIGKILL);
     ptrace(PTRACE_DETACH, pid_, nullptr, nullptr);
     WaitFor(pid_);
+    g_command = 0;
+  }
+
+  // Never attached: the command goes without running.
+  int NotRun() {
+    KillHeldCommand();
     for (size_t i = 0; i < types_.size(); i++) {
       if (via_daemon_)
         ReportDaemonFailure(replies_[i]);
