@@ -2,12 +2,12 @@
 
 namespace profd {
 
-void ForEachDynamicSymbol(Elf* elf,
-                          const std::function<void(const char* name, const GElf_Sym& sym)>& visit) {
+void ForEachSymbol(Elf* elf, Elf64_Word section_type, const SymbolVisitor& visit) {
   Elf_Scn* section = nullptr;
   while ((section = elf_nextscn(elf, section)) != nullptr) {
     GElf_Shdr header;
-    if (!gelf_getshdr(section, &header) || header.sh_type != SHT_DYNSYM || header.sh_entsize == 0)
+    if (!gelf_getshdr(section, &header) || header.sh_type != section_type ||
+        header.sh_entsize == 0)
       continue;
     Elf_Data* data = elf_getdata(section, nullptr);
     if (!data) continue;
@@ -18,6 +18,10 @@ void ForEachDynamicSymbol(Elf* elf,
       if (const char* name = elf_strptr(elf, header.sh_link, sym.st_name)) visit(name, sym);
     }
   }
+}
+
+void ForEachDynamicSymbol(Elf* elf, const SymbolVisitor& visit) {
+  ForEachSymbol(elf, SHT_DYNSYM, visit);
 }
 
 }  // namespace profd

@@ -1,5 +1,6 @@
 // The defined symbols of an ELF file's .dynsym: what a mapped file exports, which a stripped
-// executable still has (the loader's debugger hook, CPython's _PyRuntime).
+// executable still has (the loader's debugger hook, CPython's _PyRuntime, the allocator); and of its
+// .symtab where it keeps one.
 #ifndef PROFD_DAEMON_PROCESS_ELF_DYNAMIC_SYMBOLS_H
 #define PROFD_DAEMON_PROCESS_ELF_DYNAMIC_SYMBOLS_H
 
@@ -10,9 +11,14 @@
 
 namespace profd {
 
-// Calls `visit` with the name and entry of every defined .dynsym symbol of `elf`.
-void ForEachDynamicSymbol(Elf* elf,
-                          const std::function<void(const char* name, const GElf_Sym& sym)>& visit);
+using SymbolVisitor = std::function<void(const char* name, const GElf_Sym& sym)>;
+
+// Calls `visit` with the name and entry of every defined symbol of `elf`'s sections of
+// `section_type` (SHT_DYNSYM or SHT_SYMTAB), in the file's order.
+void ForEachSymbol(Elf* elf, Elf64_Word section_type, const SymbolVisitor& visit);
+
+// The same for .dynsym.
+void ForEachDynamicSymbol(Elf* elf, const SymbolVisitor& visit);
 
 }  // namespace profd
 

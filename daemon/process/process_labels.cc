@@ -1,5 +1,7 @@
 #include "process/process_labels.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <functional>
 #include <mutex>
@@ -95,6 +97,11 @@ std::string ContainerIdOf(const std::string& cgroup) {
     std::string_view prefix, id;
     return ContainerOf(component, &prefix, &id) ? std::string(id) : std::string();
   });
+}
+
+std::string HostName() {
+  char host[256] = {};
+  return gethostname(host, sizeof(host) - 1) == 0 ? host : "";
 }
 
 }  // namespace profd

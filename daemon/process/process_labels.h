@@ -36,6 +36,9 @@ std::string ServiceNameOf(const std::string& cgroup, const std::string& comm,
 // runtimes' monitor processes (crio-conmon-ID, libpod-conmon-ID) are not in the container.
 std::string ContainerIdOf(const std::string& cgroup);
 
+// This host's name (the hostname label of samples and pushes); "" when it cannot be read.
+std::string HostName();
+
 }  // namespace profd
 
 #endif  // PROFD_DAEMON_PROCESS_PROCESS_LABELS_H

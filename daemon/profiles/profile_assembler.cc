@@ -8,6 +8,7 @@
 #include <set>
 
 #include "base/log.h"
+#include "process/process_labels.h"
 
 namespace profd {
 namespace {
@@ -46,12 +47,6 @@ std::vector<LineInfo> ToLines(const Symbolization& s) {
     lines.push_back(std::move(line));
   }
   return lines;
-}
-
-// The host's name, as the push exporters send it; "" when it cannot be read.
-std::string HostName() {
-  char host[256] = {};
-  return gethostname(host, sizeof(host) - 1) == 0 ? host : "";
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <random>
 
 #include "base/log.h"
+#include "process/process_labels.h"
 
 namespace profd {
 namespace {
@@ -162,9 +163,8 @@ int AbortWhenStopping(void* stopping, curl_off_t, curl_off_t, curl_off_t, curl_o
 
 }  // namespace
 
-PushExporter::PushExporter(std::function<DaemonConfig()> config) : config_(std::move(config)) {
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) == 0) hostname_ = host;
+PushExporter::PushExporter(std::function<DaemonConfig()> config)
+    : config_(std::move(config)), hostname_(HostName()) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 

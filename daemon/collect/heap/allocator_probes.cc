@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "base/unique_fd.h"
+#include "process/elf_dynamic_symbols.h"
 
 namespace profd {
 
@@ -63,22 +64,16 @@ bool IsPreloadPoint(const char* name, int) {  // asm labels: no type
          std::strncmp(name, kPreloadFreedPrefix, std::strlen(kPreloadFreedPrefix)) == 0;
 }
 
-void ReadSymbols(Elf* elf, Elf_Scn* section, const GElf_Shdr& header, SymbolFilter accept,
+void ReadSymbols(Elf* elf, Elf64_Word section_type, SymbolFilter accept,
                  std::map<std::string, AllocatorFunction>* found) {
-  Elf_Data* data = elf_getdata(section, nullptr);
-  if (!data || header.sh_entsize == 0) return;
-  const size_t count = header.sh_size / header.sh_entsize;
-  for (size_t i = 0; i < count; i++) {
-    GElf_Sym sym;
-    if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
-    if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
+  ForEachSymbol(elf, section_type, [&](const char* name, const GElf_Sym& sym) {
+    if (sym.st_value == 0) return;
     const int bind = GELF_ST_BIND(sym.st_info);
-    if (bind != STB_GLOBAL && bind != STB_WEAK) continue;  // a local malloc is not the one called
-    const char* name = elf_strptr(elf, header.sh_link, sym.st_name);
-    if (!name || !accept(name, GELF_ST_TYPE(sym.st_info)) || found->count(name)) continue;
+    if (bind != STB_GLOBAL && bind != STB_WEAK) return;  // a local malloc is not the one called
+    if (!accept(name, GELF_ST_TYPE(sym.st_info)) || found->count(name)) return;
     uint64_t offset;
     if (VaddrToOffset(elf, sym.st_value, &offset)) (*found)[name] = {offset, sym.st_size};
-  }
+  });
 }
 
 bool IsLibc(const std::string& path) {
@@ -95,14 +90,7 @@ std::map<std::string, AllocatorFunction> FindSymbols(const std::string& path,
   Elf* elf = elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr);
   if (!elf) return found;
   // .dynsym is what the dynamic linker binds; .symtab adds static binaries' definitions.
-  for (Elf64_Word type : {SHT_DYNSYM, SHT_SYMTAB}) {
-    Elf_Scn* section = nullptr;
-    while ((section = elf_nextscn(elf, section))) {
-      GElf_Shdr header;
-      if (gelf_getshdr(section, &header) && header.sh_type == type)
-        ReadSymbols(elf, section, header, accept, &found);
-    }
-  }
+  for (Elf64_Word type : {SHT_DYNSYM, SHT_SYMTAB}) ReadSymbols(elf, type, accept, &found);
   elf_end(elf);
   return found;
 }
