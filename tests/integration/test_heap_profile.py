@@ -158,6 +158,24 @@ class HeapProfileTest(unittest.TestCase):
         self.assertLess(abs(objects / pairs - 1), 0.25, (objects, pairs, truth, comments))
         self.assertLess(abs(space / (pairs * 191.5) - 1), 0.25, (space, pairs, truth, comments))
 
+    def test_dense_allocations_are_said_untrusted(self):
+        # malloc/free pairs with nothing between them: each probe hit slows the user code after
+        # it (its caches and TLB refilled; 0.14 us a hit at least on this project's VMs) by more
+        # than the code's own time, so the user-time meter overstates the work the windows saw
+        # and the totals would come out low: profd must say so (BENCHMARKS.md section 12).
+        p = subprocess.Popen([HEAP_SPLIT, "fixed", "1", "0", "500000000", "0"],
+                             stdout=subprocess.PIPE, text=True)
+        out = os.path.join(tempfile.mkdtemp(prefix="profd-heap-"), "dense.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--type", "allocs", "--seconds", "120", "-o", out],
+                      timeout=200)
+        p.communicate(timeout=150)
+        self.assertIn(r.returncode, (0, 3), r.stderr)
+        comments = pprof(["-comments", out])
+        self.assertIn("duty-cycled", comments)
+        self.assertIn("allocation totals are NOT to be trusted", comments)
+        self.assertIn("allocation totals are NOT to be trusted", r.stderr)
+        self.assertRegex(comments, r"did only [\d.]+ us of user-mode work per probe hit")
+
     def test_target_exiting_mid_window_keeps_what_was_collected(self):
         r, out = profile(["--type", "heap", "--sample-rate", "64KiB", "--max-overhead", "100"],
                          ["split", "1", "2", "200"], seconds="8")

@@ -30,6 +30,14 @@ constexpr double kTrustedScaleError = 0.1;
 // The fewest attached windows in which the targets worked that can tell how their allocation rate
 // varies between windows (below it the error estimate itself is not to be trusted).
 constexpr size_t kTrustedWindows = 10;
+// What a uprobe hit costs at least of the probed program's own user-mode time: its code runs
+// slower after each trap (0.14 µs per hit with no working set, 0.5-0.7 µs for a few pages or
+// sqlite3, measured on this project's VMs: BENCHMARKS.md section 12, bench/probe_penalty). The
+// meter counts that as work, so where it is a large share of the user time seen attached, the
+// scale comes out low by at least that share.
+constexpr double kTrapUserSecondsFloor = 0.14e-6;
+// The largest such share (a low bias of the totals) still called trustworthy.
+constexpr double kTrustedTrapShare = 0.1;
 
 double SteadySeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -322,9 +330,24 @@ HeapCollector::Estimate HeapCollector::WindowScale() const {
                 "ticks of %.0f ms in %zu attached windows with work, standard error %.0f%% (from "
                 "how their allocation calls per tick vary)",
                 on, all, kUserTickNanos / 1e6, worked, 100 * error);
-  Estimate estimate{all / on, basis, error <= kTrustedScaleError && worked >= kTrustedWindows, ""};
-  char why[300];
-  if (worked < kTrustedWindows) {
+  const double hits = static_cast<double>(hits_on_.alloc_calls + hits_on_.alloc_returns +
+                                          hits_on_.frees);
+  const double trap_share = hits * kTrapUserSecondsFloor / (on * kUserTickNanos / 1e9);
+  Estimate estimate{all / on, basis,
+                    error <= kTrustedScaleError && worked >= kTrustedWindows &&
+                        trap_share <= kTrustedTrapShare,
+                    ""};
+  char why[400];
+  if (trap_share > kTrustedTrapShare) {
+    std::snprintf(why, sizeof(why),
+                  "the target did only %.2f us of user-mode work per probe hit while the probes "
+                  "were attached, and each trap slows the code after it by at least %.2f us per "
+                  "hit on VMs like this one (its user time then overstates its work by %.0f%% or "
+                  "more, and the totals come out low by as much)",
+                  on * kUserTickNanos / 1e3 / hits, kTrapUserSecondsFloor * 1e6,
+                  100 * trap_share);
+    estimate.why_not = why;
+  } else if (worked < kTrustedWindows) {
     std::snprintf(why, sizeof(why),
                   "the probes were attached in only %zu windows in which the target worked (at "
                   "least %zu are needed to tell how its allocation rate varies), because they "
