@@ -75,6 +75,15 @@ void CpuSampler::Stop() {
   StackCollector::Stop();
 }
 
+void CpuSampler::SetSampling(bool on) {
+  const Clock::time_point now = Clock::now();
+  for (size_t i = 0; i < events_.size(); i++) {
+    (void)ioctl(events_[i].fd, on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0);
+    // A new period and its restart time: the first sample after the gap counts one period.
+    if (on) Retune(i, now);
+  }
+}
+
 double CpuSampler::Poll() {
   const Clock::time_point now = Clock::now();
   for (size_t i = 0; i < events_.size(); i++)

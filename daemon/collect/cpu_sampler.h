@@ -42,6 +42,8 @@ class CpuSampler : public StackCollector {
   bool Attach(std::string* error) override;
   // Detaches and closes the perf events: no timer fires for it until Attach again.
   void Stop() override;
+  // Disables or enables the perf events, which stay open: no timer fires while off.
+  void SetSampling(bool on) override;
   // Draws each CPU's period anew when it is due (see Retune).
   double Poll() override;
   std::vector<std::string> Notes() const override;

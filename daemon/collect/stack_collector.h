@@ -45,6 +45,10 @@ class StackCollector {
   virtual bool Attach(std::string* error) = 0;
   // Stops collecting; what was counted stays readable.
   virtual void Stop();
+  // Stops or restarts taking samples while attached, for a collector whose samples come from its
+  // own timers (the daemon's CPU sampler between requests); its programs, maps and process
+  // events go on. Others always sample while attached.
+  virtual void SetSampling(bool /*on*/) {}
 
   // Called about every `returned` seconds while collecting, for collectors that act during the
   // window (heap's duty cycle); returns the seconds until it wants to be called again.

@@ -94,7 +94,7 @@ bool SharedSampler::LoadLocked(std::string* error) {
   if (collector_) {
     // Paused: its perf events open again.
     if (collector_->Attach(error)) {
-      attached_ = true;
+      attached_ = sampling_ = true;
       idle_since_ = last_drain_ = std::chrono::steady_clock::now();
       LogInfo("shared sampler resumed");
       return true;
@@ -110,7 +110,7 @@ bool SharedSampler::LoadLocked(std::string* error) {
   if (!collector->Attach(error)) return false;
   tables_ = std::move(tables);
   collector_ = std::move(collector);
-  attached_ = true;
+  attached_ = sampling_ = true;
   unload_when_idle_ = false;
   // Not unloaded at the next drain for an idleness that began before this load.
   idle_since_ = last_drain_ = std::chrono::steady_clock::now();
@@ -142,6 +142,12 @@ std::shared_ptr<SharedSampler::Subscription> SharedSampler::Subscribe(
     }
     std::lock_guard<std::mutex> lock(mutex_);
     if (!collector_ || !attached_) continue;  // paused or unloaded meanwhile: again
+    if (!sampling_) {
+      // Quiet since the last request: its counts are empty, so the window starts now.
+      collector_->SetSampling(true);
+      sampling_ = true;
+      last_drain_ = std::chrono::steady_clock::now();
+    }
     // Its window starts at the last drain: the next one hands it what was counted since. Draining
     // here instead (a syscall per counts key) made 50 subscriptions wait behind each other.
     *start = last_drain_;
@@ -211,14 +217,19 @@ void SharedSampler::DrainLoop(std::stop_token stop) {
       wake_.wait_for(lock, stop, std::chrono::milliseconds(200), [&] { return drain_requested_; });
       drain_requested_ = false;
       if (!collector_) continue;
-      if (attached_) {
+      const auto now = std::chrono::steady_clock::now();
+      if (attached_ && sampling_) {
         DrainLocked();
         collector_->Poll();  // the CPU sampler varies its periods
+      } else if (attached_ && now - last_drain_ > std::chrono::seconds(1)) {
+        DrainLocked();  // quiet: only exec and exit notices come, and a second is soon enough
       }
-      const auto since = std::chrono::steady_clock::now() - idle_since_;
-      // Nobody has asked for a while: the perf events go; after longer (or once the settings
-      // changed) the programs and maps too. The next request attaches or loads them again.
+      const auto since = now - idle_since_;
+      // Nobody asks: no samples are taken. Nobody has asked for a while: the perf events go;
+      // after longer (or once the settings changed) the programs and maps too. The next request
+      // enables, attaches or loads them again.
       const bool nobody = subscriptions_.empty() && finishing_ == 0;
+      if (nobody && attached_ && sampling_) QuietLocked();
       if (nobody && (unload_when_idle_ || since > unload_after_))
         idle = kUnload;
       else if (nobody && attached_ && since > linger_)
@@ -335,7 +346,7 @@ void SharedSampler::ApplyTableChanges(const UnwindTableChanges& changes) {
 std::string SharedSampler::MetricsText() {
   std::array<uint64_t, PROFD_COUNTER_MAX> totals;
   size_t stacks_in_kernel, stacks_cached;
-  bool is_loaded;
+  bool is_loaded, is_sampling;
   uint64_t drained;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -347,6 +358,7 @@ std::string SharedSampler::MetricsText() {
     stacks_in_kernel = stacks_in_kernel_.size();
     stacks_cached = stacks_.size();
     is_loaded = collector_ && attached_;
+    is_sampling = is_loaded && sampling_;
     drained = samples_drained_;
   }
   StackSamples named;
@@ -364,6 +376,9 @@ std::string SharedSampler::MetricsText() {
   std::string out = metric("profd_sampler_loaded", "gauge",
                            "Whether the shared CPU sampler's perf events are open.",
                            line("profd_sampler_loaded", is_loaded ? 1 : 0)) +
+                    metric("profd_sampler_sampling", "gauge",
+                           "Whether those perf events are enabled: a request wants samples.",
+                           line("profd_sampler_sampling", is_sampling ? 1 : 0)) +
                     metric("profd_samples_total", "counter", "CPU samples the shared sampler took.",
                            line("profd_samples_total", named.events)) +
                     metric("profd_sample_keys_drained_total", "counter",
@@ -393,6 +408,13 @@ std::string SharedSampler::MetricsText() {
   return out;
 }
 
+void SharedSampler::QuietLocked() {
+  collector_->SetSampling(false);
+  DrainLocked();  // what came since the last drain, for nobody
+  sampling_ = false;
+  LogDebug("shared sampler quiet: no request wants samples");
+}
+
 void SharedSampler::PauseLocked() {
   collector_->Stop();
   DrainLocked();  // what came before the stop, for nobody
@@ -404,7 +426,7 @@ void SharedSampler::PauseLocked() {
   new_pids_.clear();
   process_events_.clear();
   stacks_.clear();  // the ids stay in the kernel's map (stacks_in_kernel_), read again if seen
-  attached_ = false;
+  attached_ = sampling_ = false;
 }
 
 void SharedSampler::UnloadLocked() {
@@ -417,7 +439,7 @@ void SharedSampler::UnloadLocked() {
   process_events_.clear();
   tables_.reset();
   collector_.reset();
-  attached_ = false;
+  attached_ = sampling_ = false;
   unload_when_idle_ = false;
   stacks_.clear();
   stacks_in_kernel_.clear();

@@ -2,12 +2,14 @@
 // profiles of different pids (or of the host) share one set of perf events and BPF maps. A drain
 // thread takes the counts out of the kernel every 200 ms (and at once when a subscription ends) and
 // hands each sample to the subscriptions that want its process; it alone drains, so requests
-// starting and ending together do not wait behind each other's drains; it also keeps the process table and the unwind tables of
-// the processes it sees. The collector is loaded with the first subscription; `linger` after the
-// last one ends its perf events close and what it knew of processes goes, but its BPF programs and
-// maps stay loaded for the next (loading and verifying them cost the idle daemon more CPU than
-// the rest of a schedule's round); `unload_after` idle they go too, or once idle after
-// UnloadWhenIdle.
+// starting and ending together do not wait behind each other's drains; it also keeps the process
+// table and the unwind tables of the processes it sees. The collector is loaded with the first
+// subscription. When the last one ends its timers stop (no sample is taken for nobody), while
+// exec and exit notices keep the processes and tables it knows true, so the schedule's next round
+// neither builds their tables nor parses their symbols again; `linger` idle its perf events
+// close and what it knew of processes and symbols goes, but its BPF programs and maps stay loaded
+// for the next (loading and verifying them cost the idle daemon more CPU than the rest of a
+// schedule's round); `unload_after` idle they go too, or once idle after UnloadWhenIdle.
 #ifndef PROFD_DAEMON_PROFILES_SHARED_SAMPLER_H
 #define PROFD_DAEMON_PROFILES_SHARED_SAMPLER_H
 
@@ -42,7 +44,7 @@ class SharedSampler {
   // `load` makes the host-wide collector (all processes); `dwarf_unwinding` as its options say.
   using Loader = std::function<std::unique_ptr<StackCollector>(std::string* error)>;
   SharedSampler(Loader load, bool dwarf_unwinding,
-                std::chrono::seconds linger = std::chrono::seconds(30),
+                std::chrono::seconds linger = std::chrono::seconds(150),
                 std::chrono::seconds unload_after = std::chrono::minutes(10));
   ~SharedSampler();
 
@@ -86,6 +88,8 @@ class SharedSampler {
   void DrainLoop(std::stop_token stop);
   bool LoadLocked(std::string* error);
   void PauseLocked();
+  // Nobody wants samples: its timers stop, and what was counted since the last drain goes.
+  void QuietLocked();
   void DrainLocked();
   // With processes_mutex_: reads the new processes (and exec'ed ones) into the tracker, and says
   // what the unwind tables must learn; ApplyTableChanges tells them, without processes_mutex_.
@@ -105,6 +109,7 @@ class SharedSampler {
   mutable std::mutex mutex_;
   std::unique_ptr<StackCollector> collector_;
   bool attached_ = false;      // collector_'s perf events are open (else it is paused)
+  bool sampling_ = false;      // and enabled: a subscription wants samples (else it is quiet)
   bool unload_when_idle_ = false;
   // Taken from the collector under mutex_, read under processes_mutex_ alone.
   std::vector<pid_t> new_pids_;

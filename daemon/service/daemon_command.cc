@@ -147,9 +147,10 @@ class Service {
         current_(config),
         shared_cpu_hz_(config.frequency_hz),
         // One host-wide CPU sampler serves every cpu request and the schedule; it is loaded on
-        // the first, paused 30 s after the last and unloaded after 10 min idle (or once idle
-        // after a reload changed the frequency). Its frequency and unwinding are the
-        // configuration's when it loads.
+        // the first, quiet (no timers) from the end of the last, paused 2.5 min after it (its
+        // perf events closed, what it knew of processes forgotten) and unloaded after 10 min
+        // idle (or once idle after a reload changed the frequency). Its frequency and unwinding
+        // are the configuration's when it loads.
         shared_cpu_([this](std::string* error) { return LoadSharedCpuSampler(error); },
                     config.dwarf_unwinding),
         endpoints_([this] { return current_.Get(); }),

@@ -140,6 +140,36 @@ class DaemonTest(unittest.TestCase):
         self.assertTrue(m and int(m.group(1)) > 100, body)
         self.assertIn(b"profd_sampler_loaded 1", body)
 
+    def test_shared_sampler_takes_no_samples_between_requests(self):
+        # Between requests the host-wide sampler's timers stop (nothing is sampled for nobody),
+        # and the next request starts them again, with what the sampler knew of the process kept.
+        d = self.daemon().wait_ready()
+        p = start_workload([CPU_SPLIT, "60"])
+
+        def metric(name):
+            m = re.search(rb"^%s (\d+)$" % name.encode(), d.get("/metrics")[2], re.M)
+            self.assertIsNotNone(m, name)
+            return int(m.group(1))
+
+        try:
+            for _ in range(2):
+                rows, text = top_rows(d.url("/debug/pprof/profile?pid=%d&seconds=2" % p.pid),
+                                      ["-sample_index=cpu"])
+                self.assertGreater(rows["hot_function"][1], rows["cold_function"][1], text)
+                deadline = time.time() + 5
+                while metric("profd_sampler_sampling") != 0 and time.time() < deadline:
+                    time.sleep(0.1)
+                self.assertEqual(metric("profd_sampler_sampling"), 0)
+                self.assertEqual(metric("profd_sampler_loaded"), 1)
+                before = metric("profd_samples_total")
+                time.sleep(2)  # cpu-split runs on: a sampling sampler would take ~200 samples
+                self.assertEqual(metric("profd_samples_total"), before)
+        finally:
+            p.kill()
+            p.wait()
+        self.assertIn("shared sampler loaded", d.log())
+        self.assertNotIn("shared sampler resumed", d.log())  # kept, not paused and re-attached
+
     def test_net_http_pprof_errors_and_formats(self):
         d = self.daemon().wait_ready()
         status, headers, body = d.get("/debug/pprof/nosuch")
