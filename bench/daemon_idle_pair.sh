@@ -22,6 +22,11 @@ done
 for _ in $(seq "$seconds"); do
   sleep 1
   for run in old new; do
+    if ! kill -0 "${pid[$run]}" 2>/dev/null; then
+      echo "the $run daemon died; its log ends:" >&2
+      tail -20 "$tmp/$run.log" >&2
+      exit 1
+    fi
     awk '/^VmRSS/ {printf "%.1f\n", $2 / 1024}' "/proc/${pid[$run]}/status" >>"$tmp/$run.rss"
   done
 done

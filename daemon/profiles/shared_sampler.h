@@ -6,10 +6,11 @@
 // table and the unwind tables of the processes it sees. The collector is loaded with the first
 // subscription. When the last one ends its timers stop (no sample is taken for nobody), while
 // exec and exit notices keep the processes and tables it knows true, so the schedule's next round
-// neither builds their tables nor parses their symbols again; `linger` idle its perf events
-// close and what it knew of processes and symbols goes, but its BPF programs and maps stay loaded
-// for the next (loading and verifying them cost the idle daemon more CPU than the rest of a
-// schedule's round); `unload_after` idle they go too, or once idle after UnloadWhenIdle.
+// does not build their tables again (its parsed symbols go after 30 s, for memory); `linger`
+// idle its perf events close and what it knew of processes goes, but its BPF programs and maps
+// stay loaded for the next (loading and verifying them cost the idle daemon more CPU than the
+// rest of a schedule's round); `unload_after` idle they go too, or once idle after
+// UnloadWhenIdle.
 #ifndef PROFD_DAEMON_PROFILES_SHARED_SAMPLER_H
 #define PROFD_DAEMON_PROFILES_SHARED_SAMPLER_H
 
@@ -110,6 +111,7 @@ class SharedSampler {
   std::unique_ptr<StackCollector> collector_;
   bool attached_ = false;      // collector_'s perf events are open (else it is paused)
   bool sampling_ = false;      // and enabled: a subscription wants samples (else it is quiet)
+  bool symbols_kept_ = false;  // the symbolizer was used since it was last replaced
   bool unload_when_idle_ = false;
   // Taken from the collector under mutex_, read under processes_mutex_ alone.
   std::vector<pid_t> new_pids_;
