@@ -1,7 +1,9 @@
 #include "profiles/python_frames.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 
 #include "python_line_table.h"
 
@@ -12,15 +14,34 @@ uint64_t CodeAddress(uint64_t frame) {
   return ((frame >> PROFD_PYTHON_CODE_SHIFT) & PROFD_PYTHON_CODE_MASK) << 3;
 }
 
-// "pkg/mod.py" is module "mod" (the package is not worth a lookup here).
-std::string ModuleOf(const std::string& filename) {
-  const size_t slash = filename.rfind('/');
-  std::string name = slash == std::string::npos ? filename : filename.substr(slash + 1);
-  if (name.size() > 3 && name.ends_with(".py")) name.resize(name.size() - 3);
-  return name.empty() ? "?" : name;
-}
-
 }  // namespace
+
+std::string PythonModuleName(const std::string& filename) {
+  if (filename.starts_with("<frozen ") && filename.ends_with(">"))
+    return filename.substr(8, filename.size() - 9);
+  std::string path = filename;
+  size_t root = std::string::npos;
+  for (const char* marker : {"/site-packages/", "/dist-packages/"})
+    if (size_t at = path.rfind(marker); at != std::string::npos)
+      root = std::max(root == std::string::npos ? 0 : root, at + std::strlen(marker));
+  if (root == std::string::npos) {
+    // .../lib/python3.11/NAME: the standard library.
+    for (size_t at = path.find("/lib/python"); at != std::string::npos;
+         at = path.find("/lib/python", at + 1)) {
+      const size_t end = path.find('/', at + 11);
+      if (end != std::string::npos) root = end + 1;
+    }
+  }
+  if (root == std::string::npos) {
+    const size_t slash = path.rfind('/');
+    root = slash == std::string::npos ? 0 : slash + 1;
+  }
+  path = path.substr(root);
+  if (path.ends_with(".py")) path.resize(path.size() - 3);
+  if (path.ends_with("/__init__")) path.resize(path.size() - 9);
+  std::replace(path.begin(), path.end(), '/', '.');
+  return path.empty() ? "?" : path;
+}
 
 bool IsPythonFrame(uint64_t frame) {
   return (frame & PROFD_PYTHON_FRAME_TAG_MASK) == PROFD_PYTHON_FRAME_TAG;
@@ -77,7 +98,7 @@ bool PythonFrameNames::Name(const ProcessInfo* process, uint64_t frame, LineInfo
   // The system name differs from the name, so pprof does not take "<module>" or
   // "f.<locals>.g" for C++ templates and cut them: module-qualified, by the file's name.
   line->function = code->qualname;
-  line->system_name = ModuleOf(code->filename) + "." + code->qualname;
+  line->system_name = PythonModuleName(code->filename) + "." + code->qualname;
   line->filename = code->filename;
   line->start_line = code->first_line;
   const uint32_t unit = static_cast<uint32_t>(frame & PROFD_PYTHON_OFFSET_MASK);

@@ -23,6 +23,12 @@ namespace profd {
 // True for a Python frame of a user stack.
 bool IsPythonFrame(uint64_t frame);
 
+// The module a code object's file is, as its import names it, without reading the target's
+// sys.path: below site-packages, dist-packages or the standard library's lib/pythonX.Y the path is
+// the dotted name ("/usr/lib/python3.11/json/decoder.py" is json.decoder, a package's __init__.py
+// the package); elsewhere (a script) the file's name; "<frozen importlib._bootstrap>" its inside.
+std::string PythonModuleName(const std::string& filename);
+
 class PythonFrameNames {
  public:
   // Reads the code objects of every Python frame of `samples` not read yet, while their processes
