@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,7 +69,8 @@ LoadedUnwindTables::Table* LoadedUnwindTables::Acquire(const MappedFile& file) {
     return &table;
   }
 
-  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
+  // Flags as unwind_user.bpf.h's template: an inner map must match it.
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
   const int rows_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "profd_rows", sizeof(uint32_t),
                                      sizeof(profd_unwind_row), rows.size(), &opts);
   if (rows_fd < 0) {
@@ -77,11 +79,16 @@ LoadedUnwindTables::Table* LoadedUnwindTables::Acquire(const MappedFile& file) {
     stats_.files_without_table++;
     return &table;
   }
-  std::vector<uint32_t> keys(rows.size());
-  for (uint32_t i = 0; i < keys.size(); i++) keys[i] = i;
-  uint32_t count = static_cast<uint32_t>(rows.size());
+  // The rows written in place: an array's elements lie in order, 16 bytes apart (a multiple of
+  // 8, so unpadded).
+  const size_t bytes = rows.size() * sizeof(profd_unwind_row);
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, rows_fd, 0);
+  const bool filled = memory != MAP_FAILED;
+  if (filled) {
+    std::memcpy(memory, rows.data(), bytes);
+    munmap(memory, bytes);
+  }
   const uint64_t id = next_id_++;
-  const bool filled = bpf_map_update_batch(rows_fd, keys.data(), rows.data(), &count, nullptr) == 0;
   const bool published = filled && bpf_map_update_elem(tables_fd_, &id, &rows_fd, BPF_ANY) == 0;
   const int saved_errno = errno;
   ::close(rows_fd);  // the outer map holds the table now
