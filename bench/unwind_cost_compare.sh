@@ -3,10 +3,12 @@
 # statistics (`--bpf-stats`) of 5-second profiles at 999 Hz with DWARF unwinding, the two binaries
 # alternating round by round on the same workload process so host noise hits both alike. Workloads:
 # cpu-split (a C program without frame pointers: hot_function, main, __libc_start_call_main,
-# __libc_start_main, _start) and unwind-cases libc (21 frames through glibc's qsort). Prints the
-# median, min and max per sample, then the per-phase medians (the program's own clock reads between
-# phases, which `--bpf-stats` turns on: the totals include them, as in section 11's figures).
-# usage: bench/unwind_cost_compare.sh OLD_PROFD NEW_PROFD [BUILD_DIR] [ROUNDS]
+# __libc_start_main, _start), unwind-cases libc (21 frames through glibc's qsort) and section
+# 14's python_split.py (DWARF through CPython 3.11, its Python frames in place of the eval
+# frames). Prints the median, min and max per sample, then the per-phase medians (the program's
+# own clock reads between phases, which `--bpf-stats` turns on: the totals include them, as in
+# section 11's figures).
+# usage (from the source tree): bench/unwind_cost_compare.sh OLD_PROFD NEW_PROFD [BUILD_DIR] [ROUNDS]
 set -euo pipefail
 old=$1
 new=$2
@@ -34,7 +36,8 @@ run() {
 echo "| stack | binary | median us/sample | min-max | frames (most common stack) |"
 echo "|---|---|---|---|---|"
 for case in "cpu-split:$build/tests/workloads/cpu-split 3600" \
-            "libc:$build/tests/workloads/unwind-cases-nofp-pie libc"; do
+            "libc:$build/tests/workloads/unwind-cases-nofp-pie libc" \
+            "python:python3.11 tests/workloads/python_split.py split 3600"; do
   IFS=: read -r name argv <<<"$case"
   # shellcheck disable=SC2086
   $argv >/dev/null &
@@ -54,7 +57,7 @@ done
 echo
 echo "| stack | binary | user walk | user store | kernel walk | kernel store | count (us/sample) |"
 echo "|---|---|---|---|---|---|---|"
-for name in cpu-split libc; do
+for name in cpu-split libc python; do
   for which in old new; do
     row="| $name | $which |"
     for column in 1 2 3 4 5; do
