@@ -8,6 +8,7 @@
 # frames). Prints the median, min and max per sample, then the per-phase medians (the program's
 # own clock reads between phases, which `--bpf-stats` turns on: the totals include them, as in
 # section 11's figures).
+# Then the same beside bpftrace (below).
 # usage (from the source tree): bench/unwind_cost_compare.sh OLD_PROFD NEW_PROFD [BUILD_DIR] [ROUNDS]
 set -euo pipefail
 old=$1
@@ -65,4 +66,63 @@ for name in cpu-split libc python; do
     done
     echo "$row"
   done
+done
+
+# Beside the anchor, in the same windows (when bpftrace is installed; ANCHOR_ROUNDS, default 5): on
+# cpu-split, each binary's profile while bpftrace runs, on the same perf_event clock, the anchor
+# `profile:hz:999 /pid == P/ { @[ustack, kstack] = count(); }` and a floor program that only counts
+# (every CPU's samples). profd keeps the kernel's BPF statistics on, so bpftool reads all three
+# programs' run times at one moment. Per sample taken for bpftrace is its time per run divided by
+# profd's samples taken per run of the same window (both sample every CPU; only the target's
+# samples take stacks).
+command -v bpftrace >/dev/null || exit 0
+anchor_rounds=${ANCHOR_ROUNDS:-5}
+echo
+# $1: profd -> "profd_us anchor_us floor_ns"
+anchor_round() {
+  "$build/tests/workloads/cpu-split" 60 >/dev/null &
+  local target=$!
+  sleep 0.3
+  "$1" --pid "$target" --seconds 9 --frequency 999 --unwind dwarf --bpf-stats -q \
+    -o "$tmp/p.pb.gz" >"$tmp/profd.out" 2>&1 &
+  local profd=$!
+  sleep 1
+  timeout 12 bpftrace -e "profile:hz:999 /pid == $target/ { @s[ustack, kstack] = count(); }" \
+    >/dev/null 2>&1 &
+  timeout 12 bpftrace -e 'profile:hz:999 { @c = count(); }' >/dev/null 2>&1 &
+  sleep 7.5 # both bpftrace programs attached, profd's window not over
+  bpftool prog show -j >"$tmp/progs.json"
+  wait "$profd"
+  kill "$target"
+  wait 2>/dev/null || true
+  python3 - "$tmp/profd.out" "$tmp/progs.json" <<'EOF'
+import json, re, sys
+m = re.search(r'(\d+) runs, (\d+) samples taken, ([0-9.]+) us per sample', open(sys.argv[1]).read())
+runs, taken, per_sample = int(m[1]), int(m[2]), float(m[3])
+# bpftrace names a profile probe's program by its rate; the two newest are this round's.
+mine = sorted((p for p in json.load(open(sys.argv[2]))
+               if p.get("type") == "perf_event" and p.get("name") == "999" and p.get("run_cnt")),
+              key=lambda p: p["id"])[-2:]
+per_run = {p["bytes_xlated"]: p["run_time_ns"] / p["run_cnt"] for p in mine}
+floor = min(per_run)  # the counting program is the smaller
+anchor = per_run[max(per_run)] / 1000 / (taken / runs)
+print(f"{per_sample:.2f} {anchor:.2f} {per_run[floor]:.0f}")
+EOF
+}
+
+echo "| round | binary | profd us/sample | bpftrace ustack+kstack us/sample | floor ns/run |"
+echo "|---|---|---|---|---|"
+for ((i = 1; i <= anchor_rounds; i++)); do
+  for which in old new; do
+    profd=$old
+    [[ $which == new ]] && profd=$new
+    read -r p a f < <(anchor_round "$profd")
+    echo "$p $a $f" >>"$tmp/anchor-$which"
+    echo "| $i | $which | $p | $a | $f |"
+  done
+done
+echo
+for which in old new; do
+  echo "| median | $which | $(awk '{print $1}' "$tmp/anchor-$which" | median) |" \
+    "$(awk '{print $2}' "$tmp/anchor-$which" | median) | $(awk '{print $3}' "$tmp/anchor-$which" | median) |"
 done
