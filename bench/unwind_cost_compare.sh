@@ -68,15 +68,15 @@ for name in cpu-split libc python; do
   done
 done
 
-# Beside the anchor, in the same windows (when bpftrace is installed; ANCHOR_ROUNDS, default 5): on
+# Beside the anchor, in the same windows (when bpftrace is installed; ANCHOR_ROUNDS, default 5, 0: not): on
 # cpu-split, each binary's profile while bpftrace runs, on the same perf_event clock, the anchor
 # `profile:hz:999 /pid == P/ { @[ustack, kstack] = count(); }` and a floor program that only counts
 # (every CPU's samples). profd keeps the kernel's BPF statistics on, so bpftool reads all three
 # programs' run times at one moment. Per sample taken for bpftrace is its time per run divided by
 # profd's samples taken per run of the same window (both sample every CPU; only the target's
 # samples take stacks).
-command -v bpftrace >/dev/null || exit 0
 anchor_rounds=${ANCHOR_ROUNDS:-5}
+command -v bpftrace >/dev/null && ((anchor_rounds > 0)) || exit 0
 echo
 # $1: profd -> "profd_us anchor_us floor_ns"
 anchor_round() {
