@@ -91,7 +91,10 @@ int profd_cpu_sample(struct bpf_perf_event_data *ctx) {
   key.tid = tid;
   key.user_stack_id = profd_capture_stack(ctx, 1);
   PROFD_PHASE(PROFD_PHASE_USER_STORE);
-  key.kernel_stack_id = profd_capture_stack(ctx, 0);
+  /* Interrupted in user mode (cs's privilege level 3): there is no kernel stack, bpf_get_stack
+   * would only find that out at a cost of its own. */
+  const bool user_mode = (ctx->regs.csx & 3) != 0;
+  key.kernel_stack_id = user_mode ? 0 : profd_capture_stack(ctx, 0);
   PROFD_PHASE(PROFD_PHASE_KERNEL_STORE);
   bpf_get_current_comm(key.thread_comm, sizeof(key.thread_comm));
   profd_add_sample(&key, weight);

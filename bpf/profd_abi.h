@@ -217,7 +217,9 @@ struct profd_unwind_mapping {
 /* The executable mappings of one process, sorted by start. */
 struct profd_process_unwind {
   __u32 count;
-  __u32 reserved;
+  /* Changes with every publication of a process's mappings (never 0): the BPF row cache keys on it,
+   * so rows found under a pid's previous mappings (before an exec or dlopen) are not used again. */
+  __u32 generation;
   struct profd_unwind_mapping mappings[PROFD_MAX_UNWIND_MAPPINGS];
 };
 

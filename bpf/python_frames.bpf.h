@@ -28,7 +28,7 @@ struct profd_python_cursor {
   __u32 pending;     /* 1: emitting the frames of one native eval frame, up to its entry frame */
   __u32 emitted;     /* Python frames emitted so far */
   __u32 native_done; /* the native walk has ended; the pending frames still go out */
-  __u32 reserved;
+  __u32 python;      /* the process is a CPython one: only then is python_processes looked up per step */
 };
 
 struct {
@@ -74,8 +74,10 @@ __attribute__((noinline)) int profd_python_start(__u32 pid) {
   c->pending = 0;
   c->emitted = 0;
   c->native_done = 0;
+  c->python = 0;
   const struct profd_python_process *py = bpf_map_lookup_elem(&python_processes, &pid);
   if (!py) return 0;
+  c->python = 1;
   const __u64 tstate = profd_python_thread_state(py);
   if (!tstate) return 0; /* a thread that never ran Python, or one we could not find */
   const __u64 cframe = profd_python_read_pointer(tstate + py->offsets.tstate_cframe);
@@ -130,8 +132,9 @@ static __always_inline bool profd_python_emit(struct profd_python_cursor *c,
 __attribute__((noinline)) int profd_python_frame(__u32 pid, __u64 ip) {
   __u32 zero = 0;
   struct profd_python_cursor *c = bpf_map_lookup_elem(&python_cursor, &zero);
+  if (!c || !c->python) return PROFD_PYTHON_NATIVE;
   const struct profd_python_process *py = bpf_map_lookup_elem(&python_processes, &pid);
-  if (!c || !py) return PROFD_PYTHON_NATIVE;
+  if (!py) return PROFD_PYTHON_NATIVE;
   if (c->pending) return profd_python_emit(c, py) ? PROFD_PYTHON_PENDING : PROFD_PYTHON_END;
   if (c->native_done) return PROFD_PYTHON_END;
   if (ip < py->eval_start || ip >= py->eval_end) return PROFD_PYTHON_NATIVE;

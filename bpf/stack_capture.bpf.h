@@ -70,15 +70,14 @@ static __always_inline bool profd_same_stack(const struct profd_stack *a, const 
 /* Walks the current task's user stack into `st`: with unwind tables when the process has them, else
  * with frame pointers. Returns false when there is no user stack to walk. */
 static __always_inline bool profd_walk_user_stack(void *ctx, struct profd_stack *st) {
+  /* Both are BTF pointers the verifier trusts: plain loads, not a bpf_probe_read_kernel call each. */
   struct task_struct *task = bpf_get_current_task_btf();
-  if (!BPF_CORE_READ(task, mm)) return false; /* a kernel thread */
+  if (!task->mm) return false; /* a kernel thread */
   /* The user registers saved on kernel entry: where the thread was when the sample interrupted it or
    * when it entered the syscall it is blocked in. */
   struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
   __u32 pid = bpf_get_current_pid_tgid() >> 32;
-  if (profd_unwind_user(st, BPF_CORE_READ(regs, ip), BPF_CORE_READ(regs, sp),
-                        BPF_CORE_READ(regs, bp), pid))
-    return true;
+  if (profd_unwind_user(st, regs->ip, regs->sp, regs->bp, pid)) return true;
   long bytes = bpf_get_stack(ctx, st->ips, sizeof(st->ips), BPF_F_USER_STACK);
   if (bytes < 0) {
     profd_count(PROFD_COUNTER_USER_STACK_FAILED);
@@ -112,18 +111,22 @@ static __always_inline __u64 profd_capture_stack(void *ctx, int user) {
   if (st->flags & PROFD_STACK_TRUNCATED) profd_count(PROFD_COUNTER_STACK_TRUNCATED);
 
   __u64 id = profd_hash_stack(st);
-  long err = bpf_map_update_elem(&stacks, &id, st, BPF_NOEXIST);
-  if (err == 0) return id;
-  if (err == -EEXIST) { /* stored before, the common case; a different stack there is a collision */
-    const struct profd_stack *stored = bpf_map_lookup_elem(&stacks, &id);
-    if (stored && !profd_same_stack(stored, st)) {
-      profd_count(PROFD_COUNTER_STACK_HASH_COLLISION);
+  /* Stored before is the common case: a lookup first, as an update takes the bucket's lock. */
+  const struct profd_stack *stored = bpf_map_lookup_elem(&stacks, &id);
+  if (!stored) {
+    long err = bpf_map_update_elem(&stacks, &id, st, BPF_NOEXIST);
+    if (err == 0) return id;
+    if (err != -EEXIST) {
+      profd_count(err == -E2BIG ? PROFD_COUNTER_STACKS_MAP_FULL : PROFD_COUNTER_STACKS_STORE_FAILED);
       return 0;
     }
-    return id;
+    stored = bpf_map_lookup_elem(&stacks, &id); /* another CPU stored it meanwhile */
   }
-  profd_count(err == -E2BIG ? PROFD_COUNTER_STACKS_MAP_FULL : PROFD_COUNTER_STACKS_STORE_FAILED);
-  return 0;
+  if (stored && !profd_same_stack(stored, st)) { /* a different stack there: a collision */
+    profd_count(PROFD_COUNTER_STACK_HASH_COLLISION);
+    return 0;
+  }
+  return id;
 }
 
 #endif /* PROFD_BPF_STACK_CAPTURE_BPF_H */

@@ -29,7 +29,8 @@ struct profd_unwind_state {
   __u64 bp;
   __u32 pid;
   __u32 exact_ip; /* ip is where the thread is (leaf, or interrupted by a signal), not a return address */
-  __u32 reserved; /* keeps truncated at offset 28: at 24 the verifier visits 39% more insns */
+  __u32 generation; /* the process's profd_process_unwind.generation; keeps truncated at offset 28:
+                     * at 24 the verifier visits 39% more insns */
   __u32 truncated;
 };
 
@@ -59,6 +60,18 @@ profd_unwind_row_at(struct profd_unwind_env *env, const void *rows, const __u32 
 static __always_inline struct profd_search_bounds *profd_unwind_bounds(struct profd_unwind_env *env);
 /* Counts one event PROFD_COUNTER_*. */
 static __always_inline void profd_unwind_count(struct profd_unwind_env *env, __u32 counter);
+/* The mappings of process *pid, or NULL when it has no tables. */
+static __always_inline const struct profd_process_unwind *
+profd_unwind_process(struct profd_unwind_env *env, const __u32 *pid);
+/* A cache of rows found before, by (pid, generation, ip, exact_ip): most samples repeat their
+ * callers, and a hit skips the mapping search, the table lookup and the row search. Copies the row
+ * to *row and returns true on a hit. A side without a cache returns false and remembers nothing. */
+static __always_inline bool profd_unwind_cached_row(struct profd_unwind_env *env,
+                                                    const struct profd_unwind_state *s,
+                                                    struct profd_unwind_row *row);
+static __always_inline void profd_unwind_remember_row(struct profd_unwind_env *env,
+                                                      const struct profd_unwind_state *s,
+                                                      const struct profd_unwind_row *row);
 
 /* The mapping holding pc, or NULL. */
 static __always_inline const struct profd_unwind_mapping *
@@ -136,25 +149,49 @@ static __always_inline bool profd_step_frameless_leaf(struct profd_unwind_env *e
   return true;
 }
 
-/* Returns false when the walk ends. */
-static __always_inline bool profd_step_dwarf(struct profd_unwind_env *env,
-                                             struct profd_unwind_state *s,
-                                             const struct profd_process_unwind *proc,
-                                             const struct profd_unwind_mapping *m) {
+/* What profd_find_frame_row did. */
+enum profd_row_search {
+  PROFD_ROW_FOUND = 0,   /* *row is the frame's rule */
+  PROFD_ROW_STEPPED = 1, /* no rule: a fallback (frame pointers, frameless leaf) moved s */
+  PROFD_ROW_ENDED = 2,   /* no rule and no fallback: the walk ends */
+};
+
+/* The rule for s's frame from its mapping's table, or a fallback step where there is none. */
+static __always_inline int profd_find_frame_row(struct profd_unwind_env *env,
+                                                struct profd_unwind_state *s,
+                                                struct profd_unwind_row *out) {
+  const struct profd_process_unwind *proc = profd_unwind_process(env, &s->pid);
+  if (!proc) return PROFD_ROW_ENDED;
+  const struct profd_unwind_mapping *m = profd_find_mapping(env, proc, s->ip);
+  bool more;
+  if (!m || m->table_id == 0) {
+    if (!m) profd_unwind_count(env, PROFD_COUNTER_UNWIND_NO_MAPPING);
+    more = profd_step_frame_pointer(env, s);
+    return more ? PROFD_ROW_STEPPED : PROFD_ROW_ENDED;
+  }
   __u64 table_id = m->table_id;
   const void *rows = profd_unwind_table(env, &table_id);
   if (!rows) {
     profd_unwind_count(env, PROFD_COUNTER_UNWIND_TABLE_MISSING);
-    return profd_step_frame_pointer(env, s);
+    more = profd_step_frame_pointer(env, s);
+    return more ? PROFD_ROW_STEPPED : PROFD_ROW_ENDED;
   }
   /* A return address points after the call; the call itself belongs to the row before it. */
   __u64 pc = (s->exact_ip ? s->ip : s->ip - 1) - m->bias;
   const struct profd_unwind_row *row = profd_find_row(env, rows, m->row_count, pc);
   if (!row || row->cfa_type == PROFD_CFA_NONE) {
     profd_unwind_count(env, PROFD_COUNTER_UNWIND_NO_ROW);
-    return s->exact_ip ? profd_step_frameless_leaf(env, s, proc) : profd_step_frame_pointer(env, s);
+    more = s->exact_ip ? profd_step_frameless_leaf(env, s, proc) : profd_step_frame_pointer(env, s);
+    return more ? PROFD_ROW_STEPPED : PROFD_ROW_ENDED;
   }
+  *out = *row;
+  return PROFD_ROW_FOUND;
+}
 
+/* Applies the frame's rule: s moves to the caller. Returns false when the walk ends. */
+static __always_inline bool profd_apply_row(struct profd_unwind_env *env,
+                                            struct profd_unwind_state *s,
+                                            const struct profd_unwind_row *row) {
   __u64 cfa;
   switch (row->cfa_type) {
     case PROFD_CFA_RSP:
@@ -184,6 +221,20 @@ static __always_inline bool profd_step_dwarf(struct profd_unwind_env *env,
       return false;
   }
 
+  /* The return address and, when the rule saved it, the caller's rbp: one read where they are
+   * adjacent (rbp pushed right below the return address, as every frame-pointer prologue does). */
+  if (row->rbp_type == PROFD_RBP_AT_CFA && row->rbp_offset == -16) {
+    __u64 pair[2]; /* [cfa-16] = rbp, [cfa-8] = return address */
+    if (profd_unwind_read(env, pair, sizeof(pair), cfa - 16) != 0) {
+      profd_unwind_count(env, PROFD_COUNTER_UNWIND_READ_FAILED);
+      return false;
+    }
+    s->bp = pair[0];
+    s->sp = cfa;
+    s->ip = pair[1];
+    s->exact_ip = 0;
+    return true;
+  }
   __u64 ra;
   if (profd_unwind_read(env, &ra, sizeof(ra), cfa - 8) != 0) {
     profd_unwind_count(env, PROFD_COUNTER_UNWIND_READ_FAILED);
@@ -208,16 +259,19 @@ static __always_inline bool profd_step_dwarf(struct profd_unwind_env *env,
 /* Moves `s` from its frame to the caller's, whose ip the walk records next. Returns false when the
  * walk ends: no caller, or a null or kernel-half return address. */
 static __always_inline bool profd_unwind_next(struct profd_unwind_env *env,
-                                              struct profd_unwind_state *s,
-                                              const struct profd_process_unwind *proc) {
-  const struct profd_unwind_mapping *m = profd_find_mapping(env, proc, s->ip);
-  bool more;
-  if (m && m->table_id != 0) {
-    more = profd_step_dwarf(env, s, proc, m);
-  } else {
-    if (!m) profd_unwind_count(env, PROFD_COUNTER_UNWIND_NO_MAPPING);
-    more = profd_step_frame_pointer(env, s);
+                                              struct profd_unwind_state *s) {
+  struct profd_unwind_row row;
+  bool more = true;
+  int found = PROFD_ROW_FOUND;
+  if (!profd_unwind_cached_row(env, s, &row)) {
+    found = profd_find_frame_row(env, s, &row);
+    if (found == PROFD_ROW_FOUND) profd_unwind_remember_row(env, s, &row);
   }
+  /* One call site, so the verifier sees the rule's code once. */
+  if (found == PROFD_ROW_FOUND)
+    more = profd_apply_row(env, s, &row);
+  else
+    more = found == PROFD_ROW_STEPPED;
   if (!more || s->ip == 0 || (s->ip >> 47) != 0) return false;
   return true;
 }

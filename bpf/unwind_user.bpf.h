@@ -81,6 +81,64 @@ static __always_inline void profd_unwind_count(struct profd_unwind_env *env, __u
   profd_count(counter);
 }
 
+static __always_inline const struct profd_process_unwind *
+profd_unwind_process(struct profd_unwind_env *env, const __u32 *pid) {
+  return bpf_map_lookup_elem(&process_unwind, pid);
+}
+
+/* The row cache (see unwind_step.h): direct-mapped, per CPU, so no locks; a collision only evicts.
+ * 1024 entries of 32 bytes hold the frames of many hot stacks; a sampled program's callers repeat,
+ * so after its first samples a step costs a cache probe and the stack reads instead of two hash
+ * lookups and two binary searches through an inner map (a helper call per probe). */
+#define PROFD_ROW_CACHE_BITS 10
+
+struct profd_row_cache_entry {
+  __u64 key; /* ip, bit 63: exact_ip; 0: empty */
+  __u32 pid;
+  __u32 generation;
+  struct profd_unwind_row row;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1 << PROFD_ROW_CACHE_BITS);
+  __type(key, __u32);
+  __type(value, struct profd_row_cache_entry);
+} unwind_row_cache SEC(".maps");
+
+static __always_inline __u64 profd_row_cache_key(const struct profd_unwind_state *s) {
+  return s->ip | ((__u64)(s->exact_ip != 0) << 63);
+}
+
+static __always_inline struct profd_row_cache_entry *
+profd_row_cache_slot(const struct profd_unwind_state *s, __u64 key) {
+  const __u64 mixed = (key ^ ((__u64)s->generation << 32) ^ s->pid) * 0x9e3779b97f4a7c15ULL;
+  __u32 index = (__u32)(mixed >> (64 - PROFD_ROW_CACHE_BITS));
+  return bpf_map_lookup_elem(&unwind_row_cache, &index);
+}
+
+static __always_inline bool profd_unwind_cached_row(struct profd_unwind_env *env,
+                                                    const struct profd_unwind_state *s,
+                                                    struct profd_unwind_row *row) {
+  const __u64 key = profd_row_cache_key(s);
+  const struct profd_row_cache_entry *e = profd_row_cache_slot(s, key);
+  if (!e || e->key != key || e->pid != s->pid || e->generation != s->generation) return false;
+  *row = e->row;
+  return true;
+}
+
+static __always_inline void profd_unwind_remember_row(struct profd_unwind_env *env,
+                                                      const struct profd_unwind_state *s,
+                                                      const struct profd_unwind_row *row) {
+  const __u64 key = profd_row_cache_key(s);
+  struct profd_row_cache_entry *e = profd_row_cache_slot(s, key);
+  if (!e) return;
+  e->key = key;
+  e->pid = s->pid;
+  e->generation = s->generation;
+  e->row = *row;
+}
+
 /* What the Python frame walk did with one step of the user walk. */
 enum profd_python_step {
   PROFD_PYTHON_NATIVE = 0,   /* nothing: the native frame goes in as it is */
@@ -118,8 +176,7 @@ static long profd_unwind_step(__u32 index, void *ctx) {
     st->len = len + 1;
   }
 
-  const struct profd_process_unwind *proc = bpf_map_lookup_elem(&process_unwind, &s->pid);
-  if (proc && profd_unwind_next(NULL, s, proc)) return 0;
+  if (profd_unwind_next(NULL, s)) return 0;
   return profd_python_native_done() ? 0 : 1;
 }
 
@@ -127,8 +184,11 @@ static long profd_unwind_step(__u32 index, void *ctx) {
  * the process has no tables (the caller then walks frame pointers). */
 static __always_inline bool profd_unwind_user(struct profd_stack *st, __u64 ip, __u64 sp, __u64 bp,
                                               __u32 pid) {
-  if (!dwarf_unwinding || !bpf_map_lookup_elem(&process_unwind, &pid)) return false;
-  struct profd_unwind_state s = {.ip = ip, .sp = sp, .bp = bp, .pid = pid, .exact_ip = 1};
+  if (!dwarf_unwinding) return false;
+  const struct profd_process_unwind *proc = bpf_map_lookup_elem(&process_unwind, &pid);
+  if (!proc) return false;
+  struct profd_unwind_state s = {
+      .ip = ip, .sp = sp, .bp = bp, .pid = pid, .exact_ip = 1, .generation = proc->generation};
   profd_python_start(pid);
   st->len = 0;
   st->flags = 0;

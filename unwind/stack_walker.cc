@@ -4,6 +4,7 @@
 
 // What the hooks of unwind_step.h work on in user space.
 struct profd_unwind_env {
+  const profd_process_unwind* process;
   const std::vector<std::vector<profd_unwind_row>>* tables;
   const profd::StackWalker::ReadMemory* read;
   uint64_t* counts;
@@ -36,6 +37,20 @@ static __always_inline void profd_unwind_count(profd_unwind_env* env, __u32 coun
   if (counter < PROFD_COUNTER_MAX) env->counts[counter]++;
 }
 
+static __always_inline const profd_process_unwind* profd_unwind_process(profd_unwind_env* env,
+                                                                        const __u32*) {
+  return env->process;
+}
+
+// No row cache here: a thread dump walks each stack once.
+static __always_inline bool profd_unwind_cached_row(profd_unwind_env*, const profd_unwind_state*,
+                                                    profd_unwind_row*) {
+  return false;
+}
+
+static __always_inline void profd_unwind_remember_row(profd_unwind_env*, const profd_unwind_state*,
+                                                      const profd_unwind_row*) {}
+
 namespace profd {
 
 uint64_t StackWalker::AddTable(std::vector<profd_unwind_row> rows) {
@@ -46,7 +61,7 @@ uint64_t StackWalker::AddTable(std::vector<profd_unwind_row> rows) {
 std::vector<uint64_t> StackWalker::Walk(const profd_process_unwind& process, uint64_t ip,
                                         uint64_t sp, uint64_t bp, const ReadMemory& read,
                                         bool* truncated) {
-  profd_unwind_env env = {&tables_, &read, counts_.data(), {}};
+  profd_unwind_env env = {&process, &tables_, &read, counts_.data(), {}};
   profd_unwind_state s = {};
   s.ip = ip;
   s.sp = sp;
@@ -61,7 +76,7 @@ std::vector<uint64_t> StackWalker::Walk(const profd_process_unwind& process, uin
       break;
     }
     ips.push_back(s.ip);
-  } while (profd_unwind_next(&env, &s, &process));
+  } while (profd_unwind_next(&env, &s));
   return ips;
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -144,6 +145,10 @@ void LoadedUnwindTables::AddProcess(const ProcessInfo& process) {
     }
     unwind->count++;
   }
+  // Process-wide, so two publishers of one map never repeat a generation; 0 is skipped on wrap.
+  static std::atomic<uint32_t> next_generation{1};
+  do unwind->generation = next_generation.fetch_add(1, std::memory_order_relaxed);
+  while (unwind->generation == 0);
   const pid_t pid = process.pid;
   for (const FileKey& key : process_files_[pid]) Release(key);  // the previous mappings' references
   process_files_[pid] = std::move(files);
