@@ -62,9 +62,9 @@ enum profd_counter {
   PROFD_COUNTER_UNWIND_READ_FAILED,   /* reading the user stack failed: the stack ends there */
   PROFD_COUNTER_LIVE_MAP_FULL,        /* heap: a sampled block not remembered, live map full */
   PROFD_COUNTER_LIVE_STORE_FAILED,    /* heap: a sampled block not remembered (no memory) */
-  PROFD_COUNTER_PYTHON_NO_THREAD,     /* cpu: a Python thread's state not found: eval frames kept native */
-  PROFD_COUNTER_PYTHON_READ_FAILED,   /* cpu: a Python frame unreadable: its chain ends there */
-  PROFD_COUNTER_PYTHON_TRUNCATED,     /* cpu: a thread's Python frames beyond PROFD_PYTHON_MAX_FRAMES */
+  PROFD_COUNTER_PYTHON_NO_THREAD,     /* a Python thread's state not found: eval frames kept native */
+  PROFD_COUNTER_PYTHON_READ_FAILED,   /* a Python frame unreadable: its chain ends there */
+  PROFD_COUNTER_PYTHON_TRUNCATED,     /* a thread's Python frames beyond PROFD_PYTHON_MAX_FRAMES */
   PROFD_COUNTER_MAX,
 };
 
@@ -229,7 +229,7 @@ _Static_assert(sizeof(struct profd_unwind_row) == 16, "profd_unwind_row layout")
 _Static_assert(sizeof(struct profd_unwind_mapping) == 40, "profd_unwind_mapping layout");
 #endif
 
-/* ---- Python frames (CPU profile) ----
+/* ---- Python frames (cpu, block, mutex, threadcreate) ----
  * For a CPython process the daemon publishes where its runtime is and its version's struct offsets
  * (python_processes, by tgid). The unwinder replaces each native frame in _PyEval_EvalFrameDefault by
  * the Python frames that call runs: the thread's _PyInterpreterFrame chain from

@@ -1,4 +1,5 @@
-/* Python frames for the user-stack walk (CPU profile only: cpu.bpf.c defines PROFD_PYTHON_FRAMES).
+/* Python frames for the user-stack walk (the programs that define PROFD_PYTHON_FRAMES: cpu, offcpu,
+ * mutex, threadcreate; not heap, whose allocator uprobes run far more often).
  * The daemon publishes each CPython process's runtime address and struct offsets; the walk finds the
  * sampled thread's PyThreadState, then emits its _PyInterpreterFrame chain in place of the native
  * _PyEval_EvalFrameDefault frames that run it (see profd_abi.h for the frame encoding). */
@@ -45,7 +46,8 @@ static __always_inline __u64 profd_python_read_pointer(__u64 address) {
 }
 
 /* The sampled thread's PyThreadState: the GIL holder if it is this thread (the common case of a
- * busy Python thread), else this thread's entry in the main interpreter's thread list. */
+ * busy Python thread), else this thread's entry in the main interpreter's thread list (a thread
+ * that waits has released the GIL). */
 static __always_inline __u64 profd_python_thread_state(const struct profd_python_process *py) {
   struct task_struct *task = bpf_get_current_task_btf();
   const __u64 self = BPF_CORE_READ(task, thread.fsbase); /* pthread_self() on x86-64 */

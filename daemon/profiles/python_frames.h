@@ -1,4 +1,4 @@
-// Python frames of CPU stacks (bpf/profd_abi.h's tagged values) named from the code objects in the
+// Python frames of user stacks (bpf/profd_abi.h's tagged values) named from the code objects in the
 // process's memory: function co_qualname, file co_filename, line from co_linetable. Code objects
 // are read while the process lives (Learn, during the window: a launched command has exited by the
 // time its profile is assembled) and cached by (pid, code address) for the profile's assembly.
