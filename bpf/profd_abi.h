@@ -65,6 +65,7 @@ enum profd_counter {
   PROFD_COUNTER_PYTHON_NO_THREAD,     /* a Python thread's state not found: eval frames kept native */
   PROFD_COUNTER_PYTHON_READ_FAILED,   /* a Python frame unreadable: its chain ends there */
   PROFD_COUNTER_PYTHON_TRUNCATED,     /* a thread's Python frames beyond PROFD_PYTHON_MAX_FRAMES */
+  PROFD_COUNTER_PYTHON_CODE_DROPPED,  /* a new code object not queued (queue full): read at the end */
   PROFD_COUNTER_MAX,
 };
 
@@ -283,6 +284,19 @@ struct profd_python_process {
   struct profd_python_offsets offsets;
 };
 
+/* A code object the walk met for the first time in a process (python_new_codes): the daemon reads
+ * it while the process lives, instead of re-reading every stack. start_ticks tells a reused pid
+ * apart: the process's start in clock ticks since boot, /proc/PID/stat's starttime. */
+struct profd_python_code_seen {
+  __u32 pid; /* tgid */
+  __u32 reserved;
+  __u64 start_ticks;
+  __u64 code; /* the code object's address */
+};
+
+/* The kernel's USER_HZ: /proc/PID/stat's starttime is start_boottime / (1e9 / USER_HZ). */
+#define PROFD_NANOS_PER_CLOCK_TICK 10000000ULL
+
 #ifdef __cplusplus
 static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
@@ -292,6 +306,7 @@ static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch lay
 static_assert(sizeof(struct profd_cpu_period) == 16, "profd_cpu_period layout");
 static_assert(sizeof(struct profd_python_offsets) == 48, "profd_python_offsets layout");
 static_assert(sizeof(struct profd_python_process) == 72, "profd_python_process layout");
+static_assert(sizeof(struct profd_python_code_seen) == 24, "profd_python_code_seen layout");
 #else
 _Static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 _Static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
@@ -301,6 +316,7 @@ _Static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch la
 _Static_assert(sizeof(struct profd_cpu_period) == 16, "profd_cpu_period layout");
 _Static_assert(sizeof(struct profd_python_offsets) == 48, "profd_python_offsets layout");
 _Static_assert(sizeof(struct profd_python_process) == 72, "profd_python_process layout");
+_Static_assert(sizeof(struct profd_python_code_seen) == 24, "profd_python_code_seen layout");
 #endif
 
 #endif /* PROFD_BPF_PROFD_ABI_H */

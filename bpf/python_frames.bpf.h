@@ -22,6 +22,23 @@ struct {
   __type(value, struct profd_python_process);
 } python_processes SEC(".maps");
 
+/* Code objects already queued, by process. LRU: one evicted is queued again, which the daemon's
+ * cache absorbs. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 8192);
+  __type(key, struct profd_python_code_seen);
+  __type(value, __u8);
+} python_codes_seen SEC(".maps");
+
+/* Code objects met for the first time, for the daemon to read while their process lives (drained
+ * every second): its work follows new code, not every stack of the window. */
+struct {
+  __uint(type, BPF_MAP_TYPE_QUEUE);
+  __uint(max_entries, 4096);
+  __type(value, struct profd_python_code_seen);
+} python_new_codes SEC(".maps");
+
 /* Where the walk is in the thread's Python frames. In map memory, not on the BPF stack: the
  * verifier tracks stack values exactly and would fork its states on every flag below. */
 struct profd_python_cursor {
@@ -29,7 +46,8 @@ struct profd_python_cursor {
   __u32 pending;     /* 1: emitting the frames of one native eval frame, up to its entry frame */
   __u32 emitted;     /* Python frames emitted so far */
   __u32 native_done; /* the native walk has ended; the pending frames still go out */
-  __u32 reserved;
+  __u32 pid;
+  __u64 start_ticks; /* the process's start (profd_python_code_seen) */
 };
 
 struct {
@@ -78,10 +96,29 @@ __attribute__((noinline)) int profd_python_start(__u32 pid) {
   c->native_done = 0;
   const struct profd_python_process *py = bpf_map_lookup_elem(&python_processes, &pid);
   if (!py) return 0;
+  struct task_struct *task = bpf_get_current_task_btf();
+  c->pid = pid;
+  c->start_ticks = BPF_CORE_READ(task, group_leader, start_boottime) / PROFD_NANOS_PER_CLOCK_TICK;
   const __u64 tstate = profd_python_thread_state(py);
   if (!tstate) return 0; /* a thread that never ran Python, or one we could not find */
   const __u64 cframe = profd_python_read_pointer(tstate + py->offsets.tstate_cframe);
   if (cframe) c->frame = profd_python_read_pointer(cframe + py->offsets.cframe_current_frame);
+  return 0;
+}
+
+/* Queues `code` for the daemon unless this process's walks have met it before. */
+__attribute__((noinline)) int profd_python_note_code(__u64 code) {
+  __u32 zero = 0;
+  struct profd_python_cursor *c = bpf_map_lookup_elem(&python_cursor, &zero);
+  if (!c) return 0;
+  struct profd_python_code_seen seen = {.pid = c->pid, .start_ticks = c->start_ticks, .code = code};
+  if (bpf_map_lookup_elem(&python_codes_seen, &seen)) return 0;
+  if (bpf_map_push_elem(&python_new_codes, &seen, 0) != 0) {
+    profd_count(PROFD_COUNTER_PYTHON_CODE_DROPPED);
+    return 0;
+  }
+  const __u8 one = 1;
+  bpf_map_update_elem(&python_codes_seen, &seen, &one, BPF_ANY);
   return 0;
 }
 
@@ -121,6 +158,7 @@ static __always_inline bool profd_python_emit(struct profd_python_cursor *c,
   st->ips[len] = PROFD_PYTHON_FRAME_TAG |
                  (((code >> 3) & PROFD_PYTHON_CODE_MASK) << PROFD_PYTHON_CODE_SHIFT) | offset;
   st->len = len + 1;
+  profd_python_note_code(code);
   c->emitted++;
   c->frame = previous;
   c->pending = !is_entry && previous != 0;
