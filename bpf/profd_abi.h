@@ -248,6 +248,18 @@ _Static_assert(sizeof(struct profd_unwind_mapping) == 40, "profd_unwind_mapping 
 #define PROFD_PYTHON_CODE_MASK ((1ULL << 44) - 1)
 #define PROFD_PYTHON_OFFSET_MASK 0xffffULL
 
+/* The profd_stack.ips value of a Python frame running code object `code`, whose prev_instr is
+ * `prev_instr` (the instruction running, or last run; before the first one at a frame's start) and
+ * whose instructions start `code_adaptive` bytes in. The BPF walk and the daemon's thread dump
+ * both encode with it. */
+static inline __u64 profd_python_frame_value(__u64 code, __u64 prev_instr, __u64 code_adaptive) {
+  const __u64 first = code + code_adaptive;
+  __u64 offset = prev_instr >= first ? (prev_instr - first) / 2 : 0;
+  if (offset > PROFD_PYTHON_OFFSET_MASK) offset = PROFD_PYTHON_OFFSET_MASK;
+  return PROFD_PYTHON_FRAME_TAG |
+         (((code >> 3) & PROFD_PYTHON_CODE_MASK) << PROFD_PYTHON_CODE_SHIFT) | offset;
+}
+
 /* Byte offsets into one CPython version's structs (daemon/process/python_offsets.h has the
  * tables). The first group is what BPF reads; the rest is for the daemon's symbolization. */
 struct profd_python_offsets {

@@ -151,12 +151,7 @@ static __always_inline bool profd_python_emit(struct profd_python_cursor *c,
   if (!st) return false;
   const __u32 len = st->len;
   if (len >= PROFD_MAX_FRAMES) return false;
-  /* prev_instr is the instruction running (or last run); before the first one at a frame's start. */
-  const __u64 first = code + o->code_code_adaptive;
-  __u64 offset = prev_instr >= first ? (prev_instr - first) / 2 : 0;
-  if (offset > PROFD_PYTHON_OFFSET_MASK) offset = PROFD_PYTHON_OFFSET_MASK;
-  st->ips[len] = PROFD_PYTHON_FRAME_TAG |
-                 (((code >> 3) & PROFD_PYTHON_CODE_MASK) << PROFD_PYTHON_CODE_SHIFT) | offset;
+  st->ips[len] = profd_python_frame_value(code, prev_instr, o->code_code_adaptive);
   st->len = len + 1;
   profd_python_note_code(code);
   c->emitted++;

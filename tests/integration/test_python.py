@@ -169,6 +169,26 @@ class PythonWaitProfilesTest(WorkloadTestCase):
             self.assertIn("update", frames[frames.index("PyEval_RestoreThread"):])
             self.assertIn("Thread.run", frames[frames.index("update"):], frames)
 
+    def test_goroutine_dump_shows_each_threads_python_stack(self):
+        # Five threads: main joins the others (contend, Thread.join), four run update, each either
+        # waiting for the Lock (line 36) or sleeping under it (line 37).
+        out = self.profile("goroutine", ["lock", "60"], 1)
+        rows, text = top_rows(out)
+        self.assertIn("of 5 total", text)
+        self.assertEqual(rows["update"][1], 80.0, text)
+        self.assertEqual(rows["Thread.run"][1], 80.0, text)
+        self.assertEqual(rows["contend"][1], 20.0, text)
+        self.assertEqual(rows["Thread.join"][1], 20.0, text)
+        self.assertEqual(rows["<module>"][1], 20.0, text)
+        counted, listing = listed_lines(out, "update")
+        self.assertTrue(counted and counted <= {36, 37}, listing)
+        # Python callers under their callees, C frames above them, as the BPF walk puts them.
+        for _, frames in raw_stacks(out):
+            if "update" in frames:
+                self.assertIn("Thread._bootstrap", frames[frames.index("update"):], frames)
+                above = set(frames[:frames.index("update")])
+                self.assertTrue({"PyThread_acquire_lock_timed", "clock_nanosleep"} & above, frames)
+
     def test_threads_started_by_python_functions(self):
         # The workload starts its threads 1 s in, once profd is attached: 4 in start_pool, 1 in
         # start_one, each through threading.Thread.start.
