@@ -57,29 +57,64 @@ struct {
   __type(value, struct profd_python_cursor);
 } python_cursor SEC(".maps");
 
+/* Each thread's PyThreadState as last found, by tid: a thread that does not hold the GIL (one that
+ * waits, in the block and mutex profiles) is found once in the thread list, not at every sample.
+ * Checked against the thread before use (a state freed and reused is another thread's). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, __u64);
+} python_thread_states SEC(".maps");
+
+/* The thread-list search visits at most this many threads (newest first). */
+#define PROFD_PYTHON_MAX_THREADS 1024
+
 static __always_inline __u64 profd_python_read_pointer(__u64 address) {
   __u64 value = 0;
   if (bpf_probe_read_user(&value, sizeof(value), (const void *)address) != 0) return 0;
   return value;
 }
 
+struct profd_python_thread_search {
+  __u64 tstate; /* the list entry looked at; the thread's once found */
+  __u64 self;
+  __u64 thread_id_offset;
+  __u64 next_offset;
+};
+
+static long profd_python_search_step(__u32 index, void *ctx) {
+  struct profd_python_thread_search *s = ctx;
+  if (!s->tstate || profd_python_read_pointer(s->tstate + s->thread_id_offset) == s->self) return 1;
+  s->tstate = profd_python_read_pointer(s->tstate + s->next_offset);
+  return 0;
+}
+
 /* The sampled thread's PyThreadState: the GIL holder if it is this thread (the common case of a
- * busy Python thread), else this thread's entry in the main interpreter's thread list (a thread
- * that waits has released the GIL). */
-static __always_inline __u64 profd_python_thread_state(const struct profd_python_process *py) {
+ * busy Python thread), else the one found for it before, else its entry in the main interpreter's
+ * thread list (a thread that waits has released the GIL). */
+static __always_inline __u64 profd_python_thread_state(const struct profd_python_process *py,
+                                                       __u32 tid) {
   struct task_struct *task = bpf_get_current_task_btf();
   const __u64 self = BPF_CORE_READ(task, thread.fsbase); /* pthread_self() on x86-64 */
   const struct profd_python_offsets *o = &py->offsets;
   __u64 tstate = profd_python_read_pointer(py->runtime + o->runtime_tstate_current);
   if (tstate && profd_python_read_pointer(tstate + o->tstate_thread_id) == self) return tstate;
+  const __u64 *known = bpf_map_lookup_elem(&python_thread_states, &tid);
+  if (known && *known && profd_python_read_pointer(*known + o->tstate_thread_id) == self)
+    return *known;
   __u64 interp = profd_python_read_pointer(py->runtime + o->runtime_interpreters_head);
   if (!interp) return 0;
-  tstate = profd_python_read_pointer(interp + o->interp_threads_head);
-  for (int i = 0; i < 16 && tstate; i++) {
-    if (profd_python_read_pointer(tstate + o->tstate_thread_id) == self) return tstate;
-    tstate = profd_python_read_pointer(tstate + o->tstate_next);
-  }
-  return 0;
+  struct profd_python_thread_search s = {
+      .tstate = profd_python_read_pointer(interp + o->interp_threads_head),
+      .self = self,
+      .thread_id_offset = o->tstate_thread_id,
+      .next_offset = o->tstate_next,
+  };
+  bpf_loop(PROFD_PYTHON_MAX_THREADS, profd_python_search_step, &s, 0);
+  if (!s.tstate || profd_python_read_pointer(s.tstate + o->tstate_thread_id) != self) return 0;
+  bpf_map_update_elem(&python_thread_states, &tid, &s.tstate, BPF_ANY);
+  return s.tstate;
 }
 
 /* Global functions (not static): the verifier checks each once on its own, not at every state of
@@ -99,7 +134,7 @@ __attribute__((noinline)) int profd_python_start(__u32 pid) {
   struct task_struct *task = bpf_get_current_task_btf();
   c->pid = pid;
   c->start_ticks = BPF_CORE_READ(task, group_leader, start_boottime) / PROFD_NANOS_PER_CLOCK_TICK;
-  const __u64 tstate = profd_python_thread_state(py);
+  const __u64 tstate = profd_python_thread_state(py, (__u32)bpf_get_current_pid_tgid());
   if (!tstate) return 0; /* a thread that never ran Python, or one we could not find */
   const __u64 cframe = profd_python_read_pointer(tstate + py->offsets.tstate_cframe);
   if (cframe) c->frame = profd_python_read_pointer(cframe + py->offsets.cframe_current_frame);

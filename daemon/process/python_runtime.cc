@@ -151,7 +151,7 @@ std::vector<PythonFrame> ReadPythonFrames(pid_t pid, const PythonRuntime& runtim
     return address && ReadValue(pid, address, &value) ? value : 0;
   };
   // The thread's PyThreadState: the GIL holder, else its entry in the main interpreter's list (a
-  // dump is not bound as BPF is: up to 4096 threads).
+  // dump looks further than BPF's 1,024: up to 4096 threads).
   uint64_t tstate = pointer(runtime.bpf.runtime + o.runtime_tstate_current);
   if (!tstate || pointer(tstate + o.tstate_thread_id) != thread_pointer) {
     const uint64_t interp = pointer(runtime.bpf.runtime + o.runtime_interpreters_head);

@@ -99,6 +99,15 @@ class PythonProfileTest(WorkloadTestCase):
         self.assertGreater(100.0 * on_c / total, 70, text)
 
 
+def line_of(text, after):
+    """The number of the first line of the waits workload holding `text` after the one holding
+    `after`."""
+    with open(WAITS) as f:
+        lines = f.read().splitlines()
+    start = next(i for i, line in enumerate(lines) if after in line)
+    return next(i + 1 for i in range(start, len(lines)) if text in lines[i])
+
+
 def listed_lines(out, function, extra=()):
     """The lines `go tool pprof -list` gives a value in `function`, and the text."""
     text = pprof(["-list", "^%s$" % function] + list(extra) + [out])
@@ -123,7 +132,21 @@ class PythonWaitProfilesTest(WorkloadTestCase):
         r = run_profd(["--pid", str(p.pid), "--type", profile_type, "--seconds", str(seconds),
                        "-o", out])
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.stderr = r.stderr
         return out
+
+    def test_every_thread_of_a_large_pool_in_the_block_profile(self):
+        # 40 threads and the main one poll every 10 ms: each waits nearly all the time, so each
+        # holds 1/41 of the delay. A thread that waits does not hold the GIL: its state is found in
+        # the interpreter's thread list, however deep (newest first: main is the last).
+        out = self.profile("block", ["pool", "40", "60"], 3)
+        self.assertNotIn("thread state was not found", self.stderr)
+        shares, _, _ = python_shares(out, ["poll", "serve", "Thread.run"], value=1)
+        text = pprof(["-top", "-nodecount=25", "-sample_index=delay", out])
+        self.assertGreater(shares["poll"], 98, text)
+        self.assertAlmostEqual(shares["Thread.run"], 100 * 40 / 41, delta=1.5, msg=text)
+        self.assertAlmostEqual(shares["serve"], 100 / 41, delta=1.5, msg=text)
+        self.assertNotIn("_PyEval_EvalFrameDefault", text)
 
     def test_sleeps_three_to_one_in_the_block_profile(self):
         out = self.profile("block", ["sleep", "60"], 4)
@@ -140,17 +163,18 @@ class PythonWaitProfilesTest(WorkloadTestCase):
                 self.assertEqual(frames[frames.index("wait_long") + 1], "main", frames)
         self.assertIn("clock_nanosleep", text + pprof(["-peek", "^wait_long$", out]))
         # The line of each sleep call, in the workload's file.
-        for function, line in (("wait_long", 16), ("wait_short", 20)):
+        for function in ("wait_long", "wait_short"):
             counted, listing = listed_lines(out, function, ["-sample_index=delay"])
             self.assertIn(WAITS, listing)
-            self.assertEqual(counted, {line}, listing)
+            self.assertEqual(counted, {line_of("time.sleep", "def " + function)}, listing)
 
     def test_lock_contention_in_the_block_profile_and_what_mutex_shows(self):
         # Four threads take one threading.Lock and hold it across a 5 ms sleep: three wait for it
         # while one sleeps, so the waits at `with lock:` are 3/4 of update()'s off-CPU time.
         block = self.profile("block", ["lock", "60"], 3)
         counted, listing = listed_lines(block, "update", ["-sample_index=delay"])
-        self.assertEqual(counted, {36, 37}, listing)
+        with_lock = line_of("with lock:", "def update")
+        self.assertEqual(counted, {with_lock, with_lock + 1}, listing)
         shares, _, total = python_shares(block, ["update", "PyThread_acquire_lock_timed"], value=1)
         self.assertGreater(shares["update"], 95, listing)
         self.assertAlmostEqual(shares["PyThread_acquire_lock_timed"], 75, delta=6, msg=listing)
@@ -171,7 +195,7 @@ class PythonWaitProfilesTest(WorkloadTestCase):
 
     def test_goroutine_dump_shows_each_threads_python_stack(self):
         # Five threads: main joins the others (contend, Thread.join), four run update, each either
-        # waiting for the Lock (line 36) or sleeping under it (line 37).
+        # waiting for the Lock (`with lock:`) or sleeping under it (the line after).
         out = self.profile("goroutine", ["lock", "60"], 1)
         rows, text = top_rows(out)
         self.assertIn("of 5 total", text)
@@ -181,7 +205,8 @@ class PythonWaitProfilesTest(WorkloadTestCase):
         self.assertEqual(rows["Thread.join"][1], 20.0, text)
         self.assertEqual(rows["<module>"][1], 20.0, text)
         counted, listing = listed_lines(out, "update")
-        self.assertTrue(counted and counted <= {36, 37}, listing)
+        with_lock = line_of("with lock:", "def update")
+        self.assertTrue(counted and counted <= {with_lock, with_lock + 1}, listing)
         # Python callers under their callees, C frames above them, as the BPF walk puts them.
         for _, frames in raw_stacks(out):
             if "update" in frames:
@@ -200,7 +225,7 @@ class PythonWaitProfilesTest(WorkloadTestCase):
         self.assertEqual(rows["spawn"][1], 100.0, text)
         self.assertEqual(rows["Thread.start"][1], 100.0, text)
         counted, listing = listed_lines(out, "start_pool")
-        self.assertEqual(counted, {57}, listing)
+        self.assertEqual(counted, {line_of("t.start()", "def start_pool")}, listing)
 
 
 if __name__ == "__main__":

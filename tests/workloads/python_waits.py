@@ -5,7 +5,8 @@ sleep SECONDS: main() calls wait_long() and wait_short(), which sleep 30 ms and 
 holds 75% of the time the two wait. lock SECONDS: four threads run update(), each taking a shared
 threading.Lock and holding it across a 5 ms sleep (a slow write under a lock), so three wait for it
 most of the time. threads DELAY SECONDS: after DELAY, start_pool() starts four threads and
-start_one() one.
+start_one() one. pool THREADS SECONDS: serve() starts THREADS threads that, as the main thread,
+poll() every 10 ms.
 """
 import sys
 import threading
@@ -72,11 +73,28 @@ def spawn(delay, seconds):
         t.join()
 
 
+def poll(end):
+    while time.monotonic() < end:
+        time.sleep(0.01)
+
+
+def serve(threads, seconds):
+    end = time.monotonic() + seconds
+    workers = [threading.Thread(target=poll, args=(end,)) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    poll(end)
+    for w in workers:
+        w.join()
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "sleep":
         main(float(sys.argv[2]))
     elif mode == "lock":
         contend(float(sys.argv[2]))
+    elif mode == "pool":
+        serve(int(sys.argv[2]), float(sys.argv[3]))
     else:
         spawn(float(sys.argv[2]), float(sys.argv[3]))
