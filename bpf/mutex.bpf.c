@@ -8,6 +8,9 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
+/* A Python thread's lock wait shows the Python function that waits. */
+#define PROFD_PYTHON_FRAMES 1
+
 #include "process_events.bpf.h"
 #include "profd_abi.h"
 #include "switch_out.bpf.h"

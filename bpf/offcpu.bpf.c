@@ -5,6 +5,9 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+/* A Python thread's wait shows the Python function that waits. */
+#define PROFD_PYTHON_FRAMES 1
+
 #include "process_events.bpf.h"
 #include "profd_abi.h"
 #include "switch_out.bpf.h"

@@ -62,9 +62,10 @@ enum profd_counter {
   PROFD_COUNTER_UNWIND_READ_FAILED,   /* reading the user stack failed: the stack ends there */
   PROFD_COUNTER_LIVE_MAP_FULL,        /* heap: a sampled block not remembered, live map full */
   PROFD_COUNTER_LIVE_STORE_FAILED,    /* heap: a sampled block not remembered (no memory) */
-  PROFD_COUNTER_PYTHON_NO_THREAD,     /* cpu: a Python thread's state not found: eval frames kept native */
-  PROFD_COUNTER_PYTHON_READ_FAILED,   /* cpu: a Python frame unreadable: its chain ends there */
-  PROFD_COUNTER_PYTHON_TRUNCATED,     /* cpu: a thread's Python frames beyond PROFD_PYTHON_MAX_FRAMES */
+  PROFD_COUNTER_PYTHON_NO_THREAD,     /* a Python thread's state not found: eval frames kept native */
+  PROFD_COUNTER_PYTHON_READ_FAILED,   /* a Python frame unreadable: its chain ends there */
+  PROFD_COUNTER_PYTHON_TRUNCATED,     /* a thread's Python frames beyond PROFD_PYTHON_MAX_FRAMES */
+  PROFD_COUNTER_PYTHON_CODE_DROPPED,  /* a new code object not queued (queue full): read at the end */
   PROFD_COUNTER_MAX,
 };
 
@@ -231,7 +232,7 @@ _Static_assert(sizeof(struct profd_unwind_row) == 16, "profd_unwind_row layout")
 _Static_assert(sizeof(struct profd_unwind_mapping) == 40, "profd_unwind_mapping layout");
 #endif
 
-/* ---- Python frames (CPU profile) ----
+/* ---- Python frames (cpu, block, mutex, threadcreate) ----
  * For a CPython process the daemon publishes where its runtime is and its version's struct offsets
  * (python_processes, by tgid). The unwinder replaces each native frame in _PyEval_EvalFrameDefault by
  * the Python frames that call runs: the thread's _PyInterpreterFrame chain from
@@ -248,6 +249,18 @@ _Static_assert(sizeof(struct profd_unwind_mapping) == 40, "profd_unwind_mapping 
 #define PROFD_PYTHON_CODE_SHIFT 16
 #define PROFD_PYTHON_CODE_MASK ((1ULL << 44) - 1)
 #define PROFD_PYTHON_OFFSET_MASK 0xffffULL
+
+/* The profd_stack.ips value of a Python frame running code object `code`, whose prev_instr is
+ * `prev_instr` (the instruction running, or last run; before the first one at a frame's start) and
+ * whose instructions start `code_adaptive` bytes in. The BPF walk and the daemon's thread dump
+ * both encode with it. */
+static inline __u64 profd_python_frame_value(__u64 code, __u64 prev_instr, __u64 code_adaptive) {
+  const __u64 first = code + code_adaptive;
+  __u64 offset = prev_instr >= first ? (prev_instr - first) / 2 : 0;
+  if (offset > PROFD_PYTHON_OFFSET_MASK) offset = PROFD_PYTHON_OFFSET_MASK;
+  return PROFD_PYTHON_FRAME_TAG |
+         (((code >> 3) & PROFD_PYTHON_CODE_MASK) << PROFD_PYTHON_CODE_SHIFT) | offset;
+}
 
 /* Byte offsets into one CPython version's structs (daemon/process/python_offsets.h has the
  * tables). The first group is what BPF reads; the rest is for the daemon's symbolization. */
@@ -285,6 +298,19 @@ struct profd_python_process {
   struct profd_python_offsets offsets;
 };
 
+/* A code object the walk met for the first time in a process (python_new_codes): the daemon reads
+ * it while the process lives, instead of re-reading every stack. start_ticks tells a reused pid
+ * apart: the process's start in clock ticks since boot, /proc/PID/stat's starttime. */
+struct profd_python_code_seen {
+  __u32 pid; /* tgid */
+  __u32 reserved;
+  __u64 start_ticks;
+  __u64 code; /* the code object's address */
+};
+
+/* The kernel's USER_HZ: /proc/PID/stat's starttime is start_boottime / (1e9 / USER_HZ). */
+#define PROFD_NANOS_PER_CLOCK_TICK 10000000ULL
+
 #ifdef __cplusplus
 static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
@@ -294,6 +320,7 @@ static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch lay
 static_assert(sizeof(struct profd_cpu_period) == 16, "profd_cpu_period layout");
 static_assert(sizeof(struct profd_python_offsets) == 48, "profd_python_offsets layout");
 static_assert(sizeof(struct profd_python_process) == 72, "profd_python_process layout");
+static_assert(sizeof(struct profd_python_code_seen) == 24, "profd_python_code_seen layout");
 #else
 _Static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
 _Static_assert(sizeof(struct profd_sample_key) == 40, "profd_sample_key layout");
@@ -303,6 +330,7 @@ _Static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch la
 _Static_assert(sizeof(struct profd_cpu_period) == 16, "profd_cpu_period layout");
 _Static_assert(sizeof(struct profd_python_offsets) == 48, "profd_python_offsets layout");
 _Static_assert(sizeof(struct profd_python_process) == 72, "profd_python_process layout");
+_Static_assert(sizeof(struct profd_python_code_seen) == 24, "profd_python_code_seen layout");
 #endif
 
 #endif /* PROFD_BPF_PROFD_ABI_H */

@@ -6,6 +6,9 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
+/* A Python thread's clone shows the Python function that starts the thread. */
+#define PROFD_PYTHON_FRAMES 1
+
 #include "process_events.bpf.h"
 #include "profd_abi.h"
 #include "sample_counts.bpf.h"

@@ -68,6 +68,8 @@ const char* CounterName(profd_counter counter) {
       return "Python frame chains ended by an unreadable frame";
     case PROFD_COUNTER_PYTHON_TRUNCATED:
       return "Python stacks truncated at 64 Python frames";
+    case PROFD_COUNTER_PYTHON_CODE_DROPPED:
+      return "new Python code objects not queued for reading (queue full)";
     case PROFD_COUNTER_MAX:
       break;
   }

@@ -45,6 +45,8 @@ bool StackCollector::UseObject(bpf_object* object, const CollectorOptions& optio
   }
   bpf_map* python = bpf_object__find_map_by_name(object, "python_processes");  // optional
   python_processes_fd_ = python ? bpf_map__fd(python) : -1;
+  bpf_map* new_codes = bpf_object__find_map_by_name(object, "python_new_codes");
+  python_new_codes_fd_ = new_codes ? bpf_map__fd(new_codes) : -1;
   bpf_map* targets = bpf_object__find_map_by_name(object, "target_pids");
   const uint8_t one = 1;
   for (pid_t pid : pids) {
@@ -103,6 +105,15 @@ std::vector<ProcessEvent> StackCollector::TakeProcessEvents() {
     bpf_map_delete_elem(process_events_fd_, &pid);
   }
   return events;
+}
+
+std::vector<profd_python_code_seen> StackCollector::TakeNewPythonCodes() {
+  std::vector<profd_python_code_seen> codes;
+  profd_python_code_seen code;
+  while (python_new_codes_fd_ >= 0 &&
+         bpf_map_lookup_and_delete_elem(python_new_codes_fd_, nullptr, &code) == 0)
+    codes.push_back(code);
+  return codes;
 }
 
 // One counts entry as a sample, its stacks read into `stacks` unless there already.

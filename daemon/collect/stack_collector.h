@@ -69,6 +69,10 @@ class StackCollector {
   // ProcessTracker.
   std::vector<ProcessEvent> TakeProcessEvents();
 
+  // The Python code objects the walk met for the first time since the last call (popped off the
+  // queue, so each call costs only what is new); empty for an object without Python frames.
+  std::vector<profd_python_code_seen> TakeNewPythonCodes();
+
   // Everything counted so far; values are {events, total weight} per key (heap: its four values).
   virtual StackSamples Collect() const;
 
@@ -92,7 +96,7 @@ class StackCollector {
   // The maps LoadedUnwindTables fills.
   int unwind_tables_fd() const { return unwind_tables_fd_; }
   int process_unwind_fd() const { return process_unwind_fd_; }
-  // Where the object walks Python frames (the CPU sampler), else -1.
+  // Where the object walks Python frames (cpu, block, mutex, threadcreate), else -1.
   int python_processes_fd() const { return python_processes_fd_; }
 
  protected:
@@ -135,6 +139,7 @@ class StackCollector {
   int unwind_tables_fd_ = -1;
   int process_unwind_fd_ = -1;
   int python_processes_fd_ = -1;
+  int python_new_codes_fd_ = -1;
   bool follow_forks_ = false;
 };
 

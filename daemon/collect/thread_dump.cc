@@ -11,10 +11,12 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "process/loaded_unwind_tables.h"
 #include "process/proc_files.h"
+#include "process/python_runtime.h"
 #include "unwind_table.h"
 
 namespace profd {
@@ -42,11 +44,14 @@ std::vector<uint64_t> KernelStack(const std::string& text, const KernelSymbolize
 struct StoppedThread {
   user_regs_struct regs = {};
   UserStackUnwinder::StackCopy stack;
+  std::vector<PythonFrame> python;  // its Python frames, when `python` was given
   double pause_micros = 0;
 };
 
-// Stops `tid`, reads its registers and the top of its stack, and lets it go.
-bool CaptureThread(pid_t tid, StoppedThread* out, std::string* error) {
+// Stops `tid`, reads its registers, the top of its stack and, in a CPython process (`python`), its
+// Python frames, and lets it go.
+bool CaptureThread(pid_t pid, pid_t tid, const PythonRuntime* python, StoppedThread* out,
+                   std::string* error) {
   if (ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
     *error = std::string("cannot attach with ptrace: ") + std::strerror(errno);
     return false;
@@ -64,6 +69,7 @@ bool CaptureThread(pid_t tid, StoppedThread* out, std::string* error) {
     // A partial read stops at the end of the stack mapping: what was read is what there is.
     const ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
     out->stack.bytes.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    if (python) out->python = ReadPythonFrames(pid, *python, out->regs.fs_base);
     ok = true;
   } else {
     *error = std::string("cannot stop the thread: ") + std::strerror(errno);
@@ -130,6 +136,7 @@ std::vector<uint64_t> UserStackUnwinder::Unwind(uint64_t ip, uint64_t sp, uint64
 size_t DumpThreads(const ProcessInfo& process, const KernelSymbolizer& kernel, bool dwarf_unwinding,
                    ThreadDump* dump) {
   UserStackUnwinder unwinder(&process, dwarf_unwinding);
+  const std::optional<PythonRuntime> python = FindPythonRuntime(process);
   size_t added = 0;
   for (pid_t tid : ThreadsOf(process.pid)) {
     StackSample sample;
@@ -142,7 +149,7 @@ size_t DumpThreads(const ProcessInfo& process, const KernelSymbolizer& kernel, b
 
     StoppedThread stopped;
     std::string error;
-    if (!CaptureThread(tid, &stopped, &error)) {
+    if (!CaptureThread(process.pid, tid, python ? &*python : nullptr, &stopped, &error)) {
       dump->errors.push_back("pid " + std::to_string(process.pid) + " thread " +
                              std::to_string(tid) + ": " + error);
       continue;
@@ -151,6 +158,9 @@ size_t DumpThreads(const ProcessInfo& process, const KernelSymbolizer& kernel, b
     StackTrace user_trace;
     user_trace.ips = unwinder.Unwind(stopped.regs.rip, stopped.regs.rsp, stopped.regs.rbp,
                                      stopped.stack, &user_trace.truncated);
+    if (python)
+      user_trace.ips = MergePythonFrames(user_trace.ips, stopped.python, python->bpf.eval_start,
+                                         python->bpf.eval_end);
     StackSamples& samples = dump->samples;
     sample.user_stack_id = samples.stacks.size() + 1;  // ids only need to be unique in the dump
     samples.stacks.emplace(sample.user_stack_id, std::move(user_trace));

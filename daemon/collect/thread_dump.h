@@ -1,8 +1,9 @@
 // The goroutine (thread dump) profile for native processes: every thread's current user and kernel
 // stack. Each thread is stopped with ptrace just long enough to read its registers and copy the top
-// of its stack, then released; the stack is unwound afterwards from the copy, with the same unwind
-// tables and rules as the BPF unwinder. The kernel releases a thread by itself if profd dies
-// meanwhile.
+// of its stack (and, in a CPython process, its Python frames), then released; the stack is unwound
+// afterwards from the copy, with the same unwind tables and rules as the BPF unwinder, and its
+// Python frames put in place of the eval frames as the BPF walk does. The kernel releases a thread
+// by itself if profd dies meanwhile.
 #ifndef PROFD_DAEMON_COLLECT_THREAD_DUMP_H
 #define PROFD_DAEMON_COLLECT_THREAD_DUMP_H
 

@@ -21,6 +21,16 @@ std::string FieldsAfterComm(const std::string& stat) {
 
 std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+// Field `n` of /proc/PID/stat, numbered as proc(5) does (3 and up: those after the comm); "" when
+// the process is gone.
+std::string StatField(pid_t pid, int n) {
+  std::istringstream fields(FieldsAfterComm(ReadProcFile(ProcPath(pid, "stat"))));
+  std::string field;
+  for (int i = 3; i <= n && fields >> field; i++)
+    if (i == n) return field;
+  return "";
+}
+
 }  // namespace
 
 std::string ProcPath(pid_t pid, const std::string& what) {
@@ -93,11 +103,12 @@ double ProcessRunSeconds(pid_t pid) {
 }
 
 double ProcessUserSeconds(pid_t pid) {
-  std::istringstream fields(FieldsAfterComm(ReadProcFile(ProcPath(pid, "stat"))));
-  std::string field;
-  for (int i = 3; i <= 14 && fields >> field; i++)  // utime is field 14 (proc(5))
-    if (i == 14) return std::strtod(field.c_str(), nullptr) / sysconf(_SC_CLK_TCK);
-  return 0;
+  // utime is field 14
+  return std::strtod(StatField(pid, 14).c_str(), nullptr) / sysconf(_SC_CLK_TCK);
+}
+
+uint64_t ProcessStartTicks(pid_t pid) {
+  return std::strtoull(StatField(pid, 22).c_str(), nullptr, 10);  // starttime is field 22
 }
 
 std::string CgroupOf(pid_t pid) {

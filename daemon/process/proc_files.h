@@ -52,6 +52,9 @@ double ProcessRunSeconds(pid_t pid);
 // Seconds the process has run in user mode (utime of /proc/PID/stat, in clock ticks); 0 when gone.
 double ProcessUserSeconds(pid_t pid);
 
+// When the process started, in clock ticks since boot (starttime of /proc/PID/stat); 0 when gone.
+uint64_t ProcessStartTicks(pid_t pid);
+
 // The process's cgroup v2 path ("/system.slice/redis.service"); "" when none or gone.
 std::string CgroupOf(pid_t pid);
 

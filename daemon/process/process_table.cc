@@ -206,6 +206,7 @@ bool ProcessTable::Capture(pid_t pid, ProcessInfo* info) {
   if (comm.empty()) return false;
   info->pid = pid;
   info->comm = comm;
+  info->start_ticks = ProcessStartTicks(pid);
   info->root = ProcPath(pid, "root");
   if (UniqueFd dir(::open(info->root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)); dir.valid()) {
     info->root = "/proc/self/fd/" + std::to_string(dir.get());

@@ -60,6 +60,9 @@ struct ProcessInfo {
   pid_t pid = 0;
   std::string comm;
   std::string exe;                // the executable's path (/proc/PID/exe), "" when unreadable
+  // Its start in clock ticks since boot (/proc/PID/stat's starttime): with the pid, which process
+  // this is, once pids are reused.
+  uint64_t start_ticks = 0;
   // Its service_name and container_id labels (ServiceNameOf, ContainerIdOf of its cgroup), taken
   // once when it is read rather than at every sample.
   std::string service_name;

@@ -143,6 +143,63 @@ std::optional<PythonRuntime> FindPythonRuntime(const ProcessInfo& process) {
   return std::nullopt;
 }
 
+std::vector<PythonFrame> ReadPythonFrames(pid_t pid, const PythonRuntime& runtime,
+                                          uint64_t thread_pointer) {
+  const profd_python_offsets& o = runtime.bpf.offsets;
+  auto pointer = [pid](uint64_t address) {
+    uint64_t value = 0;
+    return address && ReadValue(pid, address, &value) ? value : 0;
+  };
+  // The thread's PyThreadState: the GIL holder, else its entry in the main interpreter's list (a
+  // dump looks further than BPF's 1,024: up to 4096 threads).
+  uint64_t tstate = pointer(runtime.bpf.runtime + o.runtime_tstate_current);
+  if (!tstate || pointer(tstate + o.tstate_thread_id) != thread_pointer) {
+    const uint64_t interp = pointer(runtime.bpf.runtime + o.runtime_interpreters_head);
+    tstate = interp ? pointer(interp + o.interp_threads_head) : 0;
+    for (int i = 0; i < 4096 && tstate && pointer(tstate + o.tstate_thread_id) != thread_pointer;
+         i++)
+      tstate = pointer(tstate + o.tstate_next);
+  }
+  std::vector<PythonFrame> frames;
+  const uint64_t cframe = tstate ? pointer(tstate + o.tstate_cframe) : 0;
+  uint64_t frame = cframe ? pointer(cframe + o.cframe_current_frame) : 0;
+  while (frame && frames.size() < PROFD_PYTHON_MAX_FRAMES) {
+    uint64_t code = 0, previous = 0, prev_instr = 0;
+    uint8_t is_entry = 0;
+    if (!ReadValue(pid, frame + o.frame_code, &code) ||
+        !ReadValue(pid, frame + o.frame_previous, &previous) ||
+        !ReadValue(pid, frame + o.frame_prev_instr, &prev_instr) ||
+        !ReadValue(pid, frame + o.frame_is_entry, &is_entry) || !code || (code >> 47) != 0)
+      break;
+    frames.push_back(
+        {profd_python_frame_value(code, prev_instr, o.code_code_adaptive), is_entry != 0});
+    frame = previous;
+  }
+  return frames;
+}
+
+std::vector<uint64_t> MergePythonFrames(const std::vector<uint64_t>& native,
+                                        const std::vector<PythonFrame>& python, uint64_t eval_start,
+                                        uint64_t eval_end) {
+  std::vector<uint64_t> out;
+  size_t next = 0;       // the next Python frame
+  bool pending = false;  // emitting the Python frames of one eval call, up to its entry frame
+  auto emit = [&] {
+    pending = !python[next].entry && next + 1 < python.size();
+    out.push_back(python[next++].value);
+  };
+  for (uint64_t ip : native) {
+    while (pending && out.size() < PROFD_MAX_FRAMES) emit();
+    if (out.size() == PROFD_MAX_FRAMES) return out;
+    if (ip >= eval_start && ip < eval_end && next < python.size())
+      emit();
+    else
+      out.push_back(ip);
+  }
+  while (pending && out.size() < PROFD_MAX_FRAMES) emit();
+  return out;
+}
+
 bool ReadPythonCode(pid_t pid, const PythonRuntime& runtime, uint64_t address, PythonCode* code) {
   const profd_python_offsets& o = runtime.bpf.offsets;
   uint64_t type = 0, qualname = 0, filename = 0, line_table = 0;

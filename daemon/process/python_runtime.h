@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "process/process_table.h"
 #include "profd_abi.h"
@@ -43,6 +44,25 @@ struct PythonCode {
 // code object (its type is not `runtime.code_type`). Names are bounded to 1 KiB, the line table
 // to 64 KiB.
 bool ReadPythonCode(pid_t pid, const PythonRuntime& runtime, uint64_t address, PythonCode* code);
+
+// One Python frame of a thread, as the BPF walk reads it.
+struct PythonFrame {
+  uint64_t value = 0;  // the stack value (profd_python_frame_value)
+  bool entry = false;  // the first frame its native eval call ran: the last that call replaces
+};
+
+// The Python frames of the thread whose pthread_self() is `thread_pointer` (fs_base on x86-64),
+// innermost first, at most PROFD_PYTHON_MAX_FRAMES; empty when it runs no Python. Read with the
+// thread stopped, so they match its native stack.
+std::vector<PythonFrame> ReadPythonFrames(pid_t pid, const PythonRuntime& runtime,
+                                          uint64_t thread_pointer);
+
+// The native stack `native` (leaf first) with each frame in the eval function
+// [eval_start, eval_end) replaced by the Python frames it runs, up to and including the next entry
+// frame, as the BPF walk merges them (bpf/python_frames.bpf.h); at most PROFD_MAX_FRAMES.
+std::vector<uint64_t> MergePythonFrames(const std::vector<uint64_t>& native,
+                                        const std::vector<PythonFrame>& python, uint64_t eval_start,
+                                        uint64_t eval_end);
 
 }  // namespace profd
 

@@ -291,9 +291,8 @@ class OwnCollection {
     tracker_.RereadFollowed(&changes_);  // code the processes a target started dlopen'ed
     ApplyChanges();
     // Python code objects are read while their processes live: a launched command is gone by the
-    // time its profile is assembled.
-    if (unwind_tables_->stats().python_processes)
-      python_.Learn(sampler_->Collect(), tracker_.table());
+    // time its profile is assembled. Only those the walk met for the first time.
+    python_.Learn(sampler_->TakeNewPythonCodes(), tracker_.table());
     if (exits_.exited.size() + credentials_.changed.size() >= request_.pids.size() &&
         !request_.pids.empty())
       return false;

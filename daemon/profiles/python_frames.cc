@@ -48,38 +48,32 @@ bool IsPythonFrame(uint64_t frame) {
 }
 
 const PythonRuntime* PythonFrameNames::RuntimeOf(const ProcessInfo& process) {
-  auto [it, inserted] = runtimes_.try_emplace(process.pid);
+  auto [it, inserted] = runtimes_.try_emplace(ProcessKey{process.pid, process.start_ticks});
   if (inserted) it->second = FindPythonRuntime(process);
   return it->second ? &*it->second : nullptr;
 }
 
 const PythonCode* PythonFrameNames::CodeOf(const ProcessInfo& process, uint64_t address) {
-  auto found = codes_.find({process.pid, address});
+  const std::pair<ProcessKey, uint64_t> key{{process.pid, process.start_ticks}, address};
+  auto found = codes_.find(key);
   if (found != codes_.end() && found->second) return &*found->second;
   // Not read, or not readable the last time: the process may have been gone, try while it lives.
   const PythonRuntime* runtime = RuntimeOf(process);
   PythonCode code;
   if (!runtime || !ReadPythonCode(process.pid, *runtime, address, &code)) {
-    codes_.try_emplace({process.pid, address});
+    codes_.try_emplace(key);
     return nullptr;
   }
-  auto& slot = codes_[{process.pid, address}];
+  auto& slot = codes_[key];
   slot = std::move(code);
   return &*slot;
 }
 
-void PythonFrameNames::Learn(const StackSamples& samples, const ProcessTable& processes) {
-  for (const StackSample& sample : samples.samples) {
-    auto trace = samples.stacks.find(sample.user_stack_id);
-    if (trace == samples.stacks.end()) continue;
-    const ProcessInfo* process = nullptr;
-    for (uint64_t frame : trace->second.ips) {
-      if (!IsPythonFrame(frame)) continue;
-      const auto known = codes_.find({static_cast<pid_t>(sample.pid), CodeAddress(frame)});
-      if (known != codes_.end() && known->second) continue;
-      if (!process && !(process = processes.Find(static_cast<pid_t>(sample.pid)))) break;
-      CodeOf(*process, CodeAddress(frame));
-    }
+void PythonFrameNames::Learn(const std::vector<profd_python_code_seen>& codes,
+                             const ProcessTable& processes) {
+  for (const profd_python_code_seen& code : codes) {
+    const ProcessInfo* process = processes.Find(static_cast<pid_t>(code.pid));
+    if (process && process->start_ticks == code.start_ticks) CodeOf(*process, code.code);
   }
 }
 

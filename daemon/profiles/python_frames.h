@@ -1,7 +1,8 @@
-// Python frames of CPU stacks (bpf/profd_abi.h's tagged values) named from the code objects in the
+// Python frames of user stacks (bpf/profd_abi.h's tagged values) named from the code objects in the
 // process's memory: function co_qualname, file co_filename, line from co_linetable. Code objects
 // are read while the process lives (Learn, during the window: a launched command has exited by the
-// time its profile is assembled) and cached by (pid, code address) for the profile's assembly.
+// time its profile is assembled) and cached by (pid, start time, code address) for the profile's
+// assembly: a reused pid is another process, whose code objects are its own.
 #ifndef PROFD_DAEMON_PROFILES_PYTHON_FRAMES_H
 #define PROFD_DAEMON_PROFILES_PYTHON_FRAMES_H
 
@@ -12,8 +13,8 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
-#include "collect/stack_samples.h"
 #include "process/process_table.h"
 #include "process/python_runtime.h"
 #include "profile_builder.h"
@@ -31,9 +32,10 @@ std::string PythonModuleName(const std::string& filename);
 
 class PythonFrameNames {
  public:
-  // Reads the code objects of every Python frame of `samples` not read yet, while their processes
-  // live.
-  void Learn(const StackSamples& samples, const ProcessTable& processes);
+  // Reads the code objects the BPF walk met for the first time (StackCollector::
+  // TakeNewPythonCodes), while their processes live; those of a process gone or replaced at its
+  // pid are left.
+  void Learn(const std::vector<profd_python_code_seen>& codes, const ProcessTable& processes);
 
   // The frame's function, file and line; false when its code object could not be read (then
   // `line` names the code object's address). `interpreter` is the CPython file, "" when unknown.
@@ -43,8 +45,10 @@ class PythonFrameNames {
   const PythonRuntime* RuntimeOf(const ProcessInfo& process);
   const PythonCode* CodeOf(const ProcessInfo& process, uint64_t address);
 
-  std::map<pid_t, std::optional<PythonRuntime>> runtimes_;
-  std::map<std::pair<pid_t, uint64_t>, std::optional<PythonCode>> codes_;
+  // A process: its pid and start time (ProcessInfo::start_ticks).
+  using ProcessKey = std::pair<pid_t, uint64_t>;
+  std::map<ProcessKey, std::optional<PythonRuntime>> runtimes_;
+  std::map<std::pair<ProcessKey, uint64_t>, std::optional<PythonCode>> codes_;
 };
 
 }  // namespace profd

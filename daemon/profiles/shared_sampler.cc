@@ -283,6 +283,9 @@ void SharedSampler::DrainLocked() {
   for (pid_t pid : collector_->TakeSampledPids()) new_pids_.push_back(pid);
   for (const ProcessEvent& event : collector_->TakeProcessEvents())
     process_events_.push_back(event);
+  // Python code objects are named at assembly, from the live processes: the queue of new ones is
+  // only emptied, so that it never fills and counts drops.
+  collector_->TakeNewPythonCodes();
   const size_t cached_before = stacks_.size();
   std::vector<StackSample> drained = collector_->Drain(&stacks_);
   samples_drained_ += drained.size();

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,8 @@
 #include <climits>
 #include <cstdlib>
 #include <thread>
+
+#include "profd_abi.h"
 
 namespace profd {
 namespace {
@@ -79,6 +82,35 @@ TEST(ProcFiles, CommandLineExecutableAndCgroup) {
   EXPECT_EQ(cgroup.front(), '/');
 }
 
+// The start time is the boot-time clock at fork in 10 ms ticks, as the BPF Python walk computes it
+// from the task's start_boottime (profd_python_code_seen).
+TEST(ProcFiles, StartTicksAreTheBootClockAtFork) {
+  auto boot_ticks = [] {
+    timespec now;
+    clock_gettime(CLOCK_BOOTTIME, &now);
+    return (static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec) /
+           PROFD_NANOS_PER_CLOCK_TICK;
+  };
+  const uint64_t before = boot_ticks();
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    char byte;
+    close(ready[1]);
+    (void)!read(ready[0], &byte, 1);  // until the parent has read our stat
+    _exit(0);
+  }
+  const uint64_t after = boot_ticks();
+  const uint64_t started = ProcessStartTicks(child);
+  close(ready[1]);
+  waitpid(child, nullptr, 0);
+  close(ready[0]);
+  EXPECT_GE(started, before);
+  EXPECT_LE(started, after);
+  EXPECT_GE(started, ProcessStartTicks(getpid()));
+}
+
 TEST(ProcFiles, AGoneProcessAnswersEmpty) {
   const pid_t gone = GonePid();
   EXPECT_TRUE(ThreadsOf(gone).empty());
@@ -88,6 +120,7 @@ TEST(ProcFiles, AGoneProcessAnswersEmpty) {
   EXPECT_EQ(ThreadRunNanos(gone, gone), 0u);
   EXPECT_EQ(ProcessRunSeconds(gone), 0);
   EXPECT_EQ(ProcessUserSeconds(gone), 0);
+  EXPECT_EQ(ProcessStartTicks(gone), 0u);
   EXPECT_EQ(CgroupOf(gone), "");
   EXPECT_EQ(ExecutableOf(gone), "");
 }

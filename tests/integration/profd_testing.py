@@ -125,9 +125,10 @@ def raw_samples(profile_path):
     return samples
 
 
-def raw_stacks(profile_path):
+def raw_stacks(profile_path, value=0):
     """Parses `go tool pprof -raw` with inlined calls expanded: returns [(count, [function, ...])],
-    leaf (innermost inlined call) first, kernel frames dropped."""
+    leaf (innermost inlined call) first, kernel frames dropped; count is the sample's value number
+    `value` (0: its first sample type)."""
     text = pprof(["-raw", profile_path])
     locations = {}
     current = None
@@ -147,9 +148,10 @@ def raw_stacks(profile_path):
             if m and current is not None and current:
                 current.append(m.group(1))  # the caller of the line above, inlined here
         elif section == "Samples":
-            m = re.match(r"^\s+(\d+)\s+\d+: ([\d ]+)$", line)
+            m = re.match(r"^\s+(\d+(?:\s+\d+)+): ([\d ]+)$", line)
             if m:
-                samples.append((int(m.group(1)), [int(i) for i in m.group(2).split()]))
+                values = m.group(1).split()
+                samples.append((int(values[value]), [int(i) for i in m.group(2).split()]))
     return [(count, [f for i in ids for f in locations.get(i, [])]) for count, ids in samples]
 
 

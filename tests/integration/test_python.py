@@ -1,19 +1,22 @@
-"""Python frames in CPU profiles: Debian's CPython 3.11 profiled by its Python functions, through
-the real BPF sampler, read back with `go tool pprof`."""
+"""Python frames in cpu, block, mutex and threadcreate profiles: Debian's CPython 3.11 profiled by its
+Python functions, through the real BPF programs, read back with `go tool pprof`."""
 import os
 import re
 import unittest
 
-from profd_testing import WorkloadTestCase, pprof, raw_stacks, run_profd, start_workload
+from profd_testing import (WorkloadTestCase, pprof, raw_stacks, run_profd, start_workload,
+                           top_rows)
 
 PYTHON = "/usr/bin/python3.11"
-WORKLOAD = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                                         "workloads", "python_split.py"))
+WORKLOADS = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                          "workloads"))
+WORKLOAD = os.path.join(WORKLOADS, "python_split.py")
+WAITS = os.path.join(WORKLOADS, "python_waits.py")
 
 
-def python_shares(path, functions):
+def python_shares(path, functions, value=0):
     """cum % of each of `functions` over the samples of the profile, from its stacks."""
-    stacks = raw_stacks(path)
+    stacks = raw_stacks(path, value)
     total = float(sum(count for count, _ in stacks))
     cum = {f: 0 for f in functions}
     for count, frames in stacks:
@@ -94,6 +97,135 @@ class PythonProfileTest(WorkloadTestCase):
             if any(re.match(r"(deflate|longest_match|fill_window|compress)", f) for f in below):
                 on_c += count
         self.assertGreater(100.0 * on_c / total, 70, text)
+
+
+def line_of(text, after):
+    """The number of the first line of the waits workload holding `text` after the one holding
+    `after`."""
+    with open(WAITS) as f:
+        lines = f.read().splitlines()
+    start = next(i for i, line in enumerate(lines) if after in line)
+    return next(i + 1 for i in range(start, len(lines)) if text in lines[i])
+
+
+def listed_lines(out, function, extra=()):
+    """The lines `go tool pprof -list` gives a value in `function`, and the text."""
+    text = pprof(["-list", "^%s$" % function] + list(extra) + [out])
+    counted = set()
+    for line in text.splitlines():
+        m = re.match(r"^\s+(\S+)\s+(\S+)\s+(\d+):", line)
+        if m and m.group(2) != ".":
+            counted.add(int(m.group(3)))
+    return counted, text
+
+
+@unittest.skipUnless(os.path.exists(PYTHON), "no " + PYTHON)
+class PythonWaitProfilesTest(WorkloadTestCase):
+    """block, mutex and threadcreate: the Python function that waits or starts a thread, with its
+    line, in place of the interpreter's eval frames."""
+    dir_prefix = "profd-python-waits-"
+
+    def profile(self, profile_type, argv, seconds):
+        p = start_workload([PYTHON, WAITS] + argv)
+        self.procs.append(p)
+        out = os.path.join(self.dir, profile_type + ".pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--type", profile_type, "--seconds", str(seconds),
+                       "-o", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.stderr = r.stderr
+        return out
+
+    def test_every_thread_of_a_large_pool_in_the_block_profile(self):
+        # 40 threads and the main one poll every 10 ms: each waits nearly all the time, so each
+        # holds 1/41 of the delay. A thread that waits does not hold the GIL: its state is found in
+        # the interpreter's thread list, however deep (newest first: main is the last).
+        out = self.profile("block", ["pool", "40", "60"], 3)
+        self.assertNotIn("thread state was not found", self.stderr)
+        shares, _, _ = python_shares(out, ["poll", "serve", "Thread.run"], value=1)
+        text = pprof(["-top", "-nodecount=25", "-sample_index=delay", out])
+        self.assertGreater(shares["poll"], 98, text)
+        self.assertAlmostEqual(shares["Thread.run"], 100 * 40 / 41, delta=1.5, msg=text)
+        self.assertAlmostEqual(shares["serve"], 100 / 41, delta=1.5, msg=text)
+        self.assertNotIn("_PyEval_EvalFrameDefault", text)
+
+    def test_sleeps_three_to_one_in_the_block_profile(self):
+        out = self.profile("block", ["sleep", "60"], 4)
+        shares, stacks, total = python_shares(out, ["main", "wait_long", "wait_short"], value=1)
+        text = pprof(["-top", "-nodecount=25", "-sample_index=delay", out])
+        both = shares["wait_long"] + shares["wait_short"]
+        # The main thread only sleeps: nearly all its off-CPU time is in the two functions.
+        self.assertGreater(both, 90, text)
+        self.assertAlmostEqual(100 * shares["wait_long"] / both, 75, delta=5, msg=text)
+        self.assertGreater(shares["main"], 95, text)
+        # Under the Python function, the C frames of time.sleep down to the kernel's wait.
+        for count, frames in stacks:
+            if "wait_long" in frames:
+                self.assertEqual(frames[frames.index("wait_long") + 1], "main", frames)
+        self.assertIn("clock_nanosleep", text + pprof(["-peek", "^wait_long$", out]))
+        # The line of each sleep call, in the workload's file.
+        for function in ("wait_long", "wait_short"):
+            counted, listing = listed_lines(out, function, ["-sample_index=delay"])
+            self.assertIn(WAITS, listing)
+            self.assertEqual(counted, {line_of("time.sleep", "def " + function)}, listing)
+
+    def test_lock_contention_in_the_block_profile_and_what_mutex_shows(self):
+        # Four threads take one threading.Lock and hold it across a 5 ms sleep: three wait for it
+        # while one sleeps, so the waits at `with lock:` are 3/4 of update()'s off-CPU time.
+        block = self.profile("block", ["lock", "60"], 3)
+        counted, listing = listed_lines(block, "update", ["-sample_index=delay"])
+        with_lock = line_of("with lock:", "def update")
+        self.assertEqual(counted, {with_lock, with_lock + 1}, listing)
+        shares, _, total = python_shares(block, ["update", "PyThread_acquire_lock_timed"], value=1)
+        self.assertGreater(shares["update"], 95, listing)
+        self.assertAlmostEqual(shares["PyThread_acquire_lock_timed"], 75, delta=6, msg=listing)
+        # What the mutex profile attributes: pthread mutexes' futex waits. CPython's Lock is a
+        # semaphore, whose waits (futex WAIT_BITSET, as condition variables') are left to the block
+        # profile, so the Lock's contention is missing here; what is left is the GIL's own mutex,
+        # taken by threads coming back from the Lock or the sleep, under the Python function that
+        # does so.
+        mutex = self.profile("mutex", ["lock", "60"], 3)
+        _, mutex_stacks, mutex_total = python_shares(mutex, ["update"], value=1)
+        self.assertLess(mutex_total, 0.02 * total, pprof(["-top", "-sample_index=delay", mutex]))
+        self.assertTrue(mutex_stacks, "no GIL mutex wait at all in 3 s of four threads")
+        for _, frames in mutex_stacks:
+            # The GIL is taken back in PyEval_RestoreThread (take_gil is static: stripped here).
+            self.assertIn("PyEval_RestoreThread", frames)
+            self.assertIn("update", frames[frames.index("PyEval_RestoreThread"):])
+            self.assertIn("Thread.run", frames[frames.index("update"):], frames)
+
+    def test_goroutine_dump_shows_each_threads_python_stack(self):
+        # Five threads: main joins the others (contend, Thread.join), four run update, each either
+        # waiting for the Lock (`with lock:`) or sleeping under it (the line after).
+        out = self.profile("goroutine", ["lock", "60"], 1)
+        rows, text = top_rows(out)
+        self.assertIn("of 5 total", text)
+        self.assertEqual(rows["update"][1], 80.0, text)
+        self.assertEqual(rows["Thread.run"][1], 80.0, text)
+        self.assertEqual(rows["contend"][1], 20.0, text)
+        self.assertEqual(rows["Thread.join"][1], 20.0, text)
+        self.assertEqual(rows["<module>"][1], 20.0, text)
+        counted, listing = listed_lines(out, "update")
+        with_lock = line_of("with lock:", "def update")
+        self.assertTrue(counted and counted <= {with_lock, with_lock + 1}, listing)
+        # Python callers under their callees, C frames above them, as the BPF walk puts them.
+        for _, frames in raw_stacks(out):
+            if "update" in frames:
+                self.assertIn("Thread._bootstrap", frames[frames.index("update"):], frames)
+                above = set(frames[:frames.index("update")])
+                self.assertTrue({"PyThread_acquire_lock_timed", "clock_nanosleep"} & above, frames)
+
+    def test_threads_started_by_python_functions(self):
+        # The workload starts its threads 1 s in, once profd is attached: 4 in start_pool, 1 in
+        # start_one, each through threading.Thread.start.
+        out = self.profile("threadcreate", ["threads", "1", "60"], 3)
+        rows, text = top_rows(out)
+        self.assertRegex(text, r"Total samples = 5\s", text)
+        self.assertEqual(rows["start_pool"][1], 80.0, text)
+        self.assertEqual(rows["start_one"][1], 20.0, text)
+        self.assertEqual(rows["spawn"][1], 100.0, text)
+        self.assertEqual(rows["Thread.start"][1], 100.0, text)
+        counted, listing = listed_lines(out, "start_pool")
+        self.assertEqual(counted, {line_of("t.start()", "def start_pool")}, listing)
 
 
 if __name__ == "__main__":
