@@ -289,6 +289,7 @@ struct profd_python_offsets {
   __u16 unicode_ascii_data;        /* sizeof(PyASCIIObject): a compact ASCII string's characters */
   __u16 unicode_utf8_length;       /* PyCompactUnicodeObject.utf8_length */
   __u16 unicode_utf8;              /* PyCompactUnicodeObject.utf8 */
+  __u16 unicode_compact_data;      /* sizeof(PyCompactUnicodeObject): a compact non-ASCII string's */
 };
 
 struct profd_python_process {
@@ -318,8 +319,8 @@ static_assert(sizeof(struct profd_live_block) == 64, "profd_live_block layout");
 static_assert(sizeof(struct profd_heap_event) == 80, "profd_heap_event layout");
 static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
 static_assert(sizeof(struct profd_cpu_period) == 16, "profd_cpu_period layout");
-static_assert(sizeof(struct profd_python_offsets) == 48, "profd_python_offsets layout");
-static_assert(sizeof(struct profd_python_process) == 72, "profd_python_process layout");
+static_assert(sizeof(struct profd_python_offsets) == 50, "profd_python_offsets layout");
+static_assert(sizeof(struct profd_python_process) == 80, "profd_python_process layout");
 static_assert(sizeof(struct profd_python_code_seen) == 24, "profd_python_code_seen layout");
 #else
 _Static_assert(sizeof(struct profd_stack) == 8 * PROFD_MAX_FRAMES + 8, "profd_stack layout");
@@ -328,8 +329,8 @@ _Static_assert(sizeof(struct profd_live_block) == 64, "profd_live_block layout")
 _Static_assert(sizeof(struct profd_heap_event) == 80, "profd_heap_event layout");
 _Static_assert(sizeof(struct profd_thread_switch) == 48, "profd_thread_switch layout");
 _Static_assert(sizeof(struct profd_cpu_period) == 16, "profd_cpu_period layout");
-_Static_assert(sizeof(struct profd_python_offsets) == 48, "profd_python_offsets layout");
-_Static_assert(sizeof(struct profd_python_process) == 72, "profd_python_process layout");
+_Static_assert(sizeof(struct profd_python_offsets) == 50, "profd_python_offsets layout");
+_Static_assert(sizeof(struct profd_python_process) == 80, "profd_python_process layout");
 _Static_assert(sizeof(struct profd_python_code_seen) == 24, "profd_python_code_seen layout");
 #endif
 

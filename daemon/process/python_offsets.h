@@ -33,6 +33,7 @@ static const struct profd_python_offsets kProfdPython311Offsets = {
     .unicode_ascii_data = 48,
     .unicode_utf8_length = 48,
     .unicode_utf8 = 56,
+    .unicode_compact_data = 72,
 };
 
 #endif /* PROFD_DAEMON_PROCESS_PYTHON_OFFSETS_H */

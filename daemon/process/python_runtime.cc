@@ -77,20 +77,69 @@ bool ReadValue(pid_t pid, uint64_t address, T* out) {
   return ReadMemory(pid, address, out, sizeof(T));
 }
 
-// A str object's text: compact ASCII (the common case for names and paths) or its cached UTF-8.
+// Appends code point `c` to `out` in UTF-8 (a lone surrogate as U+FFFD).
+void AppendUtf8(uint32_t c, std::string* out) {
+  if ((c >= 0xD800 && c <= 0xDFFF) || c > 0x10FFFF) c = 0xFFFD;
+  if (c < 0x80) {
+    out->push_back(static_cast<char>(c));
+  } else if (c < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (c >> 6)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (c >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (c >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  }
+}
+
+}  // namespace
+
+std::string DecodePythonCharacters(const std::string& data, int kind) {
+  std::string out;
+  const size_t width = static_cast<size_t>(kind);
+  for (size_t i = 0; width && i + width <= data.size() && out.size() < kMaxNameBytes; i += width) {
+    uint32_t c = 0;
+    std::memcpy(&c, data.data() + i, width);  // little-endian: the low bytes hold the value
+    AppendUtf8(c, &out);
+  }
+  return out;
+}
+
+namespace {
+
+// A str object's text in UTF-8. Compact strings only (every name and path a code object holds):
+// ASCII as it is; others one, two or four bytes a character (the state's kind), the cached UTF-8
+// form when the interpreter made one.
 bool ReadPythonString(pid_t pid, const profd_python_offsets& o, uint64_t object, std::string* out) {
   uint32_t state = 0;
   if (!object || !ReadValue(pid, object + o.unicode_state, &state)) return false;
   const bool compact = state & (1u << 5), ascii = state & (1u << 6);
+  const int kind = static_cast<int>((state >> 2) & 7);
   if (!compact) return false;
   uint64_t data = 0;
   int64_t length = 0;
   if (ascii) {
     data = object + o.unicode_ascii_data;
     if (!ReadValue(pid, object + o.unicode_length, &length)) return false;
-  } else if (!ReadValue(pid, object + o.unicode_utf8, &data) || !data ||
-             !ReadValue(pid, object + o.unicode_utf8_length, &length)) {
-    return false;  // no UTF-8 form cached: the interpreter has not needed one yet
+  } else if (ReadValue(pid, object + o.unicode_utf8, &data) && data &&
+             ReadValue(pid, object + o.unicode_utf8_length, &length)) {
+    // UTF-8 cached: read as it is.
+  } else {
+    if (kind != 1 && kind != 2 && kind != 4) return false;
+    if (!ReadValue(pid, object + o.unicode_length, &length) || length < 0) return false;
+    std::string characters(std::min<size_t>(static_cast<size_t>(length), kMaxNameBytes) *
+                               static_cast<size_t>(kind),
+                           '\0');
+    if (!characters.empty() &&
+        !ReadMemory(pid, object + o.unicode_compact_data, characters.data(), characters.size()))
+      return false;
+    *out = DecodePythonCharacters(characters, kind);
+    return true;
   }
   if (length < 0) return false;
   out->resize(std::min<size_t>(static_cast<size_t>(length), kMaxNameBytes));

@@ -45,6 +45,10 @@ struct PythonCode {
 // to 64 KiB.
 bool ReadPythonCode(pid_t pid, const PythonRuntime& runtime, uint64_t address, PythonCode* code);
 
+// A compact str's characters, `kind` bytes each (1: Latin-1, 2: UCS-2, 4: UCS-4, as CPython keeps
+// them), in UTF-8; at most 1024 bytes of it.
+std::string DecodePythonCharacters(const std::string& data, int kind);
+
 // One Python frame of a thread, as the BPF walk reads it.
 struct PythonFrame {
   uint64_t value = 0;  // the stack value (profd_python_frame_value)

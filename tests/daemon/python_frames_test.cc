@@ -1,5 +1,9 @@
 #include "profiles/python_frames.h"
 
+#include <string>
+
+#include "process/python_runtime.h"
+
 #include <gtest/gtest.h>
 
 namespace profd {
@@ -25,6 +29,16 @@ TEST(PythonModuleName, PackagesAreDottedBelowSiteOrDistPackages) {
             "requests.sessions");
   EXPECT_EQ(PythonModuleName("/srv/venv/lib/python3.11/site-packages/flask/app.py"), "flask.app");
   EXPECT_EQ(PythonModuleName("/srv/venv/lib/python3.11/site-packages/six.py"), "six");
+}
+
+// CPython keeps a name with a character beyond ASCII as one, two or four bytes a character.
+TEST(DecodePythonCharacters, EachKindToUtf8) {
+  EXPECT_EQ(DecodePythonCharacters("caf\xe9", 1), "caf\u00e9");
+  EXPECT_EQ(DecodePythonCharacters(std::string("\x1b\x04\x3e\x04\x33\x04", 6), 2),
+            "\u041b\u043e\u0433");  // Лог
+  EXPECT_EQ(DecodePythonCharacters(std::string("\x0d\xf6\x01\x00", 4), 4), "\U0001F60D");
+  EXPECT_EQ(DecodePythonCharacters(std::string("\x00\xd8", 2), 2), "\uFFFD");  // lone surrogate
+  EXPECT_EQ(DecodePythonCharacters("abc", 2), "\u6261");  // a cut last character is left out
 }
 
 }  // namespace

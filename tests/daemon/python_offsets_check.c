@@ -50,6 +50,7 @@ int main(void) {
   Check("sizeof(PyASCIIObject)", o->unicode_ascii_data, sizeof(PyASCIIObject));
   CHECK(unicode_utf8_length, PyCompactUnicodeObject, utf8_length);
   CHECK(unicode_utf8, PyCompactUnicodeObject, utf8);
+  Check("sizeof(PyCompactUnicodeObject)", o->unicode_compact_data, sizeof(PyCompactUnicodeObject));
   /* The sizes BPF and the daemon read. */
   Check("sizeof(thread_id)", sizeof(unsigned long), sizeof(((PyThreadState *)0)->thread_id));
   Check("sizeof(is_entry)", 1, sizeof(((_PyInterpreterFrame *)0)->is_entry));

@@ -76,6 +76,34 @@ class PythonProfileTest(WorkloadTestCase):
         self.assert_three_to_one(out)
         self.assert_lines(out)
 
+    def test_names_beyond_ascii(self):
+        # Python names may be any identifier: CPython keeps one with a character beyond ASCII as
+        # one, two or four bytes a character (Latin-1 here, Cyrillic, CJK), with no UTF-8 form
+        # until something asks for one.
+        script = os.path.join(self.dir, "names.py")
+        with open(script, "w", encoding="utf-8") as f:
+            f.write("import time\n"
+                    "def größe(n):\n"
+                    "    return sum(i * i for i in range(n))\n"
+                    "def длина(n):\n"
+                    "    return sum(i + 1 for i in range(n))\n"
+                    "def 計算(n):\n"
+                    "    return sum(i ^ 3 for i in range(n))\n"
+                    "end = time.time() + 6\n"
+                    "while time.time() < end:\n"
+                    "    größe(20000); длина(20000); 計算(20000)\n")
+        p = start_workload([PYTHON, script])
+        self.procs.append(p)
+        out = os.path.join(self.dir, "names.pb.gz")
+        r = run_profd(["--pid", str(p.pid), "--type", "cpu", "--seconds", "3", "-o", out])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        shares, _, total = python_shares(out, ["größe", "длина", "計算"])
+        text = pprof(["-top", "-nodecount=25", out])
+        self.assertGreater(total, 50, text)
+        for name, share in shares.items():
+            self.assertGreater(share, 15, (name, text))
+        self.assertNotIn("[python code", text)
+
     def test_launched_command_from_start_to_exit(self):
         out = os.path.join(self.dir, "launch.pb.gz")
         r = run_profd(["--type", "cpu", "-o", out, "--", PYTHON, WORKLOAD, "split", "4"])
