@@ -192,6 +192,7 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
   if (warm_up) warm_up->Wait();
   facts.symbolizer = symbolizers.user.get();
   facts.kernel = symbolizers.kernel.get();
+  facts.python = shared.python_names();
   FinishProfile(request, kind, samples, processes, facts, &result);
   return result;
 }

@@ -71,6 +71,7 @@ const PythonCode* PythonFrameNames::CodeOf(const ProcessInfo& process, uint64_t 
 
 void PythonFrameNames::Learn(const std::vector<profd_python_code_seen>& codes,
                              const ProcessTable& processes) {
+  std::lock_guard<std::mutex> lock(mutex_);
   for (const profd_python_code_seen& code : codes) {
     const ProcessInfo* process = processes.Find(static_cast<pid_t>(code.pid));
     if (process && process->start_ticks == code.start_ticks) CodeOf(*process, code.code);
@@ -79,6 +80,7 @@ void PythonFrameNames::Learn(const std::vector<profd_python_code_seen>& codes,
 
 bool PythonFrameNames::Name(const ProcessInfo* process, uint64_t frame, LineInfo* line,
                             std::string* interpreter) {
+  std::lock_guard<std::mutex> lock(mutex_);
   const uint64_t address = CodeAddress(frame);
   const PythonCode* code = process ? CodeOf(*process, address) : nullptr;
   const PythonRuntime* runtime = process ? RuntimeOf(*process) : nullptr;
@@ -100,6 +102,16 @@ bool PythonFrameNames::Name(const ProcessInfo* process, uint64_t frame, LineInfo
     line->line = PythonLineOf(code->line_table, code->first_line, unit);
   if (line->line == 0) line->line = code->first_line;
   return true;
+}
+
+void PythonFrameNames::KeepOnly(const ProcessTable& processes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto gone = [&](const ProcessKey& key) {
+    const ProcessInfo* process = processes.Find(key.first);
+    return !process || process->start_ticks != key.second;
+  };
+  std::erase_if(runtimes_, [&](const auto& entry) { return gone(entry.first); });
+  std::erase_if(codes_, [&](const auto& entry) { return gone(entry.first.first); });
 }
 
 }  // namespace profd

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,6 +31,7 @@ bool IsPythonFrame(uint64_t frame);
 // the package); elsewhere (a script) the file's name; "<frozen importlib._bootstrap>" its inside.
 std::string PythonModuleName(const std::string& filename);
 
+// Safe for several threads at once (the daemon's requests share one).
 class PythonFrameNames {
  public:
   // Reads the code objects the BPF walk met for the first time (StackCollector::
@@ -41,12 +43,17 @@ class PythonFrameNames {
   // `line` names the code object's address). `interpreter` is the CPython file, "" when unknown.
   bool Name(const ProcessInfo* process, uint64_t frame, LineInfo* line, std::string* interpreter);
 
+  // Forgets the processes `processes` no longer holds (exited, or their pid reused), for a cache
+  // that lives as long as the daemon.
+  void KeepOnly(const ProcessTable& processes);
+
  private:
   const PythonRuntime* RuntimeOf(const ProcessInfo& process);
   const PythonCode* CodeOf(const ProcessInfo& process, uint64_t address);
 
   // A process: its pid and start time (ProcessInfo::start_ticks).
   using ProcessKey = std::pair<pid_t, uint64_t>;
+  std::mutex mutex_;
   std::map<ProcessKey, std::optional<PythonRuntime>> runtimes_;
   std::map<std::pair<ProcessKey, uint64_t>, std::optional<PythonCode>> codes_;
 };

@@ -251,6 +251,10 @@ void SharedSampler::DrainLoop(std::stop_token stop) {
       }
       ApplyTableChanges(changes);
       if (idle == kNothing) continue;
+      // The code objects of processes gone: not when they go, as a request that ended with them
+      // still names its frames after its last drain.
+      std::lock_guard<std::mutex> lock(processes_mutex_);
+      python_.KeepOnly(processes_.table());
     } else {
       std::scoped_lock all(processes_mutex_, mutex_, tables_mutex_);
       if (!collector_ || !subscriptions_.empty() || finishing_) continue;  // a request came
@@ -283,9 +287,9 @@ void SharedSampler::DrainLocked() {
   for (pid_t pid : collector_->TakeSampledPids()) new_pids_.push_back(pid);
   for (const ProcessEvent& event : collector_->TakeProcessEvents())
     process_events_.push_back(event);
-  // Python code objects are named at assembly, from the live processes: the queue of new ones is
-  // only emptied, so that it never fills and counts drops.
-  collector_->TakeNewPythonCodes();
+  // Python code objects new to the BPF walk: read by ReadNewProcessesLocked while they live.
+  for (const profd_python_code_seen& code : collector_->TakeNewPythonCodes())
+    new_python_codes_.push_back(code);
   const size_t cached_before = stacks_.size();
   std::vector<StackSample> drained = collector_->Drain(&stacks_);
   samples_drained_ += drained.size();
@@ -332,14 +336,18 @@ void SharedSampler::DrainLocked() {
 void SharedSampler::ReadNewProcessesLocked(UnwindTableChanges* changes) {
   std::vector<pid_t> pids;
   std::vector<ProcessEvent> events;
+  std::vector<profd_python_code_seen> codes;
   bool idle;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     pids.swap(new_pids_);
     events.swap(process_events_);
+    codes.swap(new_python_codes_);
     idle = subscriptions_.empty() && finishing_ == 0;
   }
   for (pid_t pid : pids) processes_.Sampled(pid, changes);
+  // Before the exit notices: a process that exits now is still readable, or still known.
+  if (!codes.empty()) python_.Learn(codes, processes_.table());
   const auto now = std::chrono::steady_clock::now();
   for (const ProcessEvent& event : events) processes_.Notice(event, now, nullptr, changes);
   // Between requests, exited processes go: a long-running daemon holds only the living (until
@@ -437,8 +445,10 @@ void SharedSampler::PauseLocked() {
   // counts map, so each one's first sample is new again).
   if (tables_) tables_->RemoveAll();
   processes_.Clear();
+  python_.KeepOnly(processes_.table());
   new_pids_.clear();
   process_events_.clear();
+  new_python_codes_.clear();
   stacks_.clear();  // the ids stay in the kernel's map (stacks_in_kernel_), read again if seen
   attached_ = sampling_ = false;
 }
@@ -449,8 +459,10 @@ void SharedSampler::UnloadLocked() {
     for (int i = 0; i < PROFD_COUNTER_MAX; i++) counters_of_unloaded_[i] += now[i];
   }
   processes_.Clear();
+  python_.KeepOnly(processes_.table());
   new_pids_.clear();
   process_events_.clear();
+  new_python_codes_.clear();
   tables_.reset();
   collector_.reset();
   attached_ = sampling_ = false;

@@ -36,6 +36,7 @@
 #include "process/process_table.h"
 #include "process/process_tracker.h"
 #include "profiles/profile_assembler.h"
+#include "profiles/python_frames.h"
 #include "symbolizer.h"
 
 namespace profd {
@@ -69,6 +70,10 @@ class SharedSampler {
     std::shared_ptr<const KernelSymbolizer> kernel;
   };
   Symbolizers symbolizers();
+
+  // The Python code objects its samples met, read while their processes lived (a process that
+  // exits during a window keeps its names); the requests' assembly names Python frames from it.
+  PythonFrameNames* python_names() { return &python_; }
 
   // Its /metrics lines: samples, drops by cause, the stacks map's fill, the symbolizer's cache.
   std::string MetricsText();
@@ -116,6 +121,7 @@ class SharedSampler {
   // Taken from the collector under mutex_, read under processes_mutex_ alone.
   std::vector<pid_t> new_pids_;
   std::vector<ProcessEvent> process_events_;
+  std::vector<profd_python_code_seen> new_python_codes_;
   mutable std::mutex processes_mutex_;
   // The unwind tables, built from what processes_mutex_ guards but not under it (building a
   // table takes milliseconds); replaced with collector_ under all three locks.
@@ -124,6 +130,7 @@ class SharedSampler {
   // The processes sampled (host-wide: no forks followed, no re-reads after an exec); exited ones
   // are forgotten once no subscription needs them.
   ProcessTracker processes_;
+  PythonFrameNames python_;  // locks itself; kept for the processes processes_ holds
   std::unordered_map<uint64_t, StackTrace> stacks_;  // every stack drained, by id
   std::vector<uint64_t> stacks_in_kernel_;           // ids read since the kernel's map was pruned
   std::set<std::shared_ptr<Subscription>> subscriptions_;

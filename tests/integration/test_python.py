@@ -111,6 +111,30 @@ class PythonProfileTest(WorkloadTestCase):
         self.assert_three_to_one(out)
         self.assert_lines(out)
 
+    def test_daemon_names_a_process_that_exits_in_its_window(self):
+        # The daemon's host-wide sampler reads each code object as its samples first meet it, so
+        # a program that exits before the window ends keeps its Python names.
+        from test_daemon import Daemon
+        d = Daemon()
+        self.addCleanup(d.stop)
+        d.wait_ready()
+        p = start_workload([PYTHON, WORKLOAD, "split", "4"])
+        self.procs.append(p)
+        out = os.path.join(self.dir, "daemon.pb.gz")
+        status, _, body = d.get("/debug/pprof/profile?pid=%d&seconds=8" % p.pid)
+        self.assertEqual(status, 200, body[:300])
+        self.assertIsNotNone(p.poll(), "the workload should have exited in the window")
+        with open(out, "wb") as f:
+            f.write(body)
+        # Names, not the split, are what is held here (test_hot_cold_three_to_one_by_pid holds
+        # that): every Python frame named, hot over cold.
+        shares, _, total = python_shares(out, ["main", "hot", "cold"])
+        text = pprof(["-top", "-nodecount=25", out])
+        self.assertGreater(total, 100, text)
+        self.assertGreater(shares["hot"] + shares["cold"], 90, text)
+        self.assertGreater(shares["hot"], shares["cold"], text)
+        self.assertNotIn("[python code", text)
+
     def test_c_extension_frames_sit_on_their_python_caller(self):
         out = self.profile_pid("zlib", 3)
         shares, stacks, total = python_shares(out, ["compress_loop"])
