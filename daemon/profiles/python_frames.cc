@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
+#include <string_view>
 
 #include "python_line_table.h"
 
@@ -20,10 +20,12 @@ std::string PythonModuleName(const std::string& filename) {
   if (filename.starts_with("<frozen ") && filename.ends_with(">"))
     return filename.substr(8, filename.size() - 9);
   std::string path = filename;
+  // Below the last site-packages or dist-packages directory, the path is the dotted name.
   size_t root = std::string::npos;
-  for (const char* marker : {"/site-packages/", "/dist-packages/"})
-    if (size_t at = path.rfind(marker); at != std::string::npos)
-      root = std::max(root == std::string::npos ? 0 : root, at + std::strlen(marker));
+  for (const std::string_view marker : {"/site-packages/", "/dist-packages/"})
+    if (size_t at = path.rfind(marker);
+        at != std::string::npos && (root == std::string::npos || at + marker.size() > root))
+      root = at + marker.size();
   if (root == std::string::npos) {
     // .../lib/python3.11/NAME: the standard library.
     for (size_t at = path.find("/lib/python"); at != std::string::npos;
