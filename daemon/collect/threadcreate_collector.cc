@@ -1,25 +1,36 @@
-#include "collect/threadcreate_collector.h"
+#include "collect/collectors.h"
 
 #include <bpf/libbpf.h>
 
+#include "collect/bpf_skeleton.h"
 #include "threadcreate.skel.h"
 
 namespace profd {
 
-std::unique_ptr<ThreadCreateCollector> ThreadCreateCollector::Load(const Options& options,
-                                                                   std::string* error) {
-  std::unique_ptr<ThreadCreateCollector> collector(new ThreadCreateCollector());
-  auto configure = [&options](threadcreate_bpf* skel) { Configure(options, skel->rodata); };
-  if (!collector->skel_.Load("the threadcreate profiler", configure, error) ||
-      !collector->UseObject(collector->skel_->obj, options, error))
-    return nullptr;
-  return collector;
-}
+namespace {
 
-bool ThreadCreateCollector::Attach(std::string* error) {
-  return AttachProgram(skel_->progs.profd_task_newtask, error) && AttachProcessEvents(error);
-}
+class ThreadCreateCollector : public StackCollector {
+ public:
+  ~ThreadCreateCollector() override { Stop(); }  // before the skeleton goes
 
-ThreadCreateCollector::~ThreadCreateCollector() { Stop(); }
+  bool Load(const CollectorOptions& options, std::string* error) {
+    auto configure = [&options](threadcreate_bpf* skel) { Configure(options, skel->rodata); };
+    return skel_.Load("the threadcreate profiler", configure, error) &&
+           UseObject(skel_->obj, options, error);
+  }
+  bool Attach(std::string* error) override {
+    return AttachProgram(skel_->progs.profd_task_newtask, error) && AttachProcessEvents(error);
+  }
+
+ private:
+  BpfSkeleton<threadcreate_bpf> skel_;
+};
+
+}  // namespace
+
+std::unique_ptr<StackCollector> LoadThreadCreateCollector(const CollectorOptions& options,
+                                                          std::string* error) {
+  return MakeLoadedCollector<ThreadCreateCollector>(options, error);
+}
 
 }  // namespace profd

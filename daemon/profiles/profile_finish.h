@@ -11,9 +11,9 @@
 #include "collect/stack_samples.h"
 #include "process/loaded_unwind_tables.h"
 #include "process/process_table.h"
-#include "profiles/collectors.h"
 #include "profiles/profile_collection.h"
 #include "profiles/profile_request.h"
+#include "profiles/profile_types.h"
 #include "profiles/python_frames.h"
 #include "symbolizer.h"
 

@@ -2,8 +2,13 @@
 
 #include <algorithm>
 
+#include "collect/collectors.h"
+#include "collect/cpu_sampler.h"
+#include "collect/heap/heap_collector.h"
 #include "collect/kernel_features.h"
-#include "profiles/collectors.h"
+#include "process/process_table.h"
+#include "profiles/profile_request.h"
+#include "profiles/top_table.h"
 
 namespace profd {
 
@@ -25,17 +30,115 @@ constexpr SampleTypeName kDelaySamples[] = {{"contentions", "count"}, {"delay", 
 constexpr SampleTypeName kGoroutineSamples[] = {{"goroutine", "count"}};
 constexpr SampleTypeName kThreadCreateSamples[] = {{"threadcreate", "count"}};
 
+CollectorOptions Common(const ProfileRequest& request) {
+  CollectorOptions common;
+  common.all_processes = request.all_processes;
+  common.follow_forks = request.follow_forks;
+  common.dwarf_unwinding = request.dwarf_unwinding;
+  common.pids = request.pids;
+  if (request.owner_uid >= 0) common.owner_uid = static_cast<uint32_t>(request.owner_uid);
+  return common;
+}
+
+// What `type`'s profile records, its sample types from its row; one event per period.
+ProfileKind KindOf(ProfileType type, ValueType period_type, int64_t period, std::string description,
+                   std::string no_samples) {
+  return {SampleTypesOf(type),    InfoOf(type).default_sample_type,
+          std::move(period_type), period,
+          std::move(description), std::move(no_samples)};
+}
+
+}  // namespace
+
+ProfileKind CpuProfileKind(int frequency_hz) {
+  return KindOf(ProfileType::kCpu, {"cpu", "nanoseconds"}, 1000000000LL / frequency_hz,
+                "cpu profile at " + std::to_string(frequency_hz) + " Hz",
+                "the target did not run on a CPU during the window");
+}
+
+namespace {
+
+// Each type's loader (its row's load_collector): its collector's options from the request, and
+// what its profile records.
+
+std::unique_ptr<StackCollector> LoadCpu(const ProfileRequest& request, const ProcessTable&,
+                                        ProfileKind* kind, std::string* error) {
+  CpuSampler::Options o;
+  static_cast<CollectorOptions&>(o) = Common(request);
+  o.frequency_hz = request.frequency_hz;
+  o.phase_timing = request.bpf_stats;
+  *kind = CpuProfileKind(request.frequency_hz);
+  return CpuSampler::Load(o, error);
+}
+
+std::unique_ptr<StackCollector> LoadBlock(const ProfileRequest& request, const ProcessTable&,
+                                          ProfileKind* kind, std::string* error) {
+  const auto min_block_nanos = static_cast<uint64_t>(request.min_block_seconds * 1e9);
+  *kind = KindOf(ProfileType::kBlock, {"contentions", "count"}, 1,
+                 "block profile: off-CPU waits of at least " +
+                     FormatValue(static_cast<int64_t>(min_block_nanos), "nanoseconds"),
+                 "no thread of the target blocked (and woke) during the window");
+  return LoadOffCpuCollector(Common(request), min_block_nanos, error);
+}
+
+std::unique_ptr<StackCollector> LoadMutex(const ProfileRequest& request, const ProcessTable&,
+                                          ProfileKind* kind, std::string* error) {
+  *kind = KindOf(ProfileType::kMutex, {"contentions", "count"}, 1,
+                 "mutex profile: waits on contended locks (futex wait and lock-pi)",
+                 "no thread of the target waited on a contended lock during the window");
+  return LoadMutexCollector(Common(request), error);
+}
+
+// heap and allocs: one collector, two defaults (as in Go).
+std::unique_ptr<StackCollector> LoadHeap(const ProfileRequest& request,
+                                         const ProcessTable& processes, ProfileKind* kind,
+                                         std::string* error) {
+  HeapCollector::Options o;
+  static_cast<CollectorOptions&>(o) = Common(request);
+  o.sample_rate = request.sample_rate_bytes;
+  o.max_overhead_percent = request.max_overhead_percent;
+  if (request.preload_sampler)
+    for (bool jemalloc : {false, true})
+      if (std::string path = PreloadLibrary(jemalloc); !path.empty())
+        o.preload_libraries.push_back(path);
+  const bool heap = request.type == ProfileType::kHeap;
+  o.track_peak = heap && request.heap_peak;
+  // Go's four heap values; the two profiles differ only in the default, as in Go.
+  *kind = KindOf(request.type, {"space", "bytes"}, static_cast<int64_t>(request.sample_rate_bytes),
+                 heap ? "heap profile: allocations made during the window and still live at its "
+                        "end (blocks allocated before the window are not seen)"
+                      : "allocs profile: allocations made during the window",
+                 heap ? "no allocation made during the window was sampled and still live"
+                      : "no allocation made during the window was sampled (the target allocated "
+                        "less than --sample-rate bytes, or not through the probed malloc)");
+  // A launched command's heap: also heaptrack's peak, beyond Go's four.
+  if (o.track_peak)
+    kind->sample_types.insert(kind->sample_types.end(),
+                              {{"peak_inuse_objects", "count"}, {"peak_inuse_space", "bytes"}});
+  return HeapCollector::Load(o, processes, error);
+}
+
+std::unique_ptr<StackCollector> LoadThreadCreate(const ProfileRequest& request,
+                                                 const ProcessTable&, ProfileKind* kind,
+                                                 std::string* error) {
+  // As Go's threadcreate profile: one count per thread created, at the creating stack.
+  *kind = KindOf(ProfileType::kThreadCreate, {"threadcreate", "count"}, 1,
+                 "threadcreate profile: threads created, by the creating thread's stack",
+                 "the target created no thread during the window");
+  return LoadThreadCreateCollector(Common(request), error);
+}
+
 // In the order of Go's index page.
 constexpr ProfileTypeInfo kProfileTypes[] = {
     {ProfileType::kAllocs, "allocs", nullptr, "allocs",
      "A sampling of memory allocations: made in the last ?seconds, or (without) since profd began "
      "counting for the process.",
      /*needs_pid=*/true, /*has_window=*/true, /*cumulative=*/true, /*unscheduled=*/nullptr,
-     /*load_collector=*/LoadHeapCollector, /*probes_libraries=*/true, kHeapFeatures, kHeapSamples,
+     /*load_collector=*/LoadHeap, /*probes_libraries=*/true, kHeapFeatures, kHeapSamples,
      "alloc_space", "memory"},
     {ProfileType::kBlock, "block", "offcpu", "block",
      "Stack traces that led to blocking off-CPU (sleep, I/O, futex waits), with the time blocked.",
-     false, true, true, nullptr, LoadBlockCollector, false, kWaitFeatures, kDelaySamples, "delay"},
+     false, true, true, nullptr, LoadBlock, false, kWaitFeatures, kDelaySamples, "delay"},
     {ProfileType::kCmdline, "cmdline", nullptr, "cmdline", nullptr, true, false, false,
      "is answered on request, not kept on a schedule", nullptr},
     {ProfileType::kGoroutine, "goroutine", "threads", "goroutine",
@@ -44,17 +147,17 @@ constexpr ProfileTypeInfo kProfileTypes[] = {
     {ProfileType::kHeap, "heap", nullptr, "heap",
      "A sampling of memory allocated (in the last ?seconds, or since profd began counting) and "
      "still live.",
-     true, true, true, nullptr, LoadHeapCollector, true, kHeapFeatures, kHeapSamples,
+     true, true, true, nullptr, LoadHeap, true, kHeapFeatures, kHeapSamples,
      "inuse_space", "memory"},
     {ProfileType::kMutex, "mutex", nullptr, "mutex", "Stack traces of waiters on contended locks.",
-     false, true, true, nullptr, LoadMutexCollector, false, kWaitFeatures, kDelaySamples, "delay"},
+     false, true, true, nullptr, LoadMutex, false, kWaitFeatures, kDelaySamples, "delay"},
     {ProfileType::kCpu, "cpu", nullptr, "profile", "CPU profile for ?seconds (default 30).", false,
-     true, false, nullptr, LoadCpuCollector, false,
+     true, false, nullptr, LoadCpu, false,
      kFeatureStackWalk | kFeatureCpuClock | kFeatureRawTracepoints, kCpuSamples, "cpu",
      "process_cpu"},
     {ProfileType::kThreadCreate, "threadcreate", nullptr, "threadcreate",
      "Stack traces that created new threads.", false, true, true, nullptr,
-     LoadThreadCreateCollector, false, kWaitFeatures, kThreadCreateSamples},
+     LoadThreadCreate, false, kWaitFeatures, kThreadCreateSamples},
 };
 
 }  // namespace
@@ -79,11 +182,15 @@ const ProfileTypeInfo* FindProfileEndpoint(std::string_view endpoint) {
 }
 
 namespace {
-// The order of the command line's help and the configuration's documentation: cpu first.
-constexpr ProfileType kListOrder[] = {ProfileType::kCpu,          ProfileType::kHeap,
-                                      ProfileType::kAllocs,       ProfileType::kBlock,
-                                      ProfileType::kMutex,        ProfileType::kGoroutine,
-                                      ProfileType::kThreadCreate, ProfileType::kCmdline};
+// The order of the command line's help and the configuration's documentation: the enumerators'
+// (cpu first).
+std::vector<const ProfileTypeInfo*> InListOrder() {
+  std::vector<const ProfileTypeInfo*> rows;
+  for (const ProfileTypeInfo& t : kProfileTypes) rows.push_back(&t);
+  std::sort(rows.begin(), rows.end(),
+            [](const ProfileTypeInfo* a, const ProfileTypeInfo* b) { return a->type < b->type; });
+  return rows;
+}
 }  // namespace
 
 std::vector<ValueType> SampleTypesOf(ProfileType type) {
@@ -94,8 +201,8 @@ std::vector<ValueType> SampleTypesOf(ProfileType type) {
 
 std::string ProfileTypeList() {
   std::string list;
-  for (ProfileType type : kListOrder) {
-    const ProfileTypeInfo& t = InfoOf(type);
+  for (const ProfileTypeInfo* row : InListOrder()) {
+    const ProfileTypeInfo& t = *row;
     list += std::string(list.empty() ? "" : ", ") + t.name;
     if (t.alias) list += std::string(" (alias ") + t.alias + ")";
   }
@@ -104,8 +211,8 @@ std::string ProfileTypeList() {
 
 std::vector<KnownProfileType> ScheduleTypeNames() {
   std::vector<KnownProfileType> names;
-  for (ProfileType type : kListOrder) {
-    const ProfileTypeInfo& t = InfoOf(type);
+  for (const ProfileTypeInfo* row : InListOrder()) {
+    const ProfileTypeInfo& t = *row;
     const std::string refusal = t.unscheduled ? t.unscheduled : "";
     names.push_back({t.name, t.name, refusal});
     if (t.alias) names.push_back({t.alias, t.name, refusal});

@@ -3,6 +3,7 @@
 #ifndef PROFD_DAEMON_PROFILES_PROFILE_TYPES_H
 #define PROFD_DAEMON_PROFILES_PROFILE_TYPES_H
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -14,6 +15,7 @@
 
 namespace profd {
 
+// In the order of the command line's help (cpu, its default, first).
 enum class ProfileType {
   kCpu,
   kHeap,
@@ -25,11 +27,25 @@ enum class ProfileType {
   kCmdline
 };
 
-struct ProfileKind;
 struct ProfileRequest;
 class ProcessTable;
 class StackCollector;
-// Loads a type's collector for a request and says what its profile records (collectors.h).
+
+// What a profile records: its pprof sample types and period.
+struct ProfileKind {
+  std::vector<ValueType> sample_types;  // {events, total weight}, as the collectors count them
+  std::string default_sample_type;
+  ValueType period_type;
+  int64_t period = 0;
+  std::string description;
+  std::string no_samples;  // why a profile can be empty, for the warning
+};
+
+// The cpu profile's kind at `frequency_hz` (the shared sampler's profiles too).
+ProfileKind CpuProfileKind(int frequency_hz);
+
+// Loads a type's BPF programs for `request`'s targets (observed in `processes`) and says what its
+// profile records; null with `error` set when it cannot. Each type's is beside its row.
 using CollectorFactory = std::unique_ptr<StackCollector> (*)(const ProfileRequest& request,
                                                              const ProcessTable& processes,
                                                              ProfileKind* kind,

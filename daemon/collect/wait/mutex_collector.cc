@@ -1,22 +1,35 @@
-#include "collect/wait/mutex_collector.h"
+#include "collect/collectors.h"
 
 #include <bpf/libbpf.h>
 
+#include "collect/bpf_skeleton.h"
+#include "collect/wait/wait_collector.h"
 #include "mutex.skel.h"
 
 namespace profd {
 
-std::unique_ptr<MutexCollector> MutexCollector::Load(const Options& options, std::string* error) {
-  std::unique_ptr<MutexCollector> collector(new MutexCollector());
-  auto configure = [&options](mutex_bpf* skel) { Configure(options, skel->rodata); };
-  if (!collector->skel_.Load("the mutex profiler", configure, error)) return nullptr;
-  mutex_bpf* skel = collector->skel_.get();
-  if (!collector->UseWaitObject(skel->obj, skel->progs.profd_mutex_switch_out, options,
-                                /*min_wait_nanos=*/0, error))
-    return nullptr;
-  return collector;
-}
+namespace {
 
-MutexCollector::~MutexCollector() { Stop(); }
+class MutexCollector : public WaitCollector {
+ public:
+  ~MutexCollector() override { Stop(); }  // before the skeleton goes
+
+  bool Load(const CollectorOptions& options, std::string* error) {
+    auto configure = [&options](mutex_bpf* skel) { Configure(options, skel->rodata); };
+    return skel_.Load("the mutex profiler", configure, error) &&
+           UseWaitObject(skel_->obj, skel_->progs.profd_mutex_switch_out, options,
+                         /*min_wait_nanos=*/0, error);
+  }
+
+ private:
+  BpfSkeleton<mutex_bpf> skel_;
+};
+
+}  // namespace
+
+std::unique_ptr<StackCollector> LoadMutexCollector(const CollectorOptions& options,
+                                                   std::string* error) {
+  return MakeLoadedCollector<MutexCollector>(options, error);
+}
 
 }  // namespace profd

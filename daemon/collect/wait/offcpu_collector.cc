@@ -1,25 +1,38 @@
-#include "collect/wait/offcpu_collector.h"
+#include "collect/collectors.h"
 
 #include <bpf/libbpf.h>
 
+#include "collect/bpf_skeleton.h"
+#include "collect/wait/wait_collector.h"
 #include "offcpu.skel.h"
 
 namespace profd {
 
-std::unique_ptr<OffCpuCollector> OffCpuCollector::Load(const Options& options, std::string* error) {
-  std::unique_ptr<OffCpuCollector> collector(new OffCpuCollector());
-  auto configure = [&options](offcpu_bpf* skel) {
-    Configure(options, skel->rodata);
-    skel->rodata->min_wait_nanos = options.min_block_nanos;
-  };
-  if (!collector->skel_.Load("the block profiler", configure, error)) return nullptr;
-  offcpu_bpf* skel = collector->skel_.get();
-  if (!collector->UseWaitObject(skel->obj, skel->progs.profd_block_switch_out, options,
-                                options.min_block_nanos, error))
-    return nullptr;
-  return collector;
-}
+namespace {
 
-OffCpuCollector::~OffCpuCollector() { Stop(); }
+class OffCpuCollector : public WaitCollector {
+ public:
+  ~OffCpuCollector() override { Stop(); }  // before the skeleton goes
+
+  bool Load(const CollectorOptions& options, uint64_t min_block_nanos, std::string* error) {
+    auto configure = [&](offcpu_bpf* skel) {
+      Configure(options, skel->rodata);
+      skel->rodata->min_wait_nanos = min_block_nanos;
+    };
+    return skel_.Load("the block profiler", configure, error) &&
+           UseWaitObject(skel_->obj, skel_->progs.profd_block_switch_out, options, min_block_nanos,
+                         error);
+  }
+
+ private:
+  BpfSkeleton<offcpu_bpf> skel_;
+};
+
+}  // namespace
+
+std::unique_ptr<StackCollector> LoadOffCpuCollector(const CollectorOptions& options,
+                                                    uint64_t min_block_nanos, std::string* error) {
+  return MakeLoadedCollector<OffCpuCollector>(options, min_block_nanos, error);
+}
 
 }  // namespace profd
