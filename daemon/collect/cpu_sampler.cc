@@ -15,7 +15,8 @@
 
 namespace profd {
 
-std::unique_ptr<CpuSampler> CpuSampler::Load(const Options& options, std::string* error) {
+Result<std::unique_ptr<CpuSampler>> CpuSampler::Load(const Options& options) {
+  std::string error;
   std::unique_ptr<CpuSampler> sampler(new CpuSampler());  // owns the skeleton from here on
   sampler->period_nanos_ = 1000000000LL / options.frequency_hz;
 
@@ -30,15 +31,16 @@ std::unique_ptr<CpuSampler> CpuSampler::Load(const Options& options, std::string
     // The maps stay preallocated: allocating an entry in the timer interrupt the sampler runs in
     // fails now and then (measured: about 1 new stack in 250 lost with BPF_F_NO_PREALLOC).
   };
-  if (!sampler->skel_.Load("the CPU sampler", configure, error) ||
-      !sampler->UseObject(sampler->skel_->obj, options, error))
-    return nullptr;
+  if (!sampler->skel_.Load("the CPU sampler", configure, &error) ||
+      !sampler->UseObject(sampler->skel_->obj, options, &error))
+    return Error{error};
   sampler->cpu_periods_fd_ = bpf_map__fd(sampler->skel_->maps.cpu_periods);
-  if (options.phase_timing) sampler->phase_nanos_fd_ = bpf_map__fd(sampler->skel_->maps.phase_nanos);
+  if (options.phase_timing)
+    sampler->phase_nanos_fd_ = bpf_map__fd(sampler->skel_->maps.phase_nanos);
   return sampler;
 }
 
-bool CpuSampler::Attach(std::string* error) {
+Result<void> CpuSampler::Attach() {
   for (int cpu : OnlineCpus()) {
     // A period in nanoseconds, not a frequency (which the kernel would adjust from the event rate):
     // Poll varies it around period_nanos.
@@ -46,15 +48,13 @@ bool CpuSampler::Attach(std::string* error) {
                                    /*pid=*/-1, cpu, /*inherit=*/false);
     if (fd < 0) {
       if (errno == ENODEV) continue;  // went offline meanwhile
-      *error = DescribeBpfError("cannot open a CPU clock perf event on CPU " + std::to_string(cpu),
-                                errno);
-      return false;
+      return Error{DescribeBpfError(
+          "cannot open a CPU clock perf event on CPU " + std::to_string(cpu), errno)};
     }
     bpf_link* link = AttachToPerfEvent(skel_->progs.profd_cpu_sample, UniqueFd(fd));
     if (!link) {
-      *error =
-          DescribeBpfError("cannot attach the CPU sampler on CPU " + std::to_string(cpu), errno);
-      return false;
+      return Error{
+          DescribeBpfError("cannot attach the CPU sampler on CPU " + std::to_string(cpu), errno)};
     }
     links_.push_back(link);
     events_.push_back({cpu, fd, Clock::now()});
@@ -64,10 +64,11 @@ bool CpuSampler::Attach(std::string* error) {
     (void)bpf_map_update_elem(cpu_periods_fd_, &key, &nominal, BPF_ANY);
   }
   if (links_.empty()) {
-    *error = "no online CPU could be sampled";
-    return false;
+    return Error{"no online CPU could be sampled"};
   }
-  return AttachProcessEvents(error);
+  std::string error;
+  if (!AttachProcessEvents(&error)) return Error{error};
+  return {};
 }
 
 void CpuSampler::Stop() {
@@ -94,8 +95,8 @@ double CpuSampler::Poll() {
 void CpuSampler::Retune(size_t event, Clock::time_point now) {
   std::uniform_real_distribution<double> scale(0.8, 1.2), hold(0.2, 0.6);
   Event& e = events_[event];
-  e.retune_at =
-      now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(hold(random_)));
+  e.retune_at = now + std::chrono::duration_cast<Clock::duration>(
+                          std::chrono::duration<double>(hold(random_)));
   profd_cpu_period set = {};
   set.period_ns = static_cast<uint64_t>(static_cast<double>(period_nanos_) * scale(random_));
   set.period_ns = std::max<uint64_t>(set.period_ns, 10000);  // the kernel's least hrtimer period
@@ -104,7 +105,8 @@ void CpuSampler::Retune(size_t event, Clock::time_point now) {
   if (ioctl(e.fd, PERF_EVENT_IOC_PERIOD, &set.period_ns) != 0) return;
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);  // bpf_ktime_get_ns's clock
-  set.restarted_ns = static_cast<uint64_t>(t.tv_sec) * 1000000000ULL + static_cast<uint64_t>(t.tv_nsec);
+  set.restarted_ns =
+      static_cast<uint64_t>(t.tv_sec) * 1000000000ULL + static_cast<uint64_t>(t.tv_nsec);
   const uint32_t key = static_cast<uint32_t>(e.cpu);
   (void)bpf_map_update_elem(cpu_periods_fd_, &key, &set, BPF_ANY);
 }

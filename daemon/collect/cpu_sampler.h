@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "base/unique_fd.h"
 #include "collect/bpf_skeleton.h"
 #include "collect/stack_collector.h"
@@ -33,13 +34,13 @@ class CpuSampler : public StackCollector {
     bool phase_timing = false;
   };
 
-  // Loads the BPF programs; null with `error` set (saying what is missing) on failure. Sampling
-  // starts with Attach, so that unwind tables can be loaded first.
-  static std::unique_ptr<CpuSampler> Load(const Options& options, std::string* error);
+  // Loads the BPF programs, or says what is missing. Sampling starts with Attach, so that unwind
+  // tables can be loaded first.
+  static Result<std::unique_ptr<CpuSampler>> Load(const Options& options);
   ~CpuSampler() override;
 
   // Opens a CPU-clock perf event on every online CPU and attaches the sampler to each.
-  bool Attach(std::string* error) override;
+  Result<void> Attach() override;
   // Detaches and closes the perf events: no timer fires for it until Attach again.
   void Stop() override;
   // Disables or enables the perf events, which stay open: no timer fires while off.

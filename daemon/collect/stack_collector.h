@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/result.h"
 #include "collect/stack_samples.h"
 #include "process/process_tracker.h"
 #include "profd_abi.h"  // the skeletons of subclasses name its structs
@@ -41,8 +42,8 @@ class StackCollector {
   StackCollector(const StackCollector&) = delete;
   StackCollector& operator=(const StackCollector&) = delete;
 
-  // Starts collecting; false with `error` set (saying what is missing) on failure.
-  virtual bool Attach(std::string* error) = 0;
+  // Starts collecting, or says what is missing.
+  virtual Result<void> Attach() = 0;
   // Stops collecting; what was counted stays readable.
   virtual void Stop();
   // Stops or restarts taking samples while attached, for a collector whose samples come from its

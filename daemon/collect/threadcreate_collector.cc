@@ -1,8 +1,7 @@
-#include "collect/collectors.h"
-
 #include <bpf/libbpf.h>
 
 #include "collect/bpf_skeleton.h"
+#include "collect/collectors.h"
 #include "threadcreate.skel.h"
 
 namespace profd {
@@ -18,8 +17,11 @@ class ThreadCreateCollector : public StackCollector {
     return skel_.Load("the threadcreate profiler", configure, error) &&
            UseObject(skel_->obj, options, error);
   }
-  bool Attach(std::string* error) override {
-    return AttachProgram(skel_->progs.profd_task_newtask, error) && AttachProcessEvents(error);
+  Result<void> Attach() override {
+    std::string error;
+    if (!AttachProgram(skel_->progs.profd_task_newtask, &error) || !AttachProcessEvents(&error))
+      return Error{error};
+    return {};
   }
 
  private:
@@ -28,9 +30,8 @@ class ThreadCreateCollector : public StackCollector {
 
 }  // namespace
 
-std::unique_ptr<StackCollector> LoadThreadCreateCollector(const CollectorOptions& options,
-                                                          std::string* error) {
-  return MakeLoadedCollector<ThreadCreateCollector>(options, error);
+Result<std::unique_ptr<StackCollector>> LoadThreadCreateCollector(const CollectorOptions& options) {
+  return MakeLoadedCollector<ThreadCreateCollector>(options);
 }
 
 }  // namespace profd

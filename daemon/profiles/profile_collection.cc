@@ -58,7 +58,6 @@ bool CheckTargets(const std::vector<pid_t>& pids, CollectedProfile* result) {
   return true;
 }
 
-
 // The targets that exited during a window, and what the profile says about them.
 struct TargetExits {
   std::set<pid_t> exited;
@@ -107,21 +106,13 @@ struct CredentialChanges {
   }
 };
 
-std::unique_ptr<StackCollector> LoadCollector(const ProfileRequest& request,
-                                              const ProcessTable& processes, ProfileKind* kind,
-                                              std::string* error) {
+Result<std::unique_ptr<StackCollector>> LoadCollector(const ProfileRequest& request,
+                                                      const ProcessTable& processes,
+                                                      ProfileKind* kind) {
   CollectorFactory load = InfoOf(request.type).load_collector;
-  if (!load) {
-    *error = ProfileTypeName(request.type) + " profiles have no collector";
-    return nullptr;
-  }
-  return load(request, processes, kind, error);
+  if (!load) return Error{ProfileTypeName(request.type) + " profiles have no collector"};
+  return load(request, processes, kind);
 }
-
-
-
-
-
 
 // Records how the window ended in `result`; true when it is abandoned (stop_requested ended it and
 // the hooks say not to build what was collected): `result` is then kStopped.
@@ -236,8 +227,13 @@ class OwnCollection {
     if (!hooks_.shared_symbolizer)
       warm_up_.emplace(&own_symbolizer_, &own_kernel_, request_.pids, tracker_.table(),
                        SymbolizerWarmUp::Priority::kIdle);
-    sampler_ = LoadCollector(request_, tracker_.table(), &kind_, error);
-    if (!sampler_) return false;
+    Result<std::unique_ptr<StackCollector>> loaded =
+        LoadCollector(request_, tracker_.table(), &kind_);
+    if (!loaded) {
+      *error = loaded.error();
+      return false;
+    }
+    sampler_ = std::move(*loaded);
     // Unwind tables of the targets go in before sampling starts, so no early sample walks without
     // them.
     unwind_tables_.emplace(sampler_->unwind_tables_fd(), sampler_->process_unwind_fd(),
@@ -249,7 +245,10 @@ class OwnCollection {
       if (!bpf_stats_.valid())
         LogWarning("cannot enable BPF stats: " + std::string(strerror(errno)));
     }
-    if (!sampler_->Attach(error)) return false;
+    if (Result<void> attached = sampler_->Attach(); !attached) {
+      *error = attached.error();
+      return false;
+    }
     if (hooks_.attached) {
       hooks_.attached();
       for (pid_t pid : request_.pids) tracker_.Read(pid, &changes_);
@@ -328,7 +327,8 @@ class OwnCollection {
     // another user's (set-user-ID), which ends its part of the window; an exit releases its
     // tables.
     for (const ProcessEvent& event : sampler_->TakeProcessEvents())
-      tracker_.Notice(event, now, [this](pid_t pid) { return Ended(pid); }, &changes_);
+      tracker_.Notice(
+          event, now, [this](pid_t pid) { return Ended(pid); }, &changes_);
     tracker_.RereadDue(now, &changes_);
     ApplyChanges();
   }

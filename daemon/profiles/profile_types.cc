@@ -61,38 +61,37 @@ namespace {
 // Each type's loader (its row's load_collector): its collector's options from the request, and
 // what its profile records.
 
-std::unique_ptr<StackCollector> LoadCpu(const ProfileRequest& request, const ProcessTable&,
-                                        ProfileKind* kind, std::string* error) {
+Result<std::unique_ptr<StackCollector>> LoadCpu(const ProfileRequest& request, const ProcessTable&,
+                                                ProfileKind* kind) {
   CpuSampler::Options o;
   static_cast<CollectorOptions&>(o) = Common(request);
   o.frequency_hz = request.frequency_hz;
   o.phase_timing = request.bpf_stats;
   *kind = CpuProfileKind(request.frequency_hz);
-  return CpuSampler::Load(o, error);
+  return CpuSampler::Load(o);
 }
 
-std::unique_ptr<StackCollector> LoadBlock(const ProfileRequest& request, const ProcessTable&,
-                                          ProfileKind* kind, std::string* error) {
+Result<std::unique_ptr<StackCollector>> LoadBlock(const ProfileRequest& request,
+                                                  const ProcessTable&, ProfileKind* kind) {
   const auto min_block_nanos = static_cast<uint64_t>(request.min_block_seconds * 1e9);
   *kind = KindOf(ProfileType::kBlock, {"contentions", "count"}, 1,
                  "block profile: off-CPU waits of at least " +
                      FormatValue(static_cast<int64_t>(min_block_nanos), "nanoseconds"),
                  "no thread of the target blocked (and woke) during the window");
-  return LoadOffCpuCollector(Common(request), min_block_nanos, error);
+  return LoadOffCpuCollector(Common(request), min_block_nanos);
 }
 
-std::unique_ptr<StackCollector> LoadMutex(const ProfileRequest& request, const ProcessTable&,
-                                          ProfileKind* kind, std::string* error) {
+Result<std::unique_ptr<StackCollector>> LoadMutex(const ProfileRequest& request,
+                                                  const ProcessTable&, ProfileKind* kind) {
   *kind = KindOf(ProfileType::kMutex, {"contentions", "count"}, 1,
                  "mutex profile: waits on contended locks (futex wait and lock-pi)",
                  "no thread of the target waited on a contended lock during the window");
-  return LoadMutexCollector(Common(request), error);
+  return LoadMutexCollector(Common(request));
 }
 
 // heap and allocs: one collector, two defaults (as in Go).
-std::unique_ptr<StackCollector> LoadHeap(const ProfileRequest& request,
-                                         const ProcessTable& processes, ProfileKind* kind,
-                                         std::string* error) {
+Result<std::unique_ptr<StackCollector>> LoadHeap(const ProfileRequest& request,
+                                                 const ProcessTable& processes, ProfileKind* kind) {
   HeapCollector::Options o;
   static_cast<CollectorOptions&>(o) = Common(request);
   o.sample_rate = request.sample_rate_bytes;
@@ -115,17 +114,16 @@ std::unique_ptr<StackCollector> LoadHeap(const ProfileRequest& request,
   if (o.track_peak)
     kind->sample_types.insert(kind->sample_types.end(),
                               {{"peak_inuse_objects", "count"}, {"peak_inuse_space", "bytes"}});
-  return HeapCollector::Load(o, processes, error);
+  return HeapCollector::Load(o, processes);
 }
 
-std::unique_ptr<StackCollector> LoadThreadCreate(const ProfileRequest& request,
-                                                 const ProcessTable&, ProfileKind* kind,
-                                                 std::string* error) {
+Result<std::unique_ptr<StackCollector>> LoadThreadCreate(const ProfileRequest& request,
+                                                         const ProcessTable&, ProfileKind* kind) {
   // As Go's threadcreate profile: one count per thread created, at the creating stack.
   *kind = KindOf(ProfileType::kThreadCreate, {"threadcreate", "count"}, 1,
                  "threadcreate profile: threads created, by the creating thread's stack",
                  "the target created no thread during the window");
-  return LoadThreadCreateCollector(Common(request), error);
+  return LoadThreadCreateCollector(Common(request));
 }
 
 // In the order of Go's index page.
@@ -147,8 +145,8 @@ constexpr ProfileTypeInfo kProfileTypes[] = {
     {ProfileType::kHeap, "heap", nullptr, "heap",
      "A sampling of memory allocated (in the last ?seconds, or since profd began counting) and "
      "still live.",
-     true, true, true, nullptr, LoadHeap, true, kHeapFeatures, kHeapSamples,
-     "inuse_space", "memory"},
+     true, true, true, nullptr, LoadHeap, true, kHeapFeatures, kHeapSamples, "inuse_space",
+     "memory"},
     {ProfileType::kMutex, "mutex", nullptr, "mutex", "Stack traces of waiters on contended locks.",
      false, true, true, nullptr, LoadMutex, false, kWaitFeatures, kDelaySamples, "delay"},
     {ProfileType::kCpu, "cpu", nullptr, "profile", "CPU profile for ?seconds (default 30).", false,
@@ -156,8 +154,8 @@ constexpr ProfileTypeInfo kProfileTypes[] = {
      kFeatureStackWalk | kFeatureCpuClock | kFeatureRawTracepoints, kCpuSamples, "cpu",
      "process_cpu"},
     {ProfileType::kThreadCreate, "threadcreate", nullptr, "threadcreate",
-     "Stack traces that created new threads.", false, true, true, nullptr,
-     LoadThreadCreate, false, kWaitFeatures, kThreadCreateSamples},
+     "Stack traces that created new threads.", false, true, true, nullptr, LoadThreadCreate, false,
+     kWaitFeatures, kThreadCreateSamples},
 };
 
 }  // namespace

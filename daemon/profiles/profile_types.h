@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
 #include "daemon_config.h"
 #include "profile_builder.h"
 
@@ -45,11 +46,10 @@ struct ProfileKind {
 ProfileKind CpuProfileKind(int frequency_hz);
 
 // Loads a type's BPF programs for `request`'s targets (observed in `processes`) and says what its
-// profile records; null with `error` set when it cannot. Each type's is beside its row.
-using CollectorFactory = std::unique_ptr<StackCollector> (*)(const ProfileRequest& request,
-                                                             const ProcessTable& processes,
-                                                             ProfileKind* kind,
-                                                             std::string* error);
+// profile records, or gives the error that stopped it. Each type's is beside its row.
+using CollectorFactory = Result<std::unique_ptr<StackCollector>> (*)(const ProfileRequest& request,
+                                                                     const ProcessTable& processes,
+                                                                     ProfileKind* kind);
 
 // A pprof sample type: what is counted, in what unit.
 struct SampleTypeName {

@@ -2,7 +2,6 @@
 
 #include <malloc.h>
 
-
 #include "base/log.h"
 #include "collect/bpf_maps.h"
 
@@ -94,24 +93,27 @@ uint64_t SharedSampler::samples_drained() const {
   return samples_drained_;
 }
 
-bool SharedSampler::LoadLocked(std::string* error) {
+Result<void> SharedSampler::LoadLocked() {
   if (collector_) {
     // Paused: its perf events open again.
-    if (collector_->Attach(error)) {
+    Result<void> attached = collector_->Attach();
+    if (attached) {
       attached_ = sampling_ = true;
       idle_since_ = last_drain_ = std::chrono::steady_clock::now();
       LogInfo("shared sampler resumed");
-      return true;
+      return {};
     }
-    LogWarning("the paused shared sampler cannot attach again (" + *error + "): loading it anew");
+    LogWarning("the paused shared sampler cannot attach again (" + attached.error() +
+               "): loading it anew");
     UnloadLocked();
   }
-  std::unique_ptr<StackCollector> collector = load_(error);
-  if (!collector) return false;
+  Result<std::unique_ptr<StackCollector>> made = load_();
+  if (!made) return Error{made.error()};
+  std::unique_ptr<StackCollector> collector = std::move(*made);
   auto tables = std::make_unique<LoadedUnwindTables>(collector->unwind_tables_fd(),
                                                      collector->process_unwind_fd(),
                                                      collector->python_processes_fd());
-  if (!collector->Attach(error)) return false;
+  if (Result<void> attached = collector->Attach(); !attached) return attached;
   tables_ = std::move(tables);
   collector_ = std::move(collector);
   attached_ = sampling_ = true;
@@ -119,7 +121,7 @@ bool SharedSampler::LoadLocked(std::string* error) {
   // Not unloaded at the next drain for an idleness that began before this load.
   idle_since_ = last_drain_ = std::chrono::steady_clock::now();
   LogInfo("shared sampler loaded");
-  return true;
+  return {};
 }
 
 std::shared_ptr<SharedSampler::Subscription> SharedSampler::Subscribe(
@@ -131,7 +133,12 @@ std::shared_ptr<SharedSampler::Subscription> SharedSampler::Subscribe(
       if (!collector_ || !attached_) {
         lock.unlock();
         std::scoped_lock all(processes_mutex_, mutex_, tables_mutex_);
-        if ((!collector_ || !attached_) && !LoadLocked(error)) return nullptr;
+        if (!collector_ || !attached_) {
+          if (Result<void> loaded = LoadLocked(); !loaded) {
+            *error = loaded.error();
+            return nullptr;
+          }
+        }
       }
     }
     {

@@ -44,7 +44,7 @@ namespace profd {
 class SharedSampler {
  public:
   // `load` makes the host-wide collector (all processes); `dwarf_unwinding` as its options say.
-  using Loader = std::function<std::unique_ptr<StackCollector>(std::string* error)>;
+  using Loader = std::function<Result<std::unique_ptr<StackCollector>>()>;
   SharedSampler(Loader load, bool dwarf_unwinding,
                 std::chrono::seconds linger = std::chrono::seconds(150),
                 std::chrono::seconds unload_after = std::chrono::minutes(10));
@@ -92,7 +92,7 @@ class SharedSampler {
 
  private:
   void DrainLoop(std::stop_token stop);
-  bool LoadLocked(std::string* error);
+  Result<void> LoadLocked();
   void PauseLocked();
   // Nobody wants samples: its timers stop, and what was counted since the last drain goes.
   void QuietLocked();
@@ -143,7 +143,8 @@ class SharedSampler {
   uint64_t samples_drained_ = 0;
   std::array<uint64_t, PROFD_COUNTER_MAX> counters_of_unloaded_{};  // totals of earlier loads
   std::mutex symbolizer_mutex_;  // guards the two pointers, not their use
-  std::shared_ptr<Symbolizer> symbolizer_ = std::make_shared<Symbolizer>(ProfileSymbolizerOptions());
+  std::shared_ptr<Symbolizer> symbolizer_ =
+      std::make_shared<Symbolizer>(ProfileSymbolizerOptions());
   std::shared_ptr<const KernelSymbolizer> kernel_ = std::make_shared<KernelSymbolizer>();
   std::chrono::steady_clock::time_point kernel_loaded_{};
   std::jthread drain_thread_;

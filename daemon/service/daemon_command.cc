@@ -132,7 +132,8 @@ uint64_t MonotonicMicros() {
 // --config's file, or the built-in defaults without one; false (reported) when it is bad.
 bool LoadConfigOption(const DaemonOptions& options, DaemonConfig* config) {
   std::string error;
-  if (options.config_path.empty() || LoadDaemonConfig(options.config_path, ScheduleTypeNames(), config, &error))
+  if (options.config_path.empty() ||
+      LoadDaemonConfig(options.config_path, ScheduleTypeNames(), config, &error))
     return true;
   LogError(error);
   return false;
@@ -151,8 +152,7 @@ class Service {
         // perf events closed, what it knew of processes forgotten) and unloaded after 10 min
         // idle (or once idle after a reload changed the frequency). Its frequency and unwinding
         // are the configuration's when it loads.
-        shared_cpu_([this](std::string* error) { return LoadSharedCpuSampler(error); },
-                    config.dwarf_unwinding),
+        shared_cpu_([this] { return LoadSharedCpuSampler(); }, config.dwarf_unwinding),
         endpoints_([this] { return current_.Get(); }),
         exporter_([this] { return current_.Get(); }),
         schedule_([this] { return current_.Get(); }, &shared_cpu_,
@@ -217,14 +217,14 @@ class Service {
   }
 
  private:
-  std::unique_ptr<StackCollector> LoadSharedCpuSampler(std::string* error) {
+  Result<std::unique_ptr<StackCollector>> LoadSharedCpuSampler() {
     const DaemonConfig now = current_.Get();
     CpuSampler::Options options;
     options.all_processes = true;
     options.dwarf_unwinding = now.dwarf_unwinding;
     options.frequency_hz = now.frequency_hz;
     shared_cpu_hz_ = now.frequency_hz;
-    return CpuSampler::Load(options, error);
+    return CpuSampler::Load(options);
   }
 
   // SIGHUP: the file read again; on any failure the running configuration and listeners stay.
@@ -285,8 +285,8 @@ class Service {
   }
 
   std::string Status() {
-    return "serving " + ServingAddress(current_.Get(), server_.get()) + " and unix:" +
-           control_->unix_path() + "; " + std::to_string(endpoints_.running()) +
+    return "serving " + ServingAddress(current_.Get(), server_.get()) +
+           " and unix:" + control_->unix_path() + "; " + std::to_string(endpoints_.running()) +
            " profiles being collected, " + std::to_string(endpoints_.served()) + " served, " +
            std::to_string(schedule_.profiles_written()) + " stored by the schedule";
   }

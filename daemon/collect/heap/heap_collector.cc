@@ -1,9 +1,8 @@
 #include "collect/heap/heap_collector.h"
 
-#include <sys/stat.h>
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -85,16 +84,15 @@ const Mapping* PreloadSampler(const ProcessInfo& process,
 
 }  // namespace
 
-std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
-                                                   const ProcessTable& processes,
-                                                   std::string* error) {
+Result<std::unique_ptr<HeapCollector>> HeapCollector::Load(const Options& options,
+                                                           const ProcessTable& processes) {
+  std::string error;
   std::unique_ptr<HeapCollector> collector(new HeapCollector());
   collector->options_ = options;
   for (pid_t pid : options.pids) {
     const ProcessInfo* process = processes.Find(pid);
     if (!process) {
-      *error = "pid " + std::to_string(pid) + " exited before its allocator could be found";
-      return nullptr;
+      return Error{"pid " + std::to_string(pid) + " exited before its allocator could be found"};
     }
     Target target;
     target.pid = pid;
@@ -106,12 +104,11 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
       target.path = sampler->path;
       target.functions = FindPreloadPoints(target.file->open_path());
       if (target.functions.empty()) {
-        *error = target.path + " has no profd_preload_* labels";
-        return nullptr;
+        return Error{target.path + " has no profd_preload_* labels"};
       }
     } else {
       Allocator allocator;
-      if (!FindAllocator(*process, &allocator, error)) return nullptr;
+      if (!FindAllocator(*process, &allocator, &error)) return Error{error};
       target.file = allocator.mapping->file;
       target.path = allocator.mapping->path;
       target.functions = std::move(allocator.functions);
@@ -130,26 +127,25 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
       skel->rodata->exp_table[i] = static_cast<uint32_t>(std::lround(-std::log(u) * 65536));
     }
     for (int i = 0; i < PROFD_SIZE_WEIGHT_TABLE_SIZE; i++)
-      skel->rodata->size_weight[i] = static_cast<uint32_t>(std::lround(
-          SampleBytesWeight(static_cast<double>(i) / PROFD_SIZE_WEIGHT_STEPS) * 65536));
+      skel->rodata->size_weight[i] = static_cast<uint32_t>(
+          std::lround(SampleBytesWeight(static_cast<double>(i) / PROFD_SIZE_WEIGHT_STEPS) * 65536));
     // libbpf 1.1 predates uprobe session programs: their type is set here.
-    for (bpf_program* program : {skel->progs.profd_heap_call, skel->progs.profd_calibrate,
-                                 skel->progs.profd_preload_sampled,
-                                 skel->progs.profd_preload_freed}) {
+    for (bpf_program* program :
+         {skel->progs.profd_heap_call, skel->progs.profd_calibrate,
+          skel->progs.profd_preload_sampled, skel->progs.profd_preload_freed}) {
       bpf_program__set_type(program, BPF_PROG_TYPE_KPROBE);
       bpf_program__set_expected_attach_type(program,
                                             static_cast<bpf_attach_type>(kBpfTraceUprobeSession));
     }
   };
-  if (!collector->skel_.Load("the heap profiler", configure, error)) return nullptr;
+  if (!collector->skel_.Load("the heap profiler", configure, &error)) return Error{error};
   heap_bpf* skel = collector->skel_.get();
-  if (!collector->UseObject(skel->obj, options, error)) return nullptr;
+  if (!collector->UseObject(skel->obj, options, &error)) return Error{error};
   if (options.track_peak) {
     collector->peak_events_ = ring_buffer__new(bpf_map__fd(skel->maps.heap_events), OnPeakEvent,
                                                collector.get(), nullptr);
     if (!collector->peak_events_) {
-      *error = DescribeBpfError("cannot read the heap's peak events", errno);
-      return nullptr;
+      return Error{DescribeBpfError("cannot read the heap's peak events", errno)};
     }
   }
   // Where each target's allocator functions are, so the allocator calling itself is not counted
@@ -172,8 +168,7 @@ std::unique_ptr<HeapCollector> HeapCollector::Load(const Options& options,
     }
     const uint32_t key = static_cast<uint32_t>(target.pid);
     if (bpf_map_update_elem(bpf_map__fd(skel->maps.allocator_ranges), &key, &ranges, BPF_ANY)) {
-      *error = DescribeBpfError("cannot store the allocator's addresses", errno);
-      return nullptr;
+      return Error{DescribeBpfError("cannot store the allocator's addresses", errno)};
     }
   }
   return collector;
@@ -298,15 +293,16 @@ void HeapCollector::DetachProbes() {
   probes_attached_ = false;
 }
 
-bool HeapCollector::Attach(std::string* error) {
-  if (!preload_ && !MeasureProbeCostLately(error)) return false;
+Result<void> HeapCollector::Attach() {
+  std::string error;
+  if (!preload_ && !MeasureProbeCostLately(&error)) return Error{error};
   // The meter matters only if the probes may be duty-cycled.
-  if (!preload_ && options_.max_overhead_percent < 100 && !OpenUserTickEvents(error)) return false;
-  if (!AttachProbes(error)) return false;
-  if (!AttachProcessEvents(error)) return false;
+  if (!preload_ && options_.max_overhead_percent < 100 && !OpenUserTickEvents(&error))
+    return Error{error};
+  if (!AttachProbes(&error) || !AttachProcessEvents(&error)) return Error{error};
   StartWindow(Now());
   next_switch_ = window_start_ + on_length_;
-  return true;
+  return {};
 }
 
 void HeapCollector::Stop() {
@@ -362,9 +358,12 @@ StackSamples HeapCollector::Collect() const {
     // Objects are counted in 1/65536ths (each sample stands for 1/p allocations, see heap.bpf.c).
     const double objects_allocated = static_cast<double>(row.values[0]) / 65536 * window_scale;
     const double bytes_allocated = static_cast<double>(row.values[1]) * window_scale;
-    row.values = {std::llround(objects_allocated), std::llround(bytes_allocated),
-                  std::llround(static_cast<double>(row.values[2]) / 65536), row.values[3],
-                  std::llround(static_cast<double>(row.values[4]) / 65536), row.values[5]};
+    row.values = {std::llround(objects_allocated),
+                  std::llround(bytes_allocated),
+                  std::llround(static_cast<double>(row.values[2]) / 65536),
+                  row.values[3],
+                  std::llround(static_cast<double>(row.values[4]) / 65536),
+                  row.values[5]};
     if (!options_.track_peak) row.values.resize(4);
     out.samples.push_back(std::move(row));
   }
@@ -419,11 +418,12 @@ std::vector<std::string> HeapCollector::Notes() const {
     if (duty_cycled_)
       notes.push_back("no peak: the probes were duty-cycled, so frees went unseen while detached");
     else
-      notes.push_back("peak_inuse_*: the sampled blocks live when their estimated bytes were "
-                      "highest (" + std::to_string(std::llround(peak_bytes_)) + " bytes, after " +
-                      std::to_string(peak_at_) + " of " + std::to_string(peak_log_.size()) +
-                      " sampled allocations and frees" +
-                      (peak_log_full_ ? "; the log filled: later events not seen" : "") + ")");
+      notes.push_back(
+          "peak_inuse_*: the sampled blocks live when their estimated bytes were "
+          "highest (" +
+          std::to_string(std::llround(peak_bytes_)) + " bytes, after " + std::to_string(peak_at_) +
+          " of " + std::to_string(peak_log_.size()) + " sampled allocations and frees" +
+          (peak_log_full_ ? "; the log filled: later events not seen" : "") + ")");
   }
   if (preload_) return notes;  // no probes on the allocator: no probe cost, no duty cycle
   const uint64_t hits = hits_on_.alloc_calls + hits_on_.alloc_returns + hits_on_.frees;

@@ -14,12 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "base/unique_fd.h"
 #include "collect/bpf_skeleton.h"
 #include "collect/heap/allocator_probes.h"
 #include "collect/stack_collector.h"
-#include "profd_abi.h"
 #include "process/process_table.h"
+#include "profd_abi.h"
 
 struct heap_bpf;
 struct ring_buffer;
@@ -41,11 +42,11 @@ class HeapCollector : public StackCollector {
   };
 
   // Finds every target's allocator in `processes` (they must be observed) and loads the programs.
-  static std::unique_ptr<HeapCollector> Load(const Options& options, const ProcessTable& processes,
-                                             std::string* error);
+  static Result<std::unique_ptr<HeapCollector>> Load(const Options& options,
+                                                     const ProcessTable& processes);
   ~HeapCollector() override;
   // Measures what a probe hit costs here, then attaches the first window.
-  bool Attach(std::string* error) override;
+  Result<void> Attach() override;
   void Stop() override;
   double Poll() override;
   void Checkpoint() override;
@@ -69,10 +70,10 @@ class HeapCollector : public StackCollector {
     std::shared_ptr<MappedFile> file;  // keeps the allocator's file open for attaching
     std::string path;                  // as the process maps it
     std::map<std::string, AllocatorFunction> functions;
-    UniqueFd link;      // its uprobe_multi link while attached
-    UniqueFd free_link;  // the preload sampler's frees of sampled blocks
+    UniqueFd link;         // its uprobe_multi link while attached
+    UniqueFd free_link;    // the preload sampler's frees of sampled blocks
     bool preload = false;  // functions are the preload sampler's labels
-    bool gone = false;  // exited: no more windows
+    bool gone = false;     // exited: no more windows
   };
   struct HitCounts {
     uint64_t alloc_calls = 0, alloc_returns = 0, frees = 0, nested = 0;
@@ -94,7 +95,8 @@ class HeapCollector : public StackCollector {
     double total = 0, user = 0;
   };
   CpuTimes TargetCpuTimes() const;
-  // Adds the window since window_start_ to the totals; `closes`: false when it goes on (Checkpoint).
+  // Adds the window since window_start_ to the totals; `closes`: false when it goes on
+  // (Checkpoint).
   void EndWindow(double now, bool closes = true);
   double ProbeSeconds(const HitCounts& hits) const;
   // What allocation values are multiplied by for the time the probes were detached, what it was
@@ -147,8 +149,8 @@ class HeapCollector : public StackCollector {
   WindowSums attached_windows_;
   // Totals over the collection.
   double seconds_on_ = 0, seconds_off_ = 0;
-  double cpu_on_ = 0, cpu_off_ = 0;    // targets' CPU time with probes attached / detached
-  double user_off_ = 0;  // the user-mode part of cpu_off_ (the probes cost system time)
+  double cpu_on_ = 0, cpu_off_ = 0;  // targets' CPU time with probes attached / detached
+  double user_off_ = 0;              // the user-mode part of cpu_off_ (the probes cost system time)
   double probe_seconds_ = 0;  // what the probes cost them (hits × calibrated cost, or measured)
   int measured_cost_windows_ = 0;  // windows whose probes cost more than calibrated
   HitCounts hits_on_;
@@ -160,9 +162,9 @@ class HeapCollector : public StackCollector {
   std::vector<std::string> window_errors_;
 };
 
-// What a sampled allocation's bytes are multiplied by: h(x) = x / (1 - exp(-x)) for x = size / rate,
-// i.e. size / p with p = 1 - exp(-x) its chance of being sampled, in units of the rate (heap.bpf.c
-// has it as a table).
+// What a sampled allocation's bytes are multiplied by: h(x) = x / (1 - exp(-x)) for x = size /
+// rate, i.e. size / p with p = 1 - exp(-x) its chance of being sampled, in units of the rate
+// (heap.bpf.c has it as a table).
 double SampleBytesWeight(double x);
 
 }  // namespace profd

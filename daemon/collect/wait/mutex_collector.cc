@@ -1,8 +1,7 @@
-#include "collect/collectors.h"
-
 #include <bpf/libbpf.h>
 
 #include "collect/bpf_skeleton.h"
+#include "collect/collectors.h"
 #include "collect/wait/wait_collector.h"
 #include "mutex.skel.h"
 
@@ -27,9 +26,8 @@ class MutexCollector : public WaitCollector {
 
 }  // namespace
 
-std::unique_ptr<StackCollector> LoadMutexCollector(const CollectorOptions& options,
-                                                   std::string* error) {
-  return MakeLoadedCollector<MutexCollector>(options, error);
+Result<std::unique_ptr<StackCollector>> LoadMutexCollector(const CollectorOptions& options) {
+  return MakeLoadedCollector<MutexCollector>(options);
 }
 
 }  // namespace profd

@@ -1,8 +1,7 @@
-#include "collect/collectors.h"
-
 #include <bpf/libbpf.h>
 
 #include "collect/bpf_skeleton.h"
+#include "collect/collectors.h"
 #include "collect/wait/wait_collector.h"
 #include "offcpu.skel.h"
 
@@ -30,9 +29,9 @@ class OffCpuCollector : public WaitCollector {
 
 }  // namespace
 
-std::unique_ptr<StackCollector> LoadOffCpuCollector(const CollectorOptions& options,
-                                                    uint64_t min_block_nanos, std::string* error) {
-  return MakeLoadedCollector<OffCpuCollector>(options, min_block_nanos, error);
+Result<std::unique_ptr<StackCollector>> LoadOffCpuCollector(const CollectorOptions& options,
+                                                            uint64_t min_block_nanos) {
+  return MakeLoadedCollector<OffCpuCollector>(options, min_block_nanos);
 }
 
 }  // namespace profd

@@ -82,34 +82,32 @@ bool WaitCollector::OpenCpuEvent(int cpu, std::string* error) {
   return AttachToEvent(std::move(fd), "CPU " + std::to_string(cpu), error);
 }
 
-bool WaitCollector::Attach(std::string* error) {
+Result<void> WaitCollector::Attach() {
+  std::string error;
   if (options_.all_processes) {
     for (int cpu : OnlineCpus())
-      if (!OpenCpuEvent(cpu, error)) return false;
+      if (!OpenCpuEvent(cpu, &error)) return Error{error};
   } else {
     // A thread created after its creator's event was opened inherits it; if it is listed too, it
     // has two, and the program ignores the second run (switch_out.bpf.h).
     if (!ForEachNewThread(options_.pids, &threads_,
-                          [&](pid_t tid) { return OpenThreadEvent(tid, error); }))
-      return false;
+                          [&](pid_t tid) { return OpenThreadEvent(tid, &error); }))
+      return Error{error};
   }
-  if (links_.empty()) {
-    *error = options_.all_processes ? "no online CPU could be watched"
-                                    : "the target processes have no threads left to watch";
-    return false;
-  }
+  if (links_.empty())
+    return Error{options_.all_processes ? "no online CPU could be watched"
+                                        : "the target processes have no threads left to watch"};
   bpf_program* forget = bpf_object__find_program_by_name(object_, "profd_forget_thread");
-  if (!forget) {
-    *error = "internal error: the BPF object has no program profd_forget_thread";
-    return false;
-  }
-  return AttachProgram(forget, error) && AttachProcessEvents(error);
+  if (!forget) return Error{"internal error: the BPF object has no program profd_forget_thread"};
+  if (!AttachProgram(forget, &error) || !AttachProcessEvents(&error)) return Error{error};
+  return {};
 }
 
 void WaitCollector::Stop() {
   const bool was_attached = !links_.empty();
   StackCollector::Stop();  // first, so that no wait is charged both by BPF and here
-  if (!stopped_ && was_attached) finished_at_stop_.samples = FinishedWaits(&finished_at_stop_.stacks);
+  if (!stopped_ && was_attached)
+    finished_at_stop_.samples = FinishedWaits(&finished_at_stop_.stacks);
   stopped_ = true;
 }
 
@@ -119,9 +117,9 @@ std::vector<std::string> WaitCollector::Notes() const {
           " threads (and the threads they created)"};
 }
 
-// A wait is charged at its thread's next switch-out; one whose thread has woken and not been switched
-// out since is charged here, from the thread's state and CPU time. A thread still asleep has not
-// finished its wait, and (as in Go's block profile) an unfinished wait is not counted.
+// A wait is charged at its thread's next switch-out; one whose thread has woken and not been
+// switched out since is charged here, from the thread's state and CPU time. A thread still asleep
+// has not finished its wait, and (as in Go's block profile) an unfinished wait is not counted.
 std::vector<StackSample> WaitCollector::FinishedWaits(
     std::unordered_map<uint64_t, StackTrace>* stacks) const {
   std::vector<StackSample> out;

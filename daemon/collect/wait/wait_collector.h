@@ -1,6 +1,7 @@
 // What the block and mutex collectors share (bpf/switch_out.bpf.h): their program runs on a
-// context-switch software event of each target thread, so it runs only when a target thread leaves a
-// CPU and costs the rest of the host nothing. With --all it runs on one such event per CPU instead.
+// context-switch software event of each target thread, so it runs only when a target thread leaves
+// a CPU and costs the rest of the host nothing. With --all it runs on one such event per CPU
+// instead.
 #ifndef PROFD_DAEMON_COLLECT_WAIT_WAIT_COLLECTOR_H
 #define PROFD_DAEMON_COLLECT_WAIT_WAIT_COLLECTOR_H
 
@@ -20,7 +21,7 @@ class WaitCollector : public StackCollector {
  public:
   // Opens the events and attaches the program to each: one per target thread (inherited by the
   // threads it creates) or, for every process, one per online CPU.
-  bool Attach(std::string* error) override;
+  Result<void> Attach() override;
   // Detaches, then charges the waits that ended after their thread's last switch-out.
   void Stop() override;
   // What BPF counted, plus the waits that have ended but not yet been charged.
