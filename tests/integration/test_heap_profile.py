@@ -56,6 +56,21 @@ class HeapProfileTest(unittest.TestCase):
         rows, text = top_rows(out, ["-sample_index=alloc_space"])
         self.assertAlmostEqual(rows["allocate_and_free_large"][0], 100 * 6 / 9, delta=6, msg=text)
 
+    def test_heap_of_a_program_that_frees_as_it_goes(self):
+        # A ring of the last 64 blocks of each size: every block is freed 64 allocations after it
+        # was made, so at the end 3/4 of the live bytes are keep_large's. (Frees that ran after the
+        # daemon closed the links once emptied this live set before it was read.)
+        r, out = profile(["--type", "heap", "--sample-rate", "4KiB", "--max-overhead", "100"],
+                         ["ring", "1", "10"], seconds="2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows, text = top_rows(out)
+        self.assertIn("Type: inuse_space", text)
+        self.assertAlmostEqual(rows["keep_large"][1], 75, delta=3, msg=text)
+        self.assertAlmostEqual(rows["keep_small"][1], 25, delta=3, msg=text)
+        # 64 blocks of each, every one sampled (4 KiB rate, 32 KiB blocks and larger).
+        total = sum(s[0] for s in raw_samples_values(out, "inuse_space"))
+        self.assertAlmostEqual(total / (64 * 4 * 32 * KIB), 1.0, delta=0.05, msg=text)
+
     def test_every_allocation_function_counted_once(self):
         # 100 calls of each, every allocation recorded: realloc(NULL, n) calls malloc inside glibc
         # and reallocarray jumps to realloc, yet each counts once, at the function that called it.

@@ -1,4 +1,4 @@
-"""Python frames in cpu, block, mutex and threadcreate profiles: Debian's CPython 3.11 profiled by its
+"""Python frames in cpu, heap, allocs, block, mutex and threadcreate profiles: Debian's CPython 3.11 profiled by its
 Python functions, through the real BPF programs, read back with `go tool pprof`."""
 import os
 import re
@@ -57,9 +57,12 @@ class PythonProfileTest(WorkloadTestCase):
         return text
 
     def assert_lines(self, out):
-        """-list shows the workload's file, hot's call of work (line 22) and work's loop (15-17)."""
-        for function, lines, hottest in (("hot", range(21, 23), {22}), ("work", range(12, 19),
-                                                                        {15, 16, 17})):
+        """-list shows the workload's file, hot's call of work and work's loop (its three lines)."""
+        hot = line_of("def hot", "def hot", WORKLOAD)
+        work = line_of("def work", "def work", WORKLOAD)
+        loop = line_of("while i < n", "def work", WORKLOAD)
+        for function, lines, hottest in (("hot", range(hot, hot + 2), {hot + 1}),
+                                         ("work", range(work, work + 7), {loop, loop + 1, loop + 2})):
             text = pprof(["-list", "^%s$" % function, out])
             self.assertIn("ROUTINE", text)
             self.assertIn(WORKLOAD, text)
@@ -135,6 +138,37 @@ class PythonProfileTest(WorkloadTestCase):
         self.assertGreater(shares["hot"], shares["cold"], text)
         self.assertNotIn("[python code", text)
 
+    def test_allocations_three_to_one_in_the_allocs_and_heap_profiles(self):
+        # make_large() allocates 3/4 of the bytes (bytearrays CPython takes from malloc) and keeps
+        # 3/4 of those live: the allocator's probes show the Python function that asked, over
+        # CPython's C path to malloc. The probes stay on (--max-overhead 100: a trap costs tens of
+        # microseconds on these VMs, so the default budget leaves them attached a few ms of the
+        # window); heap samples every block, so the live set at the end is exact.
+        for profile_type, value, rate in (("allocs", 1, "64KiB"), ("heap", 3, "4KiB")):
+            args = ["--sample-rate", rate, "--max-overhead", "100"]
+            p = start_workload([PYTHON, WORKLOAD, "alloc", "8"])
+            self.procs.append(p)
+            out = os.path.join(self.dir, profile_type + ".pb.gz")
+            r = run_profd(["--pid", str(p.pid), "--type", profile_type, "--seconds", "3",
+                           "-o", out] + args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            shares, stacks, _ = python_shares(out, ["allocate", "make_large", "make_small"], value)
+            text = pprof(["-top", "-nodecount=25", out])
+            both = shares["make_large"] + shares["make_small"]
+            self.assertGreater(both, 90, (profile_type, text))
+            self.assertAlmostEqual(100 * shares["make_large"] / both, 75, delta=5,
+                                   msg=(profile_type, text))
+            self.assertGreater(shares["allocate"], 95, (profile_type, text))
+            # Each maker called from allocate(), with bytearray's C frames above it.
+            for count, frames in stacks:
+                for maker in ("make_large", "make_small"):
+                    if maker in frames:
+                        i = frames.index(maker)
+                        self.assertEqual(frames[i + 1], "allocate", frames)
+                        self.assertIn("PyByteArray_Resize", frames[:i], frames)
+            self.assertNotIn("[python code", text)
+            self.assertNotIn("_PyEval_EvalFrameDefault", text)
+
     def test_c_extension_frames_sit_on_their_python_caller(self):
         out = self.profile_pid("zlib", 3)
         shares, stacks, total = python_shares(out, ["compress_loop"])
@@ -151,10 +185,10 @@ class PythonProfileTest(WorkloadTestCase):
         self.assertGreater(100.0 * on_c / total, 70, text)
 
 
-def line_of(text, after):
-    """The number of the first line of the waits workload holding `text` after the one holding
-    `after`."""
-    with open(WAITS) as f:
+def line_of(text, after, path=WAITS):
+    """The number of the first line of the workload at `path` (the waits one unless said) holding
+    `text` from the one holding `after` on."""
+    with open(path) as f:
         lines = f.read().splitlines()
     start = next(i for i, line in enumerate(lines) if after in line)
     return next(i + 1 for i in range(start, len(lines)) if text in lines[i])

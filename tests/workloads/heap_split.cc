@@ -10,6 +10,9 @@
 //   churn: malloc(64)/free as fast as possible in churn(); prints the pairs per second made.
 //   sizes: malloc/free pairs as fast as possible in mixed_sizes(), sizes log-uniform from 16 B to
 //          1 MiB (a fixed xorshift sequence); prints the calls and bytes it allocated.
+//   ring:  as a cache or a queue does: keep_large() and keep_small() each malloc a block (3 x 32 KiB
+//          and 32 KiB) and free the oldest of the last 64 each keeps, as fast as they can: what
+//          is in use at any time, and at the end, is 3/4 keep_large's.
 //   fixed: N malloc/free pairs (ITERATIONS_PER_SECOND is N here), each followed by WORK rounds of
 //          arithmetic (the 5th argument); prints the seconds taken (the cost benchmark).
 // It waits DELAY seconds first (for the profiler to attach) and runs for SECONDS.
@@ -51,6 +54,18 @@ __attribute__((noinline)) void allocate_and_free_large() {
     touch(p, kUnit);
     free(p);
   }
+}
+
+__attribute__((noinline)) void* keep_large() {
+  void* p = malloc(3 * 32 * 1024);
+  touch(p, 3 * 32 * 1024);
+  return p;
+}
+
+__attribute__((noinline)) void* keep_small() {
+  void* p = malloc(32 * 1024);
+  touch(p, 32 * 1024);
+  return p;
 }
 
 __attribute__((noinline)) void allocate_and_free_small() {
@@ -183,6 +198,17 @@ int main(int argc, char** argv) {
     for (void* p : blocks) free(p);
     for (char* p : news) delete[] p;
     std::this_thread::sleep_until(end);
+  } else if (mode == "ring") {
+    void* large[64] = {};
+    void* small[64] = {};
+    for (unsigned n = 0; std::chrono::steady_clock::now() < end; n++) {
+      void* l = keep_large();
+      free(large[n % 64]);
+      large[n % 64] = l;
+      void* s = keep_small();
+      free(small[n % 64]);
+      small[n % 64] = s;
+    }
   } else if (mode == "churn") {
     const long pairs = churn(end);
     std::printf("churn: %.0f malloc/free pairs per second\n", pairs / seconds);

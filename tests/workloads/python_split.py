@@ -2,8 +2,12 @@
 
 split SECONDS: main() calls hot() and cold(), which run the same loop (work) 3 and 1 times as long,
 so hot() holds 75% of the time the two take. zlib SECONDS: compress_loop() calls zlib.compress, so the C
-frames of zlib sit on top of a Python caller.
+frames of zlib sit on top of a Python caller. alloc SECONDS: allocate() calls make_large() and
+make_small(), which create bytearrays of 96 KiB and 32 KiB (large enough that CPython takes them
+from malloc, not its own small-object arenas) and keep the last 64 of each: 3/4 of the bytes allocated,
+and of those still live, come from make_large().
 """
+import collections
 import sys
 import time
 import zlib
@@ -33,6 +37,23 @@ def main(seconds):
         cold()
 
 
+def make_large():
+    return bytearray(3 * 32768)
+
+
+def make_small():
+    return bytearray(32768)
+
+
+def allocate(seconds):
+    large = collections.deque(maxlen=64)
+    small = collections.deque(maxlen=64)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        large.append(make_large())
+        small.append(make_small())
+
+
 def compress_loop(seconds):
     data = bytes(range(256)) * 4096 + b"profd" * 100000
     end = time.monotonic() + seconds
@@ -44,5 +65,7 @@ if __name__ == "__main__":
     mode, seconds = sys.argv[1], float(sys.argv[2])
     if mode == "split":
         main(seconds)
+    elif mode == "alloc":
+        allocate(seconds)
     else:
         compress_loop(seconds)
