@@ -148,8 +148,13 @@ enum profd_python_step {
 };
 
 #ifdef PROFD_PYTHON_FRAMES
+/* Set by the daemon before load: false when no target can run CPython (given pids, none of them an
+ * interpreter, and no forks followed), so the verifier drops the Python walk as dead code and the
+ * program loads sooner. */
+const volatile bool python_frames = true;
 #include "python_frames.bpf.h"
 #else
+static const bool python_frames = false;
 /* Programs without Python frames: every step is native, and the compiler drops the hooks. */
 static __always_inline int profd_python_start(__u32 pid) { return 0; }
 static __always_inline int profd_python_frame(__u32 pid, __u64 ip) { return PROFD_PYTHON_NATIVE; }
@@ -168,7 +173,7 @@ static long profd_unwind_step(__u32 index, void *ctx) {
     s->truncated = 1;
     return 1;
   }
-  const int python = profd_python_frame(s->pid, s->ip);
+  const int python = python_frames ? profd_python_frame(s->pid, s->ip) : PROFD_PYTHON_NATIVE;
   if (python == PROFD_PYTHON_PENDING) return 0;
   if (python == PROFD_PYTHON_END) return 1;
   if (python == PROFD_PYTHON_NATIVE) {
@@ -177,7 +182,7 @@ static long profd_unwind_step(__u32 index, void *ctx) {
   }
 
   if (profd_unwind_next(NULL, s)) return 0;
-  return profd_python_native_done() ? 0 : 1;
+  return python_frames && profd_python_native_done() ? 0 : 1;
 }
 
 /* Unwinds the current task's user stack into `st` from the user registers `regs`. Returns false when
@@ -189,7 +194,7 @@ static __always_inline bool profd_unwind_user(struct profd_stack *st, __u64 ip, 
   if (!proc) return false;
   struct profd_unwind_state s = {
       .ip = ip, .sp = sp, .bp = bp, .pid = pid, .exact_ip = 1, .generation = proc->generation};
-  profd_python_start(pid);
+  if (python_frames) profd_python_start(pid);
   st->len = 0;
   st->flags = 0;
   bpf_loop(PROFD_MAX_FRAMES + 1, profd_unwind_step, &s, 0);

@@ -34,6 +34,9 @@ struct CollectorOptions {
   uint32_t owner_uid = UINT32_MAX;
   // Processes the targets fork become targets, and theirs (a launched command's tree).
   bool follow_forks = false;
+  // Walk CPython's frames. Off when no target can run CPython: the verifier then drops that walk,
+  // and the programs load sooner.
+  bool python_frames = true;
 };
 
 class StackCollector {
@@ -109,6 +112,8 @@ class StackCollector {
     rodata->dwarf_unwinding = options.dwarf_unwinding;
     rodata->owner_uid = options.owner_uid;
     rodata->follow_forks = options.follow_forks;
+    if constexpr (requires { rodata->python_frames; })
+      rodata->python_frames = options.python_frames;
     if (options.follow_forks) return;  // the targets grow: the map holds them
     // Few enough targets are listed in rodata, so the filter is compares, not a map lookup.
     const std::vector<pid_t>& pids = options.pids;

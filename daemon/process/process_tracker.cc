@@ -83,6 +83,20 @@ void ProcessTracker::ForgetExited() {
   exited_.clear();
 }
 
+std::vector<std::pair<pid_t, uint64_t>> ProcessTracker::TakeExited() {
+  std::vector<std::pair<pid_t, uint64_t>> exited;
+  for (pid_t pid : exited_)
+    if (const ProcessInfo* process = table_.Find(pid))
+      exited.emplace_back(pid, process->start_ticks);
+  exited_.clear();
+  return exited;
+}
+
+void ProcessTracker::Forget(pid_t pid, uint64_t start_ticks) {
+  const ProcessInfo* process = table_.Find(pid);
+  if (process && process->start_ticks == start_ticks) table_.Forget(pid);
+}
+
 void ProcessTracker::Clear() {
   table_ = ProcessTable();
   followed_.clear();

@@ -60,6 +60,11 @@ class ProcessTracker {
   void RereadFollowed(UnwindTableChanges* changes);
   // Forgets the processes that have exited since the last call: their samples need them no more.
   void ForgetExited();
+  // The processes that have exited since the last call, as the table still holds them (pid and
+  // start time), for a caller that forgets each when it is no longer needed (Forget).
+  std::vector<std::pair<pid_t, uint64_t>> TakeExited();
+  // Forgets the process of `pid` if it is still the one started at `start_ticks`.
+  void Forget(pid_t pid, uint64_t start_ticks);
   // Forgets every process.
   void Clear();
 

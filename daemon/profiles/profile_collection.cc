@@ -166,8 +166,9 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
   }
   // Symbolized against a copy of the processes, so other requests and the drain go on meanwhile.
   ProcessTable processes;
+  std::unique_ptr<PythonFrameNames> python;
   std::optional<LoadedUnwindTables::Stats> unwind;
-  StackSamples samples = shared.Finish(subscription, &processes, &unwind);
+  StackSamples samples = shared.Finish(subscription, &processes, &python, &unwind);
   if (WindowAbandoned(stopped, elapsed, hooks, &result)) return result;
   WindowFacts facts;
   facts.wall_start = wall_start;
@@ -183,7 +184,7 @@ CollectedProfile CollectShared(const ProfileRequest& request, const CollectionHo
   if (warm_up) warm_up->Wait();
   facts.symbolizer = symbolizers.user.get();
   facts.kernel = symbolizers.kernel.get();
-  facts.python = shared.python_names();
+  facts.python = python.get();
   FinishProfile(request, kind, samples, processes, facts, &result);
   return result;
 }

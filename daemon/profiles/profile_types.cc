@@ -7,6 +7,7 @@
 #include "collect/heap/heap_collector.h"
 #include "collect/kernel_features.h"
 #include "process/process_table.h"
+#include "process/python_runtime.h"
 #include "profiles/profile_request.h"
 #include "profiles/top_table.h"
 
@@ -30,13 +31,20 @@ constexpr SampleTypeName kDelaySamples[] = {{"contentions", "count"}, {"delay", 
 constexpr SampleTypeName kGoroutineSamples[] = {{"goroutine", "count"}};
 constexpr SampleTypeName kThreadCreateSamples[] = {{"threadcreate", "count"}};
 
-CollectorOptions Common(const ProfileRequest& request) {
+CollectorOptions Common(const ProfileRequest& request, const ProcessTable& processes) {
   CollectorOptions common;
   common.all_processes = request.all_processes;
   common.follow_forks = request.follow_forks;
   common.dwarf_unwinding = request.dwarf_unwinding;
   common.pids = request.pids;
   if (request.owner_uid >= 0) common.owner_uid = static_cast<uint32_t>(request.owner_uid);
+  // Given pids that are no interpreter now stay none (an exec into python later would show its
+  // eval frames, not its Python ones): the Python walk is left out of the programs.
+  common.python_frames = request.all_processes || request.follow_forks ||
+                         std::any_of(request.pids.begin(), request.pids.end(), [&](pid_t pid) {
+                           const ProcessInfo* process = processes.Find(pid);
+                           return !process || FindPythonRuntime(*process).has_value();
+                         });
   return common;
 }
 
@@ -61,10 +69,10 @@ namespace {
 // Each type's loader (its row's load_collector): its collector's options from the request, and
 // what its profile records.
 
-Result<std::unique_ptr<StackCollector>> LoadCpu(const ProfileRequest& request, const ProcessTable&,
-                                                ProfileKind* kind) {
+Result<std::unique_ptr<StackCollector>> LoadCpu(const ProfileRequest& request,
+                                                const ProcessTable& processes, ProfileKind* kind) {
   CpuSampler::Options o;
-  static_cast<CollectorOptions&>(o) = Common(request);
+  static_cast<CollectorOptions&>(o) = Common(request, processes);
   o.frequency_hz = request.frequency_hz;
   o.phase_timing = request.bpf_stats;
   *kind = CpuProfileKind(request.frequency_hz);
@@ -72,28 +80,30 @@ Result<std::unique_ptr<StackCollector>> LoadCpu(const ProfileRequest& request, c
 }
 
 Result<std::unique_ptr<StackCollector>> LoadBlock(const ProfileRequest& request,
-                                                  const ProcessTable&, ProfileKind* kind) {
+                                                  const ProcessTable& processes,
+                                                  ProfileKind* kind) {
   const auto min_block_nanos = static_cast<uint64_t>(request.min_block_seconds * 1e9);
   *kind = KindOf(ProfileType::kBlock, {"contentions", "count"}, 1,
                  "block profile: off-CPU waits of at least " +
                      FormatValue(static_cast<int64_t>(min_block_nanos), "nanoseconds"),
                  "no thread of the target blocked (and woke) during the window");
-  return LoadOffCpuCollector(Common(request), min_block_nanos);
+  return LoadOffCpuCollector(Common(request, processes), min_block_nanos);
 }
 
 Result<std::unique_ptr<StackCollector>> LoadMutex(const ProfileRequest& request,
-                                                  const ProcessTable&, ProfileKind* kind) {
+                                                  const ProcessTable& processes,
+                                                  ProfileKind* kind) {
   *kind = KindOf(ProfileType::kMutex, {"contentions", "count"}, 1,
                  "mutex profile: waits on contended locks (futex wait and lock-pi)",
                  "no thread of the target waited on a contended lock during the window");
-  return LoadMutexCollector(Common(request));
+  return LoadMutexCollector(Common(request, processes));
 }
 
 // heap and allocs: one collector, two defaults (as in Go).
 Result<std::unique_ptr<StackCollector>> LoadHeap(const ProfileRequest& request,
                                                  const ProcessTable& processes, ProfileKind* kind) {
   HeapCollector::Options o;
-  static_cast<CollectorOptions&>(o) = Common(request);
+  static_cast<CollectorOptions&>(o) = Common(request, processes);
   o.sample_rate = request.sample_rate_bytes;
   o.max_overhead_percent = request.max_overhead_percent;
   if (request.preload_sampler)
@@ -118,12 +128,13 @@ Result<std::unique_ptr<StackCollector>> LoadHeap(const ProfileRequest& request,
 }
 
 Result<std::unique_ptr<StackCollector>> LoadThreadCreate(const ProfileRequest& request,
-                                                         const ProcessTable&, ProfileKind* kind) {
+                                                         const ProcessTable& processes,
+                                                         ProfileKind* kind) {
   // As Go's threadcreate profile: one count per thread created, at the creating stack.
   *kind = KindOf(ProfileType::kThreadCreate, {"threadcreate", "count"}, 1,
                  "threadcreate profile: threads created, by the creating thread's stack",
                  "the target created no thread during the window");
-  return LoadThreadCreateCollector(Common(request));
+  return LoadThreadCreateCollector(Common(request, processes));
 }
 
 // In the order of Go's index page.

@@ -106,14 +106,36 @@ bool PythonFrameNames::Name(const ProcessInfo* process, uint64_t frame, LineInfo
   return true;
 }
 
+namespace {
+
+// True when `processes` holds the process of `key` (the same pid, started at the same time).
+bool Holds(const ProcessTable& processes, const std::pair<pid_t, uint64_t>& key) {
+  const ProcessInfo* process = processes.Find(key.first);
+  return process && process->start_ticks == key.second;
+}
+
+}  // namespace
+
 void PythonFrameNames::KeepOnly(const ProcessTable& processes) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto gone = [&](const ProcessKey& key) {
-    const ProcessInfo* process = processes.Find(key.first);
-    return !process || process->start_ticks != key.second;
-  };
-  std::erase_if(runtimes_, [&](const auto& entry) { return gone(entry.first); });
-  std::erase_if(codes_, [&](const auto& entry) { return gone(entry.first.first); });
+  std::erase_if(runtimes_, [&](const auto& entry) { return !Holds(processes, entry.first); });
+  std::erase_if(codes_, [&](const auto& entry) { return !Holds(processes, entry.first.first); });
+}
+
+size_t PythonFrameNames::processes() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return std::count_if(runtimes_.begin(), runtimes_.end(),
+                       [](const auto& entry) { return entry.second.has_value(); });
+}
+
+std::unique_ptr<PythonFrameNames> PythonFrameNames::CopyFor(const ProcessTable& processes) {
+  auto copy = std::make_unique<PythonFrameNames>();
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& entry : runtimes_)
+    if (Holds(processes, entry.first)) copy->runtimes_.insert(entry);
+  for (const auto& entry : codes_)
+    if (Holds(processes, entry.first.first)) copy->codes_.insert(entry);
+  return copy;
 }
 
 }  // namespace profd

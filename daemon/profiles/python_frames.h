@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -46,6 +47,13 @@ class PythonFrameNames {
   // Forgets the processes `processes` no longer holds (exited, or their pid reused), for a cache
   // that lives as long as the daemon.
   void KeepOnly(const ProcessTable& processes);
+
+  // How many CPython processes it holds names of.
+  size_t processes();
+
+  // A copy of what names the frames of `processes` (a request's snapshot of them), so the request
+  // names its frames while the shared cache forgets processes that exited.
+  std::unique_ptr<PythonFrameNames> CopyFor(const ProcessTable& processes);
 
  private:
   const PythonRuntime* RuntimeOf(const ProcessInfo& process);

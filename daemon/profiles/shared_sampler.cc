@@ -10,6 +10,7 @@ namespace profd {
 class SharedSampler::Subscription {
  public:
   std::set<pid_t> pids;  // empty: every process
+  uint64_t serial = 0;   // in the order subscribed
   std::array<uint64_t, PROFD_COUNTER_MAX> counters_at_start{};
   // Samples merged by key, as the kernel's counts map would have them.
   std::map<std::tuple<uint32_t, uint32_t, std::string, uint64_t, uint64_t>, StackSample> samples;
@@ -166,6 +167,8 @@ std::shared_ptr<SharedSampler::Subscription> SharedSampler::Subscribe(
     auto subscription = std::make_shared<Subscription>();
     subscription->pids.insert(pids.begin(), pids.end());
     subscription->counters_at_start = collector_->CounterTotals();
+    subscription->serial = next_serial_++;
+    unfinished_.insert(subscription->serial);
     subscriptions_.insert(subscription);
     return subscription;
   }
@@ -173,6 +176,7 @@ std::shared_ptr<SharedSampler::Subscription> SharedSampler::Subscribe(
 
 StackSamples SharedSampler::Finish(const std::shared_ptr<Subscription>& subscription,
                                    ProcessTable* processes,
+                                   std::unique_ptr<PythonFrameNames>* python,
                                    std::optional<LoadedUnwindTables::Stats>* unwind) {
   StackSamples out;
   {
@@ -208,6 +212,7 @@ StackSamples SharedSampler::Finish(const std::shared_ptr<Subscription>& subscrip
       ReadNewProcessesLocked(&changes);
       *processes = processes_.table().Snapshot(
           std::vector<pid_t>(subscription->pids.begin(), subscription->pids.end()));
+      *python = python_.CopyFor(*processes);
     }
     ApplyTableChanges(changes);
     std::lock_guard<std::mutex> lock(tables_mutex_);
@@ -217,6 +222,7 @@ StackSamples SharedSampler::Finish(const std::shared_ptr<Subscription>& subscrip
   LogDebug("shared sampler: a subscription ends with " + std::to_string(out.samples.size()) +
            " sample keys (" + std::to_string(out.events) + " samples taken host-wide meanwhile)");
   finishing_--;
+  unfinished_.erase(unfinished_.find(subscription->serial));
   if (subscriptions_.empty() && finishing_ == 0) idle_since_ = std::chrono::steady_clock::now();
   return out;
 }
@@ -258,10 +264,6 @@ void SharedSampler::DrainLoop(std::stop_token stop) {
       }
       ApplyTableChanges(changes);
       if (idle == kNothing) continue;
-      // The code objects of processes gone: not when they go, as a request that ended with them
-      // still names its frames after its last drain.
-      std::lock_guard<std::mutex> lock(processes_mutex_);
-      python_.KeepOnly(processes_.table());
     } else {
       std::scoped_lock all(processes_mutex_, mutex_, tables_mutex_);
       if (!collector_ || !subscriptions_.empty() || finishing_) continue;  // a request came
@@ -344,22 +346,32 @@ void SharedSampler::ReadNewProcessesLocked(UnwindTableChanges* changes) {
   std::vector<pid_t> pids;
   std::vector<ProcessEvent> events;
   std::vector<profd_python_code_seen> codes;
-  bool idle;
+  uint64_t next_serial, oldest_unfinished;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     pids.swap(new_pids_);
     events.swap(process_events_);
     codes.swap(new_python_codes_);
-    idle = subscriptions_.empty() && finishing_ == 0;
+    next_serial = next_serial_;
+    oldest_unfinished = unfinished_.empty() ? UINT64_MAX : *unfinished_.begin();
   }
   for (pid_t pid : pids) processes_.Sampled(pid, changes);
   // Before the exit notices: a process that exits now is still readable, or still known.
   if (!codes.empty()) python_.Learn(codes, processes_.table());
   const auto now = std::chrono::steady_clock::now();
   for (const ProcessEvent& event : events) processes_.Notice(event, now, nullptr, changes);
-  // Between requests, exited processes go: a long-running daemon holds only the living (until
-  // then the running requests' samples of them still symbolize).
-  if (idle) processes_.ForgetExited();
+  // An exited process goes (and its Python names) once the subscriptions running when it exited
+  // have copied it: a daemon that is never idle holds only the living, and the exits of the last
+  // windows.
+  for (const auto& [pid, start_ticks] : processes_.TakeExited())
+    exited_.push_back({pid, start_ticks, next_serial});
+  const size_t exited_before = exited_.size();
+  std::erase_if(exited_, [&](const Exited& e) {
+    if (e.serial > oldest_unfinished) return false;  // an older subscription may need it
+    processes_.Forget(e.pid, e.start_ticks);
+    return true;
+  });
+  if (exited_.size() != exited_before) python_.KeepOnly(processes_.table());
 }
 
 void SharedSampler::ApplyTableChanges(const UnwindTableChanges& changes) {
@@ -390,6 +402,13 @@ std::string SharedSampler::MetricsText() {
     is_sampling = is_loaded && sampling_;
     drained = samples_drained_;
   }
+  size_t processes_known, processes_exited;
+  {
+    std::lock_guard<std::mutex> lock(processes_mutex_);
+    processes_known = processes_.table().size();
+    processes_exited = exited_.size();
+  }
+  const size_t python_processes = python_.processes();
   StackSamples named;
   ReportCounters(totals, &named);
   auto metric = [](const std::string& name, const char* type, const char* help,
@@ -419,7 +438,16 @@ std::string SharedSampler::MetricsText() {
                            "Stacks in the kernel's map, about (pruned at 8192 of 16384).",
                            line("profd_stacks_map_entries", stacks_in_kernel)) +
                     metric("profd_stacks_cached", "gauge", "Stacks kept in userspace.",
-                           line("profd_stacks_cached", stacks_cached));
+                           line("profd_stacks_cached", stacks_cached)) +
+                    metric("profd_sampler_processes", "gauge",
+                           "Processes the shared sampler knows (their mappings, for symbolizing).",
+                           line("profd_sampler_processes", processes_known)) +
+                    metric("profd_sampler_exited_processes", "gauge",
+                           "Of those, exited ones kept for the requests running when they exited.",
+                           line("profd_sampler_exited_processes", processes_exited)) +
+                    metric("profd_python_processes", "gauge",
+                           "Python processes whose code objects' names are kept.",
+                           line("profd_python_processes", python_processes));
   const Symbolizer::Stats s = symbolizers().user->stats();
   out += metric("profd_symbolizer_cache_hits_total", "counter",
                 "Files found in the symbolizer's cache.",
@@ -452,6 +480,7 @@ void SharedSampler::PauseLocked() {
   // counts map, so each one's first sample is new again).
   if (tables_) tables_->RemoveAll();
   processes_.Clear();
+  exited_.clear();
   python_.KeepOnly(processes_.table());
   new_pids_.clear();
   process_events_.clear();
@@ -466,6 +495,7 @@ void SharedSampler::UnloadLocked() {
     for (int i = 0; i < PROFD_COUNTER_MAX; i++) counters_of_unloaded_[i] += now[i];
   }
   processes_.Clear();
+  exited_.clear();
   python_.KeepOnly(processes_.table());
   new_pids_.clear();
   process_events_.clear();

@@ -58,8 +58,10 @@ class SharedSampler {
                                           std::string* error);
   // Ends `subscription` and returns its samples, with the drops counted meanwhile; `processes` set
   // to a copy of what the samples refer to (the processes it wanted, every process sampled so far
-  // read in) and `unwind` to the unwind tables' stats.
+  // read in), `python` to the names of their Python code objects and `unwind` to the unwind
+  // tables' stats. After it the sampler may forget the processes that exited in the window.
   StackSamples Finish(const std::shared_ptr<Subscription>& subscription, ProcessTable* processes,
+                      std::unique_ptr<PythonFrameNames>* python,
                       std::optional<LoadedUnwindTables::Stats>* unwind);
 
   // The symbolizers requests share, for use by several at once (the Symbolizer locks its cache and
@@ -70,10 +72,6 @@ class SharedSampler {
     std::shared_ptr<const KernelSymbolizer> kernel;
   };
   Symbolizers symbolizers();
-
-  // The Python code objects its samples met, read while their processes lived (a process that
-  // exits during a window keeps its names); the requests' assembly names Python frames from it.
-  PythonFrameNames* python_names() { return &python_; }
 
   // Its /metrics lines: samples, drops by cause, the stacks map's fill, the symbolizer's cache.
   std::string MetricsText();
@@ -128,13 +126,24 @@ class SharedSampler {
   std::mutex tables_mutex_;
   std::unique_ptr<LoadedUnwindTables> tables_;
   // The processes sampled (host-wide: no forks followed, no re-reads after an exec); exited ones
-  // are forgotten once no subscription needs them.
+  // are forgotten once no subscription needs them: each exit is stamped with the serial the next
+  // subscription will get, and goes once every subscription older than it has finished.
   ProcessTracker processes_;
+  struct Exited {
+    pid_t pid;
+    uint64_t start_ticks;
+    uint64_t serial;
+  };
+  std::vector<Exited> exited_;
+  // The Python code objects the samples met, read while their processes lived (a process that
+  // exits during a window keeps its names); each request gets a copy of its processes' names.
   PythonFrameNames python_;  // locks itself; kept for the processes processes_ holds
   std::unordered_map<uint64_t, StackTrace> stacks_;  // every stack drained, by id
   std::vector<uint64_t> stacks_in_kernel_;           // ids read since the kernel's map was pruned
   std::set<std::shared_ptr<Subscription>> subscriptions_;
   size_t finishing_ = 0;  // subscriptions drained for the last time, their processes not copied
+  uint64_t next_serial_ = 1;
+  std::multiset<uint64_t> unfinished_;  // serials of the subscriptions not finished
   std::chrono::steady_clock::time_point last_drain_;
   bool drain_requested_ = false;
   std::condition_variable_any wake_;  // the drain thread, for drain_requested_

@@ -2,6 +2,8 @@
 Python functions, through the real BPF programs, read back with `go tool pprof`."""
 import os
 import re
+import threading
+import time
 import unittest
 
 from profd_testing import (WorkloadTestCase, pprof, raw_stacks, run_profd, start_workload,
@@ -168,6 +170,46 @@ class PythonProfileTest(WorkloadTestCase):
                         self.assertIn("PyByteArray_Resize", frames[:i], frames)
             self.assertNotIn("[python code", text)
             self.assertNotIn("_PyEval_EvalFrameDefault", text)
+
+    def test_daemon_forgets_what_exited_while_its_requests_overlap(self):
+        # A daemon whose requests overlap is never idle: an exited process, and its Python names,
+        # go once the requests that were running when it exited have finished, not only when
+        # requests stop altogether (its caches would grow for as long as requests overlap).
+        from test_daemon import Daemon
+        d = Daemon()
+        self.addCleanup(d.stop)
+        d.wait_ready()
+
+        def metric(name):
+            m = re.search(rb"^%s (\d+)$" % name.encode(), d.get("/metrics")[2], re.M)
+            self.assertIsNotNone(m, name)
+            return int(m.group(1))
+
+        keeper = start_workload([PYTHON, WORKLOAD, "split", "30"])
+        self.procs.append(keeper)
+        answers = []
+        first = threading.Thread(
+            target=lambda: answers.append(d.get("/debug/pprof/profile?seconds=5")[0]))
+        first.start()
+        time.sleep(0.5)
+        short = [start_workload([PYTHON, WORKLOAD, "split", "1.5"]) for _ in range(3)]
+        self.procs.extend(short)
+        for p in short:
+            p.wait()
+        time.sleep(1)  # a drain reads their exits
+        held = metric("profd_python_processes")
+        self.assertGreaterEqual(held, 4)  # the keeper and the three that exited
+        self.assertGreaterEqual(metric("profd_sampler_exited_processes"), 3)
+        # The second request starts before the first ends: the daemon is never idle.
+        second = threading.Thread(
+            target=lambda: answers.append(d.get("/debug/pprof/profile?seconds=6")[0]))
+        second.start()
+        first.join()
+        time.sleep(1)  # drains after the first request finished
+        self.assertEqual(metric("profd_sampler_sampling"), 1)  # the second still runs
+        self.assertLessEqual(metric("profd_python_processes"), held - 3)
+        second.join()
+        self.assertEqual(answers, [200, 200])
 
     def test_c_extension_frames_sit_on_their_python_caller(self):
         out = self.profile_pid("zlib", 3)
