@@ -81,6 +81,38 @@ class PythonProfileTest(WorkloadTestCase):
         self.assert_three_to_one(out)
         self.assert_lines(out)
 
+    def test_recursion_generator_method_and_lambda_four_three_two_one(self):
+        # shapes() runs one leaf for 4:3:2:1 of its time under a recursive function, a generator,
+        # a class's method and a lambda: each is named as Python names it (co_qualname), the
+        # recursion keeps all its frames, and each sits under its caller.
+        out = self.profile_pid("shapes", 4)
+        names = ["recurse", "produce", "Meter.measure", "<lambda>"]
+        shares, stacks, total = python_shares(out, names + ["shapes", "spin"])
+        text = pprof(["-top", "-nodecount=25", out])
+        self.assertGreater(total, 200, text)
+        self.assertGreater(shares["shapes"], 95, text)
+        self.assertGreater(shares["spin"], 90, text)
+        four = sum(shares[n] for n in names)
+        self.assertGreater(four, 90, text)
+        for name, expected in zip(names, (40, 30, 20, 10)):
+            self.assertAlmostEqual(100 * shares[name] / four, expected, delta=5, msg=(name, text))
+        for count, frames in stacks:
+            if "spin" not in frames:
+                continue
+            # From the leaf's Python frame (the interpreter's C frames above it vary) to shapes.
+            above_shapes = frames[frames.index("spin"):frames.index("shapes")]
+            if "recurse" in frames:  # depth 4 to 0: five frames, then shapes
+                self.assertEqual(above_shapes, ["spin"] + ["recurse"] * 5, frames)
+            elif "produce" in frames:  # resumed by sum(), a C function called from shapes
+                self.assertEqual(above_shapes[:2], ["spin", "produce"], frames)
+                # sum()'s C frames between (Debian's python3.11 has no symbols for builtin_sum)
+                self.assertGreater(len(above_shapes), 2, frames)
+            elif "Meter.measure" in frames:
+                self.assertEqual(above_shapes, ["spin", "Meter.measure"], frames)
+            elif "<lambda>" in frames:
+                self.assertEqual(above_shapes, ["spin", "<lambda>"], frames)
+        self.assertNotIn("[python code", text)
+
     def test_names_beyond_ascii(self):
         # Python names may be any identifier: CPython keeps one with a character beyond ASCII as
         # one, two or four bytes a character (Latin-1 here, Cyrillic, CJK), with no UTF-8 form

@@ -5,7 +5,9 @@ so hot() holds 75% of the time the two take. zlib SECONDS: compress_loop() calls
 frames of zlib sit on top of a Python caller. alloc SECONDS: allocate() calls make_large() and
 make_small(), which create bytearrays of 96 KiB and 32 KiB (large enough that CPython takes them
 from malloc, not its own small-object arenas) and keep the last 64 of each: 3/4 of the bytes allocated,
-and of those still live, come from make_large().
+and of those still live, come from make_large(). shapes SECONDS: shapes() spends its time 4:3:2:1 in
+a recursive function (recurse, five frames deep), a generator (produce), a method of a class
+(Meter.measure) and a lambda (scale), each running the same leaf (spin) for that share of the work.
 """
 import collections
 import sys
@@ -54,6 +56,43 @@ def allocate(seconds):
         small.append(make_small())
 
 
+def spin(n):
+    x = 0
+    for i in range(n):
+        x += i * i
+    return x
+
+
+def recurse(depth, n):
+    if depth == 0:
+        return spin(n)
+    return recurse(depth - 1, n)
+
+
+def produce(n):
+    for _ in range(3):
+        yield spin(n)
+
+
+class Meter:
+    def measure(self, n):
+        return spin(2 * n)
+
+
+scale = lambda n: spin(n)  # noqa: E731 (a lambda is what is profiled)
+
+
+def shapes(seconds):
+    n = 20000
+    meter = Meter()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        recurse(4, 4 * n)
+        sum(produce(n))
+        meter.measure(n)
+        scale(n)
+
+
 def compress_loop(seconds):
     data = bytes(range(256)) * 4096 + b"profd" * 100000
     end = time.monotonic() + seconds
@@ -67,5 +106,7 @@ if __name__ == "__main__":
         main(seconds)
     elif mode == "alloc":
         allocate(seconds)
+    elif mode == "shapes":
+        shapes(seconds)
     else:
         compress_loop(seconds)
