@@ -230,6 +230,7 @@ class PythonProfileTest(WorkloadTestCase):
             p.wait()
         time.sleep(1)  # a drain reads their exits
         held = metric("profd_python_processes")
+        pythons_then = python_pids()
         self.assertGreaterEqual(held, 4)  # the keeper and the three that exited
         self.assertGreaterEqual(metric("profd_sampler_exited_processes"), 3)
         # The second request starts before the first ends: the daemon is never idle.
@@ -239,7 +240,9 @@ class PythonProfileTest(WorkloadTestCase):
         first.join()
         time.sleep(1)  # drains after the first request finished
         self.assertEqual(metric("profd_sampler_sampling"), 1)  # the second still runs
-        self.assertLessEqual(metric("profd_python_processes"), held - 3)
+        # Python processes the host started meanwhile may be held too (a busy host's, not CI's).
+        started = len(python_pids() - pythons_then)
+        self.assertLessEqual(metric("profd_python_processes"), held - 3 + started)
         second.join()
         self.assertEqual(answers, [200, 200])
 
@@ -257,6 +260,19 @@ class PythonProfileTest(WorkloadTestCase):
             if any(re.match(r"(deflate|longest_match|fill_window|compress)", f) for f in below):
                 on_c += count
         self.assertGreater(100.0 * on_c / total, 70, text)
+
+
+def python_pids():
+    """The pids of the host's processes named python now."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/comm" % entry) as f:
+                if f.read().startswith("python"):
+                    pids.add(int(entry))
+        except (OSError, ValueError):
+            pass
+    return pids
 
 
 def line_of(text, after, path=WAITS):
