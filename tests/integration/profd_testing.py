@@ -167,3 +167,10 @@ def eu_stack(pid):
     if not frames:
         raise AssertionError("eu-stack gave no stack: " + out.stderr)
     return frames
+
+
+def metric(text, name):
+    """The sum of a metric's samples in /metrics text (its labels, if any, summed over); None
+    when the text has none."""
+    values = re.findall(r"^%s(?:\{[^}]*\})? ([\d.e+]+)$" % re.escape(name), text, re.M)
+    return sum(float(v) for v in values) if values else None

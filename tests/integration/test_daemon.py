@@ -12,7 +12,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from profd_testing import CPU_SPLIT, PROFD, pprof, start_workload, top_rows
+from profd_testing import CPU_SPLIT, PROFD, metric, pprof, start_workload, top_rows
 
 WORKLOADS_DIR = os.environ.get("WORKLOADS_DIR", "")
 BLOCK_SPLIT = os.path.join(WORKLOADS_DIR, "block-split")
@@ -92,6 +92,10 @@ class Daemon:
         except urllib.error.HTTPError as e:
             return e.code, e.headers, e.read()
 
+    def metric(self, name):
+        """The value of `name` in /metrics now (None when it has none)."""
+        return metric(self.get("/metrics")[2].decode(), name)
+
     def log(self):
         with open(self.stderr_path) as f:
             return f.read()
@@ -146,24 +150,19 @@ class DaemonTest(unittest.TestCase):
         d = self.daemon().wait_ready()
         p = start_workload([CPU_SPLIT, "60"])
 
-        def metric(name):
-            m = re.search(rb"^%s (\d+)$" % name.encode(), d.get("/metrics")[2], re.M)
-            self.assertIsNotNone(m, name)
-            return int(m.group(1))
-
         try:
             for _ in range(2):
                 rows, text = top_rows(d.url("/debug/pprof/profile?pid=%d&seconds=2" % p.pid),
                                       ["-sample_index=cpu"])
                 self.assertGreater(rows["hot_function"][1], rows["cold_function"][1], text)
                 deadline = time.time() + 5
-                while metric("profd_sampler_sampling") != 0 and time.time() < deadline:
+                while d.metric("profd_sampler_sampling") != 0 and time.time() < deadline:
                     time.sleep(0.1)
-                self.assertEqual(metric("profd_sampler_sampling"), 0)
-                self.assertEqual(metric("profd_sampler_loaded"), 1)
-                before = metric("profd_samples_total")
+                self.assertEqual(d.metric("profd_sampler_sampling"), 0)
+                self.assertEqual(d.metric("profd_sampler_loaded"), 1)
+                before = d.metric("profd_samples_total")
                 time.sleep(2)  # cpu-split runs on: a sampling sampler would take ~200 samples
-                self.assertEqual(metric("profd_samples_total"), before)
+                self.assertEqual(d.metric("profd_samples_total"), before)
         finally:
             p.kill()
             p.wait()

@@ -18,17 +18,11 @@ import unittest
 import urllib.error
 import urllib.request
 
-from profd_testing import CPU_SPLIT, pprof, start_workload, top_rows
+from profd_testing import CPU_SPLIT, metric, pprof, start_workload, top_rows
 from pyroscope_receiver import (Receiver, decode_ingest, decode_message, encode_push,
                                 parse_ingest_name)
 import otlp_receiver
 from test_daemon import Daemon
-
-
-def metric(text, name):
-    """The sum of a metric's samples in /metrics text."""
-    return sum(float(v) for v in re.findall(r"^%s(?:\{[^}]*\})? ([\d.e+]+)$" % re.escape(name),
-                                            text, re.M))
 
 
 def free_port():

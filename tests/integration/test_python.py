@@ -214,11 +214,6 @@ class PythonProfileTest(WorkloadTestCase):
         self.addCleanup(d.stop)
         d.wait_ready()
 
-        def metric(name):
-            m = re.search(rb"^%s (\d+)$" % name.encode(), d.get("/metrics")[2], re.M)
-            self.assertIsNotNone(m, name)
-            return int(m.group(1))
-
         keeper = start_workload([PYTHON, WORKLOAD, "split", "30"])
         self.procs.append(keeper)
         answers = []
@@ -231,20 +226,20 @@ class PythonProfileTest(WorkloadTestCase):
         for p in short:
             p.wait()
         time.sleep(1)  # a drain reads their exits
-        held = metric("profd_python_processes")
+        held = d.metric("profd_python_processes")
         pythons_then = python_pids()
         self.assertGreaterEqual(held, 4)  # the keeper and the three that exited
-        self.assertGreaterEqual(metric("profd_sampler_exited_processes"), 3)
+        self.assertGreaterEqual(d.metric("profd_sampler_exited_processes"), 3)
         # The second request starts before the first ends: the daemon is never idle.
         second = threading.Thread(
             target=lambda: answers.append(d.get("/debug/pprof/profile?seconds=6")[0]))
         second.start()
         first.join()
         time.sleep(1)  # drains after the first request finished
-        self.assertEqual(metric("profd_sampler_sampling"), 1)  # the second still runs
+        self.assertEqual(d.metric("profd_sampler_sampling"), 1)  # the second still runs
         # Python processes the host started meanwhile may be held too (a busy host's, not CI's).
         started = len(python_pids() - pythons_then)
-        self.assertLessEqual(metric("profd_python_processes"), held - 3 + started)
+        self.assertLessEqual(d.metric("profd_python_processes"), held - 3 + started)
         second.join()
         self.assertEqual(answers, [200, 200])
 
