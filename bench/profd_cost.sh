@@ -15,9 +15,14 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 "$workload" $((seconds * 3 + 60)) >/dev/null &
 busy=$!
 
-cost() {  # prints "cpu_seconds peak_rss_mb" of the command
-  /usr/bin/time -f "%U %S %M" -o "$tmp/time" "$@" >/dev/null 2>&1 || true
-  awk '{printf "%.2f %.1f\n", $1 + $2, $3 / 1024}' "$tmp/time"
+cost() {  # prints "cpu_seconds peak_rss_mb" of the command; a failed run says so on stderr
+  local status=0
+  /usr/bin/time -f "%U %S %M" -o "$tmp/time" "$@" >/dev/null 2>"$tmp/stderr" || status=$?
+  if ((status != 0)); then
+    echo "profd_cost.sh: '$*' failed (exit $status); its stderr:" >&2
+    tail -20 "$tmp/stderr" >&2
+  fi
+  tail -1 "$tmp/time" | awk '{printf "%.2f %.1f\n", $1 + $2, $3 / 1024}'
 }
 read -r profd_cpu profd_rss < <(cost "$profd" --all --seconds "$seconds" -q -o "$tmp/all.pb.gz")
 sampling=$(go tool pprof -comments "$tmp/all.pb.gz" 2>/dev/null | sed -n 's/profd CPU while collecting: //p')
