@@ -26,7 +26,7 @@ void ProcessTracker::Notice(const ProcessEvent& event, Clock::time_point now,
   if (!table_.Find(event.pid) && !started) return;
   if (started) followed_.insert(event.pid);
   if (event.exited) {
-    exited_.push_back(event.pid);  // its samples still symbolize until ForgetExited
+    exited_.push_back(event.pid);  // its samples still symbolize until the owner Forgets it
     Untrack(event.pid, changes);
     return;
   }
@@ -76,11 +76,6 @@ double ProcessTracker::SecondsToNextReread(Clock::time_point now) const {
 
 void ProcessTracker::RereadFollowed(UnwindTableChanges* changes) {
   for (pid_t pid : followed_) Changed(table_.Refresh(pid), pid, changes);
-}
-
-void ProcessTracker::ForgetExited() {
-  for (pid_t pid : exited_) table_.Forget(pid);
-  exited_.clear();
 }
 
 std::vector<std::pair<pid_t, uint64_t>> ProcessTracker::TakeExited() {

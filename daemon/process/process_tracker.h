@@ -58,8 +58,6 @@ class ProcessTracker {
   double SecondsToNextReread(Clock::time_point now) const;
   // Reads again every live process the targets started (for code they dlopen'ed).
   void RereadFollowed(UnwindTableChanges* changes);
-  // Forgets the processes that have exited since the last call: their samples need them no more.
-  void ForgetExited();
   // The processes that have exited since the last call, as the table still holds them (pid and
   // start time), for a caller that forgets each when it is no longer needed (Forget).
   std::vector<std::pair<pid_t, uint64_t>> TakeExited();
@@ -87,7 +85,7 @@ class ProcessTracker {
   ProcessTable table_;
   std::set<pid_t> followed_;  // live processes the targets started
   std::map<pid_t, Reread> rereads_;
-  std::vector<pid_t> exited_;  // since the last ForgetExited
+  std::vector<pid_t> exited_;  // since the last TakeExited
 };
 
 }  // namespace profd

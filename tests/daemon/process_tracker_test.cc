@@ -61,8 +61,16 @@ TEST(ProcessTracker, ExitDropsTablesAndKeepsSymbolsUntilForgotten) {
   tracker.Notice({.pid = child.pid(), .exited = true}, Clock::now(), nullptr, &changes);
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_FALSE(changes[0].process.has_value());
+  const ProcessInfo* known = tracker.table().Find(child.pid());
+  ASSERT_NE(known, nullptr);
+  const uint64_t start_ticks = known->start_ticks;
+  const std::vector<std::pair<pid_t, uint64_t>> exited = tracker.TakeExited();
+  ASSERT_EQ(exited.size(), 1u);
+  EXPECT_EQ(exited[0], std::make_pair(child.pid(), start_ticks));
+  EXPECT_TRUE(tracker.TakeExited().empty());     // each exit is handed over once
+  tracker.Forget(child.pid(), start_ticks + 1);  // another process at that pid: not this one
   EXPECT_NE(tracker.table().Find(child.pid()), nullptr);
-  tracker.ForgetExited();
+  tracker.Forget(child.pid(), start_ticks);
   EXPECT_EQ(tracker.table().Find(child.pid()), nullptr);
 }
 
@@ -106,8 +114,8 @@ TEST(ProcessTracker, ReleasedOnExecStopsTracking) {
   UnwindTableChanges changes;
   tracker.Read(getpid(), &changes);
   changes.clear();
-  tracker.Notice({.pid = getpid(), .exited = false}, Clock::now(),
-                 [](pid_t) { return true; }, &changes);
+  tracker.Notice(
+      {.pid = getpid(), .exited = false}, Clock::now(), [](pid_t) { return true; }, &changes);
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_FALSE(changes[0].process.has_value());
   EXPECT_EQ(tracker.SecondsToNextReread(Clock::now()), 1.0);  // no re-read for it
