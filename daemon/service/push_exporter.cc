@@ -1,6 +1,5 @@
 #include "service/push_exporter.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,6 +16,7 @@
 
 #include "base/log.h"
 #include "process/process_labels.h"
+#include "service/curl_library.h"
 
 namespace profd {
 namespace {
@@ -45,8 +45,9 @@ std::string RandomId() {
   const uint64_t a = random(), b = random();
   char id[40];
   // A version-4 UUID, as Pyroscope's own clients make its ids.
-  std::snprintf(id, sizeof(id), "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
-                a >> 32, (a >> 16) & 0xffff, a & 0xfff, 0x8000 | ((b >> 48) & 0x3fff),
+  std::snprintf(id, sizeof(id),
+                "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%04" PRIx64 "-%012" PRIx64, a >> 32,
+                (a >> 16) & 0xffff, a & 0xfff, 0x8000 | ((b >> 48) & 0x3fff),
                 static_cast<uint64_t>(b & 0xffffffffffffULL));
   return id;
 }
@@ -164,9 +165,7 @@ int AbortWhenStopping(void* stopping, curl_off_t, curl_off_t, curl_off_t, curl_o
 }  // namespace
 
 PushExporter::PushExporter(std::function<DaemonConfig()> config)
-    : config_(std::move(config)), hostname_(HostName()) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+    : config_(std::move(config)), hostname_(HostName()) {}
 
 PushExporter::~PushExporter() { Stop(); }
 
@@ -194,10 +193,10 @@ void PushExporter::Export(const ExportedProfile& profile) {
     spool_write_errors_++;
     return;
   }
-  const uint64_t nanos = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const uint64_t nanos =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   for (const DaemonConfig::Exporter& exporter : config.exporters) {
     const std::string id = RandomId();
     std::string why_none;
@@ -218,8 +217,8 @@ void PushExporter::Export(const ExportedProfile& profile) {
     const std::string path = dir + "/" + name + kSpoolSuffix;
     const std::string temporary = dir + "/." + name + ".tmp";
     // Whole or not at all: a crash mid-write leaves a temporary, never a cut profile.
-    const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        0600);
+    const int fd =
+        open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     bool ok = fd >= 0;
     size_t done = 0;
     while (ok && done < text.size()) {
@@ -249,9 +248,16 @@ void PushExporter::Export(const ExportedProfile& profile) {
 
 PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& exporter,
                                             const std::string& body, const std::string& query) {
-  CURL* curl = curl_easy_init();
   PushResult result;
   result.outcome = PushResult::kRetry;
+  std::string why;
+  const CurlLibrary* lib = CurlLibrary::Get(&why);
+  if (!lib) {  // the profile stays spooled until libcurl can be loaded
+    result.cause = "other";
+    result.detail = why;
+    return result;
+  }
+  CURL* curl = lib->easy_init();
   if (!curl) {
     result.cause = "other";
     result.detail = "cannot start libcurl";
@@ -263,56 +269,57 @@ PushExporter::PushResult PushExporter::Push(const DaemonConfig::Exporter& export
   url += route.path + query;
   curl_slist* headers = nullptr;
   for (const std::string& header : route.headers)
-    headers = curl_slist_append(headers, header.c_str());
+    headers = lib->slist_append(headers, header.c_str());
   if (!exporter.tenant_id.empty())
-    headers = curl_slist_append(headers, ("X-Scope-OrgID: " + exporter.tenant_id).c_str());
+    headers = lib->slist_append(headers, ("X-Scope-OrgID: " + exporter.tenant_id).c_str());
   if (!exporter.bearer_token_file.empty())
-    headers = curl_slist_append(
+    headers = lib->slist_append(
         headers, ("Authorization: Bearer " + ReadSecret(exporter.bearer_token_file)).c_str());
   std::string password;
   if (!exporter.basic_auth_user.empty()) {
     password = ReadSecret(exporter.basic_auth_password_file);
-    curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-    curl_easy_setopt(curl, CURLOPT_USERNAME, exporter.basic_auth_user.c_str());
-    curl_easy_setopt(curl, CURLOPT_PASSWORD, password.c_str());
+    lib->easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    lib->easy_setopt(curl, CURLOPT_USERNAME, exporter.basic_auth_user.c_str());
+    lib->easy_setopt(curl, CURLOPT_PASSWORD, password.c_str());
   }
   std::string answer;
   long retry_after = 0;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for timeouts
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         exporter.timeout)
-                                         .count()));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "profd/0.1.0");
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, CollectAnswer);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectRetryAfter);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &retry_after);
+  lib->easy_setopt(curl, CURLOPT_URL, url.c_str());
+  lib->easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  lib->easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for timeouts
+  lib->easy_setopt(
+      curl, CURLOPT_TIMEOUT_MS,
+      static_cast<long>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(exporter.timeout).count()));
+  lib->easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  lib->easy_setopt(curl, CURLOPT_USERAGENT, "profd/0.1.0");
+  lib->easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  lib->easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+  lib->easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  lib->easy_setopt(curl, CURLOPT_WRITEFUNCTION, CollectAnswer);
+  lib->easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+  lib->easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectRetryAfter);
+  lib->easy_setopt(curl, CURLOPT_HEADERDATA, &retry_after);
   // A stopping daemon does not wait out a slow backend: the push is abandoned (and stays spooled).
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, AbortWhenStopping);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &stopping_);
-  const CURLcode code = curl_easy_perform(curl);
+  lib->easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  lib->easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, AbortWhenStopping);
+  lib->easy_setopt(curl, CURLOPT_XFERINFODATA, &stopping_);
+  const CURLcode code = lib->easy_perform(curl);
   long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
+  lib->easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  lib->slist_free_all(headers);
+  lib->easy_cleanup(curl);
 
   if (code != CURLE_OK) {
     result.cause = code == CURLE_OPERATION_TIMEDOUT ? "timeout"
                    : code == CURLE_COULDNT_CONNECT  ? "connect"
                                                     : "transport";
-    result.detail = curl_easy_strerror(code);
+    result.detail = lib->easy_strerror(code);
     return result;
   }
   static_cast<ExportAnswer&>(result) = ReadAnswer(WireOf(exporter), status, answer);
-  result.retry_after = std::chrono::seconds(std::clamp<long>(retry_after, 0, kMaxRetryAfter.count()));
+  result.retry_after =
+      std::chrono::seconds(std::clamp<long>(retry_after, 0, kMaxRetryAfter.count()));
   return result;
 }
 
@@ -382,8 +389,8 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
     last_exporters_ = config.exporters;
     backoff_.clear();
   }
-  const SpoolRetention retention = EnforceSpoolRetention(config.spool,
-                                                         std::chrono::system_clock::now());
+  const SpoolRetention retention =
+      EnforceSpoolRetention(config.spool, std::chrono::system_clock::now());
   {
     std::lock_guard<std::mutex> lock(metrics_mutex_);
     dropped_["age"] += retention.dropped_for_age;
@@ -443,8 +450,8 @@ std::chrono::steady_clock::time_point PushExporter::Pass(const DaemonConfig& con
       if ((result.rejected_profiles > 0 || !result.warning.empty()) &&
           refusals_logged_.insert(backend + " partial " + result.warning).second)
         LogWarning("export: " + backend + " took a profile but rejected " +
-                   std::to_string(result.rejected_profiles) + " of its profiles: " +
-                   result.warning);
+                   std::to_string(result.rejected_profiles) +
+                   " of its profiles: " + result.warning);
       continue;
     }
     failed_[result.cause]++;
@@ -526,12 +533,13 @@ std::string PushExporter::MetricsText() const {
            "reason", dropped_);
   counter("profd_export_spool_write_errors_total", "Profiles that could not be spooled.",
           spool_write_errors_);
-  out += "# HELP profd_export_spool_bytes Bytes of profiles in the spool.\n"
-         "# TYPE profd_export_spool_bytes gauge\nprofd_export_spool_bytes " +
-         std::to_string(spool_bytes_) +
-         "\n# HELP profd_export_spool_profiles Profiles in the spool.\n"
-         "# TYPE profd_export_spool_profiles gauge\nprofd_export_spool_profiles " +
-         std::to_string(spool_files_) + "\n";
+  out +=
+      "# HELP profd_export_spool_bytes Bytes of profiles in the spool.\n"
+      "# TYPE profd_export_spool_bytes gauge\nprofd_export_spool_bytes " +
+      std::to_string(spool_bytes_) +
+      "\n# HELP profd_export_spool_profiles Profiles in the spool.\n"
+      "# TYPE profd_export_spool_profiles gauge\nprofd_export_spool_profiles " +
+      std::to_string(spool_files_) + "\n";
   char line[600];
   std::snprintf(line, sizeof(line),
                 "# HELP profd_export_push_seconds Time pushes took.\n"
