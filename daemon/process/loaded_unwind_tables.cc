@@ -84,45 +84,101 @@ LoadedUnwindTables::Table* LoadedUnwindTables::Acquire(const MappedFile& file) {
   // 8, so unpadded).
   const size_t bytes = rows.size() * sizeof(profd_unwind_row);
   void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, rows_fd, 0);
-  const bool filled = memory != MAP_FAILED;
-  if (filled) {
+  if (memory != MAP_FAILED) {
     std::memcpy(memory, rows.data(), bytes);
     munmap(memory, bytes);
   }
-  const uint64_t id = next_id_++;
-  const bool published = filled && bpf_map_update_elem(tables_fd_, &id, &rows_fd, BPF_ANY) == 0;
-  const int saved_errno = errno;
-  ::close(rows_fd);  // the outer map holds the table now
-  if (!published) {
-    LogWarning("cannot load the unwind table of " + file.path + ": " + std::strerror(saved_errno) +
+  if (memory == MAP_FAILED) {
+    LogWarning("cannot write the unwind table of " + file.path + ": " + std::strerror(errno) +
                " (frame pointers used)");
+    ::close(rows_fd);
     stats_.files_without_table++;
     return &table;
   }
-  table.id = id;
+  const uint64_t id = next_id_++;
+  new_tables_.push_back({key, file.path, id, rows_fd});
+  table.id = id;  // until PublishNewTables says otherwise
   table.rows = static_cast<uint32_t>(rows.size());
-  stats_.tables_loaded++;
-  if (build_stats.source.starts_with(".gopclntab")) stats_.go_tables_loaded++;
-  stats_.rows_loaded += rows.size();
+  table.go = build_stats.source.starts_with(".gopclntab");
   stats_.rows_built += rows.size();
   return &table;
+}
+
+void LoadedUnwindTables::PublishNewTables() {
+  if (new_tables_.empty()) return;
+  const size_t n = new_tables_.size();
+  std::vector<uint64_t> ids;
+  std::vector<int> fds;
+  for (const NewTable& t : new_tables_) {
+    ids.push_back(t.id);
+    fds.push_back(t.rows_fd);
+  }
+  // A batch stops at its first failure and says how many went in; the rest go one by one, so one
+  // bad table costs only itself.
+  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+  uint32_t count = static_cast<uint32_t>(n);
+  if (bpf_map_update_batch(tables_fd_, ids.data(), fds.data(), &count, &opts) == 0) count = n;
+  for (size_t i = 0; i < n; i++) {
+    const NewTable& t = new_tables_[i];
+    const bool published =
+        i < count || bpf_map_update_elem(tables_fd_, &t.id, &t.rows_fd, BPF_ANY) == 0;
+    const int saved_errno = errno;
+    ::close(t.rows_fd);
+    auto it = tables_.find(t.file);
+    if (it == tables_.end()) continue;  // released meanwhile (not within one Apply)
+    Table& table = it->second;
+    if (!published) {
+      LogWarning("cannot load the unwind table of " + t.path + ": " + std::strerror(saved_errno) +
+                 " (frame pointers used)");
+      table.id = 0;
+      table.rows = 0;
+      stats_.files_without_table++;
+      continue;
+    }
+    stats_.tables_loaded++;
+    if (table.go) stats_.go_tables_loaded++;
+    stats_.rows_loaded += table.rows;
+  }
+  new_tables_.clear();
+}
+
+void LoadedUnwindTables::DeleteEvictedTables() {
+  if (evicted_ids_.empty()) return;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  uint32_t count = static_cast<uint32_t>(evicted_ids_.size());
+  if (bpf_map_delete_batch(tables_fd_, evicted_ids_.data(), &count, &opts) == 0)
+    count = evicted_ids_.size();
+  for (size_t i = count; i < evicted_ids_.size(); i++)
+    bpf_map_delete_elem(tables_fd_, &evicted_ids_[i]);
+  evicted_ids_.clear();
 }
 
 void LoadedUnwindTables::Release(const FileKey& key) {
   auto it = tables_.find(key);
   if (it == tables_.end() || --it->second.users > 0) return;
   if (it->second.id) {
-    bpf_map_delete_elem(tables_fd_, &it->second.id);
+    evicted_ids_.push_back(it->second.id);
     stats_.rows_loaded -= it->second.rows;
     stats_.tables_evicted++;
   }
   tables_.erase(it);
 }
 
-void LoadedUnwindTables::AddProcess(const ProcessInfo& process) {
+std::set<LoadedUnwindTables::FileKey> LoadedUnwindTables::AcquireFiles(const ProcessInfo& process) {
+  // One reference per process and file, however many mappings the file has; only the mappings the
+  // unwinder is given count.
+  std::set<FileKey> files;
+  size_t mappings = 0;
+  for (const Mapping& m : process.mappings) {
+    if (mappings++ == PROFD_MAX_UNWIND_MAPPINGS) break;
+    if (m.file && files.insert({m.file->dev, m.file->inode}).second) Acquire(*m.file);
+  }
+  return files;
+}
+
+void LoadedUnwindTables::PublishProcess(const ProcessInfo& process, std::set<FileKey> files) {
   auto unwind = std::make_unique<profd_process_unwind>();
   std::memset(unwind.get(), 0, sizeof(*unwind));
-  std::set<FileKey> files;
   for (const Mapping& m : process.mappings) {  // sorted by start, as the BPF search needs
     if (unwind->count == PROFD_MAX_UNWIND_MAPPINGS) {
       stats_.mappings_dropped++;
@@ -132,15 +188,12 @@ void LoadedUnwindTables::AddProcess(const ProcessInfo& process) {
     out.start = m.start;
     out.end = m.end;
     if (m.file) {
-      const FileKey key{m.file->dev, m.file->inode};
-      // One reference per process and file, however many mappings the file has.
-      Table* table = files.count(key) ? &tables_[key] : Acquire(*m.file);
-      files.insert(key);
+      const Table& table = tables_[{m.file->dev, m.file->inode}];
       uint64_t bias = 0;
-      if (table->id && MappingBias(m.file->fd.get(), m.start, m.offset, &bias)) {
+      if (table.id && MappingBias(m.file->fd.get(), m.start, m.offset, &bias)) {
         out.bias = bias;
-        out.table_id = table->id;
-        out.row_count = table->rows;
+        out.table_id = table.id;
+        out.row_count = table.rows;
       }
     }
     unwind->count++;
@@ -171,6 +224,20 @@ void LoadedUnwindTables::AddProcess(const ProcessInfo& process) {
   }
 }
 
+void LoadedUnwindTables::Apply(std::span<const UnwindTableChange> changes) {
+  std::vector<std::set<FileKey>> files(changes.size());
+  for (size_t i = 0; i < changes.size(); i++)
+    if (changes[i].process) files[i] = AcquireFiles(*changes[i].process);
+  PublishNewTables();  // before any process that uses them
+  for (size_t i = 0; i < changes.size(); i++) {
+    if (changes[i].process)
+      PublishProcess(*changes[i].process, std::move(files[i]));
+    else
+      RemoveProcess(changes[i].pid);
+  }
+  DeleteEvictedTables();
+}
+
 void LoadedUnwindTables::RemoveProcess(pid_t pid) {
   const uint32_t key = static_cast<uint32_t>(pid);
   bpf_map_delete_elem(processes_fd_, &key);
@@ -182,9 +249,9 @@ void LoadedUnwindTables::RemoveProcess(pid_t pid) {
 }
 
 void LoadedUnwindTables::RemoveAll() {
-  std::vector<pid_t> pids;
-  for (const auto& [pid, files] : process_files_) pids.push_back(pid);
-  for (pid_t pid : pids) RemoveProcess(pid);
+  UnwindTableChanges gone;
+  for (const auto& [pid, files] : process_files_) gone.push_back({pid, std::nullopt});
+  Apply(gone);
 }
 
 }  // namespace profd

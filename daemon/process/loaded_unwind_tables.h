@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,22 +32,18 @@ class LoadedUnwindTables {
   // `python_processes` map where it walks Python frames (-1: it does not).
   LoadedUnwindTables(int tables_map_fd, int processes_map_fd, int python_map_fd = -1);
 
-  // Loads the tables of every executable mapping of `process` not loaded yet and publishes its
-  // mappings to the unwinder; called again after the process's mappings changed. Mappings without a
-  // table (Go binaries, anonymous code, files without CFI) are walked with frame pointers. A CPython
-  // process also gets its runtime published for the Python frame walk.
-  void AddProcess(const ProcessInfo& process);
-  // Forgets `pid`; tables no other process uses are evicted.
-  void RemoveProcess(pid_t pid);
+  // Applies `changes` in order. For a process to add (called again after its mappings changed):
+  // the tables of its executable mappings not loaded yet go in, and then its mappings are published
+  // to the unwinder. Mappings without a table (Go binaries, anonymous code, files without CFI) are
+  // walked with frame pointers; a CPython process also gets its runtime published for the Python
+  // frame walk. For a process gone: it is forgotten, and tables no other process uses are evicted.
+  // The new tables of all the changes go into the kernel in one batch, and the evicted ones leave
+  // in one: every update of a map of maps waits for an RCU grace period (5-20 ms on these
+  // machines), and one process maps five to fifty files.
+  void Apply(std::span<const UnwindTableChange> changes);
+  void Apply(const UnwindTableChange& change) { Apply(std::span(&change, 1)); }
   // Forgets every process, and so evicts every table.
   void RemoveAll();
-  // AddProcess or RemoveProcess, as `change` says.
-  void Apply(const UnwindTableChange& change) {
-    if (change.process)
-      AddProcess(*change.process);
-    else
-      RemoveProcess(change.pid);
-  }
 
   struct Stats {
     uint64_t tables_loaded = 0;
@@ -66,17 +63,36 @@ class LoadedUnwindTables {
   struct Table {
     uint64_t id = 0;  // 0: no table, frame pointers
     uint32_t rows = 0;
+    bool go = false;  // built from .gopclntab
     int users = 0;
   };
 
+  // Takes a reference on the table of each file `process` maps (building the missing ones).
+  std::set<FileKey> AcquireFiles(const ProcessInfo& process);
   Table* Acquire(const MappedFile& file);
   void Release(const FileKey& key);
+  // Publishes `process`'s mappings, which hold `files`, and drops its previous mappings'
+  // references.
+  void PublishProcess(const ProcessInfo& process, std::set<FileKey> files);
+  void RemoveProcess(pid_t pid);
+  // Puts the tables built since the last call into the outer map (a table that cannot go in is
+  // walked with frame pointers), and takes the evicted ones out.
+  void PublishNewTables();
+  void DeleteEvictedTables();
 
   int tables_fd_;
   int processes_fd_;
   int python_fd_;
   std::set<pid_t> python_pids_;
   uint64_t next_id_ = 1;
+  struct NewTable {
+    FileKey file;
+    std::string path;
+    uint64_t id;
+    int rows_fd;  // closed once published: the outer map holds the table then
+  };
+  std::vector<NewTable> new_tables_;
+  std::vector<uint64_t> evicted_ids_;
   std::map<FileKey, Table> tables_;
   std::map<pid_t, std::set<FileKey>> process_files_;
   Stats stats_;
