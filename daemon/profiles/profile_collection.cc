@@ -342,7 +342,7 @@ class OwnCollection {
   }
 
   void ApplyChanges() {
-    for (const UnwindTableChange& change : changes_) unwind_tables_->Apply(change);
+    unwind_tables_->Apply(changes_);  // one batch for every new table
     changes_.clear();
   }
 

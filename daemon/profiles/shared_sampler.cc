@@ -2,6 +2,9 @@
 
 #include <malloc.h>
 
+#include <algorithm>
+#include <span>
+
 #include "base/log.h"
 #include "collect/bpf_maps.h"
 
@@ -375,12 +378,13 @@ void SharedSampler::ReadNewProcessesLocked(UnwindTableChanges* changes) {
 }
 
 void SharedSampler::ApplyTableChanges(const UnwindTableChanges& changes) {
-  // One process at a time: a request subscribing waits for one table build, not for all of the
-  // host's new processes'.
-  for (const UnwindTableChange& change : changes) {
+  // A few processes at a time: a request subscribing waits for a few table builds, not for all of
+  // the host's new processes', while each group's new tables still go in with one RCU grace period.
+  constexpr size_t kGroup = 8;
+  for (size_t first = 0; first < changes.size(); first += kGroup) {
     std::lock_guard<std::mutex> lock(tables_mutex_);
     if (!tables_) return;  // unloaded: the tables went with it
-    tables_->Apply(change);
+    tables_->Apply(std::span(changes).subspan(first, std::min(kGroup, changes.size() - first)));
   }
 }
 
