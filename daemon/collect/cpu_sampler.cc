@@ -21,7 +21,7 @@ Result<std::unique_ptr<CpuSampler>> CpuSampler::Load(const Options& options) {
   sampler->period_nanos_ = 1000000000LL / options.frequency_hz;
 
   auto configure = [&options, &sampler](cpu_bpf* skel) {
-    Configure(options, skel->rodata);
+    Configure(options, skel);
     skel->rodata->period_nanos = static_cast<uint64_t>(sampler->period_nanos_);
     skel->rodata->phase_timing = options.phase_timing;
     bpf_map__set_max_entries(skel->maps.stacks, options.max_stacks);

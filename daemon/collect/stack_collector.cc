@@ -43,6 +43,10 @@ bool StackCollector::UseObject(bpf_object* object, const CollectorOptions& optio
       return false;
     }
   }
+  if (options.unwind_maps && !UsesUnwindMaps(object, *options.unwind_maps)) {
+    *error = "internal error: the BPF object did not take the unwind maps made for it";
+    return false;
+  }
   bpf_map* python = bpf_object__find_map_by_name(object, "python_processes");  // optional
   python_processes_fd_ = python ? bpf_map__fd(python) : -1;
   bpf_map* new_codes = bpf_object__find_map_by_name(object, "python_new_codes");
@@ -100,8 +104,8 @@ std::vector<ProcessEvent> StackCollector::TakeProcessEvents() {
   for (uint32_t pid : ReadMapKeys<uint32_t>(process_events_fd_)) {
     uint8_t event = 0;
     if (bpf_map_lookup_elem(process_events_fd_, &pid, &event) == 0)
-      events.push_back({static_cast<pid_t>(pid), event == PROFD_PROCESS_EXIT,
-                        event == PROFD_PROCESS_FORK});
+      events.push_back(
+          {static_cast<pid_t>(pid), event == PROFD_PROCESS_EXIT, event == PROFD_PROCESS_FORK});
     bpf_map_delete_elem(process_events_fd_, &pid);
   }
   return events;

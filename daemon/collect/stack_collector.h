@@ -15,6 +15,7 @@
 
 #include "base/result.h"
 #include "collect/stack_samples.h"
+#include "collect/unwind_maps.h"
 #include "process/process_tracker.h"
 #include "profd_abi.h"  // the skeletons of subclasses name its structs
 
@@ -37,6 +38,9 @@ struct CollectorOptions {
   // Walk CPython's frames. Off when no target can run CPython: the verifier then drops that walk,
   // and the programs load sooner.
   bool python_frames = true;
+  // Unwind maps the caller made and fills while the object loads (it uses them instead of its
+  // own); nullptr: the object makes its own.
+  const UnwindMaps* unwind_maps = nullptr;
 };
 
 class StackCollector {
@@ -105,9 +109,12 @@ class StackCollector {
 
  protected:
   StackCollector() = default;
-  // Sets the rodata every object shares (before load): the target filter and the unwinding mode.
-  template <typename Rodata>
-  static void Configure(const CollectorOptions& options, Rodata* rodata) {
+  // Sets what every object shares before its load: the target filter and the unwinding mode in
+  // its rodata, and the caller's unwind maps (UseObject checks they took).
+  template <typename Skeleton>
+  static void Configure(const CollectorOptions& options, Skeleton* skeleton) {
+    if (options.unwind_maps) (void)ReuseUnwindMaps(skeleton->obj, *options.unwind_maps);
+    auto* rodata = skeleton->rodata;
     rodata->filter_pids = !options.all_processes;
     rodata->dwarf_unwinding = options.dwarf_unwinding;
     rodata->owner_uid = options.owner_uid;

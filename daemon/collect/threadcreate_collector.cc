@@ -13,7 +13,7 @@ class ThreadCreateCollector : public StackCollector {
   ~ThreadCreateCollector() override { Stop(); }  // before the skeleton goes
 
   bool Load(const CollectorOptions& options, std::string* error) {
-    auto configure = [&options](threadcreate_bpf* skel) { Configure(options, skel->rodata); };
+    auto configure = [&options](threadcreate_bpf* skel) { Configure(options, skel); };
     return skel_.Load("the threadcreate profiler", configure, error) &&
            UseObject(skel_->obj, options, error);
   }

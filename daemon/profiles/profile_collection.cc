@@ -11,12 +11,14 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <optional>
 #include <set>
 
 #include "base/log.h"
 #include "collect/bpf_support.h"
 #include "collect/kernel_features.h"
+#include "collect/unwind_maps.h"
 #include "process/loaded_unwind_tables.h"
 #include "process/process_table.h"
 #include "process/process_tracker.h"
@@ -106,12 +108,23 @@ struct CredentialChanges {
   }
 };
 
+// What a collection of `type` needs of the kernel: "" when it has it all, else what lacks.
+std::string MissingFeaturesFor(ProfileType type) {
+  if (std::string missing = MissingKernelFeatures(InfoOf(type).kernel_features); !missing.empty())
+    return ProfileTypeName(type) + " profiles cannot be collected here: " + missing;
+  return "";
+}
+
+// Checks the kernel has what the type needs, then loads its collector with `unwind_maps`.
 Result<std::unique_ptr<StackCollector>> LoadCollector(const ProfileRequest& request,
                                                       const ProcessTable& processes,
+                                                      const UnwindMaps* unwind_maps,
                                                       ProfileKind* kind) {
+  if (std::string missing = MissingFeaturesFor(request.type); !missing.empty())
+    return Error{missing};
   CollectorFactory load = InfoOf(request.type).load_collector;
   if (!load) return Error{ProfileTypeName(request.type) + " profiles have no collector"};
-  return load(request, processes, kind);
+  return load(request, processes, unwind_maps, kind);
 }
 
 // Records how the window ended in `result`; true when it is abandoned (stop_requested ended it and
@@ -228,18 +241,27 @@ class OwnCollection {
     if (!hooks_.shared_symbolizer)
       warm_up_.emplace(&own_symbolizer_, &own_kernel_, request_.pids, tracker_.table(),
                        SymbolizerWarmUp::Priority::kIdle);
-    Result<std::unique_ptr<StackCollector>> loaded =
-        LoadCollector(request_, tracker_.table(), &kind_);
+    // The unwind maps are made first so that the targets' tables go in while another thread checks
+    // the kernel and loads the collector: the verifier is most of start-up (75-110 ms of a CPU
+    // profile's), and putting tables in waits for an RCU grace period.
+    Result<UnwindMaps> maps = CreateUnwindMaps();
+    if (!maps) {
+      *error = maps.error();
+      return false;
+    }
+    unwind_maps_ = std::move(*maps);
+    std::future<Result<std::unique_ptr<StackCollector>>> loading = std::async(
+        std::launch::async,
+        [this] { return LoadCollector(request_, tracker_.table(), &unwind_maps_, &kind_); });
+    unwind_tables_.emplace(unwind_maps_.tables.get(), unwind_maps_.processes.get(),
+                           unwind_maps_.python.get());
+    ApplyChanges();
+    Result<std::unique_ptr<StackCollector>> loaded = loading.get();
     if (!loaded) {
       *error = loaded.error();
       return false;
     }
     sampler_ = std::move(*loaded);
-    // Unwind tables of the targets go in before sampling starts, so no early sample walks without
-    // them.
-    unwind_tables_.emplace(sampler_->unwind_tables_fd(), sampler_->process_unwind_fd(),
-                           sampler_->python_processes_fd());
-    ApplyChanges();
     // Kernel BPF run-time stats stay on while this fd is open.
     if (request_.bpf_stats) {
       bpf_stats_ = UniqueFd(bpf_enable_stats(BPF_STATS_RUN_TIME));
@@ -396,7 +418,8 @@ class OwnCollection {
   std::optional<SymbolizerWarmUp> warm_up_;  // after the symbolizers it reads into
   ProfileKind kind_;
   std::unique_ptr<StackCollector> sampler_;
-  std::optional<LoadedUnwindTables> unwind_tables_;  // after the sampler whose maps it fills
+  UnwindMaps unwind_maps_;                           // the sampler's, made before it loads
+  std::optional<LoadedUnwindTables> unwind_tables_;  // fills unwind_maps_
   PythonFrameNames python_;
   UniqueFd bpf_stats_;
   std::chrono::system_clock::time_point wall_start_;
@@ -437,12 +460,13 @@ CollectedProfile CollectProfile(const ProfileRequest& request, const CollectionH
     result.error = missing;
     return result;
   }
-  if (std::string missing = MissingKernelFeatures(InfoOf(request.type).kernel_features);
-      !missing.empty()) {
-    result.error = ProfileTypeName(request.type) + " profiles cannot be collected here: " + missing;
-    return result;
+  if (request.type == ProfileType::kCpu && hooks.shared_cpu) {
+    if (std::string missing = MissingFeaturesFor(request.type); !missing.empty()) {
+      result.error = missing;
+      return result;
+    }
+    return CollectShared(request, hooks);
   }
-  if (request.type == ProfileType::kCpu && hooks.shared_cpu) return CollectShared(request, hooks);
 
   InstallLibbpfLogger();
   return OwnCollection(request, hooks).Run();

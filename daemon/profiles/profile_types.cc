@@ -31,10 +31,12 @@ constexpr SampleTypeName kDelaySamples[] = {{"contentions", "count"}, {"delay", 
 constexpr SampleTypeName kGoroutineSamples[] = {{"goroutine", "count"}};
 constexpr SampleTypeName kThreadCreateSamples[] = {{"threadcreate", "count"}};
 
-CollectorOptions Common(const ProfileRequest& request, const ProcessTable& processes) {
+CollectorOptions Common(const ProfileRequest& request, const ProcessTable& processes,
+                        const UnwindMaps* unwind_maps) {
   CollectorOptions common;
   common.all_processes = request.all_processes;
   common.follow_forks = request.follow_forks;
+  common.unwind_maps = unwind_maps;
   common.dwarf_unwinding = request.dwarf_unwinding;
   common.pids = request.pids;
   if (request.owner_uid >= 0) common.owner_uid = static_cast<uint32_t>(request.owner_uid);
@@ -70,9 +72,10 @@ namespace {
 // what its profile records.
 
 Result<std::unique_ptr<StackCollector>> LoadCpu(const ProfileRequest& request,
-                                                const ProcessTable& processes, ProfileKind* kind) {
+                                                const ProcessTable& processes,
+                                                const UnwindMaps* unwind_maps, ProfileKind* kind) {
   CpuSampler::Options o;
-  static_cast<CollectorOptions&>(o) = Common(request, processes);
+  static_cast<CollectorOptions&>(o) = Common(request, processes, unwind_maps);
   o.frequency_hz = request.frequency_hz;
   o.phase_timing = request.bpf_stats;
   *kind = CpuProfileKind(request.frequency_hz);
@@ -81,29 +84,32 @@ Result<std::unique_ptr<StackCollector>> LoadCpu(const ProfileRequest& request,
 
 Result<std::unique_ptr<StackCollector>> LoadBlock(const ProfileRequest& request,
                                                   const ProcessTable& processes,
+                                                  const UnwindMaps* unwind_maps,
                                                   ProfileKind* kind) {
   const auto min_block_nanos = static_cast<uint64_t>(request.min_block_seconds * 1e9);
   *kind = KindOf(ProfileType::kBlock, {"contentions", "count"}, 1,
                  "block profile: off-CPU waits of at least " +
                      FormatValue(static_cast<int64_t>(min_block_nanos), "nanoseconds"),
                  "no thread of the target blocked (and woke) during the window");
-  return LoadOffCpuCollector(Common(request, processes), min_block_nanos);
+  return LoadOffCpuCollector(Common(request, processes, unwind_maps), min_block_nanos);
 }
 
 Result<std::unique_ptr<StackCollector>> LoadMutex(const ProfileRequest& request,
                                                   const ProcessTable& processes,
+                                                  const UnwindMaps* unwind_maps,
                                                   ProfileKind* kind) {
   *kind = KindOf(ProfileType::kMutex, {"contentions", "count"}, 1,
                  "mutex profile: waits on contended locks (futex wait and lock-pi)",
                  "no thread of the target waited on a contended lock during the window");
-  return LoadMutexCollector(Common(request, processes));
+  return LoadMutexCollector(Common(request, processes, unwind_maps));
 }
 
 // heap and allocs: one collector, two defaults (as in Go).
 Result<std::unique_ptr<StackCollector>> LoadHeap(const ProfileRequest& request,
-                                                 const ProcessTable& processes, ProfileKind* kind) {
+                                                 const ProcessTable& processes,
+                                                 const UnwindMaps* unwind_maps, ProfileKind* kind) {
   HeapCollector::Options o;
-  static_cast<CollectorOptions&>(o) = Common(request, processes);
+  static_cast<CollectorOptions&>(o) = Common(request, processes, unwind_maps);
   o.sample_rate = request.sample_rate_bytes;
   o.max_overhead_percent = request.max_overhead_percent;
   if (request.preload_sampler)
@@ -129,12 +135,13 @@ Result<std::unique_ptr<StackCollector>> LoadHeap(const ProfileRequest& request,
 
 Result<std::unique_ptr<StackCollector>> LoadThreadCreate(const ProfileRequest& request,
                                                          const ProcessTable& processes,
+                                                         const UnwindMaps* unwind_maps,
                                                          ProfileKind* kind) {
   // As Go's threadcreate profile: one count per thread created, at the creating stack.
   *kind = KindOf(ProfileType::kThreadCreate, {"threadcreate", "count"}, 1,
                  "threadcreate profile: threads created, by the creating thread's stack",
                  "the target created no thread during the window");
-  return LoadThreadCreateCollector(Common(request, processes));
+  return LoadThreadCreateCollector(Common(request, processes, unwind_maps));
 }
 
 // In the order of Go's index page.

@@ -31,6 +31,7 @@ enum class ProfileType {
 struct ProfileRequest;
 class ProcessTable;
 class StackCollector;
+struct UnwindMaps;
 
 // What a profile records: its pprof sample types and period.
 struct ProfileKind {
@@ -45,10 +46,12 @@ struct ProfileKind {
 // The cpu profile's kind at `frequency_hz` (the shared sampler's profiles too).
 ProfileKind CpuProfileKind(int frequency_hz);
 
-// Loads a type's BPF programs for `request`'s targets (observed in `processes`) and says what its
-// profile records, or gives the error that stopped it. Each type's is beside its row.
+// Loads a type's BPF programs for `request`'s targets (observed in `processes`), with the caller's
+// `unwind_maps` when not nullptr, and says what its profile records, or gives the error that
+// stopped it. Each type's is beside its row.
 using CollectorFactory = Result<std::unique_ptr<StackCollector>> (*)(const ProfileRequest& request,
                                                                      const ProcessTable& processes,
+                                                                     const UnwindMaps* unwind_maps,
                                                                      ProfileKind* kind);
 
 // A pprof sample type: what is counted, in what unit.

@@ -119,7 +119,7 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::Load(const Options& option
                                     [](const Target& t) { return t.preload; });
   collector->rate_in_force_ = options.sample_rate;
   auto configure = [&options](heap_bpf* skel) {
-    Configure(options, skel->rodata);
+    Configure(options, skel);
     skel->rodata->track_peak = options.track_peak;
     skel->data->sample_rate = options.sample_rate;
     for (int i = 0; i < PROFD_EXP_TABLE_SIZE; i++) {

@@ -14,7 +14,7 @@ class MutexCollector : public WaitCollector {
   ~MutexCollector() override { Stop(); }  // before the skeleton goes
 
   bool Load(const CollectorOptions& options, std::string* error) {
-    auto configure = [&options](mutex_bpf* skel) { Configure(options, skel->rodata); };
+    auto configure = [&options](mutex_bpf* skel) { Configure(options, skel); };
     return skel_.Load("the mutex profiler", configure, error) &&
            UseWaitObject(skel_->obj, skel_->progs.profd_mutex_switch_out, options,
                          /*min_wait_nanos=*/0, error);

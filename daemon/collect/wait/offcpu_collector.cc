@@ -15,7 +15,7 @@ class OffCpuCollector : public WaitCollector {
 
   bool Load(const CollectorOptions& options, uint64_t min_block_nanos, std::string* error) {
     auto configure = [&](offcpu_bpf* skel) {
-      Configure(options, skel->rodata);
+      Configure(options, skel);
       skel->rodata->min_wait_nanos = min_block_nanos;
     };
     return skel_.Load("the block profiler", configure, error) &&
