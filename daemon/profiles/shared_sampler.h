@@ -155,7 +155,9 @@ class SharedSampler {
   std::shared_ptr<Symbolizer> symbolizer_ =
       std::make_shared<Symbolizer>(ProfileSymbolizerOptions());
   std::shared_ptr<const KernelSymbolizer> kernel_ = std::make_shared<KernelSymbolizer>();
+  std::chrono::steady_clock::time_point kernel_checked_{};  // when kallsyms was last weighed
   std::chrono::steady_clock::time_point kernel_loaded_{};
+  std::string kernel_modules_;  // /proc/modules when kallsyms was read
   std::jthread drain_thread_;
 };
 
