@@ -47,11 +47,14 @@ SharedSampler::SharedSampler(Loader load, bool dwarf_unwinding, std::chrono::sec
       unload_after_(std::max(unload_after, linger)),
       processes_(ProcessTracker::Options{.dwarf_unwinding = dwarf_unwinding}) {
   drain_thread_ = std::jthread([this](std::stop_token stop) { DrainLoop(stop); });
+  tables_thread_ = std::jthread([this](std::stop_token stop) { TablesLoop(stop); });
 }
 
 SharedSampler::~SharedSampler() {
   drain_thread_.request_stop();
+  tables_thread_.request_stop();
   drain_thread_.join();
+  tables_thread_.join();
   std::scoped_lock all(processes_mutex_, mutex_, tables_mutex_);
   UnloadLocked();
 }
@@ -128,6 +131,7 @@ Result<void> SharedSampler::LoadLocked() {
                                                      collector->python_processes_fd());
   if (Result<void> attached = collector->Attach(); !attached) return attached;
   tables_ = std::move(tables);
+  PublishTablesStats();
   collector_ = std::move(collector);
   attached_ = sampling_ = true;
   unload_when_idle_ = false;
@@ -220,15 +224,19 @@ StackSamples SharedSampler::Finish(const std::shared_ptr<Subscription>& subscrip
     // kept until copied.
     UnwindTableChanges changes;
     {
+      // A host-wide window's processes first sampled in its last drain; a pid's were read when it
+      // subscribed.
+      if (subscription->pids.empty()) ReadNewProcesses(&changes);
       std::lock_guard<std::mutex> lock(processes_mutex_);
-      ReadNewProcessesLocked(&changes);
       *processes = processes_.table().Snapshot(
           std::vector<pid_t>(subscription->pids.begin(), subscription->pids.end()));
       *python = python_.CopyFor(*processes);
     }
     ApplyTableChanges(changes);
-    std::lock_guard<std::mutex> lock(tables_mutex_);
-    *unwind = tables_ && dwarf_unwinding_ ? std::optional(tables_->stats()) : std::nullopt;
+    // Not under tables_mutex_: the tables thread may be building tables for the host's new
+    // processes (50 requests once waited 19 s in all for it).
+    std::lock_guard<std::mutex> lock(tables_stats_mutex_);
+    *unwind = dwarf_unwinding_ ? tables_stats_ : std::nullopt;
   }
   std::lock_guard<std::mutex> lock(mutex_);
   LogDebug("shared sampler: a subscription ends with " + std::to_string(out.samples.size()) +
@@ -268,15 +276,8 @@ void SharedSampler::DrainLoop(std::stop_token stop) {
         idle = kForgetSymbols;
       if (idle != kNothing) symbols_kept_ = false;
     }
-    if (idle == kNothing || idle == kForgetSymbols) {
-      UnwindTableChanges changes;
-      {
-        std::lock_guard<std::mutex> lock(processes_mutex_);
-        ReadNewProcessesLocked(&changes);
-      }
-      ApplyTableChanges(changes);
-      if (idle == kNothing) continue;
-    } else {
+    if (idle == kNothing) continue;
+    if (idle != kForgetSymbols) {
       std::scoped_lock all(processes_mutex_, mutex_, tables_mutex_);
       if (!collector_ || !subscriptions_.empty() || finishing_) continue;  // a request came
       if (idle == kUnload)
@@ -303,14 +304,32 @@ void SharedSampler::DrainLoop(std::stop_token stop) {
   }
 }
 
+void SharedSampler::TablesLoop(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      // Also every second: exited processes are forgotten once their subscriptions finished.
+      tables_wake_.wait_for(lock, stop, std::chrono::seconds(1), [&] { return new_processes_; });
+      new_processes_ = false;
+    }
+    UnwindTableChanges changes;
+    ReadNewProcesses(&changes);
+    ApplyTableChanges(changes);
+  }
+}
+
 void SharedSampler::DrainLocked() {
-  // New processes and exec/exit notices: read by ReadNewProcessesLocked, outside mutex_.
+  // New processes and exec/exit notices: read by ReadNewProcesses, outside mutex_.
   for (pid_t pid : collector_->TakeSampledPids()) new_pids_.push_back(pid);
   for (const ProcessEvent& event : collector_->TakeProcessEvents())
     process_events_.push_back(event);
-  // Python code objects new to the BPF walk: read by ReadNewProcessesLocked while they live.
+  // Python code objects new to the BPF walk: read by ReadNewProcesses while they live.
   for (const profd_python_code_seen& code : collector_->TakeNewPythonCodes())
     new_python_codes_.push_back(code);
+  if (!new_pids_.empty() || !process_events_.empty() || !new_python_codes_.empty()) {
+    new_processes_ = true;
+    tables_wake_.notify_all();
+  }
   const size_t cached_before = stacks_.size();
   std::vector<StackSample> drained = collector_->Drain(&stacks_);
   samples_drained_ += drained.size();
@@ -354,7 +373,10 @@ void SharedSampler::DrainLocked() {
   if (stacks_.size() > kMaxCachedStacks) stacks_.clear();
 }
 
-void SharedSampler::ReadNewProcessesLocked(UnwindTableChanges* changes) {
+void SharedSampler::ReadNewProcesses(UnwindTableChanges* changes) {
+  // One reader at a time: a host-wide request finishing waits for what the tables thread is
+  // reading, so its copy of the processes has every one its samples came from.
+  std::lock_guard<std::mutex> reading(reading_mutex_);
   std::vector<pid_t> pids;
   std::vector<ProcessEvent> events;
   std::vector<profd_python_code_seen> codes;
@@ -367,7 +389,13 @@ void SharedSampler::ReadNewProcessesLocked(UnwindTableChanges* changes) {
     next_serial = next_serial_;
     oldest_unfinished = unfinished_.empty() ? UINT64_MAX : *unfinished_.begin();
   }
-  for (pid_t pid : pids) processes_.Sampled(pid, changes);
+  // One process at a time under processes_mutex_: a subscribing request reads its own between
+  // them, not after the host's every new process.
+  for (pid_t pid : pids) {
+    std::lock_guard<std::mutex> lock(processes_mutex_);
+    processes_.Sampled(pid, changes);
+  }
+  std::lock_guard<std::mutex> lock(processes_mutex_);
   // Before the exit notices: a process that exits now is still readable, or still known.
   if (!codes.empty()) python_.Learn(codes, processes_.table());
   const auto now = std::chrono::steady_clock::now();
@@ -394,7 +422,13 @@ void SharedSampler::ApplyTableChanges(const UnwindTableChanges& changes) {
     std::lock_guard<std::mutex> lock(tables_mutex_);
     if (!tables_) return;  // unloaded: the tables went with it
     tables_->Apply(std::span(changes).subspan(first, std::min(kGroup, changes.size() - first)));
+    PublishTablesStats();
   }
+}
+
+void SharedSampler::PublishTablesStats() {
+  std::lock_guard<std::mutex> lock(tables_stats_mutex_);
+  tables_stats_ = tables_ ? std::optional(tables_->stats()) : std::nullopt;
 }
 
 std::string SharedSampler::MetricsText() {
@@ -514,6 +548,7 @@ void SharedSampler::UnloadLocked() {
   process_events_.clear();
   new_python_codes_.clear();
   tables_.reset();
+  PublishTablesStats();
   collector_.reset();
   attached_ = sampling_ = false;
   unload_when_idle_ = false;
