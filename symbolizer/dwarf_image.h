@@ -24,6 +24,7 @@ class DwarfImage {
 
   // The image as an ELF handle; valid while this object lives.
   Elf* elf() const { return elf_.get(); }
+  size_t bytes() const { return size_; }  // of the inflated image
 
  private:
   struct Unmap {

@@ -85,6 +85,8 @@ struct DwarfIndex::Unit {
 DwarfIndex::DwarfIndex(Dwarf* dwarf, bool demangle, DemangleStyle style)
     : dwarf_(dwarf), demangle_(demangle), style_(style) {
   BuildUnitRanges();
+  bytes_ = units_.capacity() * (sizeof(void*) + sizeof(Unit)) +
+           unit_ranges_.capacity() * sizeof(UnitRange);
 }
 
 DwarfIndex::~DwarfIndex() = default;
@@ -190,6 +192,12 @@ void DwarfIndex::ParseUnit(Unit* unit) {
             [](const Unit::Range& a, const Unit::Range& b) {
               return a.low != b.low ? a.low < b.low : a.depth < b.depth;
             });
+  // libdw's line and file tables (a Dwarf_Line is 40-odd bytes) and ours.
+  constexpr size_t kLibdwLineBytes = 48, kLibdwFileBytes = 32;
+  bytes_ += unit->line_count * kLibdwLineBytes + unit->file_count * kLibdwFileBytes +
+            unit->file_paths.capacity() * sizeof(std::string) +
+            unit->scopes.capacity() * sizeof(Unit::Scope) +
+            (unit->scope_ranges.capacity() + unit->sorted_ranges.capacity()) * sizeof(Unit::Range);
 }
 
 void DwarfIndex::WalkScopes(Unit* unit, Dwarf_Die* first_child, uint32_t parent, uint32_t depth) {
@@ -289,6 +297,7 @@ uint32_t DwarfIndex::NameId(Dwarf_Die* die) {
     return kNone;
   }
   it->second = static_cast<uint32_t>(names_.size());
+  bytes_ += 2 * sizeof(std::string) + 32 + text.capacity() + linkage.capacity();  // with the map's
   names_.push_back(std::move(text));
   linkage_names_.push_back(std::move(linkage));
   return it->second;

@@ -30,6 +30,8 @@ class DwarfIndex {
   void Lookup(uint64_t address, std::vector<SourceFrame>* frames);
 
   size_t units_parsed() const { return units_parsed_; }
+  // About what the index and libdw's tables for its parsed units hold, in bytes.
+  size_t bytes() const { return bytes_; }
 
  private:
   struct Unit;
@@ -57,6 +59,7 @@ class DwarfIndex {
   std::vector<std::string> names_;
   std::vector<std::string> linkage_names_;  // parallel to names_; "" where DWARF gave only a name
   size_t units_parsed_ = 0;
+  size_t bytes_ = 0;
 };
 
 }  // namespace profd::symbolizer_internal

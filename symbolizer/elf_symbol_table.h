@@ -27,6 +27,7 @@ class ElfSymbolTable {
   std::string_view Find(uint64_t address, std::string_view* file = nullptr) const;
 
   bool empty() const { return symbols_.empty(); }
+  size_t bytes() const { return symbols_.capacity() * sizeof(Symbol) + plt_names_.size() * 48; }
 
  private:
   struct Symbol {

@@ -97,6 +97,14 @@ struct LoadedFile {
   // A Go binary without DWARF (-ldflags=-s -w): the runtime's own table has names, lines and
   // inlined calls.
   std::unique_ptr<gopclntab::Table> go_table;
+
+  // About what it holds in memory now (with `mutex`).
+  size_t Bytes() const {
+    return symbols.bytes() + debug_symbols.bytes() + dwarf_image.bytes() +
+           (index ? index->bytes() : 0);
+  }
+  FileIdentity identity;     // its key in the cache
+  size_t bytes_counted = 0;  // what the cache counts for it (with the cache's mutex)
 };
 
 }  // namespace
@@ -106,6 +114,9 @@ class Symbolizer::Impl {
   explicit Impl(Options options) : options_(std::move(options)) {}
 
   std::shared_ptr<LoadedFile> GetFile(const std::string& path, std::string* error);
+  // Counts `file`'s `bytes` now, and evicts the least recently used others while over the budget.
+  void Account(const std::shared_ptr<LoadedFile>& file, size_t bytes);
+  void EvictLeastRecentlyUsed();  // with cache_mutex_
   void EnsureDebugInfo(LoadedFile* file, const std::string& root);
   Symbolization SymbolizeOne(LoadedFile* file, uint64_t address);
 
@@ -117,6 +128,7 @@ class Symbolizer::Impl {
   };
   std::list<FileIdentity> lru_;  // most recently used first
   std::unordered_map<FileIdentity, CacheEntry, FileIdentityHash> cache_;
+  size_t bytes_cached_ = 0;  // bytes_counted of the files in cache_
   Stats stats_;
 };
 
@@ -139,6 +151,7 @@ std::shared_ptr<LoadedFile> Symbolizer::Impl::GetFile(const std::string& path, s
   if (!symbolizer_internal::OpenElfFile(path, &file->binary, error)) return nullptr;
   // Key by what was opened, in case the path now names another file than the one stat saw.
   if (fstat(file->binary.fd.get(), &st) == 0) identity = IdentityOf(st);
+  file->identity = identity;
   Elf* elf = file->binary.elf.get();
   file->info.build_id = symbolizer_internal::ReadBuildId(elf);
   file->info.loads = symbolizer_internal::ReadLoadSegments(elf);
@@ -147,12 +160,27 @@ std::shared_ptr<LoadedFile> Symbolizer::Impl::GetFile(const std::string& path, s
 
   lru_.push_front(identity);
   cache_[identity] = {file, lru_.begin()};
-  while (cache_.size() > std::max<size_t>(options_.max_cached_files, 1)) {
-    cache_.erase(lru_.back());
-    lru_.pop_back();
-    ++stats_.files_evicted;
-  }
+  while (cache_.size() > std::max<size_t>(options_.max_cached_files, 1)) EvictLeastRecentlyUsed();
   return file;
+}
+
+void Symbolizer::Impl::EvictLeastRecentlyUsed() {
+  auto it = cache_.find(lru_.back());
+  bytes_cached_ -= it->second.file->bytes_counted;
+  cache_.erase(it);  // a caller still symbolizing with it keeps it until done
+  lru_.pop_back();
+  ++stats_.files_evicted;
+}
+
+void Symbolizer::Impl::Account(const std::shared_ptr<LoadedFile>& file, size_t bytes) {
+  std::lock_guard lock(cache_mutex_);
+  auto it = cache_.find(file->identity);
+  if (it == cache_.end() || it->second.file != file) return;  // evicted meanwhile
+  bytes_cached_ = bytes_cached_ - file->bytes_counted + bytes;
+  file->bytes_counted = bytes;
+  if (options_.max_cached_bytes == 0) return;
+  // The most recently used file stays, however large.
+  while (bytes_cached_ > options_.max_cached_bytes && lru_.size() > 1) EvictLeastRecentlyUsed();
 }
 
 void Symbolizer::Impl::EnsureDebugInfo(LoadedFile* file, const std::string& root) {
@@ -215,8 +243,8 @@ Symbolization Symbolizer::Impl::SymbolizeOne(LoadedFile* file, uint64_t address)
     if (result.frames.empty()) result.frames.emplace_back();
     SourceFrame& physical = result.frames.back();
     physical.linkage_name = symbol;
-    physical.function =
-        options_.demangle ? Demangle(physical.linkage_name, options_.demangle_style) : physical.linkage_name;
+    physical.function = options_.demangle ? Demangle(physical.linkage_name, options_.demangle_style)
+                                          : physical.linkage_name;
     if (physical.file.empty()) physical.file = symbol_file;
   }
   if (result.frames.empty()) {
@@ -252,6 +280,7 @@ std::vector<Symbolization> Symbolizer::Symbolize(const std::string& path,
   std::sort(order.begin(), order.end(),
             [&](uint32_t a, uint32_t b) { return addresses[a] < addresses[b]; });
   uint64_t unknown = 0;
+  size_t bytes = 0;
   {
     std::lock_guard file_lock(file->mutex);
     impl_->EnsureDebugInfo(file.get(), root);
@@ -265,7 +294,9 @@ std::vector<Symbolization> Symbolizer::Symbolize(const std::string& path,
       }
       if (results[index].frames.empty()) ++unknown;
     }
+    bytes = file->Bytes();
   }
+  impl_->Account(file, bytes);
   std::lock_guard lock(impl_->cache_mutex_);
   impl_->stats_.addresses += addresses.size();
   impl_->stats_.addresses_unknown += unknown;
@@ -277,9 +308,14 @@ bool Symbolizer::Describe(const std::string& path, ElfFileInfo* info, std::strin
   std::shared_ptr<LoadedFile> file = impl_->GetFile(path, error);
   if (file == nullptr) return false;
   if (!file->described.load(std::memory_order_acquire)) {
-    std::lock_guard file_lock(file->mutex);
-    impl_->EnsureDebugInfo(file.get(), root);
-    file->described.store(true, std::memory_order_release);
+    size_t bytes = 0;
+    {
+      std::lock_guard file_lock(file->mutex);
+      impl_->EnsureDebugInfo(file.get(), root);
+      file->described.store(true, std::memory_order_release);
+      bytes = file->Bytes();
+    }
+    impl_->Account(file, bytes);
   }
   *info = file->info;
   return true;
@@ -289,6 +325,7 @@ Symbolizer::Stats Symbolizer::stats() const {
   std::lock_guard lock(impl_->cache_mutex_);
   Stats stats = impl_->stats_;
   stats.files_open = impl_->cache_.size();
+  stats.bytes_cached = impl_->bytes_cached_;
   return stats;
 }
 

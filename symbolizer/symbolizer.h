@@ -20,10 +20,10 @@ enum class DemangleStyle {
 };
 
 struct SourceFrame {
-  std::string function;  // demangled; "" when unknown
-  std::string file;      // as DWARF names it (full path when it has one); "" when unknown
-  uint32_t line = 0;     // 0 when unknown
-  uint32_t column = 0;   // 0 when unknown
+  std::string function;      // demangled; "" when unknown
+  std::string file;          // as DWARF names it (full path when it has one); "" when unknown
+  uint32_t line = 0;         // 0 when unknown
+  uint32_t column = 0;       // 0 when unknown
   std::string linkage_name;  // as the binary spells it (mangled); "" when it names none
 };
 
@@ -58,6 +58,10 @@ class Symbolizer {
   struct Options {
     std::string debug_dir = "/usr/lib/debug";  // where build-id and debuglink files are searched
     size_t max_cached_files = 128;             // open ELF files kept; least recently used evicted
+    // About how much the files kept may hold (symbols, inflated DWARF, the DWARF index): beyond
+    // it the least recently used go, so a profile of many processes holds about this much and the
+    // largest file at once, not every file's. 0: no limit.
+    size_t max_cached_bytes = 0;
     bool demangle = true;
     DemangleStyle demangle_style = DemangleStyle::kFull;
   };
@@ -85,6 +89,7 @@ class Symbolizer {
     uint64_t cache_misses = 0;
     uint64_t files_open = 0;         // files in the cache now
     uint64_t files_evicted = 0;      // dropped as least recently used
+    uint64_t bytes_cached = 0;       // about, see Options::max_cached_bytes
     uint64_t addresses = 0;          // addresses symbolized
     uint64_t addresses_unknown = 0;  // of which nothing was found
   };

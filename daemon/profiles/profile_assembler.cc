@@ -54,6 +54,11 @@ std::vector<LineInfo> ToLines(const Symbolization& s) {
 Symbolizer::Options ProfileSymbolizerOptions() {
   Symbolizer::Options options;
   options.demangle_style = DemangleStyle::kWithoutParameters;
+  // A host-wide profile symbolizes every sampled process's files: kept all at once, their DWARF
+  // indexes were most of the daemon's peak memory (107 of 162 MB of heap under heaptrack, 50
+  // requests and a round every 15 s). Files are symbolized one after the other, so a profile
+  // needs only the one at hand; hot ones (libc, the targets') stay as the most recently used.
+  options.max_cached_bytes = 16 << 20;
   return options;
 }
 
@@ -203,8 +208,8 @@ std::vector<uint64_t> ProfileAssembler::UserLocations(const ProcessInfo* process
         }
       }
       if (!line.function.empty()) {
-        ids.push_back(builder->AddLocation(
-            mapping ? AddMapping(*process, *mapping, builder) : 0, ip, {line}));
+        ids.push_back(builder->AddLocation(mapping ? AddMapping(*process, *mapping, builder) : 0,
+                                           ip, {line}));
         continue;
       }
     }

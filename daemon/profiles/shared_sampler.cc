@@ -504,6 +504,9 @@ std::string SharedSampler::MetricsText() {
                 line("profd_symbolizer_cache_misses_total", s.cache_misses)) +
          metric("profd_symbolizer_files_open", "gauge", "Files in the symbolizer's cache.",
                 line("profd_symbolizer_files_open", s.files_open)) +
+         metric("profd_symbolizer_bytes", "gauge",
+                "About what the symbolizer's cached files hold (symbols, DWARF, its index).",
+                line("profd_symbolizer_bytes", s.bytes_cached)) +
          metric("profd_symbolizer_addresses_total", "counter", "Addresses symbolized.",
                 line("profd_symbolizer_addresses_total", s.addresses)) +
          metric("profd_symbolizer_addresses_unknown_total", "counter",

@@ -1,4 +1,3 @@
-#include "perf_map.h"
 #include "symbolizer.h"
 
 #include <elf.h>
@@ -17,6 +16,7 @@
 
 #include "debug_file_finder.h"
 #include "elf_file.h"
+#include "perf_map.h"
 #include "symbolize_command.h"
 
 namespace profd {
@@ -301,6 +301,38 @@ TEST(SymbolizerTest, CacheByIdentityWithLruEviction) {
   EXPECT_EQ(stats.addresses, 4u);
 }
 
+TEST(SymbolizerTest, ByteBudgetEvictsTheLeastRecentlyUsed) {
+  std::vector<uint64_t> batch = {0x1000, 0x1100, 0x1200};
+  // Without a budget both files stay, each counted by what it holds.
+  Symbolizer unlimited;
+  unlimited.Symbolize(Fixture("symfix_pie"), batch);
+  const uint64_t one = unlimited.stats().bytes_cached;
+  EXPECT_GT(one, 0u);
+  unlimited.Symbolize(Fixture("symfix_nopie"), batch);
+  EXPECT_GT(unlimited.stats().bytes_cached, one);
+  EXPECT_EQ(unlimited.stats().files_open, 2u);
+
+  // A budget below two files keeps the most recent one only, and its results are unchanged.
+  Symbolizer::Options options;
+  options.max_cached_bytes = one + 1;
+  Symbolizer budgeted(options);
+  const std::vector<Symbolization> first = budgeted.Symbolize(Fixture("symfix_pie"), batch);
+  budgeted.Symbolize(Fixture("symfix_nopie"), batch);
+  Symbolizer::Stats stats = budgeted.stats();
+  EXPECT_EQ(stats.files_open, 1u);
+  EXPECT_EQ(stats.files_evicted, 1u);
+  EXPECT_LE(stats.bytes_cached, unlimited.stats().bytes_cached - one);
+  const std::vector<Symbolization> again = budgeted.Symbolize(Fixture("symfix_pie"), batch);
+  ASSERT_EQ(again.size(), first.size());
+  for (size_t i = 0; i < again.size(); i++) {
+    ASSERT_EQ(again[i].frames.size(), first[i].frames.size());
+    if (!again[i].frames.empty()) {
+      EXPECT_EQ(again[i].frames.back().function, first[i].frames.back().function);
+    }
+  }
+  EXPECT_EQ(budgeted.stats().cache_misses, 3u);  // read again after its eviction
+}
+
 TEST(SymbolizerTest, DescribeBuildIdLoadsAndOffsets) {
   Symbolizer symbolizer;
   ElfFileInfo info;
@@ -395,8 +427,9 @@ TEST(DemangleTest, CxxRustAndPlain) {
   EXPECT_EQ(Demangle("main"), "main");
   EXPECT_EQ(Demangle("_Znot_valid"), "_Znot_valid");
   // Rust v0 (std is built with it), as rustfilt and llvm-symbolizer print it.
-  EXPECT_EQ(Demangle("_RNvXs2_NtNtCsgEmfK2I1SDS_4core4hash3sipNtB5_11SipHasher13NtB7_6Hasher9write_str"),
-            "<core::hash::sip::SipHasher13 as core::hash::Hasher>::write_str");
+  EXPECT_EQ(
+      Demangle("_RNvXs2_NtNtCsgEmfK2I1SDS_4core4hash3sipNtB5_11SipHasher13NtB7_6Hasher9write_str"),
+      "<core::hash::sip::SipHasher13 as core::hash::Hasher>::write_str");
   EXPECT_EQ(Demangle("_RNvNtCsgEmfK2I1SDS_4core3fmt5write"), "core::fmt::write");
   // LLVM's spelling of lambdas and clones, as llvm-symbolizer prints them.
   EXPECT_EQ(Demangle("_ZZ4mainENKUlvE_clEv"), "main::'lambda'()::operator()() const");
@@ -558,11 +591,11 @@ TEST(PerfMapTest, ParsesPerfsFormat) {
   PerfMap map;
   map.Parse(
       "7f0000001000 40 LazyCompile:*handler /srv/app.js:10\n"  // names may hold spaces
-      "0x7f0000002000 0x10 jit_cold\r\n"                      // 0x prefixes, CRLF
+      "0x7f0000002000 0x10 jit_cold\r\n"                       // 0x prefixes, CRLF
       "not a line\n"
-      "7f0000003000 0 empty\n"                                  // no size: skipped
-      "7f0000004000 20\n"                                       // no name: skipped
-      "7f0000001000 40 reused\n");                              // the code was replaced
+      "7f0000003000 0 empty\n"      // no size: skipped
+      "7f0000004000 20\n"           // no name: skipped
+      "7f0000001000 40 reused\n");  // the code was replaced
   EXPECT_EQ(map.size(), 2u);
   EXPECT_EQ(map.skipped_lines(), 3u);
   EXPECT_EQ(map.Find(0x7f0000001000), "reused");
