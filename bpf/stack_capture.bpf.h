@@ -100,14 +100,12 @@ static __always_inline bool profd_walk_kernel_stack(void *ctx, struct profd_stac
   return true;
 }
 
-/* Captures the current user (user != 0) or kernel stack of `ctx`; returns its id, or 0 when there is none. */
-static __always_inline __u64 profd_capture_stack(void *ctx, int user) {
-  __u32 slot = user ? 0 : 1;
+/* Hashes the stack walked into stack_scratch slot `slot` and stores it once in `stacks`; returns
+ * its id, or 0 when it could not be stored. A global function, so the verifier checks its two loops
+ * over up to PROFD_MAX_FRAMES frames once, not for each stack captured and each caller's state. */
+__attribute__((noinline)) __u64 profd_store_stack(__u32 slot) {
   struct profd_stack *st = bpf_map_lookup_elem(&stack_scratch, &slot);
   if (!st) return 0;
-  const bool walked = user ? profd_walk_user_stack(ctx, st) : profd_walk_kernel_stack(ctx, st);
-  PROFD_PHASE(user ? PROFD_PHASE_USER_WALK : PROFD_PHASE_KERNEL_WALK);
-  if (!walked || st->len == 0) return 0;
   if (st->flags & PROFD_STACK_TRUNCATED) profd_count(PROFD_COUNTER_STACK_TRUNCATED);
 
   __u64 id = profd_hash_stack(st);
@@ -127,6 +125,18 @@ static __always_inline __u64 profd_capture_stack(void *ctx, int user) {
     return 0;
   }
   return id;
+}
+
+/* Captures the current user (user != 0) or kernel stack of `ctx`; returns its id, or 0 when there
+ * is none. */
+static __always_inline __u64 profd_capture_stack(void *ctx, int user) {
+  __u32 slot = user ? 0 : 1;
+  struct profd_stack *st = bpf_map_lookup_elem(&stack_scratch, &slot);
+  if (!st) return 0;
+  const bool walked = user ? profd_walk_user_stack(ctx, st) : profd_walk_kernel_stack(ctx, st);
+  PROFD_PHASE(user ? PROFD_PHASE_USER_WALK : PROFD_PHASE_KERNEL_WALK);
+  if (!walked || st->len == 0) return 0;
+  return profd_store_stack(slot);
 }
 
 #endif /* PROFD_BPF_STACK_CAPTURE_BPF_H */

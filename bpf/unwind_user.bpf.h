@@ -161,6 +161,15 @@ static __always_inline int profd_python_frame(__u32 pid, __u64 ip) { return PROF
 static __always_inline bool profd_python_native_done(void) { return false; }
 #endif
 
+/* The step itself as a global function: the verifier checks a global function once, on its own,
+ * with *s unknown, and at a call only the argument's type. Inlined in the bpf_loop callback, the
+ * mapping and row searches and the rules were checked again for each state the walk's loop brought
+ * to the callback (cpu on 6.18: 14 passes, about 3/4 of its 63,441 instructions processed). */
+__attribute__((noinline)) int profd_unwind_next_frame(struct profd_unwind_state *s) {
+  if (!s) return 0;
+  return profd_unwind_next(NULL, s);
+}
+
 /* One frame per iteration, native or Python: a native eval frame is replaced by its Python frames,
  * emitted one per iteration while the native registers wait at its caller. */
 static long profd_unwind_step(__u32 index, void *ctx) {
@@ -181,7 +190,7 @@ static long profd_unwind_step(__u32 index, void *ctx) {
     st->len = len + 1;
   }
 
-  if (profd_unwind_next(NULL, s)) return 0;
+  if (profd_unwind_next_frame(s)) return 0;
   return python_frames && profd_python_native_done() ? 0 : 1;
 }
 
