@@ -115,13 +115,11 @@ std::string MissingFeaturesFor(ProfileType type) {
   return "";
 }
 
-// Checks the kernel has what the type needs, then loads its collector with `unwind_maps`.
+// Loads the type's collector with `unwind_maps`.
 Result<std::unique_ptr<StackCollector>> LoadCollector(const ProfileRequest& request,
                                                       const ProcessTable& processes,
                                                       const UnwindMaps* unwind_maps,
                                                       ProfileKind* kind) {
-  if (std::string missing = MissingFeaturesFor(request.type); !missing.empty())
-    return Error{missing};
   CollectorFactory load = InfoOf(request.type).load_collector;
   if (!load) return Error{ProfileTypeName(request.type) + " profiles have no collector"};
   return load(request, processes, unwind_maps, kind);
@@ -241,9 +239,10 @@ class OwnCollection {
     if (!hooks_.shared_symbolizer)
       warm_up_.emplace(&own_symbolizer_, &own_kernel_, request_.pids, tracker_.table(),
                        SymbolizerWarmUp::Priority::kIdle);
-    // The unwind maps are made first so that the targets' tables go in while another thread checks
-    // the kernel and loads the collector: the verifier is most of start-up (75-110 ms of a CPU
-    // profile's), and putting tables in waits for an RCU grace period.
+    // The unwind maps are made first so that, while another thread loads the collector (libbpf,
+    // the maps, the verifier), this one puts the targets' tables in (an RCU grace period, 5-20 ms)
+    // and checks the kernel's features (the first perf event of a host enables the scheduler's
+    // perf hooks: 10-15 ms).
     Result<UnwindMaps> maps = CreateUnwindMaps();
     if (!maps) {
       *error = maps.error();
@@ -256,7 +255,12 @@ class OwnCollection {
     unwind_tables_.emplace(unwind_maps_.tables.get(), unwind_maps_.processes.get(),
                            unwind_maps_.python.get());
     ApplyChanges();
+    const std::string missing = MissingFeaturesFor(request_.type);
     Result<std::unique_ptr<StackCollector>> loaded = loading.get();
+    if (!missing.empty()) {  // says why better than the load's error
+      *error = missing;
+      return false;
+    }
     if (!loaded) {
       *error = loaded.error();
       return false;
