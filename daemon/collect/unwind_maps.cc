@@ -8,7 +8,8 @@
 #include <utility>
 
 #include "collect/bpf_support.h"
-#include "profd_abi.h"  // the skeleton names its structs
+#include "profd_abi.h"  // before the skeleton, which names its structs
+
 #include "cpu.skel.h"
 
 namespace profd {
