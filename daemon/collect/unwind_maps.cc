@@ -8,9 +8,10 @@
 #include <utility>
 
 #include "collect/bpf_support.h"
-#include "profd_abi.h"  // before the skeleton, which names its structs
-
+// clang-format off: the skeleton names profd_abi.h's structs
+#include "profd_abi.h"
 #include "cpu.skel.h"
+// clang-format on
 
 namespace profd {
 namespace {
