@@ -8,7 +8,8 @@
 #include <utility>
 
 #include "collect/bpf_support.h"
-// clang-format off: the skeleton names profd_abi.h's structs
+// The skeleton names profd_abi.h's structs, so it comes after it.
+// clang-format off
 #include "profd_abi.h"
 #include "cpu.skel.h"
 // clang-format on
