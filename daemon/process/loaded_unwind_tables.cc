@@ -125,7 +125,7 @@ void LoadedUnwindTables::PublishNewTables() {
     const int saved_errno = errno;
     ::close(t.rows_fd);
     auto it = tables_.find(t.file);
-    if (it == tables_.end()) continue;  // released meanwhile (not within one Apply)
+    if (it == tables_.end()) continue;
     Table& table = it->second;
     if (!published) {
       LogWarning("cannot load the unwind table of " + t.path + ": " + std::strerror(saved_errno) +
@@ -188,12 +188,13 @@ void LoadedUnwindTables::PublishProcess(const ProcessInfo& process, std::set<Fil
     out.start = m.start;
     out.end = m.end;
     if (m.file) {
-      const Table& table = tables_[{m.file->dev, m.file->inode}];
+      auto table = tables_.find({m.file->dev, m.file->inode});  // AcquireFiles took it
       uint64_t bias = 0;
-      if (table.id && MappingBias(m.file->fd.get(), m.start, m.offset, &bias)) {
+      if (table != tables_.end() && table->second.id &&
+          MappingBias(m.file->fd.get(), m.start, m.offset, &bias)) {
         out.bias = bias;
-        out.table_id = table.id;
-        out.row_count = table.rows;
+        out.table_id = table->second.id;
+        out.row_count = table->second.rows;
       }
     }
     unwind->count++;
