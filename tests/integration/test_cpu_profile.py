@@ -204,7 +204,7 @@ class CpuProfileTest(WorkloadTestCase):
     def test_all_processes_finds_a_known_process_by_label(self):
         p = self.workload([CPU_SPLIT, "60", "profd-marker"])
         out = os.path.join(self.dir, "all.pb.gz")
-        r = run_profd(["--all", "--seconds", "3", "-o", out])
+        r = run_profd(["--all", "--seconds", "3", "--frequency", "499", "-o", out])
         self.assertEqual(r.returncode, 0, r.stderr)
         tags = pprof(["-tags", out])
         self.assertIn("profd-marker", tags)
