@@ -113,7 +113,7 @@ class StackCollector {
   // its rodata, and the caller's unwind maps (UseObject checks they took).
   template <typename Skeleton>
   static void Configure(const CollectorOptions& options, Skeleton* skeleton) {
-    if (options.unwind_maps) (void)ReuseUnwindMaps(skeleton->obj, *options.unwind_maps);
+    if (options.unwind_maps) ReuseUnwindMaps(skeleton->obj, *options.unwind_maps);
     auto* rodata = skeleton->rodata;
     rodata->filter_pids = !options.all_processes;
     rodata->dwarf_unwinding = options.dwarf_unwinding;

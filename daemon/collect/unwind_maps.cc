@@ -7,6 +7,7 @@
 #include <memory>
 #include <utility>
 
+#include "base/log.h"
 #include "collect/bpf_support.h"
 // The skeleton names profd_abi.h's structs, so it comes after it.
 // clang-format off
@@ -67,13 +68,12 @@ Result<UnwindMaps> CreateUnwindMaps() {
   return maps;
 }
 
-Result<void> ReuseUnwindMaps(bpf_object* object, const UnwindMaps& maps) {
+void ReuseUnwindMaps(bpf_object* object, const UnwindMaps& maps) {
   for (const Named& m : kMaps) {
     bpf_map* map = bpf_object__find_map_by_name(object, m.name);
     if (map && bpf_map__reuse_fd(map, (maps.*m.fd).get()) != 0)
-      return Error{DescribeBpfError(std::string("cannot reuse the map ") + m.name, errno)};
+      LogWarning(DescribeBpfError(std::string("cannot reuse the map ") + m.name, errno));
   }
-  return {};
 }
 
 bool UsesUnwindMaps(bpf_object* object, const UnwindMaps& maps) {

@@ -22,8 +22,9 @@ struct UnwindMaps {
 // Each map shaped as bpf/ defines it (read from the CPU sampler's object, which has all three).
 Result<UnwindMaps> CreateUnwindMaps();
 
-// Makes `object` (opened, not yet loaded) use `maps` for those of them it has.
-Result<void> ReuseUnwindMaps(bpf_object* object, const UnwindMaps& maps);
+// Makes `object` (opened, not yet loaded) use `maps` for those of them it has; a map libbpf
+// refuses is logged, and UsesUnwindMaps says so after the load.
+void ReuseUnwindMaps(bpf_object* object, const UnwindMaps& maps);
 
 // Whether the loaded `object` uses `maps` (false when a reuse did not take).
 bool UsesUnwindMaps(bpf_object* object, const UnwindMaps& maps);

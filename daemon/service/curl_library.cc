@@ -7,7 +7,7 @@
 namespace profd {
 namespace {
 
-// The soname Debian's libcurl4 and libcurl3-gnutls both install.
+// The soname of Debian's libcurl4 (OpenSSL), whose headers libcurl4-openssl-dev gives the build.
 constexpr char kSoname[] = "libcurl.so.4";
 
 template <typename F>
